@@ -1,0 +1,363 @@
+//! Expectations and verdicts (DESIGN §7): per cell, which violation kinds are `forbidden`,
+//! `allowed` or `required`, built in from SQLite's documented promises (DESIGN §2) and
+//! overridable per cell by a scenario's `[[expect]]` blocks; and the verdict of a cell from its
+//! violation counts.
+//!
+//! Everything here is a pure function of its inputs. The built-in table is never weakened to
+//! make a run green: a canary that cannot fire is a finding, not a setting to turn off.
+
+use crate::check::ViolationKind;
+use crate::matrix::{
+    Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// One occurrence makes the cell a regression.
+    Forbidden,
+    /// May happen; SQLite promises nothing here.
+    Allowed,
+    /// A positive control: the cell is a silent canary unless at least one violation of some
+    /// `required` kind happens in the campaign.
+    Required,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Forbidden => "forbidden",
+            Level::Allowed => "allowed",
+            Level::Required => "required",
+        }
+    }
+}
+
+/// A level for every violation kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub levels: BTreeMap<ViolationKind, Level>,
+    /// Where the levels came from: "builtin: <reason>", then one entry per applied override.
+    pub source: Vec<String>,
+}
+
+impl Expectation {
+    fn uniform(level: Level, reason: &str) -> Expectation {
+        Expectation {
+            levels: ViolationKind::ALL.iter().map(|&k| (k, level)).collect(),
+            source: vec![format!("builtin: {reason}")],
+        }
+    }
+
+    pub fn level(&self, kind: ViolationKind) -> Level {
+        self.levels.get(&kind).copied().unwrap_or(Level::Forbidden)
+    }
+
+    /// A canary cell has at least one `required` kind.
+    pub fn is_canary(&self) -> bool {
+        self.levels.values().any(|&l| l == Level::Required)
+    }
+
+    /// e.g. `forbidden: all` or `required: integrity|fts|atomicity; allowed: rest`.
+    pub fn describe(&self) -> String {
+        let of = |want: Level| -> Vec<&'static str> {
+            ViolationKind::ALL
+                .iter()
+                .filter(|&&k| self.level(k) == want)
+                .map(|k| k.as_str())
+                .collect()
+        };
+        let (required, allowed, forbidden) = (
+            of(Level::Required),
+            of(Level::Allowed),
+            of(Level::Forbidden),
+        );
+        let mut parts = Vec::new();
+        for (name, kinds) in [
+            ("required", required),
+            ("forbidden", forbidden),
+            ("allowed", allowed),
+        ] {
+            match kinds.len() {
+                0 => {}
+                8 => parts.push(format!("{name}: all")),
+                _ => parts.push(format!("{name}: {}", kinds.join("|"))),
+            }
+        }
+        parts.join("; ")
+    }
+}
+
+/// The built-in expectation of a cell, from DESIGN §2's table.
+pub fn builtin(cell: &Cell) -> Expectation {
+    match cell.fault {
+        FaultKind::Kill | FaultKind::SigkillOnly => builtin_kill(cell),
+    }
+}
+
+fn builtin_kill(cell: &Cell) -> Expectation {
+    // A process kill loses nothing that reached the OS page cache, and a journalled database
+    // rolls back (or ignores) the transaction the kill interrupted: every synchronous setting
+    // is atomic and durable here.
+    if cell.journal_mode.is_journalled() {
+        return Expectation::uniform(
+            Level::Forbidden,
+            "process kill is atomic and durable with an on-disk journal",
+        );
+    }
+    // Journal OFF or MEMORY: a transaction's pages spill into the database file before COMMIT
+    // and nothing on disk can undo them, so a kill inside a write transaction very likely
+    // corrupts. A graceful writer finishes its transaction before it exits, so that cell is
+    // not a canary: nothing is promised, nothing is required.
+    if cell.sigterm == Some(SigtermBehaviour::Graceful) {
+        return Expectation::uniform(
+            Level::Allowed,
+            "journal off/memory: no promise; graceful exit avoids mid-transaction kills",
+        );
+    }
+    let mut e = Expectation::uniform(
+        Level::Allowed,
+        "journal off/memory: a kill inside a write transaction very likely corrupts (canary)",
+    );
+    for kind in [
+        ViolationKind::Integrity,
+        ViolationKind::Fts,
+        ViolationKind::Atomicity,
+    ] {
+        e.levels.insert(kind, Level::Required);
+    }
+    e
+}
+
+/// One `[[expect]]` block of a scenario: selectors (absent = any) and the levels it sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOverride {
+    pub journal_mode: Option<JournalMode>,
+    pub synchronous: Option<Synchronous>,
+    pub fault: Option<FaultKind>,
+    pub sigterm: Option<SigtermBehaviour>,
+    pub checkpoint: Option<CheckpointPolicy>,
+    pub timing: Option<KillTiming>,
+    pub open: Option<Level>,
+    pub integrity: Option<Level>,
+    pub fts: Option<Level>,
+    pub lost_ack: Option<Level>,
+    pub phantom: Option<Level>,
+    pub atomicity: Option<Level>,
+    pub prefix: Option<Level>,
+    pub reopen_write: Option<Level>,
+}
+
+impl ExpectOverride {
+    pub fn matches(&self, cell: &Cell) -> bool {
+        self.journal_mode.is_none_or(|v| v == cell.journal_mode)
+            && self.synchronous.is_none_or(|v| v == cell.synchronous)
+            && self.fault.is_none_or(|v| v == cell.fault)
+            && self.sigterm.is_none_or(|v| cell.sigterm == Some(v))
+            && self.checkpoint.is_none_or(|v| cell.checkpoint == Some(v))
+            && self.timing.is_none_or(|v| v == cell.timing)
+    }
+
+    /// The levels this override sets, in `ViolationKind::ALL` order.
+    pub fn levels(&self) -> Vec<(ViolationKind, Level)> {
+        let by_kind = [
+            (ViolationKind::Open, self.open),
+            (ViolationKind::Integrity, self.integrity),
+            (ViolationKind::Fts, self.fts),
+            (ViolationKind::LostAck, self.lost_ack),
+            (ViolationKind::Phantom, self.phantom),
+            (ViolationKind::Atomicity, self.atomicity),
+            (ViolationKind::Prefix, self.prefix),
+            (ViolationKind::ReopenWrite, self.reopen_write),
+        ];
+        by_kind
+            .into_iter()
+            .filter_map(|(k, l)| l.map(|l| (k, l)))
+            .collect()
+    }
+}
+
+/// The built-in expectation of `cell` with every matching override applied, in order.
+pub fn expectation_for(cell: &Cell, overrides: &[ExpectOverride]) -> Expectation {
+    let mut e = builtin(cell);
+    for (index, o) in overrides.iter().enumerate() {
+        if o.matches(cell) {
+            let levels = o.levels();
+            let what: Vec<String> = levels
+                .iter()
+                .map(|(k, l)| format!("{}={}", k.as_str(), l.as_str()))
+                .collect();
+            for (kind, level) in levels {
+                e.levels.insert(kind, level);
+            }
+            e.source
+                .push(format!("override #{}: {}", index + 1, what.join(", ")));
+        }
+    }
+    e
+}
+
+/// The verdict of one cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Ok,
+    /// A forbidden violation happened.
+    Regression,
+    /// A canary cell saw none of its required violations.
+    SilentCanary,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Regression => "regression",
+            Verdict::SilentCanary => "silent-canary",
+        }
+    }
+
+    pub fn failed(self) -> bool {
+        match self {
+            Verdict::Ok => false,
+            Verdict::Regression | Verdict::SilentCanary => true,
+        }
+    }
+}
+
+/// The verdict of a cell given how many trials showed each violation kind. A regression wins
+/// over a silent canary: it is the more urgent news.
+pub fn verdict(expectation: &Expectation, counts: &BTreeMap<ViolationKind, u64>) -> Verdict {
+    let count = |k: ViolationKind| counts.get(&k).copied().unwrap_or(0);
+    let forbidden_hit = ViolationKind::ALL
+        .iter()
+        .any(|&k| expectation.level(k) == Level::Forbidden && count(k) > 0);
+    if forbidden_hit {
+        return Verdict::Regression;
+    }
+    let required: Vec<ViolationKind> = ViolationKind::ALL
+        .iter()
+        .copied()
+        .filter(|&k| expectation.level(k) == Level::Required)
+        .collect();
+    if !required.is_empty() && required.iter().all(|&k| count(k) == 0) {
+        return Verdict::SilentCanary;
+    }
+    Verdict::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_cell() -> impl Strategy<Value = Cell> {
+        (
+            proptest::sample::select(JournalMode::ALL.to_vec()),
+            proptest::sample::select(Synchronous::ALL.to_vec()),
+            proptest::sample::select(vec![FaultKind::Kill, FaultKind::SigkillOnly]),
+            proptest::sample::select(vec![
+                SigtermBehaviour::Default,
+                SigtermBehaviour::Graceful,
+                SigtermBehaviour::Ignore,
+            ]),
+            proptest::sample::select(vec![
+                CheckpointPolicy::Auto,
+                CheckpointPolicy::PassiveEvery50,
+                CheckpointPolicy::TruncateOnClose,
+                CheckpointPolicy::None,
+            ]),
+            proptest::sample::select(vec![KillTiming::Uniform, KillTiming::Bulk]),
+        )
+            .prop_map(|(journal_mode, synchronous, fault, s, c, timing)| Cell {
+                journal_mode,
+                synchronous,
+                fault,
+                sigterm: fault.sends_sigterm().then_some(s),
+                checkpoint: journal_mode.is_wal().then_some(c),
+                timing,
+            })
+    }
+
+    fn counts() -> impl Strategy<Value = BTreeMap<ViolationKind, u64>> {
+        proptest::collection::vec(0u64..3, 8)
+            .prop_map(|v| ViolationKind::ALL.iter().copied().zip(v).collect())
+    }
+
+    proptest! {
+        /// DESIGN §2: under a kill, every journalled mode forbids every violation, whatever
+        /// the synchronous setting, SIGTERM behaviour, checkpoint policy or timing.
+        #[test]
+        fn journalled_kill_forbids_everything(cell in any_cell()) {
+            let e = builtin(&cell);
+            prop_assert_eq!(e.levels.len(), 8);
+            if cell.journal_mode.is_journalled() {
+                prop_assert!(e.levels.values().all(|&l| l == Level::Forbidden));
+            } else {
+                prop_assert!(e.levels.values().all(|&l| l != Level::Forbidden));
+                let graceful = cell.sigterm == Some(SigtermBehaviour::Graceful);
+                prop_assert_eq!(e.is_canary(), !graceful);
+            }
+        }
+
+        /// The synchronous setting never changes a kill expectation (a kill is not a power loss).
+        #[test]
+        fn synchronous_is_irrelevant_under_kill(cell in any_cell(), s in proptest::sample::select(Synchronous::ALL.to_vec())) {
+            let other = Cell { synchronous: s, ..cell };
+            prop_assert_eq!(builtin(&cell).levels, builtin(&other).levels);
+        }
+
+        /// An override applies exactly to the cells its selectors match, and only to the kinds
+        /// it names.
+        #[test]
+        fn overrides_apply_only_where_they_match(cell in any_cell(), j in proptest::sample::select(JournalMode::ALL.to_vec())) {
+            let o = ExpectOverride { journal_mode: Some(j), integrity: Some(Level::Required), ..Default::default() };
+            let e = expectation_for(&cell, std::slice::from_ref(&o));
+            let base = builtin(&cell);
+            for k in ViolationKind::ALL {
+                let want = if k == ViolationKind::Integrity && cell.journal_mode == j { Level::Required } else { base.level(k) };
+                prop_assert_eq!(e.level(k), want);
+            }
+        }
+
+        /// Verdict laws: any forbidden hit is a regression; otherwise a canary with no required
+        /// hit is silent; otherwise ok.
+        #[test]
+        fn verdict_laws(cell in any_cell(), c in counts()) {
+            let e = builtin(&cell);
+            let v = verdict(&e, &c);
+            let forbidden = ViolationKind::ALL.iter().any(|&k| e.level(k) == Level::Forbidden && c[&k] > 0);
+            let required_hit = ViolationKind::ALL.iter().any(|&k| e.level(k) == Level::Required && c[&k] > 0);
+            let want = if forbidden { Verdict::Regression } else if e.is_canary() && !required_hit { Verdict::SilentCanary } else { Verdict::Ok };
+            prop_assert_eq!(v, want);
+        }
+    }
+
+    #[test]
+    fn zero_counts_make_journalled_ok_and_canary_silent() {
+        let wal = Cell {
+            journal_mode: JournalMode::Wal,
+            synchronous: Synchronous::Normal,
+            fault: FaultKind::Kill,
+            sigterm: Some(SigtermBehaviour::Default),
+            checkpoint: Some(CheckpointPolicy::Auto),
+            timing: KillTiming::Uniform,
+        };
+        let off = Cell {
+            journal_mode: JournalMode::Off,
+            checkpoint: None,
+            ..wal
+        };
+        assert_eq!(verdict(&builtin(&wal), &BTreeMap::new()), Verdict::Ok);
+        assert_eq!(
+            verdict(&builtin(&off), &BTreeMap::new()),
+            Verdict::SilentCanary
+        );
+        let hit: BTreeMap<_, _> = [(ViolationKind::Atomicity, 1)].into_iter().collect();
+        assert_eq!(verdict(&builtin(&off), &hit), Verdict::Ok);
+        assert_eq!(verdict(&builtin(&wal), &hit), Verdict::Regression);
+    }
+}

@@ -1,0 +1,2 @@
+//! Fault injection.
+pub mod kill;

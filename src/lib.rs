@@ -1,0 +1,55 @@
+//! crashfuzz: a crash-consistency fuzz and fault-injection harness for SQLite.
+//!
+//! # Architecture
+//!
+//! A campaign turns a scenario into trials and trials into verdicts:
+//!
+//! ```text
+//! scenario (TOML) ─► matrix::expand ─► cells ─► campaign (seed, budget, jobs, shard)
+//!    ─► trial: copy template db → spawn `crashfuzz __writer` → fault::kill → reap
+//!    ─► check::check_image (oracle) ─► expect::verdict ─► report (summary, junit)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`] | argument parsing, dispatch, the exit-code table |
+//! | [`error`] | user/environment errors and their exit codes |
+//! | [`scenario`] | TOML scenarios: parsing, defaults, validation with file:line errors |
+//! | [`matrix`] | the cell axes and the pure matrix expansion |
+//! | [`pragmas`] | connection pragmas, set explicitly and read back |
+//! | [`workload`] | the `session_store` schema, transactions and their ledger |
+//! | [`writer`] | the `__writer` child process: pragmas, the write loop, acknowledgements |
+//! | [`fault`] | fault injection (kill: SIGTERM, grace, SIGKILL) and child supervision |
+//! | [`trial`] | one trial end to end, and its JSON line |
+//! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
+//! | [`expect`] | built-in expectations, overrides and verdicts |
+//! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
+//! | [`report`] | summary.json, summary.md, junit.xml and the console matrix |
+//! | [`stats`] | Wilson bounds and latency percentiles |
+//!
+//! # Architecture invariants
+//!
+//! - **The driver never holds a connection to a database while writers run on it**, and never
+//!   forks while holding one: it spawns children only through `posix_spawn` + `exec`, and only
+//!   opens a trial's database after every writer of that trial has been reaped.
+//! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
+//!   set by the child itself, then a parent-pid check that closes the race).
+//! - **All randomness derives from the campaign seed**: trial `i` uses ChaCha8 stream `i`.
+//! - **A check that cannot run is a harness error, never a pass.**
+//! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.
+//! - The crash-image builder, the expectation table and the matrix expansion are pure functions.
+
+pub mod campaign;
+pub mod check;
+pub mod cli;
+pub mod error;
+pub mod expect;
+pub mod fault;
+pub mod matrix;
+pub mod pragmas;
+pub mod report;
+pub mod scenario;
+pub mod stats;
+pub mod trial;
+pub mod workload;
+pub mod writer;

@@ -1,0 +1,155 @@
+//! Connection settings, set explicitly and read back (STYLE §8): never rely on a library
+//! default we are testing. A value that does not read back as set is a [`PragmaError::Mismatch`],
+//! which a writer reports as a harness error (exit 3).
+
+use crate::matrix::{JournalMode, Synchronous};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+/// The pragmas a writer (or the recovery check) sets on every connection it opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pragmas {
+    pub journal_mode: JournalMode,
+    pub synchronous: Synchronous,
+    pub busy_timeout_ms: u32,
+    pub cache_size_kib: u32,
+    /// `PRAGMA wal_autocheckpoint`, in pages (0 disables automatic checkpoints).
+    pub wal_autocheckpoint_pages: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PragmaError {
+    #[error("PRAGMA {pragma}: {source}")]
+    Sqlite {
+        pragma: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("PRAGMA {pragma}: set {wanted}, read back {got}")]
+    Mismatch {
+        pragma: &'static str,
+        wanted: String,
+        got: String,
+    },
+}
+
+fn query_i64(conn: &Connection, pragma: &'static str, sql: &str) -> Result<i64, PragmaError> {
+    conn.query_row(sql, [], |r| r.get(0))
+        .map_err(|source| PragmaError::Sqlite { pragma, source })
+}
+
+fn expect_eq(
+    pragma: &'static str,
+    wanted: impl ToString,
+    got: impl ToString,
+) -> Result<(), PragmaError> {
+    let (wanted, got) = (wanted.to_string(), got.to_string());
+    if wanted == got {
+        Ok(())
+    } else {
+        Err(PragmaError::Mismatch {
+            pragma,
+            wanted,
+            got,
+        })
+    }
+}
+
+/// Sets every pragma and reads each one back. `mmap_size` is always 0 so that all database
+/// I/O goes through read/write calls (what a tracing VFS sees, and what the oracle reasons on).
+pub fn apply(conn: &Connection, p: &Pragmas) -> Result<(), PragmaError> {
+    conn.busy_timeout(std::time::Duration::from_millis(u64::from(
+        p.busy_timeout_ms,
+    )))
+    .map_err(|source| PragmaError::Sqlite {
+        pragma: "busy_timeout",
+        source,
+    })?;
+    expect_eq(
+        "busy_timeout",
+        p.busy_timeout_ms,
+        query_i64(conn, "busy_timeout", "PRAGMA busy_timeout")?,
+    )?;
+
+    let mode: String = conn
+        .query_row(
+            &format!("PRAGMA journal_mode={}", p.journal_mode.as_sql()),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|source| PragmaError::Sqlite {
+            pragma: "journal_mode",
+            source,
+        })?;
+    expect_eq(
+        "journal_mode",
+        p.journal_mode.as_sql(),
+        mode.to_ascii_lowercase(),
+    )?;
+
+    conn.execute_batch(&format!("PRAGMA synchronous={}", p.synchronous.as_sql()))
+        .map_err(|source| PragmaError::Sqlite {
+            pragma: "synchronous",
+            source,
+        })?;
+    expect_eq(
+        "synchronous",
+        p.synchronous.pragma_value(),
+        query_i64(conn, "synchronous", "PRAGMA synchronous")?,
+    )?;
+
+    // A negative cache_size is in KiB.
+    let cache = -i64::from(p.cache_size_kib);
+    conn.execute_batch(&format!("PRAGMA cache_size={cache}"))
+        .map_err(|source| PragmaError::Sqlite {
+            pragma: "cache_size",
+            source,
+        })?;
+    expect_eq(
+        "cache_size",
+        cache,
+        query_i64(conn, "cache_size", "PRAGMA cache_size")?,
+    )?;
+
+    let auto = query_i64(
+        conn,
+        "wal_autocheckpoint",
+        &format!("PRAGMA wal_autocheckpoint={}", p.wal_autocheckpoint_pages),
+    )?;
+    expect_eq("wal_autocheckpoint", p.wal_autocheckpoint_pages, auto)?;
+
+    conn.execute_batch("PRAGMA mmap_size=0")
+        .map_err(|source| PragmaError::Sqlite {
+            pragma: "mmap_size",
+            source,
+        })?;
+    expect_eq(
+        "mmap_size",
+        0,
+        query_i64(conn, "mmap_size", "PRAGMA mmap_size")?,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_journal_mode_and_synchronous_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, j) in JournalMode::ALL.iter().enumerate() {
+            for s in Synchronous::ALL {
+                let conn =
+                    Connection::open(dir.path().join(format!("{i}-{}.db", s.as_sql()))).unwrap();
+                let p = Pragmas {
+                    journal_mode: *j,
+                    synchronous: s,
+                    busy_timeout_ms: 1234,
+                    cache_size_kib: 64,
+                    wal_autocheckpoint_pages: 0,
+                };
+                apply(&conn, &p).unwrap();
+            }
+        }
+    }
+}
