@@ -17,12 +17,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub enum Error {
     /// A scenario file is malformed or holds a bad value. `line` is 1-based when known.
     #[error("{file}:{}: {setting}: {message}", line.map_or_else(|| "?".to_string(), |l| l.to_string()))]
-    Scenario {
-        file: String,
-        line: Option<usize>,
-        setting: String,
-        message: String,
-    },
+    Scenario { file: String, line: Option<usize>, setting: String, message: String },
 
     /// A bad command-line flag or combination of flags.
     #[error("{0}")]
@@ -30,11 +25,7 @@ pub enum Error {
 
     /// A path given by the user cannot be used (missing, unwritable, not a directory...).
     #[error("{}: {what}: {source}", path.display())]
-    BadPath {
-        path: PathBuf,
-        what: String,
-        source: std::io::Error,
-    },
+    BadPath { path: PathBuf, what: String, source: std::io::Error },
 
     /// The harness or its environment failed (a child died unexplained, a disk filled...).
     #[error("harness error: {0}")]
@@ -42,17 +33,11 @@ pub enum Error {
 
     /// An I/O operation of the harness itself failed.
     #[error("harness error: {context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 
     /// An SQLite call of the harness itself (not of the system under test) failed.
     #[error("harness error: {context}: {source}")]
-    Sqlite {
-        context: String,
-        source: rusqlite::Error,
-    },
+    Sqlite { context: String, source: rusqlite::Error },
 }
 
 impl Error {
@@ -64,17 +49,11 @@ impl Error {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
     pub fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Error {
-        Error::Sqlite {
-            context: context.into(),
-            source,
-        }
+        Error::Sqlite { context: context.into(), source }
     }
 }
 

@@ -7,9 +7,7 @@
 //! make a run green: a canary that cannot fire is a finding, not a setting to turn off.
 
 use crate::check::ViolationKind;
-use crate::matrix::{
-    Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
-};
+use crate::matrix::{Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -63,23 +61,11 @@ impl Expectation {
     /// e.g. `forbidden: all` or `required: integrity|fts|atomicity; allowed: rest`.
     pub fn describe(&self) -> String {
         let of = |want: Level| -> Vec<&'static str> {
-            ViolationKind::ALL
-                .iter()
-                .filter(|&&k| self.level(k) == want)
-                .map(|k| k.as_str())
-                .collect()
+            ViolationKind::ALL.iter().filter(|&&k| self.level(k) == want).map(|k| k.as_str()).collect()
         };
-        let (required, allowed, forbidden) = (
-            of(Level::Required),
-            of(Level::Allowed),
-            of(Level::Forbidden),
-        );
+        let (required, allowed, forbidden) = (of(Level::Required), of(Level::Allowed), of(Level::Forbidden));
         let mut parts = Vec::new();
-        for (name, kinds) in [
-            ("required", required),
-            ("forbidden", forbidden),
-            ("allowed", allowed),
-        ] {
+        for (name, kinds) in [("required", required), ("forbidden", forbidden), ("allowed", allowed)] {
             match kinds.len() {
                 0 => {}
                 8 => parts.push(format!("{name}: all")),
@@ -102,10 +88,7 @@ fn builtin_kill(cell: &Cell) -> Expectation {
     // rolls back (or ignores) the transaction the kill interrupted: every synchronous setting
     // is atomic and durable here.
     if cell.journal_mode.is_journalled() {
-        return Expectation::uniform(
-            Level::Forbidden,
-            "process kill is atomic and durable with an on-disk journal",
-        );
+        return Expectation::uniform(Level::Forbidden, "process kill is atomic and durable with an on-disk journal");
     }
     // Journal OFF or MEMORY: a transaction's pages spill into the database file before COMMIT
     // and nothing on disk can undo them, so a kill inside a write transaction very likely
@@ -121,11 +104,7 @@ fn builtin_kill(cell: &Cell) -> Expectation {
         Level::Allowed,
         "journal off/memory: a kill inside a write transaction very likely corrupts (canary)",
     );
-    for kind in [
-        ViolationKind::Integrity,
-        ViolationKind::Fts,
-        ViolationKind::Atomicity,
-    ] {
+    for kind in [ViolationKind::Integrity, ViolationKind::Fts, ViolationKind::Atomicity] {
         e.levels.insert(kind, Level::Required);
     }
     e
@@ -173,10 +152,7 @@ impl ExpectOverride {
             (ViolationKind::Prefix, self.prefix),
             (ViolationKind::ReopenWrite, self.reopen_write),
         ];
-        by_kind
-            .into_iter()
-            .filter_map(|(k, l)| l.map(|l| (k, l)))
-            .collect()
+        by_kind.into_iter().filter_map(|(k, l)| l.map(|l| (k, l))).collect()
     }
 }
 
@@ -186,15 +162,11 @@ pub fn expectation_for(cell: &Cell, overrides: &[ExpectOverride]) -> Expectation
     for (index, o) in overrides.iter().enumerate() {
         if o.matches(cell) {
             let levels = o.levels();
-            let what: Vec<String> = levels
-                .iter()
-                .map(|(k, l)| format!("{}={}", k.as_str(), l.as_str()))
-                .collect();
+            let what: Vec<String> = levels.iter().map(|(k, l)| format!("{}={}", k.as_str(), l.as_str())).collect();
             for (kind, level) in levels {
                 e.levels.insert(kind, level);
             }
-            e.source
-                .push(format!("override #{}: {}", index + 1, what.join(", ")));
+            e.source.push(format!("override #{}: {}", index + 1, what.join(", ")));
         }
     }
     e
@@ -232,17 +204,12 @@ impl Verdict {
 /// over a silent canary: it is the more urgent news.
 pub fn verdict(expectation: &Expectation, counts: &BTreeMap<ViolationKind, u64>) -> Verdict {
     let count = |k: ViolationKind| counts.get(&k).copied().unwrap_or(0);
-    let forbidden_hit = ViolationKind::ALL
-        .iter()
-        .any(|&k| expectation.level(k) == Level::Forbidden && count(k) > 0);
+    let forbidden_hit = ViolationKind::ALL.iter().any(|&k| expectation.level(k) == Level::Forbidden && count(k) > 0);
     if forbidden_hit {
         return Verdict::Regression;
     }
-    let required: Vec<ViolationKind> = ViolationKind::ALL
-        .iter()
-        .copied()
-        .filter(|&k| expectation.level(k) == Level::Required)
-        .collect();
+    let required: Vec<ViolationKind> =
+        ViolationKind::ALL.iter().copied().filter(|&k| expectation.level(k) == Level::Required).collect();
     if !required.is_empty() && required.iter().all(|&k| count(k) == 0) {
         return Verdict::SilentCanary;
     }
@@ -283,8 +250,7 @@ mod tests {
     }
 
     fn counts() -> impl Strategy<Value = BTreeMap<ViolationKind, u64>> {
-        proptest::collection::vec(0u64..3, 8)
-            .prop_map(|v| ViolationKind::ALL.iter().copied().zip(v).collect())
+        proptest::collection::vec(0u64..3, 8).prop_map(|v| ViolationKind::ALL.iter().copied().zip(v).collect())
     }
 
     proptest! {
@@ -346,16 +312,9 @@ mod tests {
             checkpoint: Some(CheckpointPolicy::Auto),
             timing: KillTiming::Uniform,
         };
-        let off = Cell {
-            journal_mode: JournalMode::Off,
-            checkpoint: None,
-            ..wal
-        };
+        let off = Cell { journal_mode: JournalMode::Off, checkpoint: None, ..wal };
         assert_eq!(verdict(&builtin(&wal), &BTreeMap::new()), Verdict::Ok);
-        assert_eq!(
-            verdict(&builtin(&off), &BTreeMap::new()),
-            Verdict::SilentCanary
-        );
+        assert_eq!(verdict(&builtin(&off), &BTreeMap::new()), Verdict::SilentCanary);
         let hit: BTreeMap<_, _> = [(ViolationKind::Atomicity, 1)].into_iter().collect();
         assert_eq!(verdict(&builtin(&off), &hit), Verdict::Ok);
         assert_eq!(verdict(&builtin(&wal), &hit), Verdict::Regression);

@@ -50,10 +50,7 @@ impl JournalMode {
     /// True when the journal lives on disk, so a killed transaction can be rolled back.
     pub fn is_journalled(self) -> bool {
         match self {
-            JournalMode::Wal
-            | JournalMode::Delete
-            | JournalMode::Truncate
-            | JournalMode::Persist => true,
+            JournalMode::Wal | JournalMode::Delete | JournalMode::Truncate | JournalMode::Persist => true,
             JournalMode::Memory | JournalMode::Off => false,
         }
     }
@@ -70,12 +67,7 @@ pub enum Synchronous {
 }
 
 impl Synchronous {
-    pub const ALL: [Synchronous; 4] = [
-        Synchronous::Off,
-        Synchronous::Normal,
-        Synchronous::Full,
-        Synchronous::Extra,
-    ];
+    pub const ALL: [Synchronous; 4] = [Synchronous::Off, Synchronous::Normal, Synchronous::Full, Synchronous::Extra];
 
     pub fn as_sql(self) -> &'static str {
         match self {
@@ -239,12 +231,7 @@ impl Cell {
     /// The cell's stable identifier, e.g. `wal/normal/kill/auto-checkpoint`,
     /// `delete/full/kill-graceful`, `off/off/sigkill_only@bulk`.
     pub fn id(&self) -> String {
-        let mut id = format!(
-            "{}/{}/{}",
-            self.journal_mode.as_sql(),
-            self.synchronous.as_sql(),
-            self.fault.as_str()
-        );
+        let mut id = format!("{}/{}/{}", self.journal_mode.as_sql(), self.synchronous.as_sql(), self.fault.as_str());
         match self.sigterm {
             Some(SigtermBehaviour::Default) | None => {}
             Some(b) => {
@@ -320,19 +307,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn sub<T: Copy + std::fmt::Debug + 'static>(
-        all: &'static [T],
-    ) -> impl Strategy<Value = Vec<T>> {
+    fn sub<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = Vec<T>> {
         proptest::sample::subsequence(all, 0..=all.len())
     }
 
     fn block() -> impl Strategy<Value = MatrixBlock> {
         const F: [FaultKind; 2] = [FaultKind::Kill, FaultKind::SigkillOnly];
-        const S: [SigtermBehaviour; 3] = [
-            SigtermBehaviour::Default,
-            SigtermBehaviour::Graceful,
-            SigtermBehaviour::Ignore,
-        ];
+        const S: [SigtermBehaviour; 3] =
+            [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
         const C: [CheckpointPolicy; 4] = [
             CheckpointPolicy::Auto,
             CheckpointPolicy::PassiveEvery50,
@@ -340,24 +322,16 @@ mod tests {
             CheckpointPolicy::None,
         ];
         const T: [KillTiming; 2] = [KillTiming::Uniform, KillTiming::Bulk];
-        (
-            sub(&JournalMode::ALL),
-            sub(&Synchronous::ALL),
-            sub(&F),
-            sub(&S),
-            sub(&C),
-            sub(&T),
+        (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(&F), sub(&S), sub(&C), sub(&T)).prop_map(
+            |(journal_mode, synchronous, fault, sigterm, checkpoint, timing)| MatrixBlock {
+                journal_mode,
+                synchronous,
+                fault,
+                sigterm,
+                checkpoint,
+                timing,
+            },
         )
-            .prop_map(
-                |(journal_mode, synchronous, fault, sigterm, checkpoint, timing)| MatrixBlock {
-                    journal_mode,
-                    synchronous,
-                    fault,
-                    sigterm,
-                    checkpoint,
-                    timing,
-                },
-            )
     }
 
     #[test]
@@ -379,11 +353,7 @@ mod tests {
             journal_mode: vec![JournalMode::Delete],
             synchronous: vec![Synchronous::Full],
             fault: vec![FaultKind::SigkillOnly],
-            sigterm: vec![
-                SigtermBehaviour::Default,
-                SigtermBehaviour::Graceful,
-                SigtermBehaviour::Ignore,
-            ],
+            sigterm: vec![SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore],
             checkpoint: vec![CheckpointPolicy::Auto, CheckpointPolicy::None],
             timing: vec![KillTiming::Uniform],
         };

@@ -20,113 +20,48 @@ pub struct Pragmas {
 #[derive(Debug, thiserror::Error)]
 pub enum PragmaError {
     #[error("PRAGMA {pragma}: {source}")]
-    Sqlite {
-        pragma: &'static str,
-        source: rusqlite::Error,
-    },
+    Sqlite { pragma: &'static str, source: rusqlite::Error },
     #[error("PRAGMA {pragma}: set {wanted}, read back {got}")]
-    Mismatch {
-        pragma: &'static str,
-        wanted: String,
-        got: String,
-    },
+    Mismatch { pragma: &'static str, wanted: String, got: String },
 }
 
 fn query_i64(conn: &Connection, pragma: &'static str, sql: &str) -> Result<i64, PragmaError> {
-    conn.query_row(sql, [], |r| r.get(0))
-        .map_err(|source| PragmaError::Sqlite { pragma, source })
+    conn.query_row(sql, [], |r| r.get(0)).map_err(|source| PragmaError::Sqlite { pragma, source })
 }
 
-fn expect_eq(
-    pragma: &'static str,
-    wanted: impl ToString,
-    got: impl ToString,
-) -> Result<(), PragmaError> {
+fn expect_eq(pragma: &'static str, wanted: impl ToString, got: impl ToString) -> Result<(), PragmaError> {
     let (wanted, got) = (wanted.to_string(), got.to_string());
-    if wanted == got {
-        Ok(())
-    } else {
-        Err(PragmaError::Mismatch {
-            pragma,
-            wanted,
-            got,
-        })
-    }
+    if wanted == got { Ok(()) } else { Err(PragmaError::Mismatch { pragma, wanted, got }) }
 }
 
 /// Sets every pragma and reads each one back. `mmap_size` is always 0 so that all database
 /// I/O goes through read/write calls (what a tracing VFS sees, and what the oracle reasons on).
 pub fn apply(conn: &Connection, p: &Pragmas) -> Result<(), PragmaError> {
-    conn.busy_timeout(std::time::Duration::from_millis(u64::from(
-        p.busy_timeout_ms,
-    )))
-    .map_err(|source| PragmaError::Sqlite {
-        pragma: "busy_timeout",
-        source,
-    })?;
-    expect_eq(
-        "busy_timeout",
-        p.busy_timeout_ms,
-        query_i64(conn, "busy_timeout", "PRAGMA busy_timeout")?,
-    )?;
+    conn.busy_timeout(std::time::Duration::from_millis(u64::from(p.busy_timeout_ms)))
+        .map_err(|source| PragmaError::Sqlite { pragma: "busy_timeout", source })?;
+    expect_eq("busy_timeout", p.busy_timeout_ms, query_i64(conn, "busy_timeout", "PRAGMA busy_timeout")?)?;
 
     let mode: String = conn
-        .query_row(
-            &format!("PRAGMA journal_mode={}", p.journal_mode.as_sql()),
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|source| PragmaError::Sqlite {
-            pragma: "journal_mode",
-            source,
-        })?;
-    expect_eq(
-        "journal_mode",
-        p.journal_mode.as_sql(),
-        mode.to_ascii_lowercase(),
-    )?;
+        .query_row(&format!("PRAGMA journal_mode={}", p.journal_mode.as_sql()), [], |r| r.get(0))
+        .map_err(|source| PragmaError::Sqlite { pragma: "journal_mode", source })?;
+    expect_eq("journal_mode", p.journal_mode.as_sql(), mode.to_ascii_lowercase())?;
 
     conn.execute_batch(&format!("PRAGMA synchronous={}", p.synchronous.as_sql()))
-        .map_err(|source| PragmaError::Sqlite {
-            pragma: "synchronous",
-            source,
-        })?;
-    expect_eq(
-        "synchronous",
-        p.synchronous.pragma_value(),
-        query_i64(conn, "synchronous", "PRAGMA synchronous")?,
-    )?;
+        .map_err(|source| PragmaError::Sqlite { pragma: "synchronous", source })?;
+    expect_eq("synchronous", p.synchronous.pragma_value(), query_i64(conn, "synchronous", "PRAGMA synchronous")?)?;
 
     // A negative cache_size is in KiB.
     let cache = -i64::from(p.cache_size_kib);
     conn.execute_batch(&format!("PRAGMA cache_size={cache}"))
-        .map_err(|source| PragmaError::Sqlite {
-            pragma: "cache_size",
-            source,
-        })?;
-    expect_eq(
-        "cache_size",
-        cache,
-        query_i64(conn, "cache_size", "PRAGMA cache_size")?,
-    )?;
+        .map_err(|source| PragmaError::Sqlite { pragma: "cache_size", source })?;
+    expect_eq("cache_size", cache, query_i64(conn, "cache_size", "PRAGMA cache_size")?)?;
 
-    let auto = query_i64(
-        conn,
-        "wal_autocheckpoint",
-        &format!("PRAGMA wal_autocheckpoint={}", p.wal_autocheckpoint_pages),
-    )?;
+    let auto =
+        query_i64(conn, "wal_autocheckpoint", &format!("PRAGMA wal_autocheckpoint={}", p.wal_autocheckpoint_pages))?;
     expect_eq("wal_autocheckpoint", p.wal_autocheckpoint_pages, auto)?;
 
-    conn.execute_batch("PRAGMA mmap_size=0")
-        .map_err(|source| PragmaError::Sqlite {
-            pragma: "mmap_size",
-            source,
-        })?;
-    expect_eq(
-        "mmap_size",
-        0,
-        query_i64(conn, "mmap_size", "PRAGMA mmap_size")?,
-    )?;
+    conn.execute_batch("PRAGMA mmap_size=0").map_err(|source| PragmaError::Sqlite { pragma: "mmap_size", source })?;
+    expect_eq("mmap_size", 0, query_i64(conn, "mmap_size", "PRAGMA mmap_size")?)?;
     Ok(())
 }
 
@@ -139,8 +74,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (i, j) in JournalMode::ALL.iter().enumerate() {
             for s in Synchronous::ALL {
-                let conn =
-                    Connection::open(dir.path().join(format!("{i}-{}.db", s.as_sql()))).unwrap();
+                let conn = Connection::open(dir.path().join(format!("{i}-{}.db", s.as_sql()))).unwrap();
                 let p = Pragmas {
                     journal_mode: *j,
                     synchronous: s,

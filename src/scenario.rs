@@ -55,9 +55,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig {
-            mode: DatabaseMode::Fresh,
-        }
+        DatabaseConfig { mode: DatabaseMode::Fresh }
     }
 }
 
@@ -113,10 +111,7 @@ pub struct CheckSettings {
 
 impl Default for CheckSettings {
     fn default() -> Self {
-        CheckSettings {
-            integrity: IntegrityLevel::Full,
-            fts_samples: 4,
-        }
+        CheckSettings { integrity: IntegrityLevel::Full, fts_samples: 4 }
     }
 }
 
@@ -130,8 +125,6 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig {
-            failures_kept_per_cell: 5,
-        }
+        OutputConfig { failures_kept_per_cell: 5 }
     }
 }

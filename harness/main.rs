@@ -1,0 +1,1 @@
+//! The integration-test binary: every test that runs the built `crashfuzz` binary.
