@@ -1,1 +1,422 @@
-//! (being written)
+//! A campaign: one seed, a budget, `--jobs` worker threads pulling trial indices from one
+//! counter, one collector that appends and fsyncs every trial's line as it finishes, and the
+//! Ctrl-C protocol (first: stop taking trials, finish, write the summary; second: SIGKILL every
+//! writer and exit 130).
+//!
+//! Trial `t` runs cell `t % cells`; with `--shard I/N` a campaign runs only the rounds
+//! `(t / cells) % N == I - 1`, so N shards of one seed run disjoint trials whose union is the
+//! unsharded campaign. Trial `t`'s randomness is ChaCha8 stream `t` of the campaign seed, so any
+//! trial can be re-run alone with `--trial t`.
+
+use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
+use crate::expect;
+use crate::fault::kill;
+use crate::report::{self, Aggregator, RunMeta};
+use crate::scenario::{Budget, Scenario};
+use crate::trial::{self, Lane, Template, TrialEnv, TrialRecord};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nix::sys::signal::{SigSet, Signal};
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Set by the first Ctrl-C (or SIGTERM): no new trial starts.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// How to run one campaign (the scenario plus command-line overrides).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub scenario: Scenario,
+    /// The scenario as the user named it, for replay lines.
+    pub scenario_arg: String,
+    pub seed: u64,
+    pub budget: Budget,
+    pub jobs: usize,
+    /// The run directory itself; default `results/runs/<run-id>`.
+    pub out_dir: Option<PathBuf>,
+    /// Where trial databases live; default a fresh directory under the system temp dir.
+    pub workdir: Option<PathBuf>,
+    /// `(I, N)`, 1-based.
+    pub shard: Option<(u64, u64)>,
+    /// Run exactly this trial index (replaying a failure).
+    pub only_trial: Option<u64>,
+    pub progress: bool,
+    /// The command line, recorded in run.json.
+    pub command: String,
+}
+
+/// `run.json`: everything needed to know what ran where.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    run_id: &'a str,
+    seed: u64,
+    command: &'a str,
+    started_at: &'a str,
+    crashfuzz_version: &'a str,
+    sqlite_version: &'a str,
+    jobs: usize,
+    shard: Option<String>,
+    only_trial: Option<u64>,
+    budget: Budget,
+    cells: Vec<String>,
+    machine: Machine,
+    scenario: &'a Scenario,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    hostname: Option<String>,
+    os: Option<String>,
+    kernel: Option<String>,
+    cpus: usize,
+    memory_bytes: u64,
+    loadavg_1m_at_start: f64,
+}
+
+fn machine() -> Machine {
+    let memory_bytes = sysinfo::System::new().map_or(0, |mut sys| {
+        sys.refresh_memory();
+        sys.total_memory()
+    });
+    Machine {
+        hostname: sysinfo::System::host_name().ok(),
+        os: sysinfo::System::long_os_version().ok(),
+        kernel: sysinfo::System::kernel_version().ok(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes,
+        loadavg_1m_at_start: sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN),
+    }
+}
+
+/// The trial index at position `p` of this campaign's sequence.
+pub fn trial_at(p: u64, n_cells: u64, shard: Option<(u64, u64)>) -> u64 {
+    match shard {
+        None => p,
+        Some((i, n)) => ((p / n_cells) * n + (i - 1)) * n_cells + p % n_cells,
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread spawned after) and starts
+/// the thread that waits for them. Must run before any other thread is spawned.
+fn install_signal_thread() -> Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().map_err(|e| Error::Harness(format!("block signals: {e}")))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            loop {
+                let Ok(sig) = set.wait() else { continue };
+                seen += 1;
+                if seen == 1 {
+                    STOP.store(true, Ordering::SeqCst);
+                    eprintln!(
+                        "\ncrashfuzz: {} received: finishing the trials in flight and writing the summary \
+                         (press Ctrl-C again to kill everything now)",
+                        sig.as_str()
+                    );
+                } else {
+                    kill::kill_all_live();
+                    eprintln!("\ncrashfuzz: killed every writer; exiting without a summary");
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+            }
+        })
+        .map_err(|e| Error::io("start the signal thread", e))?;
+    Ok(())
+}
+
+enum Message {
+    Started { cell: String },
+    Done(Box<TrialRecord>),
+    Failed(Error),
+}
+
+/// Runs a campaign to the end (or to Ctrl-C); returns the exit code (DESIGN §8).
+pub fn run(opts: RunOptions) -> Result<i32> {
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    println!("crashfuzz: seed {}  (re-run with: crashfuzz run {} --seed {})", opts.seed, opts.scenario_arg, opts.seed);
+    let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), opts.seed);
+    let run_dir = opts.out_dir.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&run_id));
+    prepare_run_dir(&run_dir)?;
+
+    let cells = opts.scenario.cells();
+    let n_cells = cells.len() as u64;
+    assert!(n_cells > 0, "validation guarantees a non-empty matrix");
+    let expectations: Vec<_> = cells.iter().map(|c| (*c, expect::expectation_for(c, &opts.scenario.expect))).collect();
+    let sqlite_version = rusqlite::version().to_string();
+    let crashfuzz_version = env!("CARGO_PKG_VERSION");
+    let started_at_s = started_at.to_rfc3339();
+    let shard_label = opts.shard.map(|(i, n)| format!("{i}/{n}"));
+    let run_json = RunJson {
+        run_id: &run_id,
+        seed: opts.seed,
+        command: &opts.command,
+        started_at: &started_at_s,
+        crashfuzz_version,
+        sqlite_version: &sqlite_version,
+        jobs: opts.jobs,
+        shard: shard_label.clone(),
+        only_trial: opts.only_trial,
+        budget: opts.budget,
+        cells: cells.iter().map(|c| c.id()).collect(),
+        machine: machine(),
+        scenario: &opts.scenario,
+    };
+    write_synced(&run_dir.join("run.json"), serde_json::to_string_pretty(&run_json).expect("serializes").as_bytes())
+        .map_err(|source| Error::BadPath { path: run_dir.clone(), what: "cannot write run.json".into(), source })?;
+    let trials_path = run_dir.join("trials.jsonl");
+    let mut trials_file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&trials_path)
+        .map_err(|source| Error::BadPath { path: trials_path.clone(), what: "cannot create".into(), source })?;
+
+    install_signal_thread()?;
+
+    let work = match &opts.workdir {
+        Some(base) => {
+            std::fs::create_dir_all(base).map_err(|source| Error::BadPath {
+                path: base.clone(),
+                what: "cannot create --workdir".into(),
+                source,
+            })?;
+            tempfile::Builder::new().prefix("crashfuzz-").tempdir_in(base)
+        }
+        None => tempfile::Builder::new().prefix("crashfuzz-").tempdir(),
+    }
+    .map_err(|e| Error::io("create the work directory", e))?;
+
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let templates = build_templates(work.path(), &opts, &cells)?;
+    let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
+    let env = TrialEnv {
+        exe: &exe,
+        scenario: &opts.scenario,
+        cells: &cells,
+        templates: &templates,
+        run_dir: &run_dir,
+        campaign_seed: opts.seed,
+        scenario_arg: &opts.scenario_arg,
+        kept_per_cell: &kept_per_cell,
+    };
+
+    let bar = progress_bar(&opts);
+    let mut agg = Aggregator::new(expectations);
+    let next = AtomicU64::new(0);
+    let deadline = match opts.budget {
+        Budget::DurationS(s) => Some(started + Duration::from_secs(s)),
+        Budget::Trials(_) => None,
+    };
+    let mut harness_error: Option<Error> = None;
+    let (tx, rx) = mpsc::channel::<Message>();
+    std::thread::scope(|scope| {
+        for job in 0..opts.jobs {
+            let tx = tx.clone();
+            let env = &env;
+            let next = &next;
+            let opts = &opts;
+            let lane_dir = work.path().join(format!("lane-{job}"));
+            std::thread::Builder::new()
+                .name(format!("job-{job}"))
+                .spawn_scoped(scope, move || {
+                    let mut lane = Lane::new(lane_dir);
+                    loop {
+                        if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+                            break;
+                        }
+                        let p = next.fetch_add(1, Ordering::SeqCst);
+                        let t = match opts.only_trial {
+                            Some(t) if p == 0 => t,
+                            Some(_) => break,
+                            None => trial_at(p, n_cells, opts.shard),
+                        };
+                        if let Budget::Trials(n) = opts.budget
+                            && opts.only_trial.is_none()
+                            && t >= n
+                        {
+                            break;
+                        }
+                        let cell_index = (t % n_cells) as usize;
+                        let _ = tx.send(Message::Started { cell: env.cells[cell_index].id() });
+                        match trial::run_trial(env, &mut lane, t, cell_index) {
+                            Ok(rec) => {
+                                let _ = tx.send(Message::Done(Box::new(rec)));
+                            }
+                            Err(e) => {
+                                STOP.store(true, Ordering::SeqCst);
+                                let _ = tx.send(Message::Failed(e));
+                                break;
+                            }
+                        }
+                    }
+                })
+                .expect("spawn a worker thread");
+        }
+        drop(tx);
+        for message in rx {
+            match message {
+                Message::Started { cell } => bar.set_message(progress_message(&agg, &cell)),
+                Message::Done(rec) => {
+                    let mut line = serde_json::to_string(&*rec).expect("trial record serializes");
+                    line.push('\n');
+                    // One line per trial, on disk before it counts: a killed campaign keeps
+                    // everything it measured.
+                    if let Err(e) = trials_file.write_all(line.as_bytes()).and_then(|()| trials_file.sync_data()) {
+                        STOP.store(true, Ordering::SeqCst);
+                        harness_error.get_or_insert(Error::io(format!("append to {}", trials_path.display()), e));
+                    }
+                    agg.add(&rec);
+                    if let Some(replay) = &rec.replay {
+                        bar.println(format!("violation in trial {} ({}): {}", rec.trial, rec.cell, replay));
+                    }
+                    bar.inc(1);
+                    bar.set_message(progress_message(&agg, &rec.cell));
+                }
+                Message::Failed(e) => {
+                    harness_error.get_or_insert(e);
+                }
+            }
+        }
+    });
+    bar.finish_and_clear();
+    // Every writer was reaped by its trial (or by Writer's Drop); nothing may be left.
+    debug_assert!(kill::LIVE_GROUPS.lock().map(|g| g.is_empty()).unwrap_or(true));
+
+    let interrupted = STOP.load(Ordering::SeqCst) && harness_error.is_none();
+    let meta = RunMeta {
+        run_id: run_id.clone(),
+        seed: opts.seed,
+        scenario: opts.scenario.name.clone(),
+        scenario_source: opts.scenario.source.clone(),
+        started_at: started_at_s,
+        crashfuzz_version: crashfuzz_version.to_string(),
+        sqlite_version,
+        command: opts.command.clone(),
+    };
+    let summary = agg.summary(&meta, started.elapsed().as_secs_f64(), interrupted || harness_error.is_some());
+    report::write_reports(&run_dir, &summary)
+        .map_err(|e| Error::io(format!("write reports in {}", run_dir.display()), e))?;
+    print!("{}", report::console_matrix(&summary));
+    println!("results: {}", run_dir.display());
+    drop(work);
+
+    if let Some(e) = harness_error {
+        eprintln!("crashfuzz: {e}");
+        return Ok(EXIT_HARNESS);
+    }
+    if interrupted {
+        eprintln!("crashfuzz: interrupted; the summary covers the {} trials that finished", agg.trials());
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if summary.failed() { EXIT_VERDICT_FAILED } else { EXIT_OK })
+}
+
+fn prepare_run_dir(run_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::BadPath {
+        path: run_dir.to_path_buf(),
+        what: "cannot create --out".into(),
+        source,
+    })?;
+    if run_dir.join("trials.jsonl").exists() {
+        return Err(Error::BadPath {
+            path: run_dir.to_path_buf(),
+            what: "already holds a run (trials.jsonl); choose another --out".into(),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        });
+    }
+    // Prove it is writable now rather than after the campaign.
+    let probe = run_dir.join(".crashfuzz-write-probe");
+    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|source| Error::BadPath {
+        path: run_dir.to_path_buf(),
+        what: "--out is not writable".into(),
+        source,
+    })
+}
+
+fn build_templates(work: &Path, opts: &RunOptions, cells: &[crate::matrix::Cell]) -> Result<Vec<Template>> {
+    let dir = work.join("templates");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            // Template seeds live far from trial streams: stream 2^63 + cell index.
+            let seed = trial::trial_seed(opts.seed, (1 << 63) + i as u64);
+            trial::build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &opts.scenario.workload, seed)
+        })
+        .collect()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn progress_bar(opts: &RunOptions) -> ProgressBar {
+    let bar = match (opts.only_trial, opts.budget) {
+        (Some(_), _) => ProgressBar::new(1),
+        (None, Budget::Trials(n)) => {
+            let share = match opts.shard {
+                Some((_, shards)) => n.div_ceil(shards),
+                None => n,
+            };
+            ProgressBar::new(share)
+        }
+        (None, Budget::DurationS(_)) => ProgressBar::new_spinner(),
+    };
+    let template = match opts.budget {
+        Budget::Trials(_) => "{elapsed_precise} [{bar:30}] {pos}/{len} trials  {per_sec}  {msg}",
+        Budget::DurationS(_) => "{elapsed_precise} {spinner} {pos} trials  {per_sec}  {msg}",
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    if !opts.progress {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn progress_message(agg: &Aggregator, cell: &str) -> String {
+    format!("violating trials {}  cell {cell}", agg.violating_trials())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// N shards of a campaign run disjoint trials whose union is every trial, and each
+        /// shard still visits every cell in turn.
+        #[test]
+        fn shards_partition_the_trials(n_cells in 1u64..30, shards in 1u64..6, total in 0u64..400) {
+            let mut seen = std::collections::BTreeSet::new();
+            for i in 1..=shards {
+                for p in 0.. {
+                    let t = trial_at(p, n_cells, Some((i, shards)));
+                    if t >= total { break; }
+                    prop_assert!(seen.insert(t), "trial {} run twice", t);
+                    prop_assert_eq!(t % n_cells, p % n_cells);
+                }
+            }
+            prop_assert_eq!(seen.len() as u64, total);
+        }
+    }
+
+    #[test]
+    fn no_shard_is_the_identity() {
+        for p in 0..100 {
+            assert_eq!(trial_at(p, 7, None), p);
+            assert_eq!(trial_at(p, 7, Some((1, 1))), p);
+        }
+    }
+}

@@ -1,1 +1,238 @@
-//! (being written)
+//! The command line (DESIGN §9): parsing with clap, dispatch, and the mapping of every outcome
+//! to one exit code. No arguments means `run` on the embedded default scenario.
+
+use crate::campaign::{self, RunOptions};
+use crate::check::{self, CheckConfig, CheckOutcome, CheckReport, ReopenConfig};
+use crate::error::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
+use crate::scenario::{self, Budget, IntegrityLevel};
+use crate::workload::WorkloadConfig;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "crashfuzz", version, about = "Crash-consistency fuzz and fault-injection harness for SQLite")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a campaign: trials over the scenario's matrix, verdicts, reports.
+    Run(RunArgs),
+    /// Check any database: open, integrity, FTS5 and a write after recovery (on a copy).
+    Check {
+        /// The database file (its -wal or -journal beside it is used too).
+        db_path: PathBuf,
+        /// Use `PRAGMA quick_check` instead of the full integrity check.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Re-run the checks on a kept failure (`RUN_DIR/failures/<trial>`).
+    Replay { failure_dir: PathBuf },
+    /// List the embedded scenarios.
+    Scenarios,
+}
+
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// An embedded scenario name (see `crashfuzz scenarios`) or a TOML file; default `default`.
+    scenario: Option<String>,
+    /// Run this many trials (overrides the scenario's budget).
+    #[arg(long, conflicts_with = "duration")]
+    trials: Option<u64>,
+    /// Run for this many seconds (overrides the scenario's budget).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// The campaign seed; default random (it is printed first either way).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Trials run in parallel; default the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The run directory; default results/runs/<run-id>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where trial databases live; default the system temp directory.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Run only shard I of N (1-based), e.g. 2/4.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Run only this trial index (with the same --seed: re-runs one trial of a campaign).
+    #[arg(long)]
+    trial: Option<u64>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
+    let bad = || format!("{s:?}: expected I/N with 1 ≤ I ≤ N, e.g. 1/2");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Parses `args` (without the program name's special cases) and runs; returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => EXIT_OK,
+                _ => EXIT_BAD_INPUT,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let command_line = args.join(" ");
+    let result = match cli.command {
+        None => run(RunArgs::default(), command_line),
+        Some(Command::Run(a)) => run(a, command_line),
+        Some(Command::Check { db_path, quick }) => check_command(db_path, quick),
+        Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
+        Some(Command::Scenarios) => scenarios_command(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("crashfuzz: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(a: RunArgs, command: String) -> Result<i32> {
+    let scenario_arg = a.scenario.unwrap_or_else(|| "default".to_string());
+    let scenario = scenario::resolve(&scenario_arg)?;
+    let budget = match (a.trials, a.duration) {
+        (Some(0), _) => return Err(Error::Usage("--trials: 0 is not a budget; expected ≥ 1".into())),
+        (_, Some(0)) => return Err(Error::Usage("--duration: 0 is not a budget; expected seconds ≥ 1".into())),
+        (Some(n), _) => Budget::Trials(n),
+        (None, Some(s)) => Budget::DurationS(s),
+        (None, None) => scenario.budget,
+    };
+    let jobs = match a.jobs {
+        Some(0) => return Err(Error::Usage("--jobs: 0; expected ≥ 1".into())),
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let seed = a.seed.unwrap_or_else(rand::random);
+    campaign::run(RunOptions {
+        scenario,
+        scenario_arg,
+        seed,
+        budget,
+        jobs,
+        out_dir: a.out,
+        workdir: a.workdir,
+        shard: a.shard,
+        only_trial: a.trial,
+        progress: !a.no_progress,
+        command,
+    })
+}
+
+fn print_report(report: &CheckReport) -> Vec<&'static str> {
+    let mut failed = Vec::new();
+    for r in &report.results {
+        let ms = r.elapsed_us as f64 / 1000.0;
+        match &r.outcome {
+            CheckOutcome::Pass => println!("  {:<13} pass      ({ms:.1} ms)", r.check.as_str()),
+            CheckOutcome::Violation { detail } => {
+                failed.push(r.check.as_str());
+                println!("  {:<13} VIOLATION ({ms:.1} ms): {detail}", r.check.as_str());
+            }
+            CheckOutcome::Blocked { reason } => {
+                println!("  {:<13} blocked   : {reason}", r.check.as_str());
+            }
+        }
+    }
+    failed
+}
+
+fn check_command(db_path: PathBuf, quick: bool) -> Result<i32> {
+    let meta = std::fs::metadata(&db_path).map_err(|source| Error::BadPath {
+        path: db_path.clone(),
+        what: "cannot read the database".into(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(Error::BadPath {
+            path: db_path,
+            what: "not a file".into(),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        });
+    }
+    let cfg = CheckConfig {
+        integrity: if quick { IntegrityLevel::Quick } else { IntegrityLevel::Full },
+        fts_samples: 16,
+        seed: 0,
+        // A foreign database keeps its own journal mode; the probe write runs on a copy.
+        reopen: ReopenConfig { pragmas: None, writer_id: u64::from(u32::MAX), workload: WorkloadConfig::default() },
+    };
+    println!("crashfuzz check {} (on a copy; the file is not modified)", db_path.display());
+    let report = check::check_copy(&db_path, &cfg, None)
+        .map_err(|e| Error::Harness(format!("{}: checks could not run: {e:#}", db_path.display())))?;
+    let failed = print_report(&report);
+    if failed.is_empty() {
+        println!("ok: every check passed");
+        Ok(EXIT_OK)
+    } else {
+        println!("FAILED: {}", failed.join(", "));
+        Ok(EXIT_VERDICT_FAILED)
+    }
+}
+
+fn replay_command(dir: PathBuf) -> Result<i32> {
+    let (kept, report) = crate::trial::replay(&dir)?;
+    println!("crashfuzz replay: trial {} of cell {} (seed {})", kept.trial, kept.cell_id, kept.seed);
+    let failed = print_report(&report);
+    let before: Vec<&str> = kept
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, CheckOutcome::Violation { .. }))
+        .map(|c| c.check.as_str())
+        .collect();
+    if failed == before {
+        println!("reproduced: the same checks fail as in the campaign ({})", before.join(", "));
+    } else {
+        println!("NOT reproduced: the campaign saw [{}], the replay sees [{}]", before.join(", "), failed.join(", "));
+    }
+    Ok(if failed.is_empty() { EXIT_OK } else { EXIT_VERDICT_FAILED })
+}
+
+fn scenarios_command() -> Result<i32> {
+    for (name, _) in scenario::embedded() {
+        let s = scenario::resolve(name)?;
+        println!("{name:<12} {} cells  {}", s.cells().len(), s.description.lines().next().unwrap_or(""));
+    }
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(parse_shard("1/2"), Ok((1, 2)));
+        assert_eq!(parse_shard("2/2"), Ok((2, 2)));
+        for bad in ["0/2", "3/2", "1/0", "x/2", "12", ""] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_flags_are_usage_errors() {
+        let args = |s: &str| std::iter::once("crashfuzz".to_string()).chain(s.split(' ').map(String::from)).collect();
+        assert_eq!(main(args("run --no-such-flag")), EXIT_BAD_INPUT);
+        assert_eq!(main(args("run --trials 3 --duration 4")), EXIT_BAD_INPUT);
+        assert_eq!(main(args("run --shard 3/2")), EXIT_BAD_INPUT);
+    }
+}

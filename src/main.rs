@@ -1,1 +1,12 @@
-fn main() {}
+//! The `crashfuzz` binary: the writer child's entry point, and the command line.
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Writers are this binary re-executed; dispatch before anything else so a writer starts
+    // in as little time as possible and never touches the driver's machinery.
+    if args.get(1).map(String::as_str) == Some(crashfuzz::writer::WRITER_SUBCOMMAND) {
+        let config = args.get(2).map(String::as_str).unwrap_or("");
+        std::process::exit(crashfuzz::writer::main(config));
+    }
+    std::process::exit(crashfuzz::cli::main(args));
+}

@@ -2,11 +2,27 @@
 //! assert how each child died, check the crash image, keep it if it failed — and the
 //! [`TrialRecord`] that becomes one line of `trials.jsonl`.
 //!
-//! INTERFACE: the record types below are fixed; the report module aggregates them.
+//! The driver never opens a trial's database while a writer of that trial is alive: the
+//! checks start only after every writer has been reaped, on the files exactly as the kill left
+//! them (a pristine copy is taken first, so a kept failure is the image before recovery).
 
-use crate::check::{CheckResult, ViolationKind, WriterExpectation};
+use crate::check::{
+    self, CheckConfig, CheckReport, CheckResult, Expected, ReopenConfig, ViolationKind, WriterExpectation,
+};
+use crate::error::{Error, Result};
+use crate::fault::kill::{self, Announcement, DeathKind, micros};
+use crate::matrix::{Cell, KillTiming, SigtermBehaviour};
+use crate::pragmas::{self, Pragmas};
+use crate::scenario::{DatabaseMode, Scenario};
+use crate::workload::{self, WorkloadConfig};
+use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_READY, AckLog, WriterConfig};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// One line of `trials.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,4 +124,531 @@ pub struct TrialTiming {
     pub kill: u64,
     /// Copying the crash image and running the checks.
     pub check: u64,
+}
+
+/// Writer ids are `(trial + 1) * WRITER_ID_STRIDE + w`, unique across a campaign so that a
+/// database kept across trials (`continue`) never confuses two trials' writers. The recovery
+/// write of check 8 uses the last id of the block.
+pub const WRITER_ID_STRIDE: u64 = 100;
+/// Upper bound on writers per trial (the scenario validates `workload.writers` against it).
+pub const WRITERS_MAX: u64 = 64;
+
+pub fn writer_id(trial: u64, w: u64) -> u64 {
+    debug_assert!(w < WRITERS_MAX);
+    (trial + 1) * WRITER_ID_STRIDE + w
+}
+
+pub fn recovery_writer_id(trial: u64) -> u64 {
+    (trial + 1) * WRITER_ID_STRIDE + WRITER_ID_STRIDE - 1
+}
+
+/// The derived seed of trial `trial`: ChaCha8 seeded with the campaign seed, stream `trial`.
+/// Any trial can be re-run alone from (campaign seed, trial index).
+pub fn trial_seed(campaign_seed: u64, trial: u64) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(campaign_seed);
+    rng.set_stream(trial);
+    rng.random()
+}
+
+/// The pragmas every connection of `cell` uses.
+pub fn cell_pragmas(cell: &Cell, workload: &WorkloadConfig) -> Pragmas {
+    Pragmas {
+        journal_mode: cell.journal_mode,
+        synchronous: cell.synchronous,
+        busy_timeout_ms: workload.busy_timeout_ms,
+        cache_size_kib: workload.cache_size_kib,
+        // Outside WAL mode the setting is inert; SQLite's default keeps the read-back honest.
+        wal_autocheckpoint_pages: cell.checkpoint.map_or(1000, |p| p.wal_autocheckpoint_pages()),
+    }
+}
+
+/// A freshly seeded database for one cell, copied for every trial of it.
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub path: PathBuf,
+    /// Transactions the seed wrote as writer [`workload::SEED_WRITER`].
+    pub seed_txns: u64,
+}
+
+/// Creates and seeds the template database of `cell` at `path`, then closes it (in WAL mode
+/// the close checkpoints and removes the `-wal`, leaving one self-contained file).
+pub fn build_template(path: &Path, cell: &Cell, workload_cfg: &WorkloadConfig, seed: u64) -> Result<Template> {
+    let ctx = |what: &str| format!("template {} for {}: {what}", path.display(), cell.id());
+    let mut conn = rusqlite::Connection::open(path).map_err(|e| Error::sqlite(ctx("open"), e))?;
+    workload::create_schema(&conn, workload_cfg).map_err(|e| Error::sqlite(ctx("schema"), e))?;
+    pragmas::apply(&conn, &cell_pragmas(cell, workload_cfg)).map_err(|e| Error::Harness(ctx(&e.to_string())))?;
+    let seed_txns = workload::seed(&mut conn, workload_cfg, seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
+    conn.close().map_err(|(_, e)| Error::sqlite(ctx("close"), e))?;
+    for suffix in ["-wal", "-journal"] {
+        let side = sidecar(path, suffix);
+        if side.exists() && std::fs::metadata(&side).map(|m| m.len()).unwrap_or(0) > 0 {
+            return Err(Error::Harness(ctx(&format!("{} left behind after close", side.display()))));
+        }
+    }
+    Ok(Template { path: path.to_path_buf(), seed_txns })
+}
+
+/// `db` + suffix, e.g. `db.sqlite-wal`.
+pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The files of a database that a crash leaves and recovery needs. `-shm` is never part of a
+/// crash image: it is rebuilt from the WAL by the first connection.
+pub const IMAGE_SUFFIXES: [&str; 3] = ["", "-wal", "-journal"];
+
+fn remove_db_files(db: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-journal", "-shm"] {
+        match std::fs::remove_file(sidecar(db, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Copies the crash image of `db` (the database and its hot journal or WAL, if any) into `dir`,
+/// under the same file names.
+pub fn copy_image(db: &Path, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let name = db.file_name().expect("db path has a file name");
+    for suffix in IMAGE_SUFFIXES {
+        let from = sidecar(db, suffix);
+        if from.exists() {
+            std::fs::copy(&from, sidecar(&dir.join(name), suffix))?;
+        }
+    }
+    Ok(())
+}
+
+/// One worker's place to run trials: its directory, and under `continue` the database it keeps
+/// across trials of a cell together with what is known to be in it.
+#[derive(Debug)]
+pub struct Lane {
+    pub dir: PathBuf,
+    /// `continue`: the cell whose database is in `dir`, and the writers it holds.
+    pub kept: Option<(usize, BTreeMap<u64, WriterExpectation>)>,
+}
+
+impl Lane {
+    pub fn new(dir: PathBuf) -> Lane {
+        Lane { dir, kept: None }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.join("db.sqlite")
+    }
+}
+
+/// What every trial of a campaign shares.
+pub struct TrialEnv<'a> {
+    /// The `crashfuzz` executable writers are started from.
+    pub exe: &'a Path,
+    pub scenario: &'a Scenario,
+    pub cells: &'a [Cell],
+    pub templates: &'a [Template],
+    pub run_dir: &'a Path,
+    pub campaign_seed: u64,
+    /// How the campaign was started, for replay lines (`crashfuzz run ARG`).
+    pub scenario_arg: &'a str,
+    /// Failures kept so far, per cell.
+    pub kept_per_cell: &'a [AtomicU32],
+}
+
+/// What is kept in `failures/<trial>/trial.json`: enough to re-run the checks (`replay`) on
+/// the kept image, and to re-run the whole trial.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeptTrial {
+    pub trial: u64,
+    pub seed: u64,
+    pub campaign_seed: u64,
+    pub cell: Cell,
+    pub cell_id: String,
+    pub scenario: String,
+    pub pragmas: Pragmas,
+    pub workload: WorkloadConfig,
+    pub integrity: crate::scenario::IntegrityLevel,
+    pub fts_samples: u32,
+    pub recovery_writer: u64,
+    pub expected: Expected,
+    pub checks: Vec<CheckResult>,
+}
+
+/// File name of the image inside a kept failure directory.
+pub const KEPT_IMAGE_DIR: &str = "image";
+pub const KEPT_DB_NAME: &str = "db.sqlite";
+
+/// Runs trial `trial` of `cell_index`. `Err` is a harness failure that stops the campaign.
+pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: usize) -> Result<TrialRecord> {
+    let cell = env.cells[cell_index];
+    let sc = env.scenario;
+    let seed = trial_seed(env.campaign_seed, trial);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut timing = TrialTiming::default();
+    let io = |what: String| move |e: std::io::Error| Error::io(what, e);
+
+    // --- setup
+    let t = Instant::now();
+    std::fs::create_dir_all(&lane.dir).map_err(io(format!("create {}", lane.dir.display())))?;
+    let db = lane.db();
+    let reuse = sc.database.mode == DatabaseMode::Continue && lane.kept.as_ref().is_some_and(|(c, _)| *c == cell_index);
+    let mut history = match (reuse, lane.kept.take()) {
+        (true, Some((_, history))) => history,
+        _ => {
+            remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
+            std::fs::copy(&env.templates[cell_index].path, &db)
+                .map_err(io(format!("copy template to {}", db.display())))?;
+            let n = env.templates[cell_index].seed_txns;
+            BTreeMap::from([(workload::SEED_WRITER, WriterExpectation { acked: n, begun: n })])
+        }
+    };
+    let pristine = lane.dir.join("pristine");
+    if pristine.exists() {
+        std::fs::remove_dir_all(&pristine).map_err(io(format!("clear {}", pristine.display())))?;
+    }
+    timing.setup = micros(t.elapsed());
+
+    // --- spawn, and wait until every writer has opened the database with its pragmas
+    let t = Instant::now();
+    let pragmas = cell_pragmas(&cell, &sc.workload);
+    let sigterm = cell.sigterm.unwrap_or(SigtermBehaviour::Default);
+    let n_writers = u64::from(sc.workload.writers);
+    let mut writers = Vec::new();
+    let mut ack_paths = Vec::new();
+    for w in 0..n_writers {
+        let id = writer_id(trial, w);
+        let ack_path = lane.dir.join(format!("acks-{w}.log"));
+        let stderr_path = lane.dir.join(format!("stderr-{w}.log"));
+        std::fs::write(&ack_path, b"").map_err(io(format!("create {}", ack_path.display())))?;
+        let cfg = WriterConfig {
+            db_path: db.clone(),
+            ack_path: ack_path.clone(),
+            writer_id: id,
+            seed: rng.random(),
+            pragmas: pragmas.clone(),
+            workload: sc.workload.clone(),
+            sigterm,
+            graceful_checkpoint: sc.kill.graceful_checkpoint,
+            checkpoint: cell.checkpoint,
+            bulk_first: cell.timing == KillTiming::Bulk && w == 0,
+            parent_pid: std::process::id() as i32,
+        };
+        let child = kill::spawn(env.exe, &cfg, &stderr_path).map_err(io(format!("spawn writer {id}")))?;
+        writers.push(child);
+        ack_paths.push((id, ack_path, stderr_path));
+    }
+    let ready_timeout = Duration::from_millis(sc.kill.ready_timeout_ms);
+    for (w, child) in writers.iter_mut().enumerate() {
+        match kill::wait_announcement(child, ready_timeout).map_err(io("wait for writer".into()))? {
+            Announcement::Byte(ANNOUNCE_READY) => {}
+            other => {
+                let stderr = std::fs::read_to_string(&ack_paths[w].2).unwrap_or_default();
+                return Err(Error::Harness(format!(
+                    "trial {trial} ({}): writer {} did not become ready ({other:?}): {}",
+                    cell.id(),
+                    ack_paths[w].0,
+                    stderr.trim()
+                )));
+            }
+        }
+    }
+    timing.spawn = micros(t.elapsed());
+
+    // --- the kill window
+    let t = Instant::now();
+    let mut inconclusive: Option<String> = None;
+    match cell.timing {
+        KillTiming::Uniform => {
+            let lo = sc.kill.kill_at_ms_min * 1000;
+            let hi = sc.kill.kill_at_ms_max * 1000;
+            std::thread::sleep(Duration::from_micros(rng.random_range(lo..=hi)));
+        }
+        KillTiming::Bulk => {
+            match kill::wait_announcement(&mut writers[0], ready_timeout).map_err(io("wait for bulk".into()))? {
+                Announcement::Byte(ANNOUNCE_BULK) => {}
+                other => inconclusive = Some(format!("no bulk transaction was announced ({other:?})")),
+            }
+            std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.kill.bulk_delay_us_max)));
+        }
+    }
+    let loadavg_1m = sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN);
+    timing.write = micros(t.elapsed());
+    let fault_at_us = timing.write;
+
+    // --- the fault: signal, grace, SIGKILL, reap
+    let injected = kill::inject(&mut writers, cell.fault, Duration::from_millis(sc.kill.grace_ms))
+        .map_err(io("inject fault".into()))?;
+    timing.kill = injected.kill_us;
+    drop(writers);
+
+    // --- how did each writer die, and what did it acknowledge?
+    let expected_deaths = kill::expected_deaths(cell.fault, cell.sigterm);
+    let mut deaths = Vec::new();
+    let mut logs: Vec<(u64, AckLog)> = Vec::new();
+    for (i, &(id, pid, how)) in injected.deaths.iter().enumerate() {
+        let (_, ack_path, stderr_path) = &ack_paths[i];
+        let log = writer::read_acks(ack_path, id).map_err(Error::Harness)?;
+        let label = how.label();
+        let stderr_tail = || {
+            let text = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            text.trim().lines().last().unwrap_or("").to_string()
+        };
+        if how == DeathKind::Exit(writer::EXIT_WRITER_SETUP) {
+            return Err(Error::Harness(format!(
+                "trial {trial} ({}): writer {id} setup failed: {}",
+                cell.id(),
+                stderr_tail()
+            )));
+        }
+        if injected.exited_before_fault.contains(&id) && inconclusive.is_none() {
+            inconclusive = Some(if log.finished {
+                format!("writer {id} finished its work before the fault (txns_max / writer_lifetime_ms_max)")
+            } else {
+                format!("writer {id} died before the fault ({label}): {}", stderr_tail())
+            });
+        } else if !expected_deaths.contains(&label) && inconclusive.is_none() {
+            // An unexplained death is neither a pass nor a failure (STYLE §5).
+            inconclusive =
+                Some(format!("writer {id} died {label}, expected {}: {}", expected_deaths.join(" or "), stderr_tail()));
+        }
+        deaths.push(Death { writer: id, pid, how: label, expected: expected_deaths.clone() });
+        logs.push((id, log));
+    }
+    let mut acks = BTreeMap::new();
+    let mut latency = crate::stats::new_latency_histogram();
+    let mut checkpoints = Vec::new();
+    let mut shutdowns = Vec::new();
+    let mut commits = 0;
+    for (i, (id, log)) in logs.iter().enumerate() {
+        acks.insert(*id, WriterExpectation { acked: log.acked, begun: log.begun });
+        commits += log.latencies_us.len() as u64;
+        for &us in &log.latencies_us {
+            latency.saturating_record(us.max(1));
+        }
+        checkpoints.extend(log.checkpoints.iter().cloned());
+        if cell.sigterm == Some(SigtermBehaviour::Graceful) {
+            let sigkilled = injected.deaths[i].2 == DeathKind::Signal(9);
+            shutdowns.push(ShutdownRecord {
+                writer: *id,
+                started: log.shutdown_started,
+                checkpoint_started: log.shutdown_checkpoint_started,
+                checkpoint_done: log.shutdown_checkpoint_done,
+                killed_mid_checkpoint: sigkilled && log.shutdown_checkpoint_started && !log.shutdown_checkpoint_done,
+                duration_us: (injected.deaths[i].2 == DeathKind::Exit(0)).then_some(injected.signal_to_reap_us[i]),
+            });
+        }
+    }
+    let commit_latency_hist = if latency.is_empty() { String::new() } else { crate::stats::encode_histogram(&latency) };
+
+    let mut record = TrialRecord {
+        trial,
+        seed,
+        cell: cell.id(),
+        outcome: TrialOutcome::Checked,
+        deaths,
+        acks: acks.clone(),
+        commits,
+        fault_at_us,
+        checks: Vec::new(),
+        violations: Vec::new(),
+        commit_latency_hist,
+        checkpoints,
+        shutdowns,
+        timing_us: timing,
+        loadavg_1m,
+        kept_failure: None,
+        replay: None,
+    };
+    if let Some(reason) = inconclusive {
+        record.outcome = TrialOutcome::Inconclusive { reason };
+        // Whatever is in the lane is of unknown provenance now: start the next trial afresh.
+        lane.kept = None;
+        return Ok(record);
+    }
+
+    // --- the oracle, on the image exactly as the fault left it
+    let t = Instant::now();
+    copy_image(&db, &pristine).map_err(io(format!("copy crash image to {}", pristine.display())))?;
+    for (id, a) in &acks {
+        history.insert(*id, *a);
+    }
+    let expected = Expected { writers: history };
+    let recovery_writer = recovery_writer_id(trial);
+    let check_cfg = CheckConfig {
+        integrity: sc.check.integrity,
+        fts_samples: sc.check.fts_samples,
+        seed,
+        reopen: ReopenConfig {
+            pragmas: Some(pragmas.clone()),
+            writer_id: recovery_writer,
+            workload: sc.workload.clone(),
+        },
+    };
+    let report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
+        .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
+    record.timing_us.check = micros(t.elapsed());
+    record.violations = report.violations();
+    record.checks = report.results.clone();
+
+    if record.violations.is_empty() {
+        if sc.database.mode == DatabaseMode::Continue {
+            // What survived is now history: exactly the present transactions, plus the recovery
+            // write of check 8.
+            let mut kept: BTreeMap<u64, WriterExpectation> =
+                report.present.iter().map(|(&w, &s)| (w, WriterExpectation { acked: s, begun: s })).collect();
+            for (w, e) in &expected.writers {
+                kept.entry(*w).or_insert(WriterExpectation { acked: 0, begun: e.begun });
+            }
+            kept.insert(recovery_writer, WriterExpectation { acked: 1, begun: 1 });
+            lane.kept = Some((cell_index, kept));
+        }
+        return Ok(record);
+    }
+
+    // --- a failure: say how to replay it, and keep the image if the cell's quota allows
+    lane.kept = None;
+    record.replay = Some(format!("crashfuzz run {} --seed {} --trial {}", env.scenario_arg, env.campaign_seed, trial));
+    let quota = sc.output.failures_kept_per_cell;
+    if env.kept_per_cell[cell_index].fetch_add(1, Ordering::SeqCst) < quota {
+        let rel = format!("failures/{trial}");
+        let dir = env.run_dir.join(&rel);
+        keep_failure(&dir, &pristine, &ack_paths, &record, &expected, &cell, &pragmas, sc, env, recovery_writer)?;
+        record.replay =
+            Some(format!("crashfuzz replay {}  # or: {}", dir.display(), record.replay.take().unwrap_or_default()));
+        record.kept_failure = Some(rel);
+    }
+    Ok(record)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn keep_failure(
+    dir: &Path,
+    pristine: &Path,
+    ack_paths: &[(u64, PathBuf, PathBuf)],
+    record: &TrialRecord,
+    expected: &Expected,
+    cell: &Cell,
+    pragmas: &Pragmas,
+    sc: &Scenario,
+    env: &TrialEnv<'_>,
+    recovery_writer: u64,
+) -> Result<()> {
+    let io = |what: String| move |e: std::io::Error| Error::io(what, e);
+    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    let image = dir.join(KEPT_IMAGE_DIR);
+    std::fs::rename(pristine, &image)
+        .or_else(|_| copy_image(&pristine.join(KEPT_DB_NAME), &image))
+        .map_err(io(format!("keep image in {}", image.display())))?;
+    for (id, ack, stderr) in ack_paths {
+        let _ = std::fs::copy(ack, dir.join(format!("acks-{id}.log")));
+        let _ = std::fs::copy(stderr, dir.join(format!("stderr-{id}.log")));
+    }
+    let kept = KeptTrial {
+        trial: record.trial,
+        seed: record.seed,
+        campaign_seed: env.campaign_seed,
+        cell: *cell,
+        cell_id: cell.id(),
+        scenario: env.scenario_arg.to_string(),
+        pragmas: pragmas.clone(),
+        workload: sc.workload.clone(),
+        integrity: sc.check.integrity,
+        fts_samples: sc.check.fts_samples,
+        recovery_writer,
+        expected: expected.clone(),
+        checks: record.checks.clone(),
+    };
+    let json = serde_json::to_string_pretty(&kept).expect("kept trial serializes");
+    std::fs::write(dir.join("trial.json"), json).map_err(io(format!("write {}/trial.json", dir.display())))?;
+    let failed: Vec<String> = record
+        .checks
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            check::CheckOutcome::Violation { detail } => Some(format!("  {}: {detail}", c.check.as_str())),
+            check::CheckOutcome::Pass | check::CheckOutcome::Blocked { .. } => None,
+        })
+        .collect();
+    let replay = format!(
+        "# trial {} of cell {} (seed {}), campaign seed {}\n\
+         # failed checks:\n{}\n\
+         # re-run the checks on the kept crash image (deterministic):\n\
+         crashfuzz replay {}\n\
+         # re-run the whole trial (same seed; the kill lands at the same offset, not the same instruction):\n\
+         crashfuzz run {} --seed {} --trial {}\n",
+        record.trial,
+        cell.id(),
+        record.seed,
+        env.campaign_seed,
+        failed.iter().map(|l| format!("#{l}")).collect::<Vec<_>>().join("\n"),
+        dir.display(),
+        env.scenario_arg,
+        env.campaign_seed,
+        record.trial
+    );
+    std::fs::write(dir.join("replay.txt"), replay).map_err(io(format!("write {}/replay.txt", dir.display())))?;
+    Ok(())
+}
+
+/// Re-runs the checks on a kept failure: the image is copied first, so a replay is
+/// repeatable.
+pub fn replay(dir: &Path) -> Result<(KeptTrial, CheckReport)> {
+    let trial_json = dir.join("trial.json");
+    let text = std::fs::read_to_string(&trial_json).map_err(|source| Error::BadPath {
+        path: trial_json.clone(),
+        what: "not a failure directory".into(),
+        source,
+    })?;
+    let kept: KeptTrial = serde_json::from_str(&text).map_err(|e| Error::Scenario {
+        file: trial_json.display().to_string(),
+        line: Some(e.line()),
+        setting: "trial.json".into(),
+        message: e.to_string(),
+    })?;
+    let work = tempfile::Builder::new()
+        .prefix("crashfuzz-replay-")
+        .tempdir()
+        .map_err(|e| Error::io("create a temporary directory", e))?;
+    copy_image(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), work.path())
+        .map_err(|e| Error::io(format!("copy {}", dir.join(KEPT_IMAGE_DIR).display()), e))?;
+    let cfg = CheckConfig {
+        integrity: kept.integrity,
+        fts_samples: kept.fts_samples,
+        seed: kept.seed,
+        reopen: ReopenConfig {
+            pragmas: Some(kept.pragmas.clone()),
+            writer_id: kept.recovery_writer,
+            workload: kept.workload.clone(),
+        },
+    };
+    let report = check::check_image(&work.path().join(KEPT_DB_NAME), &cfg, Some(&kept.expected))
+        .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;
+    Ok((kept, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trial_seeds_are_stable_and_distinct() {
+        assert_eq!(trial_seed(42, 7), trial_seed(42, 7));
+        let seeds: std::collections::BTreeSet<u64> = (0..1000).map(|t| trial_seed(42, t)).collect();
+        assert_eq!(seeds.len(), 1000);
+        assert_ne!(trial_seed(42, 0), trial_seed(43, 0));
+    }
+
+    #[test]
+    fn writer_ids_never_collide_across_trials() {
+        let mut ids = std::collections::BTreeSet::new();
+        for t in 0..200 {
+            for w in 0..WRITERS_MAX {
+                assert!(ids.insert(writer_id(t, w)));
+            }
+            assert!(ids.insert(recovery_writer_id(t)));
+        }
+        assert!(!ids.contains(&workload::SEED_WRITER));
+    }
 }

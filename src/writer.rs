@@ -1,1 +1,328 @@
-//! (being written)
+//! The `__writer` child process: open the database with every pragma set and read back, run
+//! `session_store` transactions, and acknowledge each commit only after `COMMIT` returned — on
+//! an append-only file the driver reads after the writer is dead. Also owns the parsing of that
+//! file ([`read_acks`]), so the format lives in one place.
+//!
+//! A writer never talks to the driver through anything that dies with it: acknowledgements are
+//! lines appended with one `write(2)` each to a file opened `O_APPEND` (they are in the kernel's
+//! page cache the moment the call returns, so a SIGKILL one instruction later cannot lose them);
+//! the only other channel is one-byte announcements on stdout (`R` ready, `B` inside a bulk
+//! transaction), which carry timing, not results.
+//!
+//! Exit codes of a writer: 0 done or graceful shutdown; [`EXIT_WRITER_SETUP`] a pragma did not
+//! read back or the database could not be opened (a harness error); [`EXIT_WRITER_SQLITE`] a
+//! transaction failed with an error other than busy (reported on stderr).
+
+use crate::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
+use crate::pragmas::{self, Pragmas};
+use crate::trial::CheckpointRecord;
+use crate::workload::{TxnWriter, WorkloadConfig};
+use rusqlite::{Connection, ErrorCode};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The hidden subcommand that runs a writer.
+pub const WRITER_SUBCOMMAND: &str = "__writer";
+/// A writer could not set up (open, pragmas read back wrong): a harness error.
+pub const EXIT_WRITER_SETUP: i32 = 3;
+/// A transaction failed with an SQLite error other than SQLITE_BUSY.
+pub const EXIT_WRITER_SQLITE: i32 = 4;
+/// Commits between two explicit PASSIVE checkpoints under `passive_every_50`.
+pub const PASSIVE_CHECKPOINT_EVERY_COMMITS: u64 = 50;
+
+/// Announced on stdout once the database is open and every pragma read back.
+pub const ANNOUNCE_READY: u8 = b'R';
+/// Announced on stdout from inside a bulk transaction, after SQLite has spilled pages.
+pub const ANNOUNCE_BULK: u8 = b'B';
+
+/// Everything a writer process needs, passed as one JSON argument.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WriterConfig {
+    pub db_path: PathBuf,
+    pub ack_path: PathBuf,
+    pub writer_id: u64,
+    pub seed: u64,
+    pub pragmas: Pragmas,
+    pub workload: WorkloadConfig,
+    pub sigterm: SigtermBehaviour,
+    /// The checkpoint a graceful writer runs on SIGTERM (WAL only).
+    pub graceful_checkpoint: CheckpointMode,
+    /// `None` outside WAL mode.
+    pub checkpoint: Option<CheckpointPolicy>,
+    /// Make the first transaction a bulk one and announce it (timing `bulk`).
+    pub bulk_first: bool,
+    /// The driver's pid: if our parent is already someone else, the driver died before
+    /// `PR_SET_PDEATHSIG` was armed and we must not run.
+    pub parent_pid: i32,
+}
+
+/// Set by the SIGTERM handler of a `graceful` writer; the write loop polls it between
+/// transactions (async-signal-safe: an atomic store is all the handler does).
+static TERM_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: nix::libc::c_int) {
+    TERM_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Entry point of `crashfuzz __writer CONFIG_JSON`; returns the process exit code.
+pub fn main(config_json: &str) -> i32 {
+    let cfg: WriterConfig = match serde_json::from_str(config_json) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("writer: bad config: {e}");
+            return EXIT_WRITER_SETUP;
+        }
+    };
+    if let Err(e) = arm_parent_death(cfg.parent_pid) {
+        eprintln!("writer {}: {e}", cfg.writer_id);
+        return EXIT_WRITER_SETUP;
+    }
+    if let Err(e) = install_sigterm(cfg.sigterm) {
+        eprintln!("writer {}: sigaction: {e}", cfg.writer_id);
+        return EXIT_WRITER_SETUP;
+    }
+    match run(&cfg) {
+        Ok(()) => 0,
+        Err(WriterError::Setup(msg)) => {
+            eprintln!("writer {}: setup: {msg}", cfg.writer_id);
+            EXIT_WRITER_SETUP
+        }
+        Err(WriterError::Sqlite(msg)) => {
+            eprintln!("writer {}: {msg}", cfg.writer_id);
+            EXIT_WRITER_SQLITE
+        }
+    }
+}
+
+/// Dies with the driver. PR_SET_PDEATHSIG fires when the *thread* that spawned us exits; the
+/// driver's worker threads live for the whole campaign, so that is the driver's death. The
+/// `getppid` check closes the race where the driver died before the prctl.
+fn arm_parent_death(parent_pid: i32) -> Result<(), String> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    let ppid = nix::unistd::getppid().as_raw();
+    if ppid != parent_pid {
+        return Err(format!("parent {parent_pid} is gone (ppid is {ppid})"));
+    }
+    Ok(())
+}
+
+fn install_sigterm(behaviour: SigtermBehaviour) -> nix::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    // A child inherits the signal mask; the driver blocks SIGTERM in its threads to sigwait on
+    // it. std resets the mask on spawn, but say so explicitly rather than rely on it.
+    let mut unblock = SigSet::empty();
+    unblock.add(Signal::SIGTERM);
+    unblock.thread_unblock()?;
+    let handler = match behaviour {
+        SigtermBehaviour::Default => SigHandler::SigDfl,
+        SigtermBehaviour::Ignore => SigHandler::SigIgn,
+        SigtermBehaviour::Graceful => SigHandler::Handler(on_sigterm),
+    };
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { sigaction(Signal::SIGTERM, &SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty())) }?;
+    Ok(())
+}
+
+enum WriterError {
+    Setup(String),
+    Sqlite(String),
+}
+
+/// Appends one line per `write(2)`; a line is either wholly in the file or absent.
+struct AckFile(File);
+
+impl AckFile {
+    fn line(&mut self, line: &str) -> Result<(), WriterError> {
+        // std's File is unbuffered: one write_all of a short line is one write(2) on an
+        // O_APPEND descriptor.
+        self.0.write_all(line.as_bytes()).map_err(|e| WriterError::Setup(format!("ack file: {e}")))
+    }
+}
+
+fn announce(byte: u8) {
+    // A driver that stopped listening is not our problem: it kills us next.
+    let _ = std::io::stdout().lock().write_all(&[byte]).and_then(|()| std::io::stdout().lock().flush());
+}
+
+fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
+    let started = Instant::now();
+    let ack = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&cfg.ack_path)
+        .map_err(|e| WriterError::Setup(format!("{}: {e}", cfg.ack_path.display())))?;
+    let mut ack = AckFile(ack);
+    let mut conn = Connection::open(&cfg.db_path)
+        .map_err(|e| WriterError::Setup(format!("open {}: {e}", cfg.db_path.display())))?;
+    pragmas::apply(&conn, &cfg.pragmas).map_err(|e| WriterError::Setup(e.to_string()))?;
+
+    let mut txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
+    if cfg.bulk_first {
+        txn.force_bulk_next();
+    }
+    announce(ANNOUNCE_READY);
+
+    let lifetime = Duration::from_millis(cfg.workload.writer_lifetime_ms_max);
+    let mut commits: u64 = 0;
+    let mut busy_retries: u64 = 0;
+    while commits < cfg.workload.txns_max && started.elapsed() < lifetime {
+        if TERM_REQUESTED.load(Ordering::SeqCst) {
+            return shutdown_gracefully(cfg, conn, &mut ack);
+        }
+        let seq = txn.next_seq();
+        ack.line(&format!("B {seq}\n"))?;
+        let t0 = Instant::now();
+        match txn.run_txn(&mut conn, &mut |_| announce(ANNOUNCE_BULK)) {
+            Ok(summary) => {
+                let latency_us = t0.elapsed().as_micros();
+                debug_assert_eq!(summary.seq, seq);
+                ack.line(&format!("A {seq} {latency_us}\n"))?;
+                commits += 1;
+            }
+            Err(e) if is_busy(&e) => {
+                busy_retries += 1;
+                ack.line(&format!("Y {busy_retries}\n"))?;
+                continue;
+            }
+            Err(e) => return Err(WriterError::Sqlite(format!("transaction {seq}: {e}"))),
+        }
+        if cfg.checkpoint == Some(CheckpointPolicy::PassiveEvery50) && commits % PASSIVE_CHECKPOINT_EVERY_COMMITS == 0 {
+            checkpoint(&conn, &mut ack, CheckpointMode::Passive, false)?;
+        }
+    }
+    // The work ran out before the fault: the driver will call the trial inconclusive.
+    if cfg.checkpoint == Some(CheckpointPolicy::TruncateOnClose) {
+        checkpoint(&conn, &mut ack, CheckpointMode::Truncate, false)?;
+    }
+    drop(conn);
+    ack.line("E\n")
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+/// SIGTERM under `graceful`: the transaction in flight has finished (we only look at the flag
+/// between transactions); checkpoint in the configured mode, close, exit 0. Each step is marked
+/// in the ack file so the driver can tell a SIGKILL in the middle of the checkpoint.
+fn shutdown_gracefully(cfg: &WriterConfig, conn: Connection, ack: &mut AckFile) -> Result<(), WriterError> {
+    ack.line("T\n")?;
+    if cfg.pragmas.journal_mode.is_wal() {
+        ack.line("C\n")?;
+        checkpoint(&conn, ack, cfg.graceful_checkpoint, true)?;
+        ack.line("D\n")?;
+    }
+    conn.close().map_err(|(_, e)| WriterError::Sqlite(format!("close: {e}")))?;
+    ack.line("X\n")
+}
+
+fn checkpoint(
+    conn: &Connection,
+    ack: &mut AckFile,
+    mode: CheckpointMode,
+    on_shutdown: bool,
+) -> Result<(), WriterError> {
+    let t0 = Instant::now();
+    let (busy, log, done): (i64, i64, i64) = conn
+        .query_row(&format!("PRAGMA wal_checkpoint({})", mode.as_sql()), [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(|e| WriterError::Sqlite(format!("wal_checkpoint({}): {e}", mode.as_sql())))?;
+    let elapsed_us = t0.elapsed().as_micros();
+    ack.line(&format!("K {} {busy} {log} {done} {elapsed_us} {}\n", mode.as_sql(), u8::from(on_shutdown)))
+}
+
+/// What one writer's ack file says, read by the driver after the writer was reaped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AckLog {
+    /// Highest sequence begun (`B`), 0 for none.
+    pub begun: u64,
+    /// Highest sequence acknowledged (`A`), 0 for none.
+    pub acked: u64,
+    /// Commit latencies in microseconds, in commit order.
+    pub latencies_us: Vec<u64>,
+    pub busy_retries: u64,
+    pub checkpoints: Vec<CheckpointRecord>,
+    /// Graceful shutdown markers: started (`T`), checkpoint begun (`C`) and done (`D`), exited (`X`).
+    pub shutdown_started: bool,
+    pub shutdown_checkpoint_started: bool,
+    pub shutdown_checkpoint_done: bool,
+    pub shutdown_exited: bool,
+    /// The writer ran out of work (`E`) before any fault.
+    pub finished: bool,
+}
+
+/// Parses a writer's ack file. A torn last line (no newline: impossible with one write(2) per
+/// line short of a full disk, but cheap to tolerate) is ignored; any other malformed line is a
+/// harness error.
+pub fn read_acks(path: &Path, writer: u64) -> Result<AckLog, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_acks(&text, writer).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
+    let mut log = AckLog::default();
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    for (index, line) in complete.lines().enumerate() {
+        let bad = || format!("line {}: malformed ack line {line:?}", index + 1);
+        let fields: Vec<&str> = line.split(' ').collect();
+        let num = |i: usize| -> Result<u64, String> { fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad) };
+        let int = |i: usize| -> Result<i64, String> { fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad) };
+        match fields[0] {
+            "B" => log.begun = log.begun.max(num(1)?),
+            "A" => {
+                log.acked = log.acked.max(num(1)?);
+                log.latencies_us.push(num(2)?);
+            }
+            "Y" => log.busy_retries = num(1)?,
+            "K" => log.checkpoints.push(CheckpointRecord {
+                writer,
+                mode: fields.get(1).ok_or_else(bad)?.to_string(),
+                busy: int(2)?,
+                log_frames: int(3)?,
+                checkpointed_frames: int(4)?,
+                elapsed_us: num(5)?,
+                on_shutdown: num(6)? == 1,
+            }),
+            "T" => log.shutdown_started = true,
+            "C" => log.shutdown_checkpoint_started = true,
+            "D" => log.shutdown_checkpoint_done = true,
+            "X" => log.shutdown_exited = true,
+            "E" => log.finished = true,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_line_kind_and_ignores_a_torn_tail() {
+        let text = "B 1\nA 1 250\nB 2\nY 1\nB 2\nA 2 300\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
+        let log = parse_acks(text, 7).unwrap();
+        assert_eq!(log.begun, 3);
+        assert_eq!(log.acked, 2, "the torn `A 3` line must not count as an acknowledgement");
+        assert_eq!(log.latencies_us, vec![250, 300]);
+        assert_eq!(log.busy_retries, 1);
+        assert_eq!(log.checkpoints.len(), 1);
+        assert_eq!(log.checkpoints[0].busy, 0);
+        assert!(log.checkpoints[0].on_shutdown);
+        assert!(log.shutdown_started && log.shutdown_checkpoint_started && log.shutdown_checkpoint_done);
+        assert!(log.shutdown_exited && !log.finished);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_acks("A x 1\n", 1).is_err());
+        assert!(parse_acks("Q\n", 1).is_err());
+        assert_eq!(parse_acks("", 1).unwrap(), AckLog::default());
+    }
+}

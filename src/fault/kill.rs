@@ -1,1 +1,278 @@
-//! (being written)
+//! The kill fault (DESIGN §5.1) and the supervision of writer processes: spawn each writer in
+//! its own process group, wait for its announcements with a deadline, send SIGTERM (or SIGKILL
+//! alone), escalate to SIGKILL after the grace period, reap, and classify how each one died.
+//!
+//! Every wait here is bounded. A live writer's process group is registered in [`LIVE_GROUPS`]
+//! from spawn until reap, so a second Ctrl-C can SIGKILL everything at once.
+
+use crate::matrix::{FaultKind, SigtermBehaviour};
+use crate::writer::{WRITER_SUBCOMMAND, WriterConfig};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Process groups of writers spawned and not yet reaped.
+pub static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// SIGKILLs every live writer group (second Ctrl-C, or a driver error path).
+pub fn kill_all_live() {
+    let groups = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for pgid in groups {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// A running writer process.
+pub struct Writer {
+    pub writer_id: u64,
+    child: Child,
+    stdout: ChildStdout,
+    /// Set once reaped.
+    status: Option<ExitStatus>,
+}
+
+impl Writer {
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits in i32")
+    }
+}
+
+impl Drop for Writer {
+    /// A writer is never left running or unreaped, whatever path dropped it.
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+            let _ = self.child.wait();
+            unregister(self.pid());
+        }
+    }
+}
+
+fn unregister(pgid: i32) {
+    LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).remove(&pgid);
+}
+
+/// Spawns `exe __writer CONFIG` in a new process group (pgid = its pid), stdout piped for the
+/// announcements, stderr to `stderr_path`. std spawns with posix_spawn when it can, so the
+/// driver never forks while holding anything.
+pub fn spawn(exe: &Path, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Result<Writer> {
+    let json = serde_json::to_string(cfg).expect("writer config serializes");
+    let stderr = File::create(stderr_path)?;
+    let mut command = Command::new(exe);
+    command
+        .arg(WRITER_SUBCOMMAND)
+        .arg(json)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr));
+    // Register before anyone can see the pid, under the lock, so a concurrent kill_all_live
+    // cannot miss it.
+    let mut live = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut child = command.spawn()?;
+    let pid = i32::try_from(child.id()).expect("pid fits in i32");
+    live.insert(pid);
+    drop(live);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    Ok(Writer { writer_id: cfg.writer_id, child, stdout, status: None })
+}
+
+/// What waiting for an announcement byte produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Announcement {
+    Byte(u8),
+    /// The writer closed stdout (it exited) before announcing.
+    Closed,
+    TimedOut,
+}
+
+/// Waits up to `timeout` for the next byte on the writer's stdout.
+pub fn wait_announcement(w: &mut Writer, timeout: Duration) -> std::io::Result<Announcement> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Announcement::TimedOut);
+        }
+        let ms = u16::try_from(left.as_millis().clamp(1, 10_000)).expect("clamped");
+        let mut fds = [PollFd::new(w.stdout.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => continue,
+            Ok(_) => {
+                let mut byte = [0u8; 1];
+                return match w.stdout.read(&mut byte)? {
+                    0 => Ok(Announcement::Closed),
+                    _ => Ok(Announcement::Byte(byte[0])),
+                };
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// True if the writer has already exited (it is then reaped).
+pub fn try_reap(w: &mut Writer) -> std::io::Result<bool> {
+    if w.status.is_some() {
+        return Ok(true);
+    }
+    match w.child.try_wait()? {
+        Some(status) => {
+            w.status = Some(status);
+            unregister(w.pid());
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// How a writer process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeathKind {
+    Exit(i32),
+    Signal(i32),
+}
+
+impl DeathKind {
+    fn from_status(status: ExitStatus) -> DeathKind {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => DeathKind::Exit(code),
+            (None, Some(sig)) => DeathKind::Signal(sig),
+            (None, None) => unreachable!("a reaped child either exited or was signalled"),
+        }
+    }
+
+    /// `exit:0`, `signal:SIGKILL`, ...
+    pub fn label(self) -> String {
+        match self {
+            DeathKind::Exit(code) => format!("exit:{code}"),
+            DeathKind::Signal(sig) => match Signal::try_from(sig) {
+                Ok(s) => format!("signal:{}", s.as_str()),
+                Err(_) => format!("signal:{sig}"),
+            },
+        }
+    }
+}
+
+/// The deaths a fault may cause, as labels (DESIGN §5.1): the assertion made after reaping.
+pub fn expected_deaths(fault: FaultKind, sigterm: Option<SigtermBehaviour>) -> Vec<String> {
+    let labels: &[&str] = match (fault, sigterm) {
+        (FaultKind::SigkillOnly, _) => &["signal:SIGKILL"],
+        (FaultKind::Kill, None | Some(SigtermBehaviour::Default)) => &["signal:SIGTERM"],
+        (FaultKind::Kill, Some(SigtermBehaviour::Ignore)) => &["signal:SIGKILL"],
+        // Finishes its transaction and exits 0, or is cut by the SIGKILL after the grace.
+        (FaultKind::Kill, Some(SigtermBehaviour::Graceful)) => &["exit:0", "signal:SIGKILL"],
+    };
+    labels.iter().map(|s| s.to_string()).collect()
+}
+
+/// The result of injecting the fault into a set of writers.
+#[derive(Debug)]
+pub struct Injected {
+    /// Per writer, in the order given: how it died.
+    pub deaths: Vec<(u64, i32, DeathKind)>,
+    /// Writers that had already exited when the first signal was due.
+    pub exited_before_fault: Vec<u64>,
+    /// SIGTERM sent to escalation SIGKILL, or to the last reap, in microseconds.
+    pub kill_us: u64,
+    /// Per writer: SIGKILL had to be sent after the grace period.
+    pub escalated: Vec<bool>,
+    /// Per writer: time from the first signal to the reap, in microseconds (the reap is
+    /// observed with a poll interval of [`REAP_POLL`]).
+    pub signal_to_reap_us: Vec<u64>,
+}
+
+/// Interval between reap polls during the grace period. nix 0.31 has no pidfd wrapper, so
+/// waiting is a `try_wait` poll: 200 µs bounds the cost of a fast death at a fraction of a
+/// millisecond while keeping the driver's CPU use negligible.
+pub const REAP_POLL: Duration = Duration::from_micros(200);
+
+/// Sends the fault's first signal to every writer's process group, escalates to SIGKILL after
+/// `grace` for the ones still alive, and reaps them all.
+pub fn inject(writers: &mut [Writer], fault: FaultKind, grace: Duration) -> std::io::Result<Injected> {
+    let mut exited_before_fault = Vec::new();
+    for w in writers.iter_mut() {
+        if try_reap(w)? {
+            exited_before_fault.push(w.writer_id);
+        }
+    }
+    let first = if fault.sends_sigterm() { Signal::SIGTERM } else { Signal::SIGKILL };
+    let t0 = Instant::now();
+    for w in writers.iter() {
+        if w.status.is_none() {
+            // ESRCH: it died between the poll and now; the reap below sees it.
+            let _ = killpg(Pid::from_raw(w.pid()), first);
+        }
+    }
+    let mut signal_to_reap_us = vec![0u64; writers.len()];
+    let mut escalated = vec![false; writers.len()];
+    let deadline = t0 + grace;
+    loop {
+        let mut alive = false;
+        for (i, w) in writers.iter_mut().enumerate() {
+            if w.status.is_none() {
+                if try_reap(w)? {
+                    signal_to_reap_us[i] = micros(t0.elapsed());
+                } else {
+                    alive = true;
+                }
+            }
+        }
+        if !alive || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(REAP_POLL);
+    }
+    for (i, w) in writers.iter_mut().enumerate() {
+        if w.status.is_none() {
+            escalated[i] = true;
+            let _ = killpg(Pid::from_raw(w.pid()), Signal::SIGKILL);
+            let status = w.child.wait()?;
+            w.status = Some(status);
+            unregister(w.pid());
+            signal_to_reap_us[i] = micros(t0.elapsed());
+        }
+    }
+    let kill_us = micros(t0.elapsed());
+    let deaths = writers
+        .iter()
+        .map(|w| (w.writer_id, w.pid(), DeathKind::from_status(w.status.expect("every writer is reaped"))))
+        .collect();
+    Ok(Injected { deaths, exited_before_fault, kill_us, escalated, signal_to_reap_us })
+}
+
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_deaths_cover_every_behaviour() {
+        assert_eq!(expected_deaths(FaultKind::SigkillOnly, None), vec!["signal:SIGKILL"]);
+        assert_eq!(expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Default)), vec!["signal:SIGTERM"]);
+        assert_eq!(expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Ignore)), vec!["signal:SIGKILL"]);
+        assert_eq!(
+            expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Graceful)),
+            vec!["exit:0", "signal:SIGKILL"]
+        );
+    }
+
+    #[test]
+    fn death_labels_name_the_signal() {
+        assert_eq!(DeathKind::Signal(9).label(), "signal:SIGKILL");
+        assert_eq!(DeathKind::Signal(15).label(), "signal:SIGTERM");
+        assert_eq!(DeathKind::Exit(3).label(), "exit:3");
+    }
+}
