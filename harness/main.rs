@@ -1,1 +1,452 @@
-//! The integration-test binary: every test that runs the built `crashfuzz` binary.
+//! The integration-test binary: every test that runs the built `crashfuzz` binary as a user
+//! would — campaigns with real writer processes and real signals, the `check` and `replay`
+//! commands, bad input, Ctrl-C and a SIGKILLed driver.
+//!
+//! Campaigns here are small (tens of trials) and use deterministic means where an outcome must
+//! not flake: canary cells kill inside an announced bulk transaction that has already spilled
+//! pages into the database file.
+
+use rusqlite::Connection;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_crashfuzz");
+
+fn crashfuzz(args: &[&str]) -> Output {
+    Command::new(EXE).args(args).stdin(Stdio::null()).output().expect("run crashfuzz")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn write_scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap()
+}
+
+/// Runs a campaign into `dir/out`, returns (exit code, output, summary.json).
+fn campaign(dir: &Path, scenario: &Path, extra: &[&str]) -> (i32, String, Value) {
+    let out = dir.join("out");
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--jobs",
+        "2",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+        "--workdir",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = crashfuzz(&args);
+    let summary = out.join("summary.json");
+    let value = if summary.exists() { read_json(&summary) } else { Value::Null };
+    (o.status.code().unwrap_or(-1), text(&o), value)
+}
+
+fn cell<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["cells"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no cell {id}"))
+}
+
+const SMALL_WORKLOAD: &str = r#"
+[workload]
+seed_messages = 40
+seed_sessions = 4
+"#;
+
+// ---------------------------------------------------------------- campaigns
+
+#[test]
+fn journalled_cells_pass_and_every_output_file_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "journalled",
+        &format!(
+            r#"
+name = "journalled"
+description = "journalled cells under kill"
+[budget]
+trials = 24
+{SMALL_WORKLOAD}
+[fault.kill]
+kill_at_ms_max = 20
+grace_ms = 300
+[[matrix]]
+journal_mode = ["wal", "delete"]
+synchronous = ["normal", "full"]
+sigterm = ["default", "graceful"]
+"#
+        ),
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("crashfuzz: seed 7"), "the seed must be printed first: {out}");
+    let run = dir.path().join("out");
+    for file in ["run.json", "trials.jsonl", "summary.json", "summary.md", "junit.xml"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let lines = std::fs::read_to_string(run.join("trials.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 24);
+    assert_eq!(summary["trials"], 24);
+    for c in summary["cells"].as_array().unwrap() {
+        assert_eq!(c["verdict"], "ok", "{c}");
+        assert!(c["trials"].as_u64().unwrap() >= 3, "{c}");
+        let v = &c["violations"];
+        for kind in ["open", "integrity", "fts", "lost_ack", "phantom", "atomicity", "prefix", "reopen_write"] {
+            assert_eq!(v[kind], 0, "{} {kind}: {c}", c["id"]);
+        }
+    }
+    // Every trial asserted its deaths: graceful writers exit 0 or are SIGKILLed, the others die
+    // of SIGTERM.
+    for line in lines.lines() {
+        let t: Value = serde_json::from_str(line).unwrap();
+        for d in t["deaths"].as_array().unwrap() {
+            let expected: Vec<&str> = d["expected"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            if t["outcome"]["kind"] == "checked" {
+                assert!(expected.contains(&d["how"].as_str().unwrap()), "{t}");
+            }
+        }
+    }
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), summary["cells"].as_array().unwrap().len());
+    assert!(!junit.contains("<failure"));
+    // The work directory is gone: nothing failed, so nothing was worth keeping.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("crashfuzz-"))
+        .collect();
+    assert!(leftovers.is_empty(), "work directory left behind: {leftovers:?}");
+}
+
+const CANARY: &str = r#"
+name = "canary"
+description = "journal off and memory, killed inside a bulk transaction"
+[budget]
+trials = 8
+[workload]
+seed_messages = 40
+seed_sessions = 4
+[[matrix]]
+journal_mode = ["off", "memory"]
+synchronous = ["full"]
+fault = ["sigkill_only"]
+timing = ["bulk"]
+"#;
+
+#[test]
+fn canaries_fire_are_kept_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "canary", CANARY);
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    for id in ["off/full/sigkill_only@bulk", "memory/full/sigkill_only@bulk"] {
+        let c = cell(&summary, id);
+        assert_eq!(c["verdict"], "ok", "{c}");
+        assert_eq!(c["expectation"]["canary"], true, "{c}");
+        // Deterministic: every trial kills after the spill, so every trial must be damaged.
+        assert_eq!(c["violating_trials"], c["crash_states"], "{c}");
+        assert!(c["crash_states"].as_u64().unwrap() >= 4, "{c}");
+    }
+    let failures = dir.path().join("out/failures");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&failures).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!kept.is_empty());
+    let one = &kept[0];
+    assert!(one.join("replay.txt").is_file());
+    assert!(one.join("image/db.sqlite").is_file());
+    let replay = crashfuzz(&["replay", one.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
+    assert!(text(&replay).contains("reproduced"), "{}", text(&replay));
+    // A second replay of the same directory gives the same answer (it works on a copy).
+    let again = crashfuzz(&["replay", one.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&replay.stdout));
+}
+
+#[test]
+fn a_required_violation_on_a_journalled_cell_is_a_silent_canary() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "silent",
+        &format!(
+            r#"
+[budget]
+trials = 4
+{SMALL_WORKLOAD}
+[fault.kill]
+kill_at_ms_max = 10
+[[matrix]]
+journal_mode = ["wal"]
+synchronous = ["full"]
+[[expect]]
+journal_mode = "wal"
+integrity = "required"
+"#
+        ),
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(cell(&summary, "wal/full/kill/auto-checkpoint")["verdict"], "silent-canary");
+    assert!(out.contains("silent-canary"), "{out}");
+    let junit = std::fs::read_to_string(dir.path().join("out/junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn a_forbidden_violation_is_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{CANARY}\n[[expect]]\njournal_mode = \"off\"\nintegrity = \"forbidden\"\nfts = \"forbidden\"\n\
+         atomicity = \"forbidden\"\nlost_ack = \"forbidden\"\nprefix = \"forbidden\"\nopen = \"forbidden\"\n"
+    )
+    .replace("trials = 8", "trials = 4");
+    let scenario = write_scenario(dir.path(), "forbidden", &body);
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(cell(&summary, "off/full/sigkill_only@bulk")["verdict"], "regression");
+    assert_eq!(cell(&summary, "memory/full/sigkill_only@bulk")["verdict"], "ok");
+    assert!(out.contains("regression"), "{out}");
+}
+
+#[test]
+fn a_continue_database_grows_across_trials_and_stays_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "continue",
+        &format!(
+            r#"
+[budget]
+trials = 12
+[database]
+mode = "continue"
+{SMALL_WORKLOAD}
+[fault.kill]
+kill_at_ms_max = 15
+[[matrix]]
+journal_mode = ["wal", "truncate"]
+synchronous = ["normal"]
+"#
+        ),
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &["--jobs", "1"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(summary["trials"], 12);
+    for c in summary["cells"].as_array().unwrap() {
+        assert_eq!(c["violating_trials"], 0, "{c}");
+    }
+}
+
+// ---------------------------------------------------------------- the check command
+
+fn clean_db(dir: &Path) -> PathBuf {
+    let path = dir.join("clean.sqlite");
+    let cfg = crashfuzz::workload::WorkloadConfig { seed_messages: 60, seed_sessions: 3, ..Default::default() };
+    let mut conn = Connection::open(&path).unwrap();
+    crashfuzz::workload::create_schema(&conn, &cfg).unwrap();
+    crashfuzz::workload::seed(&mut conn, &cfg, 1).unwrap();
+    conn.close().unwrap();
+    path
+}
+
+#[test]
+fn check_passes_a_clean_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = clean_db(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    let o = crashfuzz(&["check", db.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "check must not modify the database");
+}
+
+#[test]
+fn check_names_integrity_on_a_flipped_byte_in_a_table_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = clean_db(dir.path());
+    // The first page of the messages table's b-tree; flip bytes in its cell-pointer array, so
+    // cells point at the wrong offsets.
+    let (root, page_size): (i64, i64) = {
+        let conn = Connection::open(&db).unwrap();
+        let root = conn.query_row("SELECT rootpage FROM sqlite_master WHERE name='messages'", [], |r| r.get(0)).unwrap();
+        let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (root, page_size)
+    };
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = ((root - 1) * page_size) as usize;
+    let header = if bytes[page] == 0x05 { 12 } else { 8 };
+    bytes[page + header] ^= 0x5a;
+    bytes[page + header + 1] ^= 0xa5;
+    std::fs::write(&db, &bytes).unwrap();
+    let o = crashfuzz(&["check", db.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAILED") && text(&o).contains("integrity"), "{}", text(&o));
+}
+
+#[test]
+fn check_names_fts_when_shadow_rows_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = clean_db(dir.path());
+    {
+        let conn = Connection::open(&db).unwrap();
+        let n = conn.execute("DELETE FROM messages_fts_data WHERE id > 10 AND id % 2 = 0", []).unwrap();
+        assert!(n > 0);
+    }
+    let o = crashfuzz(&["check", db.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    let failed = out.lines().find(|l| l.starts_with("FAILED")).unwrap_or_else(|| panic!("{out}"));
+    assert!(failed.contains("fts"), "{out}");
+}
+
+#[test]
+fn check_names_open_on_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "this is not an SQLite database, just some text long enough to have a header\n".repeat(50))
+        .unwrap();
+    let o = crashfuzz(&["check", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.lines().any(|l| l.starts_with("FAILED") && l.contains("open")), "{out}");
+}
+
+#[test]
+fn check_of_a_missing_file_is_bad_input() {
+    let o = crashfuzz(&["check", "/nonexistent/crashfuzz/db.sqlite"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("/nonexistent/crashfuzz/db.sqlite"));
+}
+
+// ---------------------------------------------------------------- bad input: exit 2, no panic
+
+fn assert_bad_input(args: &[&str], must_mention: &[&str]) {
+    let o = crashfuzz(args);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {out}");
+    assert!(!out.contains("panicked"), "{out}");
+    for m in must_mention {
+        assert!(out.contains(m), "{args:?} should mention {m:?}: {out}");
+    }
+}
+
+#[test]
+fn bad_scenarios_and_flags_exit_2_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let malformed = write_scenario(d, "malformed", "[budget]\ntrials = 3\n[[matrix]\njournal_mode = [\"wal\"]\n");
+    assert_bad_input(&["run", malformed.to_str().unwrap()], &["malformed.toml:"]);
+    let journal = write_scenario(
+        d,
+        "journal",
+        "[budget]\ntrials = 3\n[[matrix]]\njournal_mode = [\"wall\"]\nsynchronous = [\"full\"]\n",
+    );
+    assert_bad_input(&["run", journal.to_str().unwrap()], &["journal.toml:4", "wall", "delete"]);
+    let grace = write_scenario(
+        d,
+        "grace",
+        "[budget]\ntrials = 3\n[fault.kill]\ngrace_ms = -5\n[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n",
+    );
+    assert_bad_input(&["run", grace.to_str().unwrap()], &["grace.toml:4", "grace_ms", "-5"]);
+    assert_bad_input(&["run", "--no-such-flag"], &["--no-such-flag"]);
+    assert_bad_input(&["run", "/nonexistent/scenario.toml"], &["/nonexistent/scenario.toml"]);
+    // An unwritable --out: a path under a regular file.
+    let file = d.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = file.join("run");
+    assert_bad_input(&["run", "--trials", "1", "--out", out.to_str().unwrap()], &[out.to_str().unwrap()]);
+}
+
+// ---------------------------------------------------------------- no orphans
+
+/// Pids of processes whose command line mentions `needle` (writers carry their database path,
+/// which lies under the test's own work directory).
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn start_long_campaign(dir: &Path) -> (std::process::Child, PathBuf) {
+    let scenario = write_scenario(
+        dir,
+        "long",
+        &format!(
+            "[budget]\nduration_s = 120\n{SMALL_WORKLOAD}\n[fault.kill]\nkill_at_ms_max = 30\n\
+             [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n"
+        ),
+    );
+    let out = dir.join("out");
+    let child = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--jobs", "2", "--no-progress", "--seed", "3"])
+        .args(["--out", out.to_str().unwrap(), "--workdir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until trials are running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(out.join("trials.jsonl")).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(Instant::now() < deadline, "the campaign never got going");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, out)
+}
+
+#[test]
+fn a_sigkilled_driver_leaves_no_writer_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut driver, _) = start_long_campaign(dir.path());
+    let needle = dir.path().to_str().unwrap().to_string();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(driver.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    driver.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes still alive 2 s after the driver's SIGKILL: {left:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_reaps_and_still_writes_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut driver, out) = start_long_campaign(dir.path());
+    let pid = nix::unistd::Pid::from_raw(driver.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = driver.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "driver did not stop after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["interrupted"], true);
+    let lines = std::fs::read_to_string(out.join("trials.jsonl")).unwrap().lines().count() as u64;
+    assert_eq!(summary["trials"].as_u64().unwrap(), lines);
+    assert!(processes_mentioning(dir.path().to_str().unwrap()).is_empty());
+}
