@@ -93,3 +93,32 @@ pub struct WriterExpectation {
 pub struct Expected {
     pub writers: BTreeMap<u64, WriterExpectation>,
 }
+// TEMP STUB
+use std::path::Path;
+pub struct CheckConfig {
+    pub integrity: crate::scenario::IntegrityLevel,
+    pub fts_samples: u32,
+    pub seed: u64,
+    pub reopen: ReopenConfig,
+}
+pub struct ReopenConfig {
+    pub pragmas: Option<crate::pragmas::Pragmas>,
+    pub writer_id: u64,
+    pub workload: crate::workload::WorkloadConfig,
+}
+pub struct CheckReport {
+    pub results: Vec<CheckResult>,
+    pub present: BTreeMap<u64, u64>,
+    pub session_store: bool,
+}
+impl CheckReport {
+    pub fn violations(&self) -> Vec<ViolationKind> {
+        todo!()
+    }
+}
+pub fn check_image(_db_path: &Path, _cfg: &CheckConfig, _expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
+    todo!()
+}
+pub fn check_copy(_db_path: &Path, _cfg: &CheckConfig, _expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
+    todo!()
+}

@@ -128,3 +128,24 @@ impl Default for OutputConfig {
         OutputConfig { failures_kept_per_cell: 5 }
     }
 }
+// TEMP STUB
+pub fn parse(_text: &str, _source: &str) -> crate::error::Result<Scenario> {
+    todo!()
+}
+pub fn load(_path: &std::path::Path) -> crate::error::Result<Scenario> {
+    todo!()
+}
+pub fn embedded() -> &'static [(&'static str, &'static str)] {
+    &[]
+}
+pub fn default_scenario() -> Scenario {
+    todo!()
+}
+pub fn resolve(_arg: &str) -> crate::error::Result<Scenario> {
+    todo!()
+}
+impl Scenario {
+    pub fn cells(&self) -> Vec<crate::matrix::Cell> {
+        crate::matrix::expand(&self.matrix)
+    }
+}

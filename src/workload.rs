@@ -69,3 +69,41 @@ impl Default for WorkloadConfig {
         }
     }
 }
+// TEMP STUB
+pub const SEED_WRITER: u64 = 0;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnKind {
+    Seed,
+    Create,
+    Append,
+    Compress,
+    Recovery,
+}
+pub struct TxnSummary {
+    pub seq: u64,
+    pub kind: TxnKind,
+    pub rows: u64,
+}
+pub struct TxnWriter;
+impl TxnWriter {
+    pub fn new(_writer_id: u64, _seed: u64, _cfg: &WorkloadConfig) -> TxnWriter {
+        TxnWriter
+    }
+    pub fn next_seq(&self) -> u64 {
+        1
+    }
+    pub fn force_bulk_next(&mut self) {}
+    pub fn run_txn(
+        &mut self,
+        _conn: &mut rusqlite::Connection,
+        _m: &mut dyn FnMut(u64),
+    ) -> rusqlite::Result<TxnSummary> {
+        todo!()
+    }
+}
+pub fn create_schema(_conn: &rusqlite::Connection, _cfg: &WorkloadConfig) -> rusqlite::Result<()> {
+    todo!()
+}
+pub fn seed(_conn: &mut rusqlite::Connection, _cfg: &WorkloadConfig, _seed: u64) -> rusqlite::Result<u64> {
+    todo!()
+}
