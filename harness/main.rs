@@ -29,8 +29,7 @@ fn write_scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
 /// Runs a campaign into `dir/out`, returns (exit code, output, summary.json).
@@ -280,7 +279,8 @@ fn check_names_integrity_on_a_flipped_byte_in_a_table_page() {
     // cells point at the wrong offsets.
     let (root, page_size): (i64, i64) = {
         let conn = Connection::open(&db).unwrap();
-        let root = conn.query_row("SELECT rootpage FROM sqlite_master WHERE name='messages'", [], |r| r.get(0)).unwrap();
+        let root =
+            conn.query_row("SELECT rootpage FROM sqlite_master WHERE name='messages'", [], |r| r.get(0)).unwrap();
         let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
         (root, page_size)
     };

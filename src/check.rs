@@ -1,12 +1,35 @@
 //! The oracle: checks 1–8 of DESIGN §6 applied to one crash image.
 //!
-//! INTERFACE (fixed; implementation below is owned by the oracle helper).
-//! A check that cannot run for reasons of its own (an I/O error of the harness) returns
-//! `Err`, never a pass; a check that cannot run because the image failed an earlier check is
-//! `Blocked`, which is not a pass either.
+//! Each check names itself and carries the failing detail. A check that cannot run for reasons
+//! of the harness (an I/O error, SQLite out of memory) makes the whole call `Err`, never a pass;
+//! a check that cannot run because the image failed an earlier check is `Blocked`, which is not
+//! a pass either. An SQLite error that says the image is damaged (`SQLITE_CORRUPT`,
+//! `SQLITE_NOTADB`...) met by a check is that check's violation, unless an earlier check
+//! already failed, in which case it is `Blocked` (the damage is counted once, where it was
+//! first seen).
+//!
+//! Checks 1–7 run on one connection opened on the image as found: opening it is the recovery an
+//! application would run (a hot journal rolled back, a WAL replayed). Check 8 then reopens it
+//! the way the application would on restart, with the cell's pragmas, and appends a message.
+//! The image is modified by recovery and by check 8: callers run this on a copy they own
+//! ([`check_copy`] makes one).
+//!
+//! What "present" means is the workload's ledger (see `workload`): per writer, the set of
+//! sequence numbers with a ledger row. With the acknowledgements ([`Expected`]) that gives
+//! durability (4), no phantom (5) and prefix (7); the ledger's `live_rows`, the message rows'
+//! tags and hashes and the sessions' counters give atomicity (6) without any acknowledgement.
 
+use crate::pragmas::{self, Pragmas};
+use crate::scenario::IntegrityLevel;
+use crate::workload::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
+use anyhow::{Context, anyhow};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
 
 /// One named check; a failed check is a violation of this kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,32 +116,939 @@ pub struct WriterExpectation {
 pub struct Expected {
     pub writers: BTreeMap<u64, WriterExpectation>,
 }
-// TEMP STUB
-use std::path::Path;
+
+/// How to check an image.
+#[derive(Clone, Debug)]
 pub struct CheckConfig {
-    pub integrity: crate::scenario::IntegrityLevel,
+    pub integrity: IntegrityLevel,
+    /// Rows sampled per FTS table for MATCH queries.
     pub fts_samples: u32,
+    /// Seeds the sampling of FTS queries and the recovery write: the same seed checks an image
+    /// the same way.
     pub seed: u64,
     pub reopen: ReopenConfig,
 }
+
+/// How check 8 reopens the image.
+#[derive(Clone, Debug)]
 pub struct ReopenConfig {
-    pub pragmas: Option<crate::pragmas::Pragmas>,
+    /// The pragmas the application sets on restart; `None` for a foreign database (its own
+    /// journal mode is kept).
+    pub pragmas: Option<Pragmas>,
+    /// The ledger writer id of the recovery append (unique within a campaign).
     pub writer_id: u64,
-    pub workload: crate::workload::WorkloadConfig,
+    pub workload: WorkloadConfig,
 }
+
+/// The checks' results on one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckReport {
+    /// In check order. Checks 4 and 5 are absent without acknowledgements, checks 4–7 on a
+    /// database that is not a session store.
     pub results: Vec<CheckResult>,
+    /// Per writer, the highest sequence number present in the ledger (before check 8).
     pub present: BTreeMap<u64, u64>,
+    /// The image holds the session store's tables.
     pub session_store: bool,
 }
+
 impl CheckReport {
+    /// The kinds of the failed checks, in check order.
     pub fn violations(&self) -> Vec<ViolationKind> {
-        todo!()
+        self.results
+            .iter()
+            .filter(|r| match r.outcome {
+                CheckOutcome::Violation { .. } => true,
+                CheckOutcome::Pass | CheckOutcome::Blocked { .. } => false,
+            })
+            .map(|r| r.check)
+            .collect()
+    }
+
+    fn push(&mut self, check: ViolationKind, outcome: CheckOutcome, started: Instant) {
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.results.push(CheckResult { check, outcome, elapsed_us });
+    }
+
+    fn failed_so_far(&self) -> bool {
+        !self.violations().is_empty()
     }
 }
-pub fn check_image(_db_path: &Path, _cfg: &CheckConfig, _expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
-    todo!()
+
+/// True for the SQLite errors that say the database itself is damaged.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => true,
+        Some(_) | None => false,
+    }
 }
-pub fn check_copy(_db_path: &Path, _cfg: &CheckConfig, _expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
-    todo!()
+
+/// A check's SQLite error: damage is the check's finding, anything else is the harness's.
+fn classify(report: &CheckReport, what: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome> {
+    if !is_damage(&e) {
+        return Err(anyhow!("{what}: {e}"));
+    }
+    Ok(if report.failed_so_far() {
+        CheckOutcome::Blocked { reason: format!("{what}: {e} (after an earlier violation)") }
+    } else {
+        CheckOutcome::Violation { detail: format!("{what}: {e}") }
+    })
+}
+
+/// Copies `db_path` and its `-wal`/`-journal` (never `-shm`: it is rebuilt from the WAL) into
+/// a temporary directory and checks the copy, so the original is never modified.
+pub fn check_copy(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
+    let dir = tempfile::Builder::new().prefix("crashfuzz-check-").tempdir().context("create a temporary directory")?;
+    let copy = dir.path().join(db_path.file_name().ok_or_else(|| anyhow!("{}: no file name", db_path.display()))?);
+    for suffix in ["", "-wal", "-journal"] {
+        let from = crate::trial::sidecar(db_path, suffix);
+        if from.exists() {
+            std::fs::copy(&from, crate::trial::sidecar(&copy, suffix))
+                .with_context(|| format!("copy {}", from.display()))?;
+        }
+    }
+    check_image(&copy, cfg, expected)
+}
+
+/// Runs every check on the image at `db_path` (modifying it: see the module doc).
+pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
+    let mut report = CheckReport { results: Vec::new(), present: BTreeMap::new(), session_store: false };
+    let ledger_kinds: &[ViolationKind] = match expected {
+        Some(_) => &[ViolationKind::LostAck, ViolationKind::Phantom, ViolationKind::Atomicity, ViolationKind::Prefix],
+        None => &[ViolationKind::Atomicity, ViolationKind::Prefix],
+    };
+
+    // 1. open
+    let t = Instant::now();
+    let conn = match open_image(db_path)? {
+        Ok(conn) => {
+            report.push(ViolationKind::Open, CheckOutcome::Pass, t);
+            conn
+        }
+        Err(detail) => {
+            report.push(ViolationKind::Open, CheckOutcome::Violation { detail: detail.clone() }, t);
+            let reason = format!("the image does not open ({detail})");
+            for &kind in [ViolationKind::Integrity, ViolationKind::Fts].iter().chain(ledger_kinds) {
+                report.push(kind, CheckOutcome::Blocked { reason: reason.clone() }, Instant::now());
+            }
+            report.push(ViolationKind::ReopenWrite, CheckOutcome::Blocked { reason }, Instant::now());
+            return Ok(report);
+        }
+    };
+    report.session_store = workload::is_session_store(&conn).context("read the schema")?;
+
+    // 2. integrity
+    let t = Instant::now();
+    let outcome = match integrity(&conn, cfg.integrity) {
+        Ok(outcome) => outcome,
+        Err(e) => classify(&report, "integrity_check", e)?,
+    };
+    report.push(ViolationKind::Integrity, outcome, t);
+
+    // 3. fts
+    let t = Instant::now();
+    let outcome = match fts(&conn, cfg, report.session_store) {
+        Ok(problems) => outcome_of(problems),
+        Err(e) => classify(&report, "fts", e)?,
+    };
+    report.push(ViolationKind::Fts, outcome, t);
+
+    // 4–7. the ledger
+    if report.session_store {
+        ledger_checks(&conn, expected, &mut report)?;
+    } else if expected.is_some() {
+        // A trial's image always starts with the schema: losing it loses every commit.
+        let t = Instant::now();
+        let acked: u64 = expected.map_or(0, |e| e.writers.values().map(|w| w.acked).sum());
+        let outcome = if acked > 0 {
+            CheckOutcome::Violation {
+                detail: format!("the session store's tables are gone: {acked} acknowledged commits lost"),
+            }
+        } else {
+            CheckOutcome::Pass
+        };
+        report.push(ViolationKind::LostAck, outcome, t);
+        for kind in [ViolationKind::Phantom, ViolationKind::Atomicity, ViolationKind::Prefix] {
+            report.push(kind, CheckOutcome::Blocked { reason: "no session store tables".into() }, Instant::now());
+        }
+    }
+    drop(conn);
+
+    // 8. write after recovery
+    let t = Instant::now();
+    let outcome = if expected.is_some() && !report.session_store {
+        CheckOutcome::Blocked { reason: "no session store tables to append to".into() }
+    } else {
+        reopen_write(db_path, cfg, report.session_store)?
+    };
+    report.push(ViolationKind::ReopenWrite, outcome, t);
+    Ok(report)
+}
+
+fn outcome_of(problems: Vec<String>) -> CheckOutcome {
+    if problems.is_empty() {
+        return CheckOutcome::Pass;
+    }
+    const SHOWN: usize = 4;
+    let mut detail = problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    if problems.len() > SHOWN {
+        detail.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    CheckOutcome::Violation { detail }
+}
+
+/// Check 1: the file exists, opens without being created, and a first read of the schema
+/// succeeds. The outer `Err` is a harness error, the inner one the violation's detail.
+fn open_image(db_path: &Path) -> anyhow::Result<Result<Connection, String>> {
+    if !db_path.exists() {
+        return Ok(Err(format!("{} does not exist", db_path.display())));
+    }
+    // Never SQLITE_OPEN_CREATE: a missing image must not turn into an empty database.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match Connection::open_with_flags(db_path, flags) {
+        Ok(conn) => conn,
+        Err(e) if is_damage(&e) => return Ok(Err(format!("open: {e}"))),
+        Err(e) => return Err(anyhow!("open {}: {e}", db_path.display())),
+    };
+    // The first read is what runs recovery and reads page 1.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => Ok(Ok(conn)),
+        Err(e) if is_damage(&e) => Ok(Err(format!("first read: {e}"))),
+        Err(e) => Err(anyhow!("first read of {}: {e}", db_path.display())),
+    }
+}
+
+/// Check 2: `PRAGMA integrity_check` (or `quick_check`), which since SQLite 3.44 also runs the
+/// FTS5 tables' own integrity checks.
+fn integrity(conn: &Connection, level: IntegrityLevel) -> rusqlite::Result<CheckOutcome> {
+    let pragma = match level {
+        IntegrityLevel::Full => "PRAGMA integrity_check(20)",
+        IntegrityLevel::Quick => "PRAGMA quick_check(20)",
+    };
+    let mut stmt = conn.prepare(pragma)?;
+    let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(if lines.len() == 1 && lines[0] == "ok" { CheckOutcome::Pass } else { outcome_of(lines) })
+}
+
+/// Check 3: FTS5 `integrity-check` on every FTS5 table; for the session store also the row
+/// sets and bodies of both indexes against `messages`, and sampled MATCH queries. Returns the
+/// problems found.
+fn fts(conn: &Connection, cfg: &CheckConfig, session_store: bool) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' \
+             AND lower(sql) LIKE '%using fts5%' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for table in &tables {
+        let q = quote_ident(table);
+        match conn.execute(&format!("INSERT INTO {q}({q}, rank) VALUES ('integrity-check', 1)"), []) {
+            Ok(_) => {}
+            Err(e) if is_damage(&e) => problems.push(format!("{table}: integrity-check: {e}")),
+            Err(e) => return Err(e),
+        }
+    }
+    if !session_store {
+        return Ok(problems);
+    }
+    for (table, tokenizer) in FTS_TABLES {
+        if !tables.iter().any(|t| t == table) {
+            problems.push(format!("{table}: missing"));
+            continue;
+        }
+        // Damage met while comparing or querying is this check's finding too: reading the
+        // index is what the check does.
+        for step in [
+            index_matches_rows(conn, table, &mut problems),
+            sampled_queries(conn, table, tokenizer, cfg, &mut problems),
+        ] {
+            match step {
+                Ok(()) => {}
+                Err(e) if is_damage(&e) => problems.push(format!("{table}: {e}")),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Every message has an index row with its body, and every index row has a message.
+fn index_matches_rows(conn: &Connection, table: &str, problems: &mut Vec<String>) -> rusqlite::Result<()> {
+    let count = |sql: String| conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
+    let missing = count(format!(
+        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE f.rowid = m.id)"
+    ))?;
+    if missing > 0 {
+        problems.push(format!("{table}: {missing} messages have no index row"));
+    }
+    let stale = count(format!(
+        "SELECT count(*) FROM {table} f WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.rowid)"
+    ))?;
+    if stale > 0 {
+        problems.push(format!("{table}: {stale} index rows have no message"));
+    }
+    let differ = count(format!(
+        "SELECT count(*) FROM messages m JOIN {table} f ON f.rowid = m.id WHERE f.body IS NOT m.{}",
+        FTS_BODY_SQL.replace(" || ' ' || ", " || ' ' || m.")
+    ))?;
+    if differ > 0 {
+        problems.push(format!("{table}: {differ} index rows hold a body that differs from their message"));
+    }
+    Ok(())
+}
+
+/// MATCH queries for terms taken from random messages: the sampled row must be among the hits,
+/// and every hit must be a message (for trigram: one whose body holds the substring).
+fn sampled_queries(
+    conn: &Connection,
+    table: &str,
+    tokenizer: Tokenizer,
+    cfg: &CheckConfig,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<()> {
+    let (lo, hi): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT min(id), max(id) FROM messages", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(()) };
+    let salt = match tokenizer {
+        Tokenizer::Unicode61 => 1,
+        Tokenizer::Trigram => 2,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ salt);
+    let mut row =
+        conn.prepare(&format!("SELECT id, {FTS_BODY_SQL} FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1"))?;
+    let mut includes = conn.prepare(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND rowid = ?2"))?;
+    let hit_check = match tokenizer {
+        Tokenizer::Unicode61 => format!(
+            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = {table}.rowid) AND ?2 IS NOT NULL"
+        ),
+        Tokenizer::Trigram => format!(
+            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND NOT EXISTS (SELECT 1 FROM messages m \
+             WHERE m.id = {table}.rowid AND instr(lower(m.{}), lower(?2)) > 0)",
+            FTS_BODY_SQL.replace(" || ' ' || ", " || ' ' || m.")
+        ),
+    };
+    let mut bad_hits = conn.prepare(&hit_check)?;
+    // Bounded: a row without a usable term is skipped, at most four times per sample.
+    for _ in 0..cfg.fts_samples.saturating_mul(4) {
+        if problems.len() > 16 {
+            break;
+        }
+        let from = rng.random_range(lo..=hi);
+        let Some((id, body)) =
+            row.query_row([from], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).optional()?
+        else {
+            continue;
+        };
+        let Some(term) = pick_term(&body, tokenizer, &mut rng) else { continue };
+        let query = format!("\"{term}\"");
+        if includes.query_row(rusqlite::params![query, id], |r| r.get::<_, i64>(0))? == 0 {
+            problems.push(format!("{table}: MATCH {query} misses message {id}, which contains it"));
+        }
+        let bad = bad_hits.query_row(rusqlite::params![query, term], |r| r.get::<_, i64>(0))?;
+        if bad > 0 {
+            problems.push(format!("{table}: MATCH {query} returns {bad} rows that are not messages containing it"));
+        }
+    }
+    Ok(())
+}
+
+/// A query term present in `body`: an ASCII alphanumeric token for unicode61 (which splits
+/// on everything else and folds only case), a 3–8 character ASCII alphanumeric substring for
+/// trigram. ASCII only, so SQLite's `lower()` folds exactly as the tokenizers do.
+fn pick_term(body: &str, tokenizer: Tokenizer, rng: &mut ChaCha8Rng) -> Option<String> {
+    let runs: Vec<&str> = body.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()).collect();
+    match tokenizer {
+        Tokenizer::Unicode61 => {
+            // A run next to a non-ASCII letter may be glued to it by the tokenizer ("café"
+            // is one token, so "caf" is not one): take runs bounded by ASCII separators.
+            let tokens: Vec<&str> = body
+                .split(|c: char| c.is_ascii_whitespace() || c.is_ascii_punctuation() || c == '\0')
+                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))
+                .collect();
+            (!tokens.is_empty()).then(|| tokens[rng.random_range(0..tokens.len())].to_string())
+        }
+        Tokenizer::Trigram => {
+            let long: Vec<&str> = runs.into_iter().filter(|r| r.len() >= 3).collect();
+            if long.is_empty() {
+                return None;
+            }
+            let run = long[rng.random_range(0..long.len())];
+            let len = rng.random_range(3..=run.len().min(8));
+            let start = rng.random_range(0..=run.len() - len);
+            Some(run[start..start + len].to_string())
+        }
+    }
+}
+
+/// Checks 4–7 from the ledger, messages and sessions.
+fn ledger_checks(conn: &Connection, expected: Option<&Expected>, report: &mut CheckReport) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let seqs = match ledger_seqs(conn) {
+        Ok(seqs) => seqs,
+        Err(e) => {
+            let outcome = classify(report, "read the ledger", e)?;
+            let kinds: &[ViolationKind] = match expected {
+                Some(_) => {
+                    &[ViolationKind::LostAck, ViolationKind::Phantom, ViolationKind::Atomicity, ViolationKind::Prefix]
+                }
+                None => &[ViolationKind::Atomicity, ViolationKind::Prefix],
+            };
+            for &kind in kinds {
+                report.push(kind, outcome.clone(), t);
+            }
+            return Ok(());
+        }
+    };
+    report.present = seqs.iter().map(|(&w, s)| (w, s.last().copied().unwrap_or(0))).collect();
+    if let Some(expected) = expected {
+        report.push(ViolationKind::LostAck, outcome_of(lost_acks(&seqs, expected)), t);
+        let t = Instant::now();
+        report.push(ViolationKind::Phantom, outcome_of(phantoms(&seqs, expected)), t);
+    }
+    let t = Instant::now();
+    let outcome = match atomicity(conn) {
+        Ok(problems) => outcome_of(problems),
+        Err(e) => classify(report, "atomicity queries", e)?,
+    };
+    report.push(ViolationKind::Atomicity, outcome, t);
+    let t = Instant::now();
+    report.push(ViolationKind::Prefix, outcome_of(holes(&seqs)), t);
+    Ok(())
+}
+
+/// Per writer, the sorted sequence numbers present in the ledger.
+fn ledger_seqs(conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>> {
+    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT writer, seq FROM ledger ORDER BY writer, seq")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (w, s) = row?;
+        // Negative values can only come from damage; keep them visible as huge numbers.
+        seqs.entry(w as u64).or_default().push(s as u64);
+    }
+    Ok(seqs)
+}
+
+/// `a..=b` ranges of a sorted list, for details ("36..=37, 40").
+fn ranges(values: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < values.len() && out.len() < 6 {
+        let start = values[i];
+        while i + 1 < values.len() && values[i + 1] == values[i] + 1 {
+            i += 1;
+        }
+        out.push(if values[i] == start { start.to_string() } else { format!("{start}..={}", values[i]) });
+        i += 1;
+    }
+    if i < values.len() {
+        out.push("...".into());
+    }
+    out.join(", ")
+}
+
+/// Check 4: every acknowledged sequence number is present.
+pub fn lost_acks(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&w, e) in &expected.writers {
+        let present = seqs.get(&w).map_or(&[][..], Vec::as_slice);
+        let lost: Vec<u64> = (1..=e.acked).filter(|s| present.binary_search(s).is_err()).collect();
+        if !lost.is_empty() {
+            problems.push(format!("writer {w}: acknowledged 1..={}, lost {}", e.acked, ranges(&lost)));
+        }
+    }
+    problems
+}
+
+/// Check 5: nothing from an unknown writer, nothing beyond what a writer began.
+pub fn phantoms(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&w, present) in seqs {
+        match expected.writers.get(&w) {
+            None => {
+                problems.push(format!("writer {w} never ran, yet {} of its transactions are present", present.len()))
+            }
+            Some(e) => {
+                let beyond: Vec<u64> = present.iter().copied().filter(|&s| s > e.begun || s == 0).collect();
+                if !beyond.is_empty() {
+                    problems.push(format!("writer {w}: began 1..={}, yet {} are present", e.begun, ranges(&beyond)));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Check 7: per writer, the present sequence numbers are `1..=max` with no hole.
+pub fn holes(seqs: &BTreeMap<u64, Vec<u64>>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&w, present) in seqs {
+        let max = present.last().copied().unwrap_or(0);
+        if present.len() as u64 != max {
+            let missing: Vec<u64> = (1..=max).filter(|s| present.binary_search(s).is_err()).collect();
+            problems.push(format!("writer {w}: {max} is present but {} are not", ranges(&missing)));
+        }
+    }
+    problems
+}
+
+/// Check 6: every transaction's rows are all there or all gone.
+fn atomicity(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT l.writer, l.seq, l.kind, l.live_rows, \
+         (SELECT count(*) FROM messages m WHERE m.writer = l.writer AND m.txn = l.seq) AS found \
+         FROM ledger l WHERE found != l.live_rows LIMIT 20",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "transaction ({}, {}) ({}) left {} message rows, {} are present",
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT writer, txn, count(*) FROM messages m \
+         WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.writer = m.writer AND l.seq = m.txn) \
+         GROUP BY writer, txn LIMIT 20",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "{} message rows of transaction ({}, {}), which has no ledger row",
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT s.id, s.message_count, s.content_bytes, count(m.id), coalesce(sum(length(CAST(m.content AS BLOB))), 0) \
+         FROM sessions s LEFT JOIN messages m ON m.session_id = s.id GROUP BY s.id \
+         HAVING s.message_count != count(m.id) OR s.content_bytes != coalesce(sum(length(CAST(m.content AS BLOB))), 0) \
+         LIMIT 20",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "session {} says {} messages / {} bytes, holds {} / {}",
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    let orphans: i64 = conn.query_row(
+        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = m.session_id)",
+        [],
+        |r| r.get(0),
+    )?;
+    if orphans > 0 {
+        problems.push(format!("{orphans} messages belong to no session"));
+    }
+    let mut stmt = conn.prepare("SELECT id, content, tool_name, tool_calls, row_hash FROM messages")?;
+    let mut rows = stmt.query([])?;
+    let mut torn = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (content, tool_name, tool_calls): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        if workload::row_hash(&content, &tool_name, &tool_calls) != r.get::<_, i64>(4)? {
+            torn.push(r.get::<_, i64>(0)? as u64);
+        }
+    }
+    if !torn.is_empty() {
+        problems.push(format!("messages {} hold text that does not match their hash (torn rows)", ranges(&torn)));
+    }
+    Ok(problems)
+}
+
+/// Check 8: reopen as the application would on restart and write. For the session store, one
+/// appended message (a transaction of the recovery writer) that must then read back; for any
+/// other database, a throw-away table created, written and dropped.
+fn reopen_write(db_path: &Path, cfg: &CheckConfig, session_store: bool) -> anyhow::Result<CheckOutcome> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = match Connection::open_with_flags(db_path, flags) {
+        Ok(conn) => conn,
+        Err(e) => return reopen_failure("reopen", e),
+    };
+    if let Some(p) = &cfg.reopen.pragmas {
+        match pragmas::apply(&conn, p) {
+            Ok(()) => {}
+            Err(pragmas::PragmaError::Sqlite { pragma, source }) => {
+                return reopen_failure(&format!("PRAGMA {pragma}"), source);
+            }
+            Err(e @ pragmas::PragmaError::Mismatch { .. }) => {
+                return Ok(CheckOutcome::Violation { detail: format!("after recovery: {e}") });
+            }
+        }
+    }
+    if !session_store {
+        let probe = "BEGIN IMMEDIATE; CREATE TABLE crashfuzz_probe(x); \
+                     INSERT INTO crashfuzz_probe VALUES (randomblob(1000)); DROP TABLE crashfuzz_probe; COMMIT;";
+        return match conn.execute_batch(probe) {
+            Ok(()) => Ok(CheckOutcome::Pass),
+            Err(e) => reopen_failure("write a probe table", e),
+        };
+    }
+    let writer = cfg.reopen.writer_id;
+    let mut txn = TxnWriter::new(writer, cfg.seed, &cfg.reopen.workload);
+    txn.append_next();
+    if let Err(e) = txn.run_txn(&mut conn, &mut |_| {}) {
+        return reopen_failure("append a message", e);
+    }
+    let found: rusqlite::Result<i64> = conn.query_row(
+        "SELECT count(*) FROM ledger l JOIN messages m ON m.writer = l.writer AND m.txn = l.seq \
+         WHERE l.writer = ?1 AND l.seq = 1",
+        [writer as i64],
+        |r| r.get(0),
+    );
+    match found {
+        Ok(1) => Ok(CheckOutcome::Pass),
+        Ok(n) => Ok(CheckOutcome::Violation { detail: format!("the appended message reads back {n} times") }),
+        Err(e) => reopen_failure("read the appended message back", e),
+    }
+}
+
+/// A failed step of check 8. Any SQLite error a restart meets is the symptom this check exists
+/// for, except those of the environment (I/O, disk full, out of memory), which are the harness's.
+fn reopen_failure(step: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome> {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::OutOfMemory | ErrorCode::CannotOpen) => {
+            Err(anyhow!("check 8: {step}: {e}"))
+        }
+        Some(_) | None => Ok(CheckOutcome::Violation { detail: format!("{step} after recovery: {e}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::{JournalMode, Synchronous};
+    use proptest::prelude::*;
+
+    const WRITER: u64 = 101;
+    const COMMITS: u64 = 20;
+
+    fn workload_cfg() -> WorkloadConfig {
+        WorkloadConfig {
+            seed_messages: 40,
+            seed_sessions: 4,
+            compress_percent: 10,
+            edit_percent: 10,
+            ..Default::default()
+        }
+    }
+
+    fn pragmas(journal_mode: JournalMode) -> Pragmas {
+        Pragmas {
+            journal_mode,
+            synchronous: Synchronous::Full,
+            busy_timeout_ms: 1000,
+            cache_size_kib: 256,
+            wal_autocheckpoint_pages: 1000,
+        }
+    }
+
+    fn cfg(journal_mode: JournalMode) -> CheckConfig {
+        CheckConfig {
+            integrity: IntegrityLevel::Full,
+            fts_samples: 8,
+            seed: 3,
+            reopen: ReopenConfig { pragmas: Some(pragmas(journal_mode)), writer_id: 999, workload: workload_cfg() },
+        }
+    }
+
+    /// A clean session store: the seed (writer 0) plus `COMMITS` transactions of `WRITER`.
+    fn clean(journal_mode: JournalMode) -> (tempfile::TempDir, std::path::PathBuf, Expected) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let w = workload_cfg();
+        let mut conn = Connection::open(&db).unwrap();
+        workload::create_schema(&conn, &w).unwrap();
+        pragmas::apply(&conn, &pragmas(journal_mode)).unwrap();
+        let n = workload::seed(&mut conn, &w, 1).unwrap();
+        let mut txn = TxnWriter::new(WRITER, 2, &w);
+        for _ in 0..COMMITS {
+            txn.run_txn(&mut conn, &mut |_| {}).unwrap();
+        }
+        drop(conn);
+        let expected = Expected {
+            writers: BTreeMap::from([
+                (workload::SEED_WRITER, WriterExpectation { acked: n, begun: n }),
+                (WRITER, WriterExpectation { acked: COMMITS, begun: COMMITS + 1 }),
+            ]),
+        };
+        (dir, db, expected)
+    }
+
+    fn mutate(db: &Path, sql: &str) {
+        let conn = Connection::open(db).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+
+    fn run(db: &Path, expected: &Expected) -> CheckReport {
+        check_copy(db, &cfg(JournalMode::Wal), Some(expected)).unwrap()
+    }
+
+    fn violated(report: &CheckReport) -> Vec<ViolationKind> {
+        report.violations()
+    }
+
+    #[test]
+    fn a_clean_database_passes_every_check_in_every_journal_mode() {
+        for mode in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
+            let (_dir, db, expected) = clean(mode);
+            let report = check_copy(&db, &cfg(mode), Some(&expected)).unwrap();
+            assert_eq!(report.results.len(), 8, "{report:?}");
+            assert!(report.results.iter().all(|r| r.outcome == CheckOutcome::Pass), "{mode:?}: {report:?}");
+            assert!(report.session_store);
+            assert_eq!(report.present[&WRITER], COMMITS);
+        }
+    }
+
+    #[test]
+    fn the_check_command_skips_only_the_checks_that_need_acknowledgements() {
+        let (_dir, db, _) = clean(JournalMode::Wal);
+        let report = check_copy(&db, &cfg(JournalMode::Wal), None).unwrap();
+        let kinds: Vec<ViolationKind> = report.results.iter().map(|r| r.check).collect();
+        use ViolationKind::*;
+        assert_eq!(kinds, vec![Open, Integrity, Fts, Atomicity, Prefix, ReopenWrite]);
+        assert!(report.violations().is_empty(), "{report:?}");
+    }
+
+    #[test]
+    fn open_fires_on_a_file_that_is_not_a_database_and_on_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("text.sqlite");
+        std::fs::write(&db, "not a database at all, only text\n".repeat(200)).unwrap();
+        let report = check_copy(&db, &cfg(JournalMode::Wal), None).unwrap();
+        assert_eq!(violated(&report), vec![ViolationKind::Open]);
+        assert!(report.results[1..].iter().all(|r| matches!(r.outcome, CheckOutcome::Blocked { .. })));
+        let report = check_image(&dir.path().join("missing.sqlite"), &cfg(JournalMode::Wal), None).unwrap();
+        assert_eq!(violated(&report), vec![ViolationKind::Open]);
+        assert!(!dir.path().join("missing.sqlite").exists(), "the open check must never create the file");
+    }
+
+    #[test]
+    fn integrity_fires_on_a_flipped_byte_in_a_table_page() {
+        let (_dir, db, expected) = clean(JournalMode::Delete);
+        let (root, page_size): (i64, i64) = {
+            let conn = Connection::open(&db).unwrap();
+            let root = conn.query_row("SELECT rootpage FROM sqlite_master WHERE name = 'messages'", [], |r| r.get(0));
+            (root.unwrap(), conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+        };
+        let mut bytes = std::fs::read(&db).unwrap();
+        let page = ((root - 1) * page_size) as usize;
+        let header = if bytes[page] == 0x05 { 12 } else { 8 };
+        bytes[page + header] ^= 0x5a;
+        bytes[page + header + 1] ^= 0xa5;
+        std::fs::write(&db, &bytes).unwrap();
+        let report = run(&db, &expected);
+        assert!(violated(&report).contains(&ViolationKind::Integrity), "{report:?}");
+    }
+
+    #[test]
+    fn fts_fires_on_deleted_shadow_rows() {
+        let (_dir, db, expected) = clean(JournalMode::Wal);
+        mutate(&db, "DELETE FROM messages_fts_data WHERE id > 10 AND id % 2 = 0");
+        let report = run(&db, &expected);
+        assert!(violated(&report).contains(&ViolationKind::Fts), "{report:?}");
+    }
+
+    #[test]
+    fn fts_alone_fires_on_a_message_the_triggers_never_saw() {
+        let (_dir, db, expected) = clean(JournalMode::Wal);
+        // Structurally sound everywhere, but the index misses one row and holds a wrong body
+        // for another: only the comparison against `messages` can tell.
+        mutate(
+            &db,
+            "DROP TRIGGER messages_au; \
+             UPDATE messages SET content = 'zzqqxx ' || content, row_hash = 0 WHERE id = (SELECT min(id) FROM messages); \
+             DELETE FROM messages_fts_trigram WHERE rowid = (SELECT max(id) FROM messages);",
+        );
+        let report = run(&db, &expected);
+        let fts = report.results.iter().find(|r| r.check == ViolationKind::Fts).unwrap();
+        let CheckOutcome::Violation { detail } = &fts.outcome else { panic!("{report:?}") };
+        assert!(detail.contains("no index row") && detail.contains("differs"), "{detail}");
+        assert!(!violated(&report).contains(&ViolationKind::Integrity), "{report:?}");
+    }
+
+    #[test]
+    fn lost_ack_fires_when_an_acknowledged_commit_is_missing() {
+        let (_dir, db, mut expected) = clean(JournalMode::Wal);
+        expected.writers.get_mut(&WRITER).unwrap().acked = COMMITS + 1;
+        expected.writers.get_mut(&WRITER).unwrap().begun = COMMITS + 1;
+        let report = run(&db, &expected);
+        assert_eq!(violated(&report), vec![ViolationKind::LostAck], "{report:?}");
+    }
+
+    #[test]
+    fn phantom_fires_on_an_unknown_writer_and_on_a_transaction_never_begun() {
+        let (_dir, db, mut expected) = clean(JournalMode::Wal);
+        expected.writers.get_mut(&WRITER).unwrap().begun = COMMITS - 1;
+        expected.writers.get_mut(&WRITER).unwrap().acked = COMMITS - 1;
+        assert_eq!(violated(&run(&db, &expected)), vec![ViolationKind::Phantom]);
+        expected.writers.remove(&WRITER);
+        let report = run(&db, &expected);
+        assert_eq!(violated(&report), vec![ViolationKind::Phantom]);
+        assert!(format!("{report:?}").contains("never ran"));
+    }
+
+    #[test]
+    fn atomicity_fires_on_a_partly_present_transaction_and_on_a_torn_row() {
+        let (_dir, db, expected) = clean(JournalMode::Wal);
+        mutate(&db, "DELETE FROM messages WHERE id = (SELECT max(id) FROM messages)");
+        let report = run(&db, &expected);
+        assert_eq!(violated(&report), vec![ViolationKind::Atomicity], "{report:?}");
+
+        let (_dir, db, expected) = clean(JournalMode::Wal);
+        mutate(&db, "UPDATE messages SET row_hash = row_hash + 1 WHERE id = (SELECT min(id) FROM messages)");
+        let report = run(&db, &expected);
+        assert_eq!(violated(&report), vec![ViolationKind::Atomicity], "{report:?}");
+        assert!(format!("{report:?}").contains("torn"));
+    }
+
+    /// Removes transaction (WRITER, seq) wholly: its ledger row, its messages, and their share
+    /// of the session counters, so only the hole remains.
+    fn remove_whole_txn(db: &Path, seq: u64) {
+        mutate(
+            db,
+            &format!(
+                "UPDATE sessions SET message_count = message_count - \
+                   (SELECT count(*) FROM messages m WHERE m.session_id = sessions.id AND writer = {WRITER} AND txn = {seq}), \
+                 content_bytes = content_bytes - (SELECT coalesce(sum(length(CAST(content AS BLOB))), 0) FROM messages m \
+                   WHERE m.session_id = sessions.id AND writer = {WRITER} AND txn = {seq}); \
+                 DELETE FROM messages WHERE writer = {WRITER} AND txn = {seq}; \
+                 DELETE FROM ledger WHERE writer = {WRITER} AND seq = {seq};"
+            ),
+        );
+    }
+
+    #[test]
+    fn prefix_fires_on_a_hole_and_lost_ack_with_it_when_the_hole_was_acknowledged() {
+        // Find an append (compressions rewrite other transactions' rows, edits touch others').
+        let (_dir, db, mut expected) = clean(JournalMode::Wal);
+        let seq: i64 = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                &format!("SELECT min(seq) FROM ledger WHERE writer = {WRITER} AND kind = 'append' AND live_rows = 1"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        remove_whole_txn(&db, seq as u64);
+        let report = run(&db, &expected);
+        assert_eq!(violated(&report), vec![ViolationKind::LostAck, ViolationKind::Prefix], "{report:?}");
+        // Unacknowledged (begun, never acked): a hole is still a hole, nothing acked is lost.
+        expected.writers.get_mut(&WRITER).unwrap().acked = seq as u64 - 1;
+        assert_eq!(violated(&run(&db, &expected)), vec![ViolationKind::Prefix]);
+    }
+
+    #[test]
+    fn reopen_write_fires_when_the_first_append_after_recovery_fails() {
+        let (_dir, db, expected) = clean(JournalMode::Wal);
+        mutate(&db, "CREATE TRIGGER no_more BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'malformed'); END;");
+        let report = run(&db, &expected);
+        assert_eq!(violated(&report), vec![ViolationKind::ReopenWrite], "{report:?}");
+    }
+
+    #[test]
+    fn a_hot_wal_is_recovered_and_its_commits_count() {
+        // Copy the files while a connection still holds the WAL open: the image has a hot WAL
+        // holding the last commits, and they must be found.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let w = workload_cfg();
+        let mut conn = Connection::open(&db).unwrap();
+        workload::create_schema(&conn, &w).unwrap();
+        pragmas::apply(&conn, &Pragmas { wal_autocheckpoint_pages: 0, ..pragmas(JournalMode::Wal) }).unwrap();
+        let n = workload::seed(&mut conn, &w, 1).unwrap();
+        let mut txn = TxnWriter::new(WRITER, 2, &w);
+        for _ in 0..5 {
+            txn.run_txn(&mut conn, &mut |_| {}).unwrap();
+        }
+        let image = dir.path().join("image");
+        crate::trial::copy_image(&db, &image).unwrap();
+        assert!(image.join("db.sqlite-wal").exists());
+        let image2 = dir.path().join("image2");
+        std::fs::create_dir(&image2).unwrap();
+        std::fs::copy(image.join("db.sqlite"), image2.join("db.sqlite")).unwrap();
+        let expected = Expected {
+            writers: BTreeMap::from([
+                (0, WriterExpectation { acked: n, begun: n }),
+                (WRITER, WriterExpectation { acked: 5, begun: 5 }),
+            ]),
+        };
+        let report = check_image(&image.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected)).unwrap();
+        assert!(report.violations().is_empty(), "{report:?}");
+        // Without the WAL, the acknowledged commits are gone: the oracle must say so.
+        let report = check_image(&image2.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected)).unwrap();
+        assert!(report.violations().contains(&ViolationKind::LostAck), "{report:?}");
+    }
+
+    #[test]
+    fn a_foreign_database_gets_open_integrity_fts_and_a_probe_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("foreign.sqlite");
+        mutate(
+            &db,
+            "CREATE TABLE t(x); INSERT INTO t VALUES (1); CREATE VIRTUAL TABLE f USING fts5(a); INSERT INTO f VALUES ('hello');",
+        );
+        let mut c = cfg(JournalMode::Wal);
+        c.reopen.pragmas = None;
+        let report = check_copy(&db, &c, None).unwrap();
+        let kinds: Vec<ViolationKind> = report.results.iter().map(|r| r.check).collect();
+        use ViolationKind::*;
+        assert_eq!(kinds, vec![Open, Integrity, Fts, ReopenWrite]);
+        assert!(report.violations().is_empty(), "{report:?}");
+        assert!(!report.session_store);
+    }
+
+    fn seqs_strategy() -> impl Strategy<Value = BTreeMap<u64, Vec<u64>>> {
+        proptest::collection::btree_map(0u64..4, proptest::collection::btree_set(1u64..30, 0..30), 0..4)
+            .prop_map(|m| m.into_iter().map(|(w, s)| (w, s.into_iter().collect())).collect())
+    }
+
+    proptest! {
+        /// The pure ledger checks agree with their definitions on any present set.
+        #[test]
+        fn ledger_checks_match_their_definitions(
+            seqs in seqs_strategy(),
+            exp in proptest::collection::btree_map(0u64..4, (0u64..30, 0u64..30), 0..4),
+        ) {
+            let expected = Expected { writers: exp.iter().map(|(&w, &(a, b))| (w, WriterExpectation { acked: a.min(b), begun: a.max(b) })).collect() };
+            let has = |w: u64, s: u64| seqs.get(&w).is_some_and(|v| v.contains(&s));
+            let lost = expected.writers.iter().any(|(&w, e)| (1..=e.acked).any(|s| !has(w, s)));
+            prop_assert_eq!(!lost_acks(&seqs, &expected).is_empty(), lost);
+            let phantom = seqs.iter().any(|(w, v)| match expected.writers.get(w) {
+                None => true,
+                Some(e) => v.iter().any(|&s| s > e.begun),
+            });
+            prop_assert_eq!(!phantoms(&seqs, &expected).is_empty(), phantom);
+            let hole = seqs.values().any(|v| v.iter().enumerate().any(|(i, &s)| s != i as u64 + 1));
+            prop_assert_eq!(!holes(&seqs).is_empty(), hole);
+        }
+    }
+
+    #[test]
+    fn ranges_read_well() {
+        assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1..=3, 5, 7..=8");
+        assert_eq!(ranges(&[]), "");
+    }
 }

@@ -1,13 +1,36 @@
-//! Scenarios: the TOML files under `scenarios/` and the embedded default. Owns parsing,
-//! defaults and validation; every error names the file, the line, the setting, the bad value
-//! and the allowed values, and maps to exit code 2. Parsing never panics, whatever the bytes.
+//! Scenarios: the TOML files under `scenarios/` and the embedded ones. This module owns their
+//! parsing, their defaults and their validation, and nothing else: it never opens a database,
+//! starts a process or changes a value it was given (a setting is accepted as written or
+//! rejected, never clamped).
 //!
-//! INTERFACE (fixed; parsing and validation below are owned by the scenario helper).
+//! A scenario is read in three steps, each of which can only reject:
+//! 1. syntax: `toml::de::DeTable::parse` builds a tree that keeps the byte span of every key and
+//!    value; it is kept to turn any later error back into a line and a setting path;
+//! 2. types: serde into raw structs with `deny_unknown_fields` everywhere, which catches unknown
+//!    keys, wrong types and unknown enum values;
+//! 3. meaning: small pure validators (ranges, relations between settings, `[[matrix]]` axes,
+//!    `[[expect]]` blocks against the expanded matrix) that return `Problem`s, which are then
+//!    located in the tree.
+//!
+//! Architecture invariant: **parsing never panics, whatever the bytes** (a proptest feeds it
+//! random and mutated input). Every rejection is an [`Error::Scenario`] (exit code 2) naming the
+//! file, the 1-based line, the setting (`fault.kill.grace_ms`, `matrix[2].journal_mode`; blocks
+//! are counted from 1, as a reader of the file counts them), the bad value and what is allowed.
 
-use crate::expect::ExpectOverride;
-use crate::matrix::{CheckpointMode, MatrixBlock};
+use crate::check::ViolationKind;
+use crate::error::{Error, Result};
+use crate::expect::{ExpectOverride, Level};
+use crate::matrix::{
+    self, Cell, CheckpointMode, CheckpointPolicy, FaultKind, JournalMode, KillTiming, MatrixBlock, SigtermBehaviour,
+    Synchronous,
+};
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// The embedded default scenario (also at `scenarios/default.toml`).
 pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../scenarios/default.toml");
@@ -128,24 +151,1316 @@ impl Default for OutputConfig {
         OutputConfig { failures_kept_per_cell: 5 }
     }
 }
-// TEMP STUB
-pub fn parse(_text: &str, _source: &str) -> crate::error::Result<Scenario> {
-    todo!()
-}
-pub fn load(_path: &std::path::Path) -> crate::error::Result<Scenario> {
-    todo!()
-}
-pub fn embedded() -> &'static [(&'static str, &'static str)] {
-    &[]
-}
-pub fn default_scenario() -> Scenario {
-    todo!()
-}
-pub fn resolve(_arg: &str) -> crate::error::Result<Scenario> {
-    todo!()
-}
+
+/// The budget of a scenario whose `[budget]` sets neither `trials` nor `duration_s`.
+pub const DEFAULT_TRIALS: u64 = 100;
+/// Upper bound on `workload.writers`. Writers of a trial share one database file, so beyond a
+/// handful they mostly measure lock contention; the bound also keeps every writer id inside its
+/// trial's block of ids (see the assertions below).
+pub const WRITERS_PER_TRIAL_MAX: u32 = 8;
+/// Upper bound on `fault.kill.grace_ms` (10 minutes): a longer grace is a typo, and every trial
+/// of a cell whose writer ignores SIGTERM would wait that long.
+pub const GRACE_MS_MAX: u64 = 600_000;
+/// Upper bound on `check.fts_samples`: each sample is one MATCH query per FTS table per crash
+/// image, and checks must stay a small part of a trial.
+pub const FTS_SAMPLES_MAX: u32 = 1000;
+/// The page sizes SQLite accepts: powers of two in this range.
+pub const PAGE_SIZE_BYTES_MIN: u32 = 512;
+pub const PAGE_SIZE_BYTES_MAX: u32 = 65_536;
+
+// Writer ids are `(trial + 1) * WRITER_ID_STRIDE + w`, the last id of each block being the
+// recovery writer's, and a trial spawns at most `WRITERS_MAX` writers: the scenario's bound must
+// fit inside both, or two writers could share an id.
+const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::trial::WRITERS_MAX);
+const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::trial::WRITER_ID_STRIDE - 1);
+
 impl Scenario {
     pub fn cells(&self) -> Vec<crate::matrix::Cell> {
         crate::matrix::expand(&self.matrix)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Entry points
+
+/// The scenarios compiled into the binary, as (name, TOML text).
+pub fn embedded() -> &'static [(&'static str, &'static str)] {
+    &[("default", DEFAULT_SCENARIO_TOML)]
+}
+
+/// The embedded default scenario. It is parsed like any file; a failure here is a harness bug
+/// (the unit tests parse it), hence the panic.
+pub fn default_scenario() -> Scenario {
+    match parse(DEFAULT_SCENARIO_TOML, "embedded:default") {
+        Ok(scenario) => scenario,
+        Err(e) => panic!("the embedded default scenario is invalid (a harness bug): {e}"),
+    }
+}
+
+/// `arg` as the command line gives it: the name of an embedded scenario, else a path to a file.
+pub fn resolve(arg: &str) -> Result<Scenario> {
+    if let Some((name, text)) = embedded().iter().find(|(name, _)| *name == arg) {
+        return parse(text, &format!("embedded:{name}"));
+    }
+    load(Path::new(arg)).map_err(|e| match e {
+        // A missing file may be a mistyped embedded name: say which names exist.
+        Error::BadPath { path, what, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            let names: Vec<&str> = embedded().iter().map(|(name, _)| *name).collect();
+            let what = format!("{what} (not an embedded scenario either; embedded: {})", names.join(", "));
+            Error::BadPath { path, what, source }
+        }
+        other => other,
+    })
+}
+
+/// Reads and parses a scenario file. A file that cannot be read is a [`Error::BadPath`]; one that
+/// is not UTF-8 is a [`Error::Scenario`] at the line of the first bad byte.
+pub fn load(path: &Path) -> Result<Scenario> {
+    let bytes = std::fs::read(path).map_err(|source| Error::BadPath {
+        path: path.to_path_buf(),
+        what: "cannot read the scenario file".into(),
+        source,
+    })?;
+    let source = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(&text, &source),
+        Err(e) => {
+            let valid_bytes = e.utf8_error().valid_up_to();
+            Err(Error::Scenario {
+                file: source,
+                line: Some(line_at(e.as_bytes(), valid_bytes)),
+                setting: SYNTAX.into(),
+                message: format!("byte {valid_bytes} is not UTF-8; a scenario is UTF-8 text"),
+            })
+        }
+    }
+}
+
+/// Parses and validates a scenario. `source` is the file path or `embedded:NAME`: it names the
+/// file in errors, and its stem is the scenario's name when the file sets none.
+pub fn parse(text: &str, source: &str) -> Result<Scenario> {
+    let doc = Doc::parse(text, source)?;
+    let raw = doc.deserialize()?;
+    validate(raw, source).map_err(|problems| doc.report(problems))
+}
+
+// ------------------------------------------------------------------------------------------
+// The file as written: raw structs with every default made explicit
+
+/// The whole file. Sections whose struct is used as is (`[workload]`, `[fault.kill]`, ...) carry
+/// their own `deny_unknown_fields` and `default`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    budget: RawBudget,
+    #[serde(default)]
+    database: DatabaseConfig,
+    #[serde(default)]
+    workload: WorkloadConfig,
+    #[serde(default)]
+    fault: RawFault,
+    #[serde(default)]
+    check: CheckSettings,
+    #[serde(default)]
+    output: OutputConfig,
+    #[serde(default)]
+    matrix: Vec<RawMatrixBlock>,
+    #[serde(default)]
+    expect: Vec<ExpectOverride>,
+}
+
+/// `[budget]`: both keys optional so that "both set" can be told from "one set".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    trials: Option<u64>,
+    duration_s: Option<u64>,
+}
+
+/// `[fault]`: a table of fault models; only `kill` exists so far.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    #[serde(default)]
+    kill: KillConfig,
+}
+
+/// `[[matrix]]` as written: an absent axis is `None` (defaulted, or an error for the two
+/// required axes), which keeps "absent" apart from an explicit empty list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrixBlock {
+    journal_mode: Option<Vec<JournalMode>>,
+    synchronous: Option<Vec<Synchronous>>,
+    fault: Option<Vec<FaultKind>>,
+    sigterm: Option<Vec<SigtermBehaviour>>,
+    checkpoint: Option<Vec<CheckpointPolicy>>,
+    timing: Option<Vec<KillTiming>>,
+}
+
+/// The value of an axis a `[[matrix]]` block leaves out. Journal mode and synchronous have none:
+/// they are what a cell is about, so a block must say which it means.
+const DEFAULT_FAULT: &[FaultKind] = &[FaultKind::Kill];
+const DEFAULT_SIGTERM: &[SigtermBehaviour] = &[SigtermBehaviour::Default];
+const DEFAULT_CHECKPOINT: &[CheckpointPolicy] = &[CheckpointPolicy::Auto];
+const DEFAULT_TIMING: &[KillTiming] = &[KillTiming::Uniform];
+
+// Every value of the axes matrix.rs gives no `ALL` for, to list in error messages. The
+// exhaustive matches (no `_ =>`) stop compiling when a variant is added, pointing here.
+const FAULTS: [FaultKind; 2] = [FaultKind::Kill, FaultKind::SigkillOnly];
+const SIGTERMS: [SigtermBehaviour; 3] =
+    [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
+const CHECKPOINTS: [CheckpointPolicy; 4] = [
+    CheckpointPolicy::Auto,
+    CheckpointPolicy::PassiveEvery50,
+    CheckpointPolicy::TruncateOnClose,
+    CheckpointPolicy::None,
+];
+const TIMINGS: [KillTiming; 2] = [KillTiming::Uniform, KillTiming::Bulk];
+const LEVELS: [Level; 3] = [Level::Forbidden, Level::Allowed, Level::Required];
+
+fn fault_name(v: FaultKind) -> &'static str {
+    match v {
+        FaultKind::Kill | FaultKind::SigkillOnly => v.as_str(),
+    }
+}
+fn sigterm_name(v: SigtermBehaviour) -> &'static str {
+    match v {
+        SigtermBehaviour::Default | SigtermBehaviour::Graceful | SigtermBehaviour::Ignore => v.as_str(),
+    }
+}
+fn checkpoint_name(v: CheckpointPolicy) -> &'static str {
+    match v {
+        CheckpointPolicy::Auto
+        | CheckpointPolicy::PassiveEvery50
+        | CheckpointPolicy::TruncateOnClose
+        | CheckpointPolicy::None => v.as_str(),
+    }
+}
+fn timing_name(v: KillTiming) -> &'static str {
+    match v {
+        KillTiming::Uniform | KillTiming::Bulk => v.as_str(),
+    }
+}
+fn level_name(v: Level) -> &'static str {
+    match v {
+        Level::Forbidden | Level::Allowed | Level::Required => v.as_str(),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Setting paths and problems
+
+/// The `setting` of errors that are about the file's syntax rather than one setting.
+const SYNTAX: &str = "TOML syntax";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    /// 0-based index into an array (of `[[blocks]]` or of values); shown 1-based.
+    Index(usize),
+}
+
+/// Where a setting lives, e.g. `fault.kill.grace_ms` or `matrix[2].journal_mode`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SettingPath(Vec<Segment>);
+
+impl SettingPath {
+    fn key(key: &str) -> SettingPath {
+        SettingPath(vec![Segment::Key(key.to_string())])
+    }
+
+    fn then(mut self, key: &str) -> SettingPath {
+        self.0.push(Segment::Key(key.to_string()));
+        self
+    }
+
+    fn nth(mut self, index: usize) -> SettingPath {
+        self.0.push(Segment::Index(index));
+        self
+    }
+}
+
+impl fmt::Display for SettingPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(top level)");
+        }
+        for (n, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(key) if n == 0 => f.write_str(key)?,
+                Segment::Key(key) => write!(f, ".{key}")?,
+                Segment::Index(index) => write!(f, "[{}]", index + 1)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value that validation rejects, before it is located in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Problem {
+    /// The settings the problem is about, most specific first. The error names the first one
+    /// the file writes out: a relation such as `kill_at_ms_min ≤ kill_at_ms_max` is reported at
+    /// whichever of the two keys the user wrote, not at a default they never saw.
+    at: Vec<SettingPath>,
+    message: String,
+}
+
+impl Problem {
+    fn new(at: SettingPath, message: String) -> Problem {
+        Problem { at: vec![at], message }
+    }
+
+    fn or_at(mut self, at: SettingPath) -> Problem {
+        self.at.push(at);
+        self
+    }
+}
+
+/// The allowed range of an integer setting.
+#[derive(Clone, Copy, Debug)]
+enum Allowed {
+    AtLeast(u64),
+    AtMost(u64),
+    Between(u64, u64),
+}
+
+impl Allowed {
+    fn admits(self, value: u64) -> bool {
+        match self {
+            Allowed::AtLeast(min) => value >= min,
+            Allowed::AtMost(max) => value <= max,
+            Allowed::Between(min, max) => (min..=max).contains(&value),
+        }
+    }
+}
+
+impl fmt::Display for Allowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Allowed::AtLeast(min) => write!(f, "≥ {min}"),
+            Allowed::AtMost(max) => write!(f, "≤ {max}"),
+            Allowed::Between(min, max) => write!(f, "{min}..={max}"),
+        }
+    }
+}
+
+fn in_range(at: SettingPath, value: impl Into<u64>, allowed: Allowed) -> Option<Problem> {
+    let value = value.into();
+    (!allowed.admits(value)).then(|| Problem::new(at, format!("{value} is out of range; allowed: {allowed}")))
+}
+
+/// `lhs ≤ rhs` between two settings of one table, reported at whichever the file writes.
+fn not_above(table: &SettingPath, lhs: (&str, u64), rhs: (&str, u64)) -> Option<Problem> {
+    let ((lhs_key, lhs_value), (rhs_key, rhs_value)) = (lhs, rhs);
+    (lhs_value > rhs_value).then(|| {
+        Problem::new(
+            table.clone().then(lhs_key),
+            format!("{lhs_key} = {lhs_value} is greater than {rhs_key} = {rhs_value}; allowed: {lhs_key} ≤ {rhs_key}"),
+        )
+        .or_at(table.clone().then(rhs_key))
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Validation: pure functions from raw values to problems
+
+/// The whole scenario, or every problem found (at least one).
+fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec<Problem>> {
+    let budget = budget(&raw.budget);
+    let matrix = matrix_blocks(&raw.matrix);
+    let mut problems = kill_problems(&raw.fault.kill);
+    problems.extend(workload_problems(&raw.workload));
+    problems.extend(check_problems(&raw.check));
+    problems.extend(expect_level_problems(&raw.expect));
+    if let Ok(blocks) = &matrix {
+        problems.extend(expect_match_problems(&raw.expect, &matrix::expand(blocks)));
+    }
+    match (budget, matrix) {
+        (Ok(budget), Ok(matrix)) if problems.is_empty() => Ok(Scenario {
+            name: raw.name.unwrap_or_else(|| default_name(source)),
+            description: raw.description,
+            source: source.to_string(),
+            budget,
+            database: raw.database,
+            workload: raw.workload,
+            kill: raw.fault.kill,
+            check: raw.check,
+            output: raw.output,
+            matrix,
+            expect: raw.expect,
+        }),
+        // Non-empty: either the guard failed, or one of the two is an error (and a matrix error
+        // always holds at least one problem).
+        (budget, matrix) => {
+            problems.extend(budget.err());
+            problems.extend(matrix.err().into_iter().flatten());
+            Err(problems)
+        }
+    }
+}
+
+/// The name of a scenario that sets none: the file stem, or the embedded name.
+fn default_name(source: &str) -> String {
+    if let Some(name) = source.strip_prefix("embedded:") {
+        return name.to_string();
+    }
+    match Path::new(source).file_stem() {
+        Some(stem) => stem.to_string_lossy().into_owned(),
+        None => source.to_string(),
+    }
+}
+
+fn budget(raw: &RawBudget) -> std::result::Result<Budget, Problem> {
+    let at = |key: &str| SettingPath::key("budget").then(key);
+    let at_least_one = |key: &str, value: u64| in_range(at(key), value, Allowed::AtLeast(1));
+    match (raw.trials, raw.duration_s) {
+        (Some(trials), Some(duration_s)) => Err(Problem::new(
+            at("duration_s"),
+            format!("trials = {trials} and duration_s = {duration_s} are both set; allowed: exactly one of them"),
+        )
+        .or_at(at("trials"))),
+        (Some(trials), None) => match at_least_one("trials", trials) {
+            Some(problem) => Err(problem),
+            None => Ok(Budget::Trials(trials)),
+        },
+        (None, Some(duration_s)) => match at_least_one("duration_s", duration_s) {
+            Some(problem) => Err(problem),
+            None => Ok(Budget::DurationS(duration_s)),
+        },
+        (None, None) => Ok(Budget::Trials(DEFAULT_TRIALS)),
+    }
+}
+
+fn kill_problems(kill: &KillConfig) -> Vec<Problem> {
+    let table = SettingPath::key("fault").then("kill");
+    let at = |key: &str| table.clone().then(key);
+    [
+        not_above(&table, ("kill_at_ms_min", kill.kill_at_ms_min), ("kill_at_ms_max", kill.kill_at_ms_max)),
+        in_range(at("grace_ms"), kill.grace_ms, Allowed::AtMost(GRACE_MS_MAX)),
+        in_range(at("ready_timeout_ms"), kill.ready_timeout_ms, Allowed::AtLeast(1)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn workload_problems(w: &WorkloadConfig) -> Vec<Problem> {
+    let table = SettingPath::key("workload");
+    let at = |key: &str| table.clone().then(key);
+    let page_size = (!(w.page_size_bytes.is_power_of_two()
+        && (PAGE_SIZE_BYTES_MIN..=PAGE_SIZE_BYTES_MAX).contains(&w.page_size_bytes)))
+    .then(|| {
+        Problem::new(
+            at("page_size_bytes"),
+            format!(
+                "{} is not a page size SQLite accepts; allowed: a power of two in \
+                 {PAGE_SIZE_BYTES_MIN}..={PAGE_SIZE_BYTES_MAX}",
+                w.page_size_bytes
+            ),
+        )
+    });
+    let percent = |key: &str, value: u32| in_range(at(key), value, Allowed::AtMost(100));
+    [
+        page_size,
+        in_range(at("cache_size_kib"), w.cache_size_kib, Allowed::AtLeast(1)),
+        in_range(at("seed_sessions"), w.seed_sessions, Allowed::AtLeast(1)),
+        in_range(at("message_bytes_min"), w.message_bytes_min, Allowed::AtLeast(1)),
+        not_above(
+            &table,
+            ("message_bytes_min", w.message_bytes_min.into()),
+            ("message_bytes_max", w.message_bytes_max.into()),
+        ),
+        // The huge message is the rare outlier above the ordinary sizes, not inside them.
+        not_above(
+            &table,
+            ("message_bytes_max", w.message_bytes_max.into()),
+            ("huge_message_bytes", w.huge_message_bytes.into()),
+        )
+        .map(|p| Problem { at: p.at.into_iter().rev().collect(), ..p }),
+        in_range(at("huge_message_per_mille"), w.huge_message_per_mille, Allowed::AtMost(1000)),
+        percent("json_sentinel_percent", w.json_sentinel_percent),
+        percent("compress_percent", w.compress_percent),
+        percent("new_session_percent", w.new_session_percent),
+        percent("edit_percent", w.edit_percent),
+        // One roll of 0..100 picks a transaction's kind: the special kinds share that range.
+        // (Checked only when each is in range, so one bad value is reported once.)
+        (w.new_session_percent.max(w.compress_percent).max(w.edit_percent) <= 100
+            && w.new_session_percent + w.compress_percent + w.edit_percent > 100)
+            .then(|| {
+            Problem::new(
+                at("edit_percent"),
+                format!(
+                    "new_session_percent + compress_percent + edit_percent = {} + {} + {} = {}; allowed: a sum ≤ 100",
+                    w.new_session_percent,
+                    w.compress_percent,
+                    w.edit_percent,
+                    w.new_session_percent + w.compress_percent + w.edit_percent
+                ),
+            )
+        }),
+        in_range(at("writers"), w.writers, Allowed::Between(1, WRITERS_PER_TRIAL_MAX.into())),
+        in_range(at("txns_max"), w.txns_max, Allowed::AtLeast(1)),
+        // A writer that may not live a millisecond never writes: every trial would be empty.
+        in_range(at("writer_lifetime_ms_max"), w.writer_lifetime_ms_max, Allowed::AtLeast(1)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn check_problems(check: &CheckSettings) -> Vec<Problem> {
+    in_range(SettingPath::key("check").then("fts_samples"), check.fts_samples, Allowed::AtMost(FTS_SAMPLES_MAX.into()))
+        .into_iter()
+        .collect()
+}
+
+fn names<T: Copy>(values: &[T], name: fn(T) -> &'static str) -> String {
+    values.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", ")
+}
+
+/// One axis of a `[[matrix]]` block: as written, else its default; `None` and no default means
+/// the axis is required.
+fn axis<T: Copy>(
+    at: SettingPath,
+    written: Option<&Vec<T>>,
+    default: Option<&[T]>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> std::result::Result<Vec<T>, Problem> {
+    match (written, default) {
+        (Some(values), _) if values.is_empty() => Err(Problem::new(
+            at,
+            format!("[] leaves the block without cells; allowed: a list of at least one of {}", names(all, name)),
+        )),
+        (Some(values), _) => Ok(values.clone()),
+        (None, Some(default)) => Ok(default.to_vec()),
+        (None, None) => Err(Problem::new(
+            at,
+            format!("missing; this axis has no default. Allowed: a list of at least one of {}", names(all, name)),
+        )),
+    }
+}
+
+/// The blocks with defaults filled in, or every problem (at least one).
+fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>, Vec<Problem>> {
+    if raw.is_empty() {
+        return Err(vec![Problem::new(
+            SettingPath::key("matrix"),
+            "no [[matrix]] block; a scenario needs at least one, with journal_mode and synchronous lists".into(),
+        )]);
+    }
+    let mut blocks = Vec::new();
+    let mut problems = Vec::new();
+    for (index, block) in raw.iter().enumerate() {
+        let at = |key: &str| SettingPath::key("matrix").nth(index).then(key);
+        let journal_mode =
+            axis(at("journal_mode"), block.journal_mode.as_ref(), None, &JournalMode::ALL, JournalMode::as_sql);
+        let synchronous =
+            axis(at("synchronous"), block.synchronous.as_ref(), None, &Synchronous::ALL, Synchronous::as_sql);
+        let fault = axis(at("fault"), block.fault.as_ref(), Some(DEFAULT_FAULT), &FAULTS, fault_name);
+        let sigterm = axis(at("sigterm"), block.sigterm.as_ref(), Some(DEFAULT_SIGTERM), &SIGTERMS, sigterm_name);
+        let checkpoint =
+            axis(at("checkpoint"), block.checkpoint.as_ref(), Some(DEFAULT_CHECKPOINT), &CHECKPOINTS, checkpoint_name);
+        let timing = axis(at("timing"), block.timing.as_ref(), Some(DEFAULT_TIMING), &TIMINGS, timing_name);
+        match (journal_mode, synchronous, fault, sigterm, checkpoint, timing) {
+            (Ok(journal_mode), Ok(synchronous), Ok(fault), Ok(sigterm), Ok(checkpoint), Ok(timing)) => {
+                blocks.push(MatrixBlock { journal_mode, synchronous, fault, sigterm, checkpoint, timing })
+            }
+            (journal_mode, synchronous, fault, sigterm, checkpoint, timing) => problems.extend(
+                [journal_mode.err(), synchronous.err(), fault.err(), sigterm.err(), checkpoint.err(), timing.err()]
+                    .into_iter()
+                    .flatten(),
+            ),
+        }
+    }
+    if problems.is_empty() { Ok(blocks) } else { Err(problems) }
+}
+
+/// An `[[expect]]` block that sets no level changes nothing: surely a mistake.
+fn expect_level_problems(overrides: &[ExpectOverride]) -> Vec<Problem> {
+    let kinds: Vec<&str> = ViolationKind::ALL.iter().map(|k| k.as_str()).collect();
+    overrides
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.levels().is_empty())
+        .map(|(index, _)| {
+            Problem::new(
+                SettingPath::key("expect").nth(index),
+                format!(
+                    "the block sets no level; allowed: at least one of {} = {}",
+                    kinds.join(", "),
+                    names(&LEVELS, level_name).replace(", ", " | ")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The selectors of an override as written, e.g. `journal_mode = "wal", timing = "bulk"`.
+fn selectors(o: &ExpectOverride) -> Vec<String> {
+    let quoted = |key: &str, value: Option<&str>| value.map(|v| format!("{key} = \"{v}\""));
+    [
+        quoted("journal_mode", o.journal_mode.map(JournalMode::as_sql)),
+        quoted("synchronous", o.synchronous.map(Synchronous::as_sql)),
+        quoted("fault", o.fault.map(fault_name)),
+        quoted("sigterm", o.sigterm.map(sigterm_name)),
+        quoted("checkpoint", o.checkpoint.map(checkpoint_name)),
+        quoted("timing", o.timing.map(timing_name)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// An `[[expect]]` block that matches no cell would silently do nothing (a typo, or a cell the
+/// matrix does not have): an error, naming its selectors and the cells there are.
+fn expect_match_problems(overrides: &[ExpectOverride], cells: &[Cell]) -> Vec<Problem> {
+    const CELLS_LISTED_MAX: usize = 12;
+    let mut listed: Vec<String> = cells.iter().take(CELLS_LISTED_MAX).map(Cell::id).collect();
+    if cells.len() > CELLS_LISTED_MAX {
+        listed.push(format!("… ({} cells in all)", cells.len()));
+    }
+    overrides
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !cells.iter().any(|cell| o.matches(cell)))
+        .map(|(index, o)| {
+            // The two axes that are normalised away are the usual reason for a miss.
+            let mut hints = String::new();
+            if o.checkpoint.is_some() {
+                hints.push_str(" (checkpoint only selects WAL cells)");
+            }
+            if o.sigterm.is_some() {
+                hints.push_str(" (sigterm only selects cells whose fault sends SIGTERM: kill)");
+            }
+            Problem::new(
+                SettingPath::key("expect").nth(index),
+                format!(
+                    "selectors {} match no cell of the matrix{hints}; allowed: selectors matching one of {}",
+                    selectors(o).join(", "),
+                    listed.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------
+// Locating errors in the file
+
+/// The parsed file, kept to map byte offsets and setting paths to lines.
+struct Doc<'a> {
+    text: &'a str,
+    source: &'a str,
+    root: Spanned<DeTable<'a>>,
+}
+
+impl<'a> Doc<'a> {
+    /// Step 1: syntax.
+    fn parse(text: &'a str, source: &'a str) -> Result<Doc<'a>> {
+        match DeTable::parse(text) {
+            Ok(root) => Ok(Doc { text, source, root }),
+            Err(e) => {
+                // Show the offending text when the parser points at some (a duplicate key, an
+                // unexpected character), as long as it is short and on one line.
+                let snippet = e
+                    .span()
+                    .and_then(|span| text.get(span))
+                    .filter(|s| !s.is_empty() && s.chars().count() <= 40 && !s.contains('\n'))
+                    .map(|s| format!(" (at `{s}`)"))
+                    .unwrap_or_default();
+                Err(Error::Scenario {
+                    file: source.to_string(),
+                    line: e.span().map(|span| line_at(text.as_bytes(), span.start)),
+                    setting: SYNTAX.into(),
+                    message: format!("{}{snippet}", e.message()),
+                })
+            }
+        }
+    }
+
+    /// Step 2: types, enum values and unknown keys, located by the span serde reports.
+    fn deserialize(&self) -> Result<RawScenario> {
+        let deserializer = toml::de::Deserializer::from(self.root.clone());
+        RawScenario::deserialize(deserializer).map_err(|e| {
+            let setting = e.span().map(|span| path_at(self.root.get_ref(), span.start)).unwrap_or_default();
+            let written = e.span().and_then(|span| self.text.get(span));
+            Error::Scenario {
+                file: self.source.to_string(),
+                line: e.span().map(|span| line_at(self.text.as_bytes(), span.start)),
+                setting: setting.to_string(),
+                message: humanize(e.message(), written),
+            }
+        })
+    }
+
+    /// Step 3's problems as one error: the one that comes first in the file (a problem that
+    /// cannot be located comes last).
+    fn report(&self, problems: Vec<Problem>) -> Error {
+        let located = problems.into_iter().map(|problem| {
+            let (setting, span) = self.choose(&problem.at);
+            let line = span.map(|span| line_at(self.text.as_bytes(), span.start));
+            (line, setting, problem.message)
+        });
+        match located.min_by_key(|(line, _, _)| line.unwrap_or(usize::MAX)) {
+            Some((line, setting, message)) => {
+                Error::Scenario { file: self.source.to_string(), line, setting: setting.to_string(), message }
+            }
+            // `validate` never fails without a problem; this arm only keeps `parse` panic-free.
+            None => Error::Scenario {
+                file: self.source.to_string(),
+                line: None,
+                setting: SettingPath::default().to_string(),
+                message: "rejected without a reason (a harness bug; please report it)".into(),
+            },
+        }
+    }
+
+    /// The first candidate the file writes out, else the first candidate located at the table
+    /// or block header that would hold it.
+    fn choose(&self, candidates: &[SettingPath]) -> (SettingPath, Option<Range<usize>>) {
+        let root = self.root.get_ref();
+        if let Some(found) = candidates.iter().find_map(|path| match locate(root, path) {
+            Some((span, true)) => Some((path.clone(), Some(span))),
+            Some((_, false)) | None => None,
+        }) {
+            return found;
+        }
+        match candidates.first() {
+            Some(path) => (path.clone(), locate(root, path).map(|(span, _)| span)),
+            None => (SettingPath::default(), None),
+        }
+    }
+}
+
+/// 1-based line of byte `offset` (clamped to the text).
+fn line_at(text: &[u8], offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The span of the deepest part of `path` the file writes out (the key itself, else the key or
+/// `[[block]]` header that would hold it), and whether that is the whole path.
+fn locate(root: &DeTable<'_>, path: &SettingPath) -> Option<(Range<usize>, bool)> {
+    let mut found: Option<Range<usize>> = None;
+    let mut value: Option<&Spanned<DeValue<'_>>> = None;
+    for segment in &path.0 {
+        let next = match (segment, value.map(Spanned::get_ref)) {
+            (Segment::Key(key), None) => root.get_key_value(key.as_str()).map(|(k, v)| (k.span(), v)),
+            (Segment::Key(key), Some(DeValue::Table(table))) => {
+                table.get_key_value(key.as_str()).map(|(k, v)| (k.span(), v))
+            }
+            (Segment::Index(index), Some(DeValue::Array(array))) => array.get(*index).map(|v| (v.span(), v)),
+            (Segment::Key(_) | Segment::Index(_), _) => None,
+        };
+        match next {
+            Some((span, v)) => {
+                found = Some(span);
+                value = Some(v);
+            }
+            None => return found.map(|span| (span, false)),
+        }
+    }
+    found.map(|span| (span, true))
+}
+
+/// The setting at byte `offset`: the deepest key whose key or value holds it. Tables written as
+/// `[headers]` are searched whatever their own span, which covers only the header.
+fn path_at(table: &DeTable<'_>, offset: usize) -> SettingPath {
+    path_in(table, offset, &SettingPath::default()).unwrap_or_default()
+}
+
+fn path_in(table: &DeTable<'_>, offset: usize, prefix: &SettingPath) -> Option<SettingPath> {
+    let holds = |span: Range<usize>| span.contains(&offset);
+    for (key, value) in table.iter() {
+        let here = prefix.clone().then(key.get_ref());
+        if holds(key.span()) {
+            return Some(here);
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) => {
+                if let Some(found) = path_in(inner, offset, &here) {
+                    return Some(found);
+                }
+            }
+            DeValue::Array(array) => {
+                for (index, element) in array.iter().enumerate() {
+                    // A `[[block]]` is searched like a table; a value in a list is named by its
+                    // key (the message names the value).
+                    if let DeValue::Table(inner) = element.get_ref() {
+                        let block = here.clone().nth(index);
+                        if let Some(found) = path_in(inner, offset, &block) {
+                            return Some(found);
+                        }
+                        if holds(element.span()) {
+                            return Some(block);
+                        }
+                    }
+                }
+            }
+            DeValue::String(_)
+            | DeValue::Integer(_)
+            | DeValue::Float(_)
+            | DeValue::Boolean(_)
+            | DeValue::Datetime(_) => {}
+        }
+        if holds(value.span()) {
+            return Some(here);
+        }
+    }
+    None
+}
+
+/// The names between backticks in a serde message, in order.
+fn backticked(message: &str) -> Vec<&str> {
+    message.split('`').skip(1).step_by(2).collect()
+}
+
+/// Rewrites serde's messages in the words of a scenario file: "key" and "table" rather than
+/// "field" and "struct RawFault", and integer types as ranges. `written` is the text the error
+/// points at, for the messages that do not quote it. A message of an unknown shape is kept as
+/// it is.
+fn humanize(message: &str, written: Option<&str>) -> String {
+    // toml's answer when a name (an enum value) is written as a number, a list or a boolean.
+    if message == "wanted string or table" {
+        let written = written.map_or_else(String::new, |w| format!("`{w}` "));
+        return format!("{written}is not allowed; expected a name in quotes, e.g. \"full\"");
+    }
+    // "unknown variant `wall`, expected one of `wal`, `delete`, ..." (or "expected `a` or `b`").
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        if let Some((bad, allowed)) = backticked(rest).split_first() {
+            return format!("`{bad}` is not allowed; allowed: {}", allowed.join(", "));
+        }
+    }
+    // "unknown field `bogus`, expected one of `a`, `b`" or "..., there are no fields".
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        if let Some((bad, allowed)) = backticked(rest).split_first() {
+            if allowed.is_empty() {
+                return format!("unknown key `{bad}`; this table has no keys");
+            }
+            return format!("unknown key `{bad}`; allowed keys: {}", allowed.join(", "));
+        }
+    }
+    let mut message = message
+        .replace("expected u64", &format!("expected a whole number in 0..={}", u64::MAX))
+        .replace("expected u32", &format!("expected a whole number in 0..={}", u32::MAX))
+        .replace("expected a sequence", "expected an array, e.g. [\"a\", \"b\"]")
+        .replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: array");
+    // "expected struct RawFault": the raw struct names mean nothing to the reader.
+    if let Some(at) = message.find("expected struct ") {
+        message.truncate(at);
+        message.push_str("expected a table");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    const MINIMAL: &str = "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n";
+
+    /// (line, setting, message, the whole displayed error) of a rejected scenario.
+    fn rejected(text: &str) -> (Option<usize>, String, String, String) {
+        let e = match parse(text, "t.toml") {
+            Ok(s) => panic!("expected a scenario error for\n{text}\ngot {s:?}"),
+            Err(e) => e,
+        };
+        let shown = e.to_string();
+        match e {
+            Error::Scenario { file, line, setting, message } => {
+                assert_eq!(file, "t.toml");
+                (line, setting, message, shown)
+            }
+            other => panic!("expected a scenario error for\n{text}\ngot {other:?}"),
+        }
+    }
+
+    #[test]
+    fn embedded_default_expands_to_21_cells_with_every_expectation() {
+        let s = default_scenario();
+        assert_eq!(s.name, "default");
+        assert_eq!(s.source, "embedded:default");
+        assert_eq!(s.budget, Budget::Trials(700));
+        assert!(!s.description.is_empty() && s.description.lines().count() <= 3, "{:?}", s.description);
+        let cells = s.cells();
+        assert_eq!(cells.len(), 21);
+        let ids: BTreeSet<String> = cells.iter().map(Cell::id).collect();
+        assert_eq!(ids.len(), 21);
+        let mut canaries = Vec::new();
+        for cell in &cells {
+            let e = crate::expect::expectation_for(cell, &s.expect);
+            assert_eq!(e.levels.len(), ViolationKind::ALL.len(), "{cell}");
+            if cell.journal_mode.is_journalled() {
+                assert!(e.levels.values().all(|&l| l == Level::Forbidden), "{cell}: {}", e.describe());
+            }
+            if e.is_canary() {
+                canaries.push(cell.id());
+            }
+        }
+        assert_eq!(canaries, ["off/full/sigkill_only@bulk", "memory/full/sigkill_only@bulk"]);
+        for id in [
+            "wal/normal/kill-graceful/auto-checkpoint",
+            "wal/full/kill/none-checkpoint",
+            "delete/full/sigkill_only@bulk",
+        ] {
+            assert!(ids.contains(id), "{id} missing from {ids:?}");
+        }
+        assert_eq!(resolve("default").map(|r| r == s).ok(), Some(true));
+    }
+
+    /// The sections the default file writes out equal the structs' defaults exactly, key for
+    /// key: the file is the reference users read, so it must not drift from the code.
+    #[test]
+    fn default_file_writes_out_every_struct_default() {
+        let file: toml::Table = toml::from_str(DEFAULT_SCENARIO_TOML).expect("the default file is TOML");
+        let section = |path: &[&str]| -> toml::Value {
+            path.iter().fold(toml::Value::Table(file.clone()), |v, key| {
+                v.get(key).cloned().unwrap_or(toml::Value::Boolean(false))
+            })
+        };
+        let default_of = |v: Result<toml::Value, toml::ser::Error>| v.expect("defaults serialize");
+        assert_eq!(section(&["database"]), default_of(toml::Value::try_from(DatabaseConfig::default())));
+        assert_eq!(section(&["workload"]), default_of(toml::Value::try_from(WorkloadConfig::default())));
+        assert_eq!(section(&["fault", "kill"]), default_of(toml::Value::try_from(KillConfig::default())));
+        assert_eq!(section(&["check"]), default_of(toml::Value::try_from(CheckSettings::default())));
+        assert_eq!(section(&["output"]), default_of(toml::Value::try_from(OutputConfig::default())));
+
+        // And a scenario that writes none of them gets the same values as the default file.
+        let minimal = parse(MINIMAL, "scenarios/minimal.toml").expect("minimal scenario");
+        let default = default_scenario();
+        assert_eq!(minimal.name, "minimal");
+        assert_eq!(minimal.description, "");
+        assert_eq!(minimal.budget, Budget::Trials(DEFAULT_TRIALS));
+        assert_eq!(minimal.database, default.database);
+        assert_eq!(minimal.workload, default.workload);
+        assert_eq!(minimal.kill, default.kill);
+        assert_eq!(minimal.check, default.check);
+        assert_eq!(minimal.output, default.output);
+        assert_eq!(
+            minimal.matrix,
+            [MatrixBlock {
+                journal_mode: vec![JournalMode::Wal],
+                synchronous: vec![Synchronous::Full],
+                fault: DEFAULT_FAULT.to_vec(),
+                sigterm: DEFAULT_SIGTERM.to_vec(),
+                checkpoint: DEFAULT_CHECKPOINT.to_vec(),
+                timing: DEFAULT_TIMING.to_vec(),
+            }]
+        );
+    }
+
+    /// Every setting of the struct sections and of the first [[matrix]] block has a comment
+    /// ending in `Default: V` (a TOML value equal to the code's default) or `Required:`.
+    #[test]
+    fn default_file_comments_state_the_true_defaults() {
+        let as_table = |v: Result<toml::Value, toml::ser::Error>| match v {
+            Ok(toml::Value::Table(t)) => t,
+            other => panic!("{other:?}"),
+        };
+        let axis = |v: Result<toml::Value, toml::ser::Error>| Some(v.expect("axis default serializes"));
+        let mut expected: Vec<(String, String, Option<toml::Value>)> = Vec::new();
+        for (section, table) in [
+            ("database", as_table(toml::Value::try_from(DatabaseConfig::default()))),
+            ("workload", as_table(toml::Value::try_from(WorkloadConfig::default()))),
+            ("fault.kill", as_table(toml::Value::try_from(KillConfig::default()))),
+            ("check", as_table(toml::Value::try_from(CheckSettings::default()))),
+            ("output", as_table(toml::Value::try_from(OutputConfig::default()))),
+        ] {
+            for (key, value) in table {
+                expected.push((section.to_string(), key, Some(value)));
+            }
+        }
+        for (key, default) in [
+            ("journal_mode", None),
+            ("synchronous", None),
+            ("fault", axis(toml::Value::try_from(DEFAULT_FAULT))),
+            ("sigterm", axis(toml::Value::try_from(DEFAULT_SIGTERM))),
+            ("checkpoint", axis(toml::Value::try_from(DEFAULT_CHECKPOINT))),
+            ("timing", axis(toml::Value::try_from(DEFAULT_TIMING))),
+        ] {
+            expected.push(("matrix[1]".to_string(), key.to_string(), default));
+        }
+
+        // (section, key) -> the comment's stated default ("Required" for required settings).
+        let mut stated: Vec<(String, String, String)> = Vec::new();
+        let (mut section, mut matrix_blocks, mut in_string) = (String::new(), 0, false);
+        let mut comments: Vec<&str> = Vec::new();
+        for line in DEFAULT_SCENARIO_TOML.lines() {
+            let quotes = line.matches("\"\"\"").count();
+            if in_string || quotes % 2 == 1 {
+                in_string ^= quotes % 2 == 1;
+                comments.clear();
+                continue;
+            }
+            let line = line.trim();
+            if let Some(comment) = line.strip_prefix('#') {
+                comments.push(comment.trim());
+            } else if line.starts_with("[[matrix]]") {
+                matrix_blocks += 1;
+                section = format!("matrix[{matrix_blocks}]");
+                comments.clear();
+            } else if line.starts_with('[') {
+                section = line.trim_matches(|c| c == '[' || c == ']').to_string();
+                comments.clear();
+            } else if let Some((key, _)) = line.split_once('=') {
+                let statement = comments.iter().rev().find_map(|c| {
+                    c.strip_prefix("Default: ").or_else(|| c.starts_with("Required:").then_some("Required"))
+                });
+                if let Some(statement) = statement {
+                    stated.push((section.clone(), key.trim().to_string(), statement.to_string()));
+                }
+                comments.clear();
+            } else {
+                comments.clear();
+            }
+        }
+
+        for (section, key, default) in &expected {
+            let Some((_, _, statement)) = stated.iter().find(|(s, k, _)| s == section && k == key) else {
+                panic!("[{section}] {key}: no `Default:` comment in scenarios/default.toml");
+            };
+            match default {
+                None => assert_eq!(statement, "Required", "[{section}] {key}"),
+                Some(want) => {
+                    let said: toml::Table = toml::from_str(&format!("v = {statement}"))
+                        .unwrap_or_else(|e| panic!("[{section}] {key}: `Default: {statement}` is not a value: {e}"));
+                    assert_eq!(said.get("v"), Some(want), "[{section}] {key}: the comment says {statement}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_file_line_setting_value_and_what_is_allowed() {
+        let m = MINIMAL;
+        // (scenario, line, setting, what the message must contain)
+        let cases: Vec<(String, Option<usize>, &str, Vec<&str>)> = vec![
+            // serde: enum values, integer types, value types, unknown keys
+            (
+                "[budget]\ntrials = 3\n[[matrix]]\njournal_mode = [\"wall\"]\nsynchronous = [\"full\"]\n".into(),
+                Some(4),
+                "matrix[1].journal_mode",
+                vec!["`wall`", "allowed: wal, delete, truncate, persist, memory, off"],
+            ),
+            (format!("[fault.kill]\n\ngrace_ms = -5\n{m}"), Some(3), "fault.kill.grace_ms", vec!["-5", "0..="]),
+            (
+                format!("[workload]\npage_size_bytes = 5000000000\n{m}"),
+                Some(2),
+                "workload.page_size_bytes",
+                vec!["5000000000", "0..=4294967295"],
+            ),
+            (format!("[database]\nmode = \"keep\"\n{m}"), Some(2), "database.mode", vec!["`keep`", "fresh, continue"]),
+            (
+                format!("{m}[[expect]]\nintegrity = \"requird\"\n"),
+                Some(5),
+                "expect[1].integrity",
+                vec!["`requird`", "forbidden, allowed, required"],
+            ),
+            (format!("nam = \"x\"\n{m}"), Some(1), "nam", vec!["unknown key `nam`", "name, description, budget"]),
+            (
+                format!("{m}[fault.kill]\nbogus = 1\n"),
+                Some(5),
+                "fault.kill.bogus",
+                vec!["unknown key `bogus`", "kill_at_ms_min", "ready_timeout_ms"],
+            ),
+            (format!("{m}[fault]\nkil = 1\n"), Some(5), "fault.kil", vec!["`kil`", "allowed keys: kill"]),
+            (
+                format!("{m}[[matrix]]\njournal = [\"wal\"]\n"),
+                Some(5),
+                "matrix[2].journal",
+                vec!["`journal`", "journal_mode, synchronous"],
+            ),
+            (format!("name = 3\n{m}"), Some(1), "name", vec!["integer `3`", "string"]),
+            (format!("fault = 3\n{m}"), Some(1), "fault", vec!["expected a table"]),
+            (
+                "[[matrix]]\njournal_mode = [\"wal\", 3]\n".into(),
+                Some(2),
+                "matrix[1].journal_mode",
+                vec!["`3`", "in quotes"],
+            ),
+            ("[matrix]\njournal_mode = [\"wal\"]\n".into(), Some(1), "matrix", vec!["expected an array"]),
+            // budget
+            (
+                format!("[budget]\ntrials = 3\nduration_s = 4\n{m}"),
+                Some(3),
+                "budget.duration_s",
+                vec!["trials = 3", "duration_s = 4", "exactly one"],
+            ),
+            (format!("[budget]\ntrials = 0\n{m}"), Some(2), "budget.trials", vec!["0 is out of range", "≥ 1"]),
+            (format!("[budget]\nduration_s = 0\n{m}"), Some(2), "budget.duration_s", vec!["0 is out of range"]),
+            // [fault.kill]
+            (
+                format!("[fault.kill]\nkill_at_ms_min = 80\n{m}"),
+                Some(2),
+                "fault.kill.kill_at_ms_min",
+                vec!["kill_at_ms_min = 80", "kill_at_ms_max = 50"],
+            ),
+            (
+                format!("[fault.kill]\nkill_at_ms_max = 9\nkill_at_ms_min = 10\n{m}"),
+                Some(3),
+                "fault.kill.kill_at_ms_min",
+                vec!["10", "9"],
+            ),
+            (
+                format!("[fault.kill]\ngrace_ms = 600001\n{m}"),
+                Some(2),
+                "fault.kill.grace_ms",
+                vec!["600001", "≤ 600000"],
+            ),
+            (
+                format!("[fault.kill]\nready_timeout_ms = 0\n{m}"),
+                Some(2),
+                "fault.kill.ready_timeout_ms",
+                vec!["0", "≥ 1"],
+            ),
+            // [workload]
+            (format!("[workload]\nwriters = 9\n{m}"), Some(2), "workload.writers", vec!["9", "1..=8"]),
+            (format!("[workload]\nwriters = 0\n{m}"), Some(2), "workload.writers", vec!["0", "1..=8"]),
+            (
+                format!("[workload]\nmessage_bytes_min = 0\n{m}"),
+                Some(2),
+                "workload.message_bytes_min",
+                vec!["0", "≥ 1"],
+            ),
+            // Only the max is written, so the relation is reported there.
+            (
+                format!("[workload]\nmessage_bytes_max = 10\n{m}"),
+                Some(2),
+                "workload.message_bytes_max",
+                vec!["message_bytes_min = 20", "message_bytes_max = 10"],
+            ),
+            (
+                format!("[workload]\nhuge_message_bytes = 100\n{m}"),
+                Some(2),
+                "workload.huge_message_bytes",
+                vec!["huge_message_bytes = 100"],
+            ),
+            (
+                format!("[workload]\ncompress_percent = 101\n{m}"),
+                Some(2),
+                "workload.compress_percent",
+                vec!["101", "≤ 100"],
+            ),
+            (
+                format!("[workload]\ncompress_percent = 60\nedit_percent = 50\n{m}"),
+                Some(3),
+                "workload.edit_percent",
+                vec!["= 112", "sum ≤ 100"],
+            ),
+            (
+                format!("[workload]\nhuge_message_per_mille = 1001\n{m}"),
+                Some(2),
+                "workload.huge_message_per_mille",
+                vec!["1001", "≤ 1000"],
+            ),
+            (
+                format!("[workload]\npage_size_bytes = 3000\n{m}"),
+                Some(2),
+                "workload.page_size_bytes",
+                vec!["3000", "power of two in 512..=65536"],
+            ),
+            (format!("[workload]\npage_size_bytes = 131072\n{m}"), Some(2), "workload.page_size_bytes", vec!["131072"]),
+            (format!("[workload]\ncache_size_kib = 0\n{m}"), Some(2), "workload.cache_size_kib", vec!["0", "≥ 1"]),
+            (format!("[workload]\ntxns_max = 0\n{m}"), Some(2), "workload.txns_max", vec!["0", "≥ 1"]),
+            (format!("[workload]\nseed_sessions = 0\n{m}"), Some(2), "workload.seed_sessions", vec!["0", "≥ 1"]),
+            // [check]
+            (format!("[check]\nfts_samples = 1001\n{m}"), Some(2), "check.fts_samples", vec!["1001", "≤ 1000"]),
+            // [[matrix]]
+            ("[budget]\ntrials = 3\n".into(), None, "matrix", vec!["no [[matrix]] block"]),
+            (
+                format!("{m}\n[[matrix]]\njournal_mode = [\"wal\"]\n"),
+                Some(5),
+                "matrix[2].synchronous",
+                vec!["missing", "off, normal, full, extra"],
+            ),
+            (format!("{m}fault = []\n"), Some(4), "matrix[1].fault", vec!["[]", "kill, sigkill_only"]),
+            (
+                format!("{m}checkpoint = []\n"),
+                Some(4),
+                "matrix[1].checkpoint",
+                vec!["auto, passive_every_50, truncate_on_close, none"],
+            ),
+            // [[expect]]
+            (format!("{m}[[expect]]\njournal_mode = \"wal\"\n"), Some(4), "expect[1]", vec!["no level", "integrity"]),
+            (
+                format!("{m}[[expect]]\njournal_mode = \"delete\"\nintegrity = \"allowed\"\n"),
+                Some(4),
+                "expect[1]",
+                vec!["journal_mode = \"delete\"", "match no cell", "wal/full/kill/auto-checkpoint"],
+            ),
+            (
+                format!(
+                    "{m}[[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\n[[expect]]\njournal_mode = \"delete\"\ncheckpoint = \"none\"\nfts = \"allowed\"\n"
+                ),
+                Some(7),
+                "expect[1]",
+                vec!["checkpoint = \"none\"", "only selects WAL cells"],
+            ),
+            // syntax
+            ("[budget]\ntrials = 3\n[[matrix]\njournal_mode = [\"wal\"]\n".into(), Some(3), SYNTAX, vec!["`]`"]),
+            (
+                format!("[fault.kill]\ngrace_ms = 1\ngrace_ms = 2\n{m}"),
+                Some(3),
+                SYNTAX,
+                vec!["duplicate key", "grace_ms"],
+            ),
+        ];
+        for (text, line, setting, needles) in &cases {
+            let (got_line, got_setting, message, shown) = rejected(text);
+            assert_eq!((got_line, got_setting.as_str()), (*line, *setting), "{text}\n=> {shown}");
+            for needle in needles {
+                assert!(message.contains(needle), "{text}\n=> {shown}\nshould mention {needle:?}");
+            }
+            let at = match line {
+                Some(l) => format!("t.toml:{l}: {setting}: "),
+                None => format!("t.toml:?: {setting}: "),
+            };
+            assert!(shown.starts_with(&at), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_first_problem_in_the_file_is_reported() {
+        let text =
+            format!("[workload]\nwriters = 0\n[fault.kill]\ngrace_ms = 700000\n[check]\nfts_samples = 5000\n{MINIMAL}");
+        let (line, setting, _, _) = rejected(&text);
+        assert_eq!((line, setting.as_str()), (Some(2), "workload.writers"));
+        let text = format!("[check]\nfts_samples = 5000\n[workload]\nwriters = 0\n{MINIMAL}");
+        assert_eq!(rejected(&text).1, "check.fts_samples");
+    }
+
+    #[test]
+    fn valid_settings_are_kept_as_written() {
+        let text = format!(
+            "name = \"mine\"\ndescription = \"d\"\n[budget]\nduration_s = 5\n[database]\nmode = \"continue\"\n\
+             [workload]\nwriters = 8\npage_size_bytes = 512\n[fault.kill]\nkill_at_ms_min = 7\nkill_at_ms_max = 7\n\
+             grace_ms = 600000\n[check]\nintegrity = \"quick\"\nfts_samples = 1000\n[output]\nfailures_kept_per_cell = 0\n\
+             {MINIMAL}fault = [\"sigkill_only\", \"kill\"]\n[[expect]]\nsigterm = \"default\"\nlost_ack = \"allowed\"\n"
+        );
+        let s = parse(&text, "x/y.toml").expect("valid");
+        assert_eq!((s.name.as_str(), s.description.as_str(), s.source.as_str()), ("mine", "d", "x/y.toml"));
+        assert_eq!(s.budget, Budget::DurationS(5));
+        assert_eq!(s.database.mode, DatabaseMode::Continue);
+        assert_eq!((s.workload.writers, s.workload.page_size_bytes), (8, 512));
+        assert_eq!((s.kill.kill_at_ms_min, s.kill.kill_at_ms_max, s.kill.grace_ms), (7, 7, GRACE_MS_MAX));
+        assert_eq!(s.check, CheckSettings { integrity: IntegrityLevel::Quick, fts_samples: FTS_SAMPLES_MAX });
+        assert_eq!(s.output.failures_kept_per_cell, 0);
+        assert_eq!(s.matrix[0].fault, [FaultKind::SigkillOnly, FaultKind::Kill]);
+        assert_eq!(s.expect.len(), 1);
+        assert_eq!(s.cells().len(), 2);
+    }
+
+    #[test]
+    fn load_and_resolve_report_paths_and_embedded_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.toml");
+        match load(&missing) {
+            Err(e @ Error::BadPath { .. }) => assert!(e.to_string().contains("nope.toml"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match resolve(missing.to_str().expect("utf-8 temp path")) {
+            Err(e @ Error::BadPath { .. }) => assert!(e.to_string().contains("embedded: default"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let named = dir.path().join("my-cells.toml");
+        std::fs::write(&named, MINIMAL).expect("write");
+        let s = resolve(named.to_str().expect("utf-8 temp path")).expect("valid file");
+        assert_eq!(s.name, "my-cells");
+        assert_eq!(s.source, named.display().to_string());
+        let latin1 = dir.path().join("latin1.toml");
+        std::fs::write(&latin1, b"name = \"x\"\n# caf\xe9\n").expect("write");
+        match load(&latin1) {
+            Err(Error::Scenario { line, message, .. }) => {
+                assert_eq!(line, Some(2));
+                assert!(message.contains("UTF-8"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["default"]);
+    }
+
+    /// Characters that matter to TOML, for mutations.
+    const SIGNIFICANT: &[char] =
+        &['[', ']', '"', '\'', '=', '\n', '#', '.', ',', '{', '}', '\\', ' ', '0', '9', '-', 'x', '\u{0}', 'é'];
+
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Delete(prop::sample::Index, usize),
+        Duplicate(prop::sample::Index, usize),
+        Replace(prop::sample::Index, char),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (any::<prop::sample::Index>(), 1..40usize).prop_map(|(i, n)| Edit::Delete(i, n)),
+            (any::<prop::sample::Index>(), 1..80usize).prop_map(|(i, n)| Edit::Duplicate(i, n)),
+            (any::<prop::sample::Index>(), prop::sample::select(SIGNIFICANT)).prop_map(|(i, c)| Edit::Replace(i, c)),
+        ]
+    }
+
+    fn apply(text: &str, edits: &[Edit]) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for e in edits {
+            if chars.is_empty() {
+                break;
+            }
+            match e {
+                Edit::Delete(at, n) => {
+                    let start = at.index(chars.len());
+                    chars.drain(start..(start + n).min(chars.len()));
+                }
+                Edit::Duplicate(at, n) => {
+                    let start = at.index(chars.len());
+                    let copy: Vec<char> = chars[start..(start + n).min(chars.len())].to_vec();
+                    chars.splice(start..start, copy);
+                }
+                Edit::Replace(at, c) => {
+                    let i = at.index(chars.len());
+                    chars[i] = *c;
+                }
+            }
+        }
+        chars.into_iter().collect()
+    }
+
+    /// Whatever the text, `parse` returns; a rejection is a scenario error whose line lies in
+    /// the text.
+    fn assert_returns(text: &str) -> std::result::Result<(), TestCaseError> {
+        match parse(text, "fuzz.toml") {
+            Ok(_) => {}
+            Err(Error::Scenario { line, .. }) => {
+                let lines = text.split('\n').count();
+                prop_assert!(line.is_none_or(|l| (1..=lines).contains(&l)), "line {line:?} of {lines}");
+            }
+            Err(other) => prop_assert!(false, "not a scenario error: {other:?}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            assert_returns(&String::from_utf8_lossy(&bytes))?;
+        }
+
+        #[test]
+        fn parse_never_panics_on_toml_like_text(text in "([a-z_]{1,12}|[\\[\\]=\"'.,{}# 0-9\n-]){0,120}") {
+            assert_returns(&text)?;
+        }
+
+        #[test]
+        fn parse_never_panics_on_a_mutated_default(edits in proptest::collection::vec(edit(), 1..6)) {
+            assert_returns(&apply(DEFAULT_SCENARIO_TOML, &edits))?;
+        }
     }
 }

@@ -1,11 +1,29 @@
 //! The `session_store` workload (DESIGN §1): the schema, the transactions a writer runs, and
 //! the ledger that lets the oracle know which writer and transaction wrote what.
 //!
-//! INTERFACE (fixed; implementation below is owned by the workload helper):
-//! - [`WorkloadConfig`]: the `[workload]` section of a scenario.
-//! - `create_schema`, `seed`, `TxnWriter` (plan + apply one transaction) — see below.
+//! The application behind the case kept `sessions` and `messages`, two FTS5 tables over the
+//! message text (unicode61 and trigram) maintained by triggers, and one `BEGIN IMMEDIATE`
+//! transaction per appended message that also bumps the session's counters; a "compression"
+//! deleted a session's messages and re-inserted a shorter version in one big transaction. All of
+//! that is here, plus one table of our own, `ledger`: every transaction writes a ledger row
+//! `(writer, seq)` in the same transaction as its work, saying what kind it was, which session
+//! it touched and how many message rows it left behind. The oracle (`check`) needs nothing else
+//! to tell a lost, a phantom, a torn or a partial transaction from a whole one:
+//!
+//! - every message row carries the `(writer, txn)` that inserted it and a hash of its text;
+//! - a ledger row's `live_rows` is the number of message rows tagged with it (a compression
+//!   sets `live_rows = 0` on the rows of the transactions whose messages it deleted);
+//! - a session's `message_count` and `content_bytes` equal what its messages add up to.
+//!
+//! A transaction is planned first ([`Plan`], pure: only the RNG) and applied second, so a
+//! transaction retried after `SQLITE_BUSY` is the same transaction with the same sequence number.
+//! This module never decides what to do with an error: it returns it to the writer.
 
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
 
 /// The `[workload]` section of a scenario. Every field has a unit in its name and a default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +57,9 @@ pub struct WorkloadConfig {
     pub compress_keep_last: u32,
     /// Chance that a transaction opens a new session, in percent.
     pub new_session_percent: u32,
+    /// Chance that a transaction edits the last message of a session (the UPDATE trigger's
+    /// path), in percent.
+    pub edit_percent: u32,
     /// Writer processes started per trial, all on the same database.
     pub writers: u32,
     /// Upper bound on the transactions one writer process runs before it stops by itself.
@@ -63,47 +84,888 @@ impl Default for WorkloadConfig {
             compress_percent: 3,
             compress_keep_last: 4,
             new_session_percent: 2,
+            edit_percent: 5,
             writers: 1,
             txns_max: 1_000_000,
             writer_lifetime_ms_max: 120_000,
         }
     }
 }
-// TEMP STUB
+
+/// The writer id of the transactions that seed a fresh database.
 pub const SEED_WRITER: u64 = 0;
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TxnKind {
-    Seed,
-    Create,
-    Append,
-    Compress,
-    Recovery,
+
+/// The two FTS5 tables, both over [`FTS_BODY_SQL`], and their tokenizers.
+pub const FTS_TABLES: [(&str, Tokenizer); 2] =
+    [("messages_fts", Tokenizer::Unicode61), ("messages_fts_trigram", Tokenizer::Trigram)];
+
+/// The text both FTS tables index, as the triggers compute it from a `messages` row.
+pub const FTS_BODY_SQL: &str = "content || ' ' || tool_name || ' ' || tool_calls";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tokenizer {
+    Unicode61,
+    Trigram,
 }
+
+/// The session store's schema. Columns are `NOT NULL` with `''` for "none", so the FTS body
+/// (a `||` concatenation) is never NULL.
+pub const SCHEMA_SQL: &str = "
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_by INTEGER NOT NULL,
+    message_count INTEGER NOT NULL,
+    content_bytes INTEGER NOT NULL,
+    compressions INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    tool_name TEXT NOT NULL,
+    tool_calls TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    writer INTEGER NOT NULL,
+    txn INTEGER NOT NULL,
+    row_hash INTEGER NOT NULL
+);
+CREATE INDEX messages_by_session ON messages(session_id, id);
+CREATE INDEX messages_by_txn ON messages(writer, txn);
+CREATE VIRTUAL TABLE messages_fts USING fts5(body);
+CREATE VIRTUAL TABLE messages_fts_trigram USING fts5(body, tokenize='trigram');
+CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, body)
+        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
+    INSERT INTO messages_fts_trigram(rowid, body)
+        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
+END;
+CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+    DELETE FROM messages_fts WHERE rowid = old.id;
+    DELETE FROM messages_fts_trigram WHERE rowid = old.id;
+END;
+CREATE TRIGGER messages_au AFTER UPDATE ON messages BEGIN
+    DELETE FROM messages_fts WHERE rowid = old.id;
+    DELETE FROM messages_fts_trigram WHERE rowid = old.id;
+    INSERT INTO messages_fts(rowid, body)
+        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
+    INSERT INTO messages_fts_trigram(rowid, body)
+        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
+END;
+CREATE TABLE ledger (
+    writer INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    session_id INTEGER NOT NULL,
+    rows_written INTEGER NOT NULL,
+    live_rows INTEGER NOT NULL,
+    PRIMARY KEY (writer, seq)
+) WITHOUT ROWID;
+CREATE INDEX ledger_by_session ON ledger(session_id);
+";
+
+/// Creates the schema in an empty database. `page_size` only takes effect before the first
+/// table exists (and never in WAL mode), so this runs before any journal-mode pragma.
+pub fn create_schema(conn: &Connection, cfg: &WorkloadConfig) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("PRAGMA page_size = {}", cfg.page_size_bytes))?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    if page_size != i64::from(cfg.page_size_bytes) {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "PRAGMA page_size: set {}, read back {page_size}",
+            cfg.page_size_bytes
+        )));
+    }
+    conn.execute_batch(&format!("BEGIN; {SCHEMA_SQL} COMMIT;"))
+}
+
+/// True when `conn`'s database has the session store's tables (the oracle's ledger checks
+/// only apply to those).
+pub fn is_session_store(conn: &Connection) -> rusqlite::Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('sessions', 'messages', 'ledger')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n == 3)
+}
+
+/// Fills a fresh database with `cfg.seed_messages` transactions of [`SEED_WRITER`]: the first
+/// `seed_sessions` create a session each, the rest append to a random one. They share one
+/// SQLite transaction (a template is built once per cell; a commit per message would cost an
+/// fsync each), but each has its own ledger row, so the oracle sees them as transactions
+/// `1..=n` of writer 0. Returns `n`.
+pub fn seed(conn: &mut Connection, cfg: &WorkloadConfig, seed: u64) -> rusqlite::Result<u64> {
+    let mut w = TxnWriter::new(SEED_WRITER, seed, cfg);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for i in 0..cfg.seed_messages {
+        let plan = if i < cfg.seed_sessions {
+            Plan::Create { title: w.title(), first: w.message() }
+        } else {
+            Plan::Append { session_pick: w.rng.random(), message: w.message() }
+        };
+        w.apply(&tx, &plan, &mut |_| {})?;
+        w.next_seq += 1;
+    }
+    tx.commit()?;
+    Ok(u64::from(cfg.seed_messages))
+}
+
+/// What a transaction did, stored as the ledger row's `kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnKind {
+    /// A new session and its first message.
+    Create,
+    /// One message appended to a session (the common case).
+    Append,
+    /// The last message of a session rewritten (exercises the UPDATE trigger).
+    Edit,
+    /// A session's messages deleted and re-inserted shorter, in one transaction.
+    Compress,
+    /// A compression followed by inserts that go on until the writer is killed (timing `bulk`).
+    Bulk,
+}
+
+impl TxnKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnKind::Create => "create",
+            TxnKind::Append => "append",
+            TxnKind::Edit => "edit",
+            TxnKind::Compress => "compress",
+            TxnKind::Bulk => "bulk",
+        }
+    }
+}
+
+/// What one committed transaction was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxnSummary {
     pub seq: u64,
     pub kind: TxnKind,
+    /// Message rows inserted or updated.
     pub rows: u64,
 }
-pub struct TxnWriter;
+
+/// One message as the workload generates it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub role: &'static str,
+    pub content: String,
+    pub tool_name: &'static str,
+    pub tool_calls: String,
+}
+
+/// A planned transaction. Sessions are chosen when the plan is applied (`session_pick` is a
+/// random number resolved against the sessions that exist then), so a plan stays valid
+/// whatever other writers did in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Create { title: String, first: Message },
+    Append { session_pick: u64, message: Message },
+    Edit { session_pick: u64, addition: String },
+    Compress { session_pick: u64 },
+    Bulk,
+}
+
+impl Plan {
+    pub fn kind(&self) -> TxnKind {
+        match self {
+            Plan::Create { .. } => TxnKind::Create,
+            Plan::Append { .. } => TxnKind::Append,
+            Plan::Edit { .. } => TxnKind::Edit,
+            Plan::Compress { .. } => TxnKind::Compress,
+            Plan::Bulk => TxnKind::Bulk,
+        }
+    }
+}
+
+/// How long a bulk transaction keeps inserting after it announced itself, at most. The driver
+/// kills the writer 0–`bulk_delay_us_max` µs after the announcement; the hold is three orders
+/// of magnitude longer so that even a descheduled driver on a loaded machine lands its signal
+/// inside the transaction.
+pub const BULK_HOLD: Duration = Duration::from_secs(5);
+/// Upper bound on what a bulk transaction inserts, in bytes (a limit on the hold).
+pub const BULK_BYTES_MAX: u64 = 64 << 20;
+
+/// `SQLITE_DBSTATUS_CACHE_SPILL`: dirty pages written out before COMMIT because the page cache
+/// was full. rusqlite wraps no `sqlite3_db_status`, so this goes through the FFI.
+const DBSTATUS_CACHE_SPILL: i32 = 12;
+
+/// Pages the connection's cache has spilled since it opened (into the database file under
+/// journal OFF/MEMORY, into the journal or WAL otherwise).
+pub fn cache_spills(conn: &Connection) -> i64 {
+    let (mut current, mut highwater) = (0, 0);
+    // SAFETY: the handle is valid for the borrow of `conn`; sqlite3_db_status only reads
+    // counters and writes the two out-parameters.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(conn.handle(), DBSTATUS_CACHE_SPILL, &mut current, &mut highwater, 0)
+    };
+    assert_eq!(rc, rusqlite::ffi::SQLITE_OK, "sqlite3_db_status(CACHE_SPILL) is supported since 3.23");
+    i64::from(current)
+}
+
+/// The hash stored in `messages.row_hash`: a row whose text does not match it was torn.
+pub fn row_hash(content: &str, tool_name: &str, tool_calls: &str) -> i64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (i, part) in [content, tool_name, tool_calls].into_iter().enumerate() {
+        if i > 0 {
+            h.update(&[0xff]); // not valid UTF-8: no text can forge the separator
+        }
+        h.update(part.as_bytes());
+    }
+    h.digest() as i64
+}
+
+/// One writer's stream of transactions: `seq` 1, 2, 3... in the ledger, each planned from the
+/// writer's own ChaCha8 stream.
+pub struct TxnWriter {
+    writer_id: u64,
+    cfg: WorkloadConfig,
+    rng: ChaCha8Rng,
+    next_seq: u64,
+    /// The plan of a transaction that failed (busy) and will be retried under the same seq.
+    pending: Option<Plan>,
+    bulk_next: bool,
+}
+
 impl TxnWriter {
-    pub fn new(_writer_id: u64, _seed: u64, _cfg: &WorkloadConfig) -> TxnWriter {
-        TxnWriter
+    pub fn new(writer_id: u64, seed: u64, cfg: &WorkloadConfig) -> TxnWriter {
+        TxnWriter {
+            writer_id,
+            cfg: cfg.clone(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            next_seq: 1,
+            pending: None,
+            bulk_next: false,
+        }
     }
+
+    /// The sequence number of the next transaction (the one [`Self::run_txn`] runs next).
     pub fn next_seq(&self) -> u64 {
-        1
+        self.next_seq
     }
-    pub fn force_bulk_next(&mut self) {}
-    pub fn run_txn(
+
+    /// Makes the next transaction an append of one message (the recovery write of check 8).
+    pub fn append_next(&mut self) {
+        let message = self.message();
+        self.pending = Some(Plan::Append { session_pick: self.rng.random(), message });
+    }
+
+    /// Makes the next new transaction a [`TxnKind::Bulk`] one.
+    pub fn force_bulk_next(&mut self) {
+        self.bulk_next = true;
+    }
+
+    /// Runs the next transaction: `BEGIN IMMEDIATE`, the work, its ledger row, `COMMIT`. On an
+    /// error nothing is committed (rusqlite rolls back on drop) and the same plan is retried
+    /// by the next call. `on_bulk` is called once from inside a bulk transaction, with the
+    /// number of pages spilled so far, after the cache has spilled (or after four caches' worth
+    /// of inserts if it never does).
+    pub fn run_txn(&mut self, conn: &mut Connection, on_bulk: &mut dyn FnMut(u64)) -> rusqlite::Result<TxnSummary> {
+        let plan = match self.pending.take() {
+            Some(plan) => plan,
+            None => self.plan(),
+        };
+        let result = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .and_then(|tx| self.apply(&tx, &plan, on_bulk).and_then(|summary| tx.commit().map(|()| summary)));
+        match result {
+            Ok(summary) => {
+                self.next_seq += 1;
+                Ok(summary)
+            }
+            Err(e) => {
+                self.pending = Some(plan);
+                Err(e)
+            }
+        }
+    }
+
+    /// Plans the next transaction from the writer's RNG alone.
+    pub fn plan(&mut self) -> Plan {
+        if std::mem::take(&mut self.bulk_next) {
+            return Plan::Bulk;
+        }
+        let roll = self.rng.random_range(0..100u32);
+        let c = &self.cfg;
+        if roll < c.new_session_percent {
+            Plan::Create { title: self.title(), first: self.message() }
+        } else if roll < c.new_session_percent + c.compress_percent {
+            Plan::Compress { session_pick: self.rng.random() }
+        } else if roll < c.new_session_percent + c.compress_percent + c.edit_percent {
+            let words = self.rng.random_range(3..40);
+            Plan::Edit { session_pick: self.rng.random(), addition: text(&mut self.rng, words * 7) }
+        } else {
+            Plan::Append { session_pick: self.rng.random(), message: self.message() }
+        }
+    }
+
+    fn title(&mut self) -> String {
+        let n = self.rng.random_range(2..6);
+        (0..n).map(|_| *pick(&mut self.rng, VOCABULARY)).collect::<Vec<_>>().join(" ")
+    }
+
+    /// A message: log-uniform size between the configured bounds, now and then a huge one,
+    /// now and then a tool result stored as the NUL sentinel `"\0json:"` followed by JSON.
+    fn message(&mut self) -> Message {
+        message(&mut self.rng, &self.cfg)
+    }
+
+    /// Applies `plan` as transaction `self.next_seq` inside `tx`, ledger row included. Does
+    /// not commit.
+    fn apply(
         &mut self,
-        _conn: &mut rusqlite::Connection,
-        _m: &mut dyn FnMut(u64),
+        tx: &Transaction<'_>,
+        plan: &Plan,
+        on_bulk: &mut dyn FnMut(u64),
     ) -> rusqlite::Result<TxnSummary> {
-        todo!()
+        let seq = self.next_seq;
+        let txn = Txn { tx, writer: self.writer_id, seq };
+        let (session, rows_written, live_rows) = match plan {
+            Plan::Create { title, first } => {
+                let session = txn.create_session(title)?;
+                txn.insert_message(session, first)?;
+                (session, 1, 1)
+            }
+            Plan::Append { session_pick, message } => match txn.resolve_session(*session_pick)? {
+                Some(session) => {
+                    txn.insert_message(session, message)?;
+                    (session, 1, 1)
+                }
+                None => {
+                    let session = txn.create_session("recovered")?;
+                    txn.insert_message(session, message)?;
+                    (session, 1, 1)
+                }
+            },
+            Plan::Edit { session_pick, addition } => match txn.resolve_session(*session_pick)? {
+                Some(session) => (session, txn.edit_last(session, addition)?, 0),
+                None => (0, 0, 0),
+            },
+            Plan::Compress { session_pick } => match txn.resolve_session(*session_pick)? {
+                Some(session) => {
+                    let n = txn.compress(session, self.cfg.compress_keep_last)?;
+                    (session, n, n)
+                }
+                None => (0, 0, 0),
+            },
+            Plan::Bulk => {
+                let session = match txn.largest_session()? {
+                    Some(s) => s,
+                    None => txn.create_session("bulk")?,
+                };
+                let kept = txn.compress(session, self.cfg.compress_keep_last)?;
+                let padded = txn.pad_until_killed(session, &mut self.rng, &self.cfg, on_bulk)?;
+                (session, kept + padded, kept + padded)
+            }
+        };
+        tx.prepare_cached(
+            "INSERT INTO ledger (writer, seq, kind, session_id, rows_written, live_rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            self.writer_id as i64,
+            seq as i64,
+            plan.kind().as_str(),
+            session,
+            rows_written as i64,
+            live_rows as i64
+        ])?;
+        Ok(TxnSummary { seq, kind: plan.kind(), rows: rows_written })
     }
 }
-pub fn create_schema(_conn: &rusqlite::Connection, _cfg: &WorkloadConfig) -> rusqlite::Result<()> {
-    todo!()
+
+/// The statements of one transaction, tagged with its `(writer, seq)`.
+struct Txn<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    writer: u64,
+    seq: u64,
 }
-pub fn seed(_conn: &mut rusqlite::Connection, _cfg: &WorkloadConfig, _seed: u64) -> rusqlite::Result<u64> {
-    todo!()
+
+impl Txn<'_, '_> {
+    /// A logical clock: deterministic, so the same seed builds the same database.
+    fn now_ms(&self) -> i64 {
+        (self.writer * 1_000_000 + self.seq) as i64
+    }
+
+    fn create_session(&self, title: &str) -> rusqlite::Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sessions (title, created_by, message_count, content_bytes, compressions, updated_at_ms) \
+                 VALUES (?1, ?2, 0, 0, 0, ?3)",
+            )?
+            .execute(params![title, self.writer as i64, self.now_ms()])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// The first session whose id is at least `pick` mod (max id) + 1: uniform enough, one
+    /// index probe, and valid whatever sessions other writers created or not.
+    fn resolve_session(&self, pick: u64) -> rusqlite::Result<Option<i64>> {
+        let max: Option<i64> = self.tx.prepare_cached("SELECT max(id) FROM sessions")?.query_row([], |r| r.get(0))?;
+        let Some(max) = max.filter(|&m| m > 0) else { return Ok(None) };
+        let from = 1 + (pick % max as u64) as i64;
+        self.tx
+            .prepare_cached("SELECT id FROM sessions WHERE id >= ?1 ORDER BY id LIMIT 1")?
+            .query_row([from], |r| r.get(0))
+            .optional()
+    }
+
+    fn largest_session(&self) -> rusqlite::Result<Option<i64>> {
+        self.tx
+            .prepare_cached(
+                "SELECT session_id FROM messages GROUP BY session_id ORDER BY count(*) DESC, session_id LIMIT 1",
+            )?
+            .query_row([], |r| r.get(0))
+            .optional()
+    }
+
+    fn insert_message(&self, session: i64, m: &Message) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO messages (session_id, role, content, tool_name, tool_calls, created_at_ms, writer, txn, \
+                 row_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                session,
+                m.role,
+                m.content,
+                m.tool_name,
+                m.tool_calls,
+                self.now_ms(),
+                self.writer as i64,
+                self.seq as i64,
+                row_hash(&m.content, m.tool_name, &m.tool_calls)
+            ])?;
+        self.bump_session(session, 1, m.content.len() as i64)
+    }
+
+    fn bump_session(&self, session: i64, messages: i64, bytes: i64) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE sessions SET message_count = message_count + ?2, content_bytes = content_bytes + ?3, \
+                 updated_at_ms = ?4 WHERE id = ?1",
+            )?
+            .execute(params![session, messages, bytes, self.now_ms()])?;
+        Ok(())
+    }
+
+    /// Appends `addition` to the session's last message (an UPDATE through the triggers).
+    /// Returns the rows updated (0 for an empty session).
+    fn edit_last(&self, session: i64, addition: &str) -> rusqlite::Result<u64> {
+        let last: Option<(i64, String, String, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, content, tool_name, tool_calls FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let Some((id, content, tool_name, tool_calls)) = last else { return Ok(0) };
+        let edited = format!("{content}\n{addition}");
+        self.tx.prepare_cached("UPDATE messages SET content = ?2, row_hash = ?3 WHERE id = ?1")?.execute(params![
+            id,
+            edited,
+            row_hash(&edited, &tool_name, &tool_calls)
+        ])?;
+        self.bump_session(session, 0, (edited.len() - content.len()) as i64)?;
+        Ok(1)
+    }
+
+    /// Deletes every message of `session` and re-inserts a summary of the older ones plus the
+    /// last `keep_last` verbatim, all tagged with this transaction; the ledger rows of the
+    /// transactions whose messages were deleted drop to `live_rows = 0`. Returns the rows
+    /// inserted.
+    fn compress(&self, session: i64, keep_last: u32) -> rusqlite::Result<u64> {
+        let old: Vec<Message> = self
+            .tx
+            .prepare_cached(
+                "SELECT role, content, tool_name, tool_calls FROM messages WHERE session_id = ?1 ORDER BY id",
+            )?
+            .query_map([session], |r| {
+                Ok(Message {
+                    role: static_role(&r.get::<_, String>(0)?),
+                    content: r.get(1)?,
+                    tool_name: static_tool(&r.get::<_, String>(2)?),
+                    tool_calls: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        self.tx.prepare_cached("DELETE FROM messages WHERE session_id = ?1")?.execute([session])?;
+        self.tx.prepare_cached("UPDATE ledger SET live_rows = 0 WHERE session_id = ?1")?.execute([session])?;
+        self.tx
+            .prepare_cached(
+                "UPDATE sessions SET message_count = 0, content_bytes = 0, compressions = compressions + 1 \
+                 WHERE id = ?1",
+            )?
+            .execute([session])?;
+        let split = old.len().saturating_sub(keep_last as usize);
+        let (older, recent) = old.split_at(split);
+        let mut inserted = 0;
+        if !older.is_empty() {
+            let summary: String = older
+                .iter()
+                .map(|m| m.content.chars().filter(|&c| c != '\0').take(120).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let summary = Message {
+                role: "system",
+                content: format!("summary of {} messages: {summary}", older.len()),
+                tool_name: "",
+                tool_calls: String::new(),
+            };
+            self.insert_message(session, &summary)?;
+            inserted += 1;
+        }
+        for m in recent {
+            self.insert_message(session, m)?;
+            inserted += 1;
+        }
+        Ok(inserted)
+    }
+
+    /// Inserts messages into `session` until [`BULK_HOLD`] or [`BULK_BYTES_MAX`]: the writer
+    /// is meant to be killed in here. Announces itself through `on_bulk` once pages have
+    /// spilled out of the cache, which is what makes journal OFF/MEMORY corrupt on a kill.
+    fn pad_until_killed(
+        &self,
+        session: i64,
+        rng: &mut ChaCha8Rng,
+        cfg: &WorkloadConfig,
+        on_bulk: &mut dyn FnMut(u64),
+    ) -> rusqlite::Result<u64> {
+        let started = Instant::now();
+        let announce_after_bytes = 4 * 1024 * u64::from(cfg.cache_size_kib);
+        let (mut bytes, mut rows, mut announced) = (0u64, 0u64, false);
+        while started.elapsed() < BULK_HOLD && bytes < BULK_BYTES_MAX {
+            let size = rng.random_range(4096..16384);
+            let m = Message { role: "assistant", content: text(rng, size), tool_name: "", tool_calls: String::new() };
+            self.insert_message(session, &m)?;
+            bytes += m.content.len() as u64;
+            rows += 1;
+            if !announced {
+                let spills = cache_spills(self.tx);
+                if spills > 0 || bytes >= announce_after_bytes {
+                    announced = true;
+                    on_bulk(spills.max(0) as u64);
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn static_role(s: &str) -> &'static str {
+    ROLES.iter().find(|&&r| r == s).copied().unwrap_or("user")
+}
+
+fn static_tool(s: &str) -> &'static str {
+    TOOLS.iter().find(|&&t| t == s).copied().unwrap_or("")
+}
+
+const ROLES: [&str; 4] = ["user", "assistant", "tool", "system"];
+const TOOLS: [&str; 7] = ["", "bash", "read_file", "write_file", "web_search", "grep", "python"];
+
+/// Words of an agent's conversation, with some that exercise the tokenizers: accents
+/// (unicode61 folds them), CJK (trigram indexes it, unicode61 keeps it whole), mixed case.
+const VOCABULARY: &[&str] = &[
+    "the",
+    "session",
+    "message",
+    "agent",
+    "gateway",
+    "cron",
+    "sqlite",
+    "database",
+    "write",
+    "commit",
+    "journal",
+    "checkpoint",
+    "index",
+    "token",
+    "search",
+    "result",
+    "error",
+    "retry",
+    "timeout",
+    "signal",
+    "process",
+    "kill",
+    "graceful",
+    "shutdown",
+    "user",
+    "assistant",
+    "tool",
+    "call",
+    "output",
+    "input",
+    "file",
+    "path",
+    "directory",
+    "config",
+    "value",
+    "setting",
+    "pragma",
+    "synchronous",
+    "normal",
+    "full",
+    "extra",
+    "wal",
+    "delete",
+    "truncate",
+    "persist",
+    "memory",
+    "load",
+    "average",
+    "latency",
+    "fsync",
+    "barrier",
+    "power",
+    "loss",
+    "corruption",
+    "malformed",
+    "recovery",
+    "backup",
+    "restore",
+    "snapshot",
+    "lock",
+    "posix",
+    "descriptor",
+    "trigger",
+    "trigram",
+    "unicode",
+    "compress",
+    "summary",
+    "history",
+    "context",
+    "window",
+    "prompt",
+    "reply",
+    "question",
+    "answer",
+    "plan",
+    "step",
+    "task",
+    "done",
+    "pending",
+    "running",
+    "failed",
+    "succeeded",
+    "Hello",
+    "World",
+    "Rust",
+    "Python",
+    "JSON",
+    "HTTP",
+    "café",
+    "naïve",
+    "Größe",
+    "données",
+    "ñandú",
+    "Ærø",
+    "日本語",
+    "検索",
+    "数据库",
+    "привет",
+    "κόσμε",
+    "emoji🙂",
+    "x86_64",
+    "v3.54.1",
+    "0xdeadbeef",
+    "2026-11-23",
+    "42",
+    "1500ms",
+    "/var/lib/state.db",
+    "--flag",
+];
+
+fn pick<'a, T>(rng: &mut impl Rng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+/// Text of about `bytes` bytes (at least one word): words, punctuation, line breaks.
+fn text(rng: &mut impl Rng, bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 32);
+    while s.len() < bytes || s.is_empty() {
+        if !s.is_empty() {
+            s.push_str(match rng.random_range(0..20) {
+                0 => ". ",
+                1 => ", ",
+                2 => "\n",
+                _ => " ",
+            });
+        }
+        s.push_str(*pick(rng, VOCABULARY));
+    }
+    s
+}
+
+/// One generated message (see [`TxnWriter`]'s `message`).
+fn message(rng: &mut impl Rng, cfg: &WorkloadConfig) -> Message {
+    let bytes = if rng.random_range(0..1000) < cfg.huge_message_per_mille {
+        cfg.huge_message_bytes as usize
+    } else {
+        // Log-uniform: most messages are short, a few are long, as in a real conversation.
+        let (lo, hi) = (f64::from(cfg.message_bytes_min.max(1)), f64::from(cfg.message_bytes_max.max(1)));
+        (lo * (hi / lo).powf(rng.random::<f64>())) as usize
+    };
+    let role = *pick(rng, &ROLES[..3]);
+    if rng.random_range(0..100) < cfg.json_sentinel_percent {
+        let tool = *pick(rng, &TOOLS[1..]);
+        let output = text(rng, bytes.saturating_sub(60));
+        let json = serde_json::json!({ "type": "tool_result", "tool": tool, "exit_code": 0, "output": output });
+        return Message { role: "tool", content: format!("\0json:{json}"), tool_name: tool, tool_calls: String::new() };
+    }
+    let content = text(rng, bytes);
+    if role == "assistant" && rng.random_range(0..4) == 0 {
+        let tool = *pick(rng, &TOOLS[1..]);
+        let args_bytes = rng.random_range(8..120);
+        let args = text(rng, args_bytes);
+        let calls = serde_json::json!([{ "name": tool, "arguments": { "input": args } }]).to_string();
+        return Message { role, content, tool_name: tool, tool_calls: calls };
+    }
+    Message { role, content, tool_name: "", tool_calls: String::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> WorkloadConfig {
+        WorkloadConfig { seed_messages: 30, seed_sessions: 3, ..Default::default() }
+    }
+
+    fn seeded(cfg: &WorkloadConfig, seed_value: u64) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        create_schema(&conn, cfg).unwrap();
+        assert_eq!(seed(&mut conn, cfg, seed_value).unwrap(), u64::from(cfg.seed_messages));
+        (dir, conn)
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// The invariants the oracle relies on hold after any mix of transactions.
+    fn assert_invariants(conn: &Connection) {
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM ledger l WHERE live_rows != \
+                 (SELECT count(*) FROM messages m WHERE m.writer = l.writer AND m.txn = l.seq)"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM sessions s WHERE message_count != \
+                 (SELECT count(*) FROM messages WHERE session_id = s.id) OR content_bytes != \
+                 (SELECT coalesce(sum(length(CAST(content AS BLOB))), 0) FROM messages WHERE session_id = s.id)"
+            ),
+            0
+        );
+        let mut stmt = conn.prepare("SELECT content, tool_name, tool_calls, row_hash FROM messages").unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?)))
+            .unwrap();
+        for row in rows {
+            let (c, t, k, h): (String, String, String, i64) = row.unwrap();
+            assert_eq!(row_hash(&c, &t, &k), h);
+        }
+        for (table, _) in FTS_TABLES {
+            assert_eq!(
+                count(conn, &format!("SELECT count(*) FROM {table}")),
+                count(conn, "SELECT count(*) FROM messages")
+            );
+            conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), []).unwrap();
+        }
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn seeded_database_holds_its_invariants() {
+        let cfg = small();
+        let (_dir, conn) = seeded(&cfg, 5);
+        assert!(is_session_store(&conn).unwrap());
+        assert_eq!(count(&conn, "SELECT count(*) FROM ledger WHERE writer = 0"), 30);
+        assert_eq!(count(&conn, "SELECT count(*) FROM sessions"), 3);
+        assert_invariants(&conn);
+    }
+
+    #[test]
+    fn every_kind_of_transaction_keeps_the_invariants() {
+        let cfg = WorkloadConfig { compress_percent: 20, edit_percent: 20, new_session_percent: 10, ..small() };
+        let (_dir, mut conn) = seeded(&cfg, 6);
+        let mut w = TxnWriter::new(7, 99, &cfg);
+        let mut kinds = std::collections::BTreeSet::new();
+        for seq in 1..=150 {
+            assert_eq!(w.next_seq(), seq);
+            let s = w.run_txn(&mut conn, &mut |_| panic!("no bulk was asked for")).unwrap();
+            assert_eq!(s.seq, seq);
+            kinds.insert(s.kind.as_str());
+        }
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert_eq!(count(&conn, "SELECT count(*) FROM ledger WHERE writer = 7"), 150);
+        assert_invariants(&conn);
+    }
+
+    #[test]
+    fn nul_sentinel_content_is_stored_whole_and_indexed() {
+        let cfg = WorkloadConfig { json_sentinel_percent: 100, ..small() };
+        let (_dir, conn) = seeded(&cfg, 8);
+        let sentinel =
+            count(&conn, "SELECT count(*) FROM messages WHERE substr(CAST(content AS BLOB), 1, 6) = X'006A736F6E3A'");
+        assert_eq!(sentinel, 30);
+        assert_invariants(&conn);
+    }
+
+    #[test]
+    fn the_same_seed_builds_the_same_database() {
+        let cfg = small();
+        let dump = |conn: &Connection| -> Vec<(i64, String, i64)> {
+            let mut stmt = conn.prepare("SELECT id, content, row_hash FROM messages ORDER BY id").unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect()
+        };
+        let (_a, ca) = seeded(&cfg, 11);
+        let (_b, cb) = seeded(&cfg, 11);
+        let (_c, cc) = seeded(&cfg, 12);
+        assert_eq!(dump(&ca), dump(&cb));
+        assert_ne!(dump(&ca), dump(&cc));
+    }
+
+    #[test]
+    fn a_busy_transaction_is_retried_with_the_same_plan_and_seq() {
+        let cfg = small();
+        let (dir, mut conn) = seeded(&cfg, 9);
+        conn.execute_batch("PRAGMA journal_mode=WAL").unwrap();
+        let mut other = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        let holder = other.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        let mut w = TxnWriter::new(3, 4, &cfg);
+        let err = w.run_txn(&mut conn, &mut |_| {}).unwrap_err();
+        assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy));
+        let planned = w.pending.clone().unwrap();
+        holder.rollback().unwrap();
+        assert_eq!(w.next_seq(), 1);
+        let mut replay = TxnWriter::new(3, 4, &cfg);
+        assert_eq!(replay.plan(), planned, "the retried plan is the first plan of the stream");
+        assert_eq!(w.run_txn(&mut conn, &mut |_| {}).unwrap().seq, 1);
+        assert_invariants(&conn);
+    }
+
+    #[test]
+    fn message_sizes_stay_in_bounds() {
+        let cfg = WorkloadConfig { huge_message_per_mille: 0, json_sentinel_percent: 0, ..Default::default() };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..500 {
+            let m = message(&mut rng, &cfg);
+            assert!(m.content.len() >= cfg.message_bytes_min as usize);
+            // A word can overshoot the target by at most one word and a separator.
+            assert!(m.content.len() <= cfg.message_bytes_max as usize + 32, "{}", m.content.len());
+        }
+    }
 }
