@@ -795,7 +795,8 @@ fn text(rng: &mut impl Rng, bytes: usize) -> String {
                 _ => " ",
             });
         }
-        s.push_str(*pick(rng, VOCABULARY));
+        let word: &str = pick(rng, VOCABULARY);
+        s.push_str(word);
     }
     s
 }
