@@ -795,7 +795,7 @@ fn text(rng: &mut impl Rng, bytes: usize) -> String {
                 _ => " ",
             });
         }
-        let word: &str = pick(rng, VOCABULARY);
+        let word: &&str = pick(rng, VOCABULARY);
         s.push_str(word);
     }
     s
