@@ -11,7 +11,7 @@ use crate::check::{
 };
 use crate::error::{Error, Result};
 use crate::fault::kill::{self, Announcement, DeathKind, micros};
-use crate::matrix::{Cell, KillTiming, SigtermBehaviour};
+use crate::matrix::{Cell, JournalMode, KillTiming, SigtermBehaviour};
 use crate::pragmas::{self, Pragmas};
 use crate::scenario::{DatabaseMode, Scenario};
 use crate::workload::{self, WorkloadConfig};
@@ -179,6 +179,12 @@ pub fn build_template(path: &Path, cell: &Cell, workload_cfg: &WorkloadConfig, s
     pragmas::apply(&conn, &cell_pragmas(cell, workload_cfg)).map_err(|e| Error::Harness(ctx(&e.to_string())))?;
     let seed_txns = workload::seed(&mut conn, workload_cfg, seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
     conn.close().map_err(|(_, e)| Error::sqlite(ctx("close"), e))?;
+    // PERSIST keeps its journal with a zeroed header after every commit: not hot, not needed.
+    // Remove it so the template is one self-contained file like the others.
+    let journal = sidecar(path, "-journal");
+    if cell.journal_mode == JournalMode::Persist && journal.exists() {
+        std::fs::remove_file(&journal).map_err(|e| Error::io(ctx("remove the persisted journal"), e))?;
+    }
     for suffix in ["-wal", "-journal"] {
         let side = sidecar(path, suffix);
         if side.exists() && std::fs::metadata(&side).map(|m| m.len()).unwrap_or(0) > 0 {

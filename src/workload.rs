@@ -309,12 +309,17 @@ pub fn cache_spills(conn: &Connection) -> i64 {
 
 /// The hash stored in `messages.row_hash`: a row whose text does not match it was torn.
 pub fn row_hash(content: &str, tool_name: &str, tool_calls: &str) -> i64 {
+    row_hash_bytes(content.as_bytes(), tool_name.as_bytes(), tool_calls.as_bytes())
+}
+
+/// [`row_hash`] of raw column bytes (what the oracle reads from a possibly torn row).
+pub fn row_hash_bytes(content: &[u8], tool_name: &[u8], tool_calls: &[u8]) -> i64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (i, part) in [content, tool_name, tool_calls].into_iter().enumerate() {
         if i > 0 {
             h.update(&[0xff]); // not valid UTF-8: no text can forge the separator
         }
-        h.update(part.as_bytes());
+        h.update(part);
     }
     h.digest() as i64
 }

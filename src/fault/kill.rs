@@ -186,15 +186,54 @@ pub struct Injected {
     pub kill_us: u64,
     /// Per writer: SIGKILL had to be sent after the grace period.
     pub escalated: Vec<bool>,
-    /// Per writer: time from the first signal to the reap, in microseconds (the reap is
-    /// observed with a poll interval of [`REAP_POLL`]).
+    /// Per writer: time from the first signal to the reap, in microseconds.
     pub signal_to_reap_us: Vec<u64>,
 }
 
-/// Interval between reap polls during the grace period. nix 0.31 has no pidfd wrapper, so
-/// waiting is a `try_wait` poll: 200 µs bounds the cost of a fast death at a fraction of a
-/// millisecond while keeping the driver's CPU use negligible.
-pub const REAP_POLL: Duration = Duration::from_micros(200);
+/// Waits until some unreaped writer's stdout hangs up (it died) or `deadline` passes. Returns
+/// the indices of the writers that hung up, or `None` when none is left alive or the deadline
+/// passed.
+///
+/// Why the pipe and not `waitpid`: a timed wait for a child has no direct system call (nix
+/// 0.31 wraps no pidfd), and a `try_wait` poll loop either burns CPU or adds its sleep interval
+/// to every kill. A writer's stdout is the only copy of that pipe's write end (writers start no
+/// children), so `poll` reports `POLLHUP` the moment the kernel closes the dead process's
+/// files. Announcement bytes still in the pipe are read and dropped on the way.
+fn wait_hangups(writers: &mut [Writer], deadline: Instant) -> std::io::Result<Option<Vec<usize>>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    loop {
+        let live: Vec<usize> = (0..writers.len()).filter(|&i| writers[i].status.is_none()).collect();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if live.is_empty() || left.is_zero() {
+            return Ok(None);
+        }
+        let ms = u16::try_from(left.as_millis().clamp(1, 10_000)).expect("clamped");
+        let ready: Vec<usize> = {
+            let mut fds: Vec<PollFd<'_>> =
+                live.iter().map(|&i| PollFd::new(writers[i].stdout.as_fd(), PollFlags::POLLIN)).collect();
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            live.iter()
+                .zip(&fds)
+                .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(&i, _)| i)
+                .collect()
+        };
+        let mut hung_up = Vec::new();
+        for i in ready {
+            let mut buf = [0u8; 64];
+            if writers[i].stdout.read(&mut buf)? == 0 {
+                hung_up.push(i);
+            }
+        }
+        if !hung_up.is_empty() {
+            return Ok(Some(hung_up));
+        }
+    }
+}
 
 /// Sends the fault's first signal to every writer's process group, escalates to SIGKILL after
 /// `grace` for the ones still alive, and reaps them all.
@@ -216,21 +255,15 @@ pub fn inject(writers: &mut [Writer], fault: FaultKind, grace: Duration) -> std:
     let mut signal_to_reap_us = vec![0u64; writers.len()];
     let mut escalated = vec![false; writers.len()];
     let deadline = t0 + grace;
-    loop {
-        let mut alive = false;
-        for (i, w) in writers.iter_mut().enumerate() {
-            if w.status.is_none() {
-                if try_reap(w)? {
-                    signal_to_reap_us[i] = micros(t0.elapsed());
-                } else {
-                    alive = true;
-                }
-            }
+    while let Some(hung_up) = wait_hangups(writers, deadline)? {
+        for i in hung_up {
+            // The pipe's last write end closed as the process exited; the zombie follows at
+            // once, so this wait is short.
+            let w = &mut writers[i];
+            w.status = Some(w.child.wait()?);
+            unregister(w.pid());
+            signal_to_reap_us[i] = micros(t0.elapsed());
         }
-        if !alive || Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(REAP_POLL);
     }
     for (i, w) in writers.iter_mut().enumerate() {
         if w.status.is_none() {
