@@ -1,2 +1,3 @@
 //! Fault injection.
 pub mod kill;
+pub mod trace;
