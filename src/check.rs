@@ -830,6 +830,7 @@ mod tests {
             busy_timeout_ms: 1000,
             cache_size_kib: 256,
             wal_autocheckpoint_pages: 1000,
+            fullfsync: crate::matrix::FullFsync::Off,
         }
     }
 

@@ -7,7 +7,9 @@
 //! make a run green: a canary that cannot fire is a finding, not a setting to turn off.
 
 use crate::check::ViolationKind;
-use crate::matrix::{Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous};
+use crate::matrix::{
+    Cell, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -79,7 +81,97 @@ impl Expectation {
 /// The built-in expectation of a cell, from DESIGN §2's table.
 pub fn builtin(cell: &Cell) -> Expectation {
     match cell.fault {
-        FaultKind::Kill | FaultKind::SigkillOnly => builtin_kill(cell),
+        // A crash point is a process kill at an exact operation: the same promises.
+        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint => builtin_kill(cell),
+        FaultKind::PowerLoss => builtin_power_loss(cell),
+        FaultKind::IoError => builtin_io_error(cell),
+    }
+}
+
+/// Every kind but `lost_ack` forbidden: "consistent, but the last commits may roll back".
+fn consistent_may_lose(reason: &str) -> Expectation {
+    let mut e = Expectation::uniform(Level::Forbidden, reason);
+    e.levels.insert(ViolationKind::LostAck, Level::Allowed);
+    e
+}
+
+/// The kinds by which a database is damaged (rather than merely missing commits).
+const DAMAGE: [ViolationKind; 4] =
+    [ViolationKind::Open, ViolationKind::Integrity, ViolationKind::Fts, ViolationKind::Atomicity];
+
+/// Power loss (DESIGN §2, right-hand column). Canaries: WAL+NORMAL must lose acknowledged
+/// commits, synchronous=OFF must damage a rollback-journal database (and lose commits in
+/// WAL), DELETE+FULL must lose a commit through the journal's unlink not being durable.
+fn builtin_power_loss(cell: &Cell) -> Expectation {
+    use JournalMode::{Delete, Memory, Off, Persist, Truncate, Wal};
+    use Synchronous as S;
+    // On a device whose plain fsync orders nothing, only SQLITE_SYNC_FULL syncs are barriers:
+    // with `fullfsync=on` every sync carries it and the device behaves as a barrier device;
+    // otherwise SQLite promises nothing (this is the measurement the axis exists for).
+    let honest = match (cell.device, cell.fullfsync) {
+        (Some(DeviceModel::Barrier) | None, _) | (Some(DeviceModel::NoBarrier), FullFsync::On) => true,
+        (Some(DeviceModel::NoBarrier), FullFsync::Off | FullFsync::Checkpoint) => false,
+    };
+    if !honest {
+        return Expectation::uniform(Level::Allowed, "power loss on a device without fsync barriers: no promise");
+    }
+    match (cell.journal_mode, cell.synchronous) {
+        (Memory | Off, _) => {
+            Expectation::uniform(Level::Allowed, "power loss with journal off/memory: no rollback journal, no promise")
+        }
+        (Wal, S::Off) => {
+            let mut e = Expectation::uniform(
+                Level::Allowed,
+                "power loss, WAL, synchronous=OFF: may corrupt; unsynced commits are lost (canary)",
+            );
+            e.levels.insert(ViolationKind::LostAck, Level::Required);
+            e
+        }
+        (Delete | Truncate | Persist, S::Off) => {
+            let mut e = Expectation::uniform(
+                Level::Allowed,
+                "power loss, rollback journal, synchronous=OFF: database pages reach the disk before the journal (canary)",
+            );
+            for kind in DAMAGE {
+                e.levels.insert(kind, Level::Required);
+            }
+            e
+        }
+        (Wal, S::Normal) => {
+            let mut e = consistent_may_lose("power loss, WAL, synchronous=NORMAL: consistent; the last commits may roll back (canary)");
+            e.levels.insert(ViolationKind::LostAck, Level::Required);
+            e
+        }
+        (Wal, S::Full | S::Extra) => Expectation::uniform(Level::Forbidden, "power loss, WAL, synchronous=FULL/EXTRA: atomic and durable"),
+        (Delete, S::Normal) => {
+            Expectation::uniform(Level::Allowed, "power loss, DELETE, synchronous=NORMAL: a very small chance of corruption")
+        }
+        (Delete, S::Full) => {
+            let mut e = consistent_may_lose(
+                "power loss, DELETE, synchronous=FULL: no corruption; the journal's unlink is not durable, so the last commit may roll back (canary)",
+            );
+            e.levels.insert(ViolationKind::LostAck, Level::Required);
+            e
+        }
+        (Delete, S::Extra) => Expectation::uniform(
+            Level::Forbidden,
+            "power loss, DELETE, synchronous=EXTRA: atomic and durable (directory synced after the unlink)",
+        ),
+        (Truncate | Persist, S::Normal | S::Full | S::Extra) => Expectation::uniform(
+            Level::Allowed,
+            "power loss, TRUNCATE/PERSIST: SQLite documents no promise; measured, not judged",
+        ),
+    }
+}
+
+/// An I/O error the writer was told about: nothing acknowledged may be lost and the database
+/// must check clean after reopening, with an on-disk journal. Journal off/memory cannot roll
+/// back the failed transaction: no promise.
+fn builtin_io_error(cell: &Cell) -> Expectation {
+    if cell.journal_mode.is_journalled() {
+        Expectation::uniform(Level::Forbidden, "I/O error: the failed transaction rolls back; nothing else changes")
+    } else {
+        Expectation::uniform(Level::Allowed, "I/O error with journal off/memory: no rollback, no promise")
     }
 }
 
@@ -120,6 +212,8 @@ pub struct ExpectOverride {
     pub sigterm: Option<SigtermBehaviour>,
     pub checkpoint: Option<CheckpointPolicy>,
     pub timing: Option<KillTiming>,
+    pub device: Option<DeviceModel>,
+    pub fullfsync: Option<FullFsync>,
     pub open: Option<Level>,
     pub integrity: Option<Level>,
     pub fts: Option<Level>,
@@ -138,6 +232,8 @@ impl ExpectOverride {
             && self.sigterm.is_none_or(|v| cell.sigterm == Some(v))
             && self.checkpoint.is_none_or(|v| cell.checkpoint == Some(v))
             && self.timing.is_none_or(|v| v == cell.timing)
+            && self.device.is_none_or(|v| cell.device == Some(v))
+            && self.fullfsync.is_none_or(|v| v == cell.fullfsync)
     }
 
     /// The levels this override sets, in `ViolationKind::ALL` order.
@@ -222,31 +318,20 @@ mod tests {
     use proptest::prelude::*;
 
     fn any_cell() -> impl Strategy<Value = Cell> {
+        use proptest::sample::select;
         (
-            proptest::sample::select(JournalMode::ALL.to_vec()),
-            proptest::sample::select(Synchronous::ALL.to_vec()),
-            proptest::sample::select(vec![FaultKind::Kill, FaultKind::SigkillOnly]),
-            proptest::sample::select(vec![
-                SigtermBehaviour::Default,
-                SigtermBehaviour::Graceful,
-                SigtermBehaviour::Ignore,
-            ]),
-            proptest::sample::select(vec![
-                CheckpointPolicy::Auto,
-                CheckpointPolicy::PassiveEvery50,
-                CheckpointPolicy::TruncateOnClose,
-                CheckpointPolicy::None,
-            ]),
-            proptest::sample::select(vec![KillTiming::Uniform, KillTiming::Bulk]),
+            (select(JournalMode::ALL.to_vec()), select(Synchronous::ALL.to_vec()), select(FaultKind::ALL.to_vec())),
+            (select(SigtermBehaviour::ALL.to_vec()), select(CheckpointPolicy::ALL.to_vec())),
+            (select(KillTiming::ALL.to_vec()), select(DeviceModel::ALL.to_vec()), select(FullFsync::ALL.to_vec())),
         )
-            .prop_map(|(journal_mode, synchronous, fault, s, c, timing)| Cell {
-                journal_mode,
-                synchronous,
-                fault,
-                sigterm: fault.sends_sigterm().then_some(s),
-                checkpoint: journal_mode.is_wal().then_some(c),
-                timing,
-            })
+            .prop_map(|((j, s, f), (t, c), (k, d, x))| Cell::normalised(j, s, f, t, c, k, d, x))
+    }
+
+    fn is_process_crash(fault: FaultKind) -> bool {
+        match fault {
+            FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint => true,
+            FaultKind::PowerLoss | FaultKind::IoError => false,
+        }
     }
 
     fn counts() -> impl Strategy<Value = BTreeMap<ViolationKind, u64>> {
@@ -258,6 +343,7 @@ mod tests {
         /// the synchronous setting, SIGTERM behaviour, checkpoint policy or timing.
         #[test]
         fn journalled_kill_forbids_everything(cell in any_cell()) {
+            prop_assume!(is_process_crash(cell.fault));
             let e = builtin(&cell);
             prop_assert_eq!(e.levels.len(), 8);
             if cell.journal_mode.is_journalled() {
@@ -272,8 +358,44 @@ mod tests {
         /// The synchronous setting never changes a kill expectation (a kill is not a power loss).
         #[test]
         fn synchronous_is_irrelevant_under_kill(cell in any_cell(), s in proptest::sample::select(Synchronous::ALL.to_vec())) {
+            prop_assume!(is_process_crash(cell.fault) || cell.fault == FaultKind::IoError);
             let other = Cell { synchronous: s, ..cell };
             prop_assert_eq!(builtin(&cell).levels, builtin(&other).levels);
+        }
+
+        /// Under power loss on an honest device, a stronger synchronous level never forbids
+        /// less (WAL and DELETE, where SQLite documents the ladder).
+        #[test]
+        fn power_loss_promises_grow_with_synchronous(cell in any_cell(), a in 0usize..4, b in 0usize..4) {
+            let journal_mode = if cell.journal_mode == JournalMode::Wal { JournalMode::Wal } else { JournalMode::Delete };
+            let cell = Cell {
+                journal_mode,
+                checkpoint: journal_mode.is_wal().then_some(CheckpointPolicy::Auto),
+                fault: FaultKind::PowerLoss,
+                sigterm: None,
+                device: Some(DeviceModel::Barrier),
+                ..cell
+            };
+            let (weak, strong) = (Synchronous::ALL[a.min(b)], Synchronous::ALL[a.max(b)]);
+            let (ew, es) = (builtin(&Cell { synchronous: weak, ..cell }), builtin(&Cell { synchronous: strong, ..cell }));
+            for k in ViolationKind::ALL {
+                if ew.level(k) == Level::Forbidden {
+                    prop_assert_eq!(es.level(k), Level::Forbidden, "{:?} {:?} -> {:?}", k, weak, strong);
+                }
+            }
+        }
+
+        /// A device without fsync barriers is honest only when every sync is a full one.
+        #[test]
+        fn no_barrier_promises_nothing_without_fullfsync(cell in any_cell()) {
+            let cell = Cell { fault: FaultKind::PowerLoss, sigterm: None, device: Some(DeviceModel::NoBarrier), ..cell };
+            let e = builtin(&cell);
+            let barrier = builtin(&Cell { device: Some(DeviceModel::Barrier), ..cell });
+            if cell.fullfsync == FullFsync::On {
+                prop_assert_eq!(e.levels, barrier.levels);
+            } else {
+                prop_assert!(e.levels.values().all(|&l| l == Level::Allowed));
+            }
         }
 
         /// An override applies exactly to the cells its selectors match, and only to the kinds
@@ -302,16 +424,42 @@ mod tests {
         }
     }
 
+    fn cell(j: JournalMode, s: Synchronous, f: FaultKind) -> Cell {
+        Cell::normalised(
+            j,
+            s,
+            f,
+            SigtermBehaviour::Default,
+            CheckpointPolicy::Auto,
+            KillTiming::Uniform,
+            DeviceModel::Barrier,
+            FullFsync::Off,
+        )
+    }
+
+    #[test]
+    fn the_power_loss_canaries_of_design_section_7() {
+        use JournalMode::*;
+        use Synchronous as S;
+        let required = |j, s| -> Vec<ViolationKind> {
+            let e = builtin(&cell(j, s, FaultKind::PowerLoss));
+            ViolationKind::ALL.iter().copied().filter(|&k| e.level(k) == Level::Required).collect()
+        };
+        assert_eq!(required(Wal, S::Normal), vec![ViolationKind::LostAck]);
+        assert_eq!(required(Delete, S::Full), vec![ViolationKind::LostAck]);
+        assert!(required(Delete, S::Extra).is_empty());
+        assert_eq!(required(Delete, S::Off), DAMAGE.to_vec());
+        assert_eq!(required(Wal, S::Off), vec![ViolationKind::LostAck]);
+        let forbidden_all = |j, s| builtin(&cell(j, s, FaultKind::PowerLoss)).levels.values().all(|&l| l == Level::Forbidden);
+        assert!(forbidden_all(Wal, S::Full) && forbidden_all(Wal, S::Extra) && forbidden_all(Delete, S::Extra));
+        // WAL+NORMAL may lose, never damage.
+        let e = builtin(&cell(Wal, S::Normal, FaultKind::PowerLoss));
+        assert!(DAMAGE.iter().all(|&k| e.level(k) == Level::Forbidden));
+    }
+
     #[test]
     fn zero_counts_make_journalled_ok_and_canary_silent() {
-        let wal = Cell {
-            journal_mode: JournalMode::Wal,
-            synchronous: Synchronous::Normal,
-            fault: FaultKind::Kill,
-            sigterm: Some(SigtermBehaviour::Default),
-            checkpoint: Some(CheckpointPolicy::Auto),
-            timing: KillTiming::Uniform,
-        };
+        let wal = cell(JournalMode::Wal, Synchronous::Normal, FaultKind::Kill);
         let off = Cell { journal_mode: JournalMode::Off, checkpoint: None, ..wal };
         assert_eq!(verdict(&builtin(&wal), &BTreeMap::new()), Verdict::Ok);
         assert_eq!(verdict(&builtin(&off), &BTreeMap::new()), Verdict::SilentCanary);

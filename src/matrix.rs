@@ -105,6 +105,13 @@ pub enum CheckpointPolicy {
 }
 
 impl CheckpointPolicy {
+    pub const ALL: [CheckpointPolicy; 4] = [
+        CheckpointPolicy::Auto,
+        CheckpointPolicy::PassiveEvery50,
+        CheckpointPolicy::TruncateOnClose,
+        CheckpointPolicy::None,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckpointPolicy::Auto => "auto",
@@ -134,6 +141,9 @@ pub enum CheckpointMode {
 }
 
 impl CheckpointMode {
+    pub const ALL: [CheckpointMode; 4] =
+        [CheckpointMode::Passive, CheckpointMode::Full, CheckpointMode::Restart, CheckpointMode::Truncate];
+
     pub fn as_sql(self) -> &'static str {
         match self {
             CheckpointMode::Passive => "PASSIVE",
@@ -157,6 +167,8 @@ pub enum SigtermBehaviour {
 }
 
 impl SigtermBehaviour {
+    pub const ALL: [SigtermBehaviour; 3] = [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SigtermBehaviour::Default => "default",
@@ -166,8 +178,8 @@ impl SigtermBehaviour {
     }
 }
 
-/// The fault injected in a trial. Later fault models (power loss, I/O errors, hazards) extend
-/// this enum; every `match` on it is exhaustive so the compiler lists what they must handle.
+/// The fault injected in a trial. Every `match` on it is exhaustive so the compiler lists what
+/// a new fault model must handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
@@ -175,13 +187,28 @@ pub enum FaultKind {
     Kill,
     /// SIGKILL alone.
     SigkillOnly,
+    /// The writer runs on the tracing VFS and is SIGKILLed; crash images are then built from
+    /// its trace as a power loss at cut points could leave them (DESIGN §5.2).
+    PowerLoss,
+    /// The tracing VFS SIGKILLs the writer just before its n-th write or sync: an exact,
+    /// replayable process crash.
+    CrashPoint,
+    /// The tracing VFS fails the writer's n-th write or sync (SQLITE_IOERR or SQLITE_FULL),
+    /// once or from then on; the writer is SIGKILLed a little later (DESIGN §5.3).
+    IoError,
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 5] =
+        [FaultKind::Kill, FaultKind::SigkillOnly, FaultKind::PowerLoss, FaultKind::CrashPoint, FaultKind::IoError];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::Kill => "kill",
             FaultKind::SigkillOnly => "sigkill_only",
+            FaultKind::PowerLoss => "power_loss",
+            FaultKind::CrashPoint => "crash_point",
+            FaultKind::IoError => "io_error",
         }
     }
 
@@ -189,7 +216,88 @@ impl FaultKind {
     pub fn sends_sigterm(self) -> bool {
         match self {
             FaultKind::Kill => true,
-            FaultKind::SigkillOnly => false,
+            FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => false,
+        }
+    }
+
+    /// True when the driver picks the moment of the fault, so the timing axis applies. A
+    /// crash point is an operation index, and an I/O error's kill follows the error.
+    pub fn has_timing(self) -> bool {
+        match self {
+            FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => true,
+            FaultKind::CrashPoint | FaultKind::IoError => false,
+        }
+    }
+
+    /// True when writers run on the tracing VFS.
+    pub fn uses_vfs(self) -> bool {
+        match self {
+            FaultKind::Kill | FaultKind::SigkillOnly => false,
+            FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => true,
+        }
+    }
+}
+
+/// The storage device a power loss happens on (the `device` axis; power loss only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceModel {
+    /// Every fsync is a write barrier (Linux on honest hardware).
+    Barrier,
+    /// Plain fsync orders nothing; only syncs carrying SQLITE_SYNC_FULL are barriers (an OS
+    /// like macOS, where fsync does not flush the drive's cache without F_FULLFSYNC).
+    NoBarrier,
+}
+
+impl DeviceModel {
+    pub const ALL: [DeviceModel; 2] = [DeviceModel::Barrier, DeviceModel::NoBarrier];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceModel::Barrier => "barrier",
+            DeviceModel::NoBarrier => "no_barrier",
+        }
+    }
+
+    pub fn fsync_barrier(self) -> bool {
+        match self {
+            DeviceModel::Barrier => true,
+            DeviceModel::NoBarrier => false,
+        }
+    }
+}
+
+/// `PRAGMA fullfsync` and `PRAGMA checkpoint_fullfsync` (the `fullfsync` axis). On Linux they
+/// change nothing the kernel does, only the flag SQLite passes to xSync, which the power-loss
+/// model's no-barrier device honours: this is the fix the original case's maintainers shipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullFsync {
+    /// Both off (SQLite's default).
+    Off,
+    /// `checkpoint_fullfsync=1`: only checkpoint syncs carry SQLITE_SYNC_FULL.
+    Checkpoint,
+    /// `fullfsync=1`: every sync carries SQLITE_SYNC_FULL.
+    On,
+}
+
+impl FullFsync {
+    pub const ALL: [FullFsync; 3] = [FullFsync::Off, FullFsync::Checkpoint, FullFsync::On];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FullFsync::Off => "off",
+            FullFsync::Checkpoint => "checkpoint",
+            FullFsync::On => "on",
+        }
+    }
+
+    /// (`PRAGMA fullfsync`, `PRAGMA checkpoint_fullfsync`).
+    pub fn pragmas(self) -> (bool, bool) {
+        match self {
+            FullFsync::Off => (false, false),
+            FullFsync::Checkpoint => (false, true),
+            FullFsync::On => (true, false),
         }
     }
 }
@@ -206,6 +314,8 @@ pub enum KillTiming {
 }
 
 impl KillTiming {
+    pub const ALL: [KillTiming; 2] = [KillTiming::Uniform, KillTiming::Bulk];
+
     pub fn as_str(self) -> &'static str {
         match self {
             KillTiming::Uniform => "uniform",
@@ -224,12 +334,17 @@ pub struct Cell {
     pub sigterm: Option<SigtermBehaviour>,
     /// `None` outside WAL mode, where there is nothing to checkpoint.
     pub checkpoint: Option<CheckpointPolicy>,
+    /// `Uniform` when the fault has no timing of its own choosing.
     pub timing: KillTiming,
+    /// `None` unless the fault is a power loss.
+    pub device: Option<DeviceModel>,
+    pub fullfsync: FullFsync,
 }
 
 impl Cell {
     /// The cell's stable identifier, e.g. `wal/normal/kill/auto-checkpoint`,
-    /// `delete/full/kill-graceful`, `off/off/sigkill_only@bulk`.
+    /// `delete/full/kill-graceful`, `off/off/sigkill_only@bulk`,
+    /// `wal/full/power_loss+no_barrier+checkpoint_fullfsync/auto-checkpoint`.
     pub fn id(&self) -> String {
         let mut id = format!("{}/{}/{}", self.journal_mode.as_sql(), self.synchronous.as_sql(), self.fault.as_str());
         match self.sigterm {
@@ -238,6 +353,15 @@ impl Cell {
                 id.push('-');
                 id.push_str(b.as_str());
             }
+        }
+        match self.device {
+            Some(DeviceModel::Barrier) | None => {}
+            Some(DeviceModel::NoBarrier) => id.push_str("+no_barrier"),
+        }
+        match self.fullfsync {
+            FullFsync::Off => {}
+            FullFsync::Checkpoint => id.push_str("+checkpoint_fullfsync"),
+            FullFsync::On => id.push_str("+fullfsync"),
         }
         if let Some(policy) = self.checkpoint {
             id.push('/');
@@ -267,10 +391,39 @@ pub struct MatrixBlock {
     pub sigterm: Vec<SigtermBehaviour>,
     pub checkpoint: Vec<CheckpointPolicy>,
     pub timing: Vec<KillTiming>,
+    pub device: Vec<DeviceModel>,
+    pub fullfsync: Vec<FullFsync>,
+}
+
+impl Cell {
+    /// The cell with every axis that does not apply to it normalised away.
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalised(
+        journal_mode: JournalMode,
+        synchronous: Synchronous,
+        fault: FaultKind,
+        sigterm: SigtermBehaviour,
+        checkpoint: CheckpointPolicy,
+        timing: KillTiming,
+        device: DeviceModel,
+        fullfsync: FullFsync,
+    ) -> Cell {
+        Cell {
+            journal_mode,
+            synchronous,
+            fault,
+            sigterm: fault.sends_sigterm().then_some(sigterm),
+            checkpoint: journal_mode.is_wal().then_some(checkpoint),
+            timing: if fault.has_timing() { timing } else { KillTiming::Uniform },
+            device: matches!(fault, FaultKind::PowerLoss).then_some(device),
+            fullfsync,
+        }
+    }
 }
 
 /// Expands blocks into cells: each block's cartesian product in axis order, blocks in order,
-/// inapplicable axes normalised to `None`, duplicates dropped (the first occurrence is kept).
+/// inapplicable axes normalised away ([`Cell::normalised`]), duplicates dropped (the first
+/// occurrence is kept).
 pub fn expand(blocks: &[MatrixBlock]) -> Vec<Cell> {
     let mut cells: Vec<Cell> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -281,16 +434,22 @@ pub fn expand(blocks: &[MatrixBlock]) -> Vec<Cell> {
                     for &sigterm in &block.sigterm {
                         for &checkpoint in &block.checkpoint {
                             for &timing in &block.timing {
-                                let cell = Cell {
-                                    journal_mode,
-                                    synchronous,
-                                    fault,
-                                    sigterm: fault.sends_sigterm().then_some(sigterm),
-                                    checkpoint: journal_mode.is_wal().then_some(checkpoint),
-                                    timing,
-                                };
-                                if seen.insert(cell) {
-                                    cells.push(cell);
+                                for &device in &block.device {
+                                    for &fullfsync in &block.fullfsync {
+                                        let cell = Cell::normalised(
+                                            journal_mode,
+                                            synchronous,
+                                            fault,
+                                            sigterm,
+                                            checkpoint,
+                                            timing,
+                                            device,
+                                            fullfsync,
+                                        );
+                                        if seen.insert(cell) {
+                                            cells.push(cell);
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -312,39 +471,36 @@ mod tests {
     }
 
     fn block() -> impl Strategy<Value = MatrixBlock> {
-        const F: [FaultKind; 2] = [FaultKind::Kill, FaultKind::SigkillOnly];
-        const S: [SigtermBehaviour; 3] =
-            [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
-        const C: [CheckpointPolicy; 4] = [
-            CheckpointPolicy::Auto,
-            CheckpointPolicy::PassiveEvery50,
-            CheckpointPolicy::TruncateOnClose,
-            CheckpointPolicy::None,
-        ];
-        const T: [KillTiming; 2] = [KillTiming::Uniform, KillTiming::Bulk];
-        (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(&F), sub(&S), sub(&C), sub(&T)).prop_map(
-            |(journal_mode, synchronous, fault, sigterm, checkpoint, timing)| MatrixBlock {
-                journal_mode,
-                synchronous,
-                fault,
-                sigterm,
-                checkpoint,
-                timing,
-            },
+        (
+            (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(&FaultKind::ALL), sub(&SigtermBehaviour::ALL)),
+            (sub(&CheckpointPolicy::ALL), sub(&KillTiming::ALL), sub(&DeviceModel::ALL), sub(&FullFsync::ALL)),
         )
+            .prop_map(|((journal_mode, synchronous, fault, sigterm), (checkpoint, timing, device, fullfsync))| {
+                MatrixBlock { journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync }
+            })
     }
 
     #[test]
     fn design_example_id() {
-        let cell = Cell {
-            journal_mode: JournalMode::Wal,
-            synchronous: Synchronous::Normal,
-            fault: FaultKind::Kill,
-            sigterm: Some(SigtermBehaviour::Default),
-            checkpoint: Some(CheckpointPolicy::Auto),
-            timing: KillTiming::Uniform,
-        };
+        let cell = Cell::normalised(
+            JournalMode::Wal,
+            Synchronous::Normal,
+            FaultKind::Kill,
+            SigtermBehaviour::Default,
+            CheckpointPolicy::Auto,
+            KillTiming::Uniform,
+            DeviceModel::Barrier,
+            FullFsync::Off,
+        );
         assert_eq!(cell.id(), "wal/normal/kill/auto-checkpoint");
+        let power = Cell {
+            fault: FaultKind::PowerLoss,
+            sigterm: None,
+            device: Some(DeviceModel::NoBarrier),
+            fullfsync: FullFsync::Checkpoint,
+            ..cell
+        };
+        assert_eq!(power.id(), "wal/normal/power_loss+no_barrier+checkpoint_fullfsync/auto-checkpoint");
     }
 
     #[test]
@@ -356,6 +512,8 @@ mod tests {
             sigterm: vec![SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore],
             checkpoint: vec![CheckpointPolicy::Auto, CheckpointPolicy::None],
             timing: vec![KillTiming::Uniform],
+            device: vec![DeviceModel::Barrier, DeviceModel::NoBarrier],
+            fullfsync: vec![FullFsync::Off],
         };
         let cells = expand(&[block]);
         assert_eq!(cells.len(), 1);
@@ -373,20 +531,24 @@ mod tests {
             for cell in &cells {
                 prop_assert_eq!(cell.checkpoint.is_some(), cell.journal_mode.is_wal());
                 prop_assert_eq!(cell.sigterm.is_some(), cell.fault.sends_sigterm());
+                prop_assert_eq!(cell.device.is_some(), cell.fault == FaultKind::PowerLoss);
+                prop_assert!(cell.fault.has_timing() || cell.timing == KillTiming::Uniform);
                 prop_assert!(blocks.iter().any(|b| b.journal_mode.contains(&cell.journal_mode)
                     && b.synchronous.contains(&cell.synchronous)
                     && b.fault.contains(&cell.fault)
-                    && b.timing.contains(&cell.timing)
+                    && (b.timing.contains(&cell.timing) || !cell.fault.has_timing())
+                    && b.fullfsync.contains(&cell.fullfsync)
                     && cell.sigterm.is_none_or(|s| b.sigterm.contains(&s))
+                    && cell.device.is_none_or(|d| b.device.contains(&d))
                     && cell.checkpoint.is_none_or(|c| b.checkpoint.contains(&c))));
             }
             for b in &blocks {
                 for &j in &b.journal_mode { for &s in &b.synchronous { for &f in &b.fault {
                     for &t in &b.sigterm { for &c in &b.checkpoint { for &k in &b.timing {
-                        let want = Cell { journal_mode: j, synchronous: s, fault: f,
-                            sigterm: f.sends_sigterm().then_some(t),
-                            checkpoint: j.is_wal().then_some(c), timing: k };
-                        prop_assert!(cells.contains(&want));
+                        for &d in &b.device { for &x in &b.fullfsync {
+                            let want = Cell::normalised(j, s, f, t, c, k, d, x);
+                            prop_assert!(cells.contains(&want));
+                        }}
                     }}}
                 }}}
             }

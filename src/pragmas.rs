@@ -2,7 +2,7 @@
 //! default we are testing. A value that does not read back as set is a [`PragmaError::Mismatch`],
 //! which a writer reports as a harness error (exit 3).
 
-use crate::matrix::{JournalMode, Synchronous};
+use crate::matrix::{FullFsync, JournalMode, Synchronous};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,8 @@ pub struct Pragmas {
     pub cache_size_kib: u32,
     /// `PRAGMA wal_autocheckpoint`, in pages (0 disables automatic checkpoints).
     pub wal_autocheckpoint_pages: i64,
+    /// `PRAGMA fullfsync` and `PRAGMA checkpoint_fullfsync`.
+    pub fullfsync: FullFsync,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,20 @@ pub fn apply(conn: &Connection, p: &Pragmas) -> Result<(), PragmaError> {
         query_i64(conn, "wal_autocheckpoint", &format!("PRAGMA wal_autocheckpoint={}", p.wal_autocheckpoint_pages))?;
     expect_eq("wal_autocheckpoint", p.wal_autocheckpoint_pages, auto)?;
 
+    let (full, checkpoint_full) = p.fullfsync.pragmas();
+    conn.execute_batch(&format!(
+        "PRAGMA fullfsync={}; PRAGMA checkpoint_fullfsync={}",
+        u8::from(full),
+        u8::from(checkpoint_full)
+    ))
+    .map_err(|source| PragmaError::Sqlite { pragma: "fullfsync", source })?;
+    expect_eq("fullfsync", u8::from(full), query_i64(conn, "fullfsync", "PRAGMA fullfsync")?)?;
+    expect_eq(
+        "checkpoint_fullfsync",
+        u8::from(checkpoint_full),
+        query_i64(conn, "checkpoint_fullfsync", "PRAGMA checkpoint_fullfsync")?,
+    )?;
+
     conn.execute_batch("PRAGMA mmap_size=0").map_err(|source| PragmaError::Sqlite { pragma: "mmap_size", source })?;
     expect_eq("mmap_size", 0, query_i64(conn, "mmap_size", "PRAGMA mmap_size")?)?;
     Ok(())
@@ -81,6 +97,7 @@ mod tests {
                     busy_timeout_ms: 1234,
                     cache_size_kib: 64,
                     wal_autocheckpoint_pages: 0,
+                    fullfsync: FullFsync::ALL[i % 3],
                 };
                 apply(&conn, &p).unwrap();
             }

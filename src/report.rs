@@ -1017,6 +1017,8 @@ mod tests {
             sigterm: Some(SigtermBehaviour::Graceful),
             checkpoint: Some(CheckpointPolicy::Auto),
             timing: KillTiming::Uniform,
+            device: None,
+            fullfsync: crate::matrix::FullFsync::Off,
         }
     }
 
@@ -1028,6 +1030,8 @@ mod tests {
             sigterm: None,
             checkpoint: None,
             timing: KillTiming::Bulk,
+            device: None,
+            fullfsync: crate::matrix::FullFsync::Off,
         }
     }
 

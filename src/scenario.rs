@@ -21,9 +21,12 @@ use crate::check::ViolationKind;
 use crate::error::{Error, Result};
 use crate::expect::{ExpectOverride, Level};
 use crate::matrix::{
-    self, Cell, CheckpointMode, CheckpointPolicy, FaultKind, JournalMode, KillTiming, MatrixBlock, SigtermBehaviour,
+    self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, MatrixBlock,
+    SigtermBehaviour,
     Synchronous,
 };
+use crate::fault::powerloss::{CutPoints, TornFill};
+use crate::fault::vfs::IoErrorKind;
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -46,10 +49,94 @@ pub struct Scenario {
     pub database: DatabaseConfig,
     pub workload: WorkloadConfig,
     pub kill: KillConfig,
+    pub power_loss: PowerLossConfig,
+    pub crash_point: CrashPointConfig,
+    pub io_error: IoErrorConfig,
     pub check: CheckSettings,
     pub output: OutputConfig,
     pub matrix: Vec<MatrixBlock>,
     pub expect: Vec<ExpectOverride>,
+}
+
+/// `[fault.power_loss]`: how crash images are built from a trace (DESIGN §5.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerLossConfig {
+    /// Crash images built from each trial's trace (cut points), each checked.
+    pub images_per_trace: u32,
+    /// Where the cuts fall: `random` record positions, or `systematic` (before every sync).
+    pub cut_points: CutPoints,
+    /// The unit a write is torn in, in bytes.
+    pub sector_size_bytes: u32,
+    /// Chance that an undetermined write that does not persist whole is torn rather than
+    /// dropped, in percent.
+    pub torn_percent: u32,
+    /// What the sectors of a torn write that did not persist hold: `old` bytes or `garbage`.
+    pub torn_fill: TornFill,
+    /// Upper bound on the checks run to shrink one kept failure to its minimal set of lost
+    /// writes (delta debugging); 0 turns shrinking off.
+    pub explain_tests_max: u32,
+}
+
+impl Default for PowerLossConfig {
+    fn default() -> Self {
+        PowerLossConfig {
+            images_per_trace: 8,
+            cut_points: CutPoints::Random,
+            sector_size_bytes: 512,
+            torn_percent: 20,
+            torn_fill: TornFill::Old,
+            explain_tests_max: 48,
+        }
+    }
+}
+
+/// How crash points are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashPoints {
+    /// Every operation of a short deterministic trace in turn: trial k of the cell crashes at
+    /// operation k + 1 (cycling), replayable exactly.
+    Systematic,
+    /// A uniformly random operation index in `1..=op_max`, on an ordinary writer.
+    Random,
+}
+
+/// `[fault.crash_point]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrashPointConfig {
+    pub points: CrashPoints,
+    /// `systematic`: the transactions of the short trace whose operations are enumerated.
+    pub txns: u32,
+    /// `random`: the largest operation index (a write, sync or truncate) chosen.
+    pub op_max: u64,
+}
+
+impl Default for CrashPointConfig {
+    fn default() -> Self {
+        CrashPointConfig { points: CrashPoints::Systematic, txns: 6, op_max: 300 }
+    }
+}
+
+/// `[fault.io_error]` (DESIGN §5.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IoErrorConfig {
+    /// `ioerr` (SQLITE_IOERR_WRITE / _FSYNC / _TRUNCATE) or `full` (SQLITE_FULL).
+    pub error: IoErrorKind,
+    /// Fail every operation from the chosen one on, not only that one.
+    pub persistent: bool,
+    /// The failing operation is uniform in `1..=op_max` (writes, syncs and truncates).
+    pub op_max: u64,
+    /// After the writer reports the error, it is SIGKILLed within this many milliseconds.
+    pub kill_after_ms_max: u64,
+}
+
+impl Default for IoErrorConfig {
+    fn default() -> Self {
+        IoErrorConfig { error: IoErrorKind::Ioerr, persistent: false, op_max: 300, kill_after_ms_max: 20 }
+    }
 }
 
 /// How much work a campaign does; exactly one of the two is set after validation and
@@ -281,12 +368,18 @@ struct RawBudget {
     duration_s: Option<u64>,
 }
 
-/// `[fault]`: a table of fault models; only `kill` exists so far.
+/// `[fault]`: one table per fault model's settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
     #[serde(default)]
     kill: KillConfig,
+    #[serde(default)]
+    power_loss: PowerLossConfig,
+    #[serde(default)]
+    crash_point: CrashPointConfig,
+    #[serde(default)]
+    io_error: IoErrorConfig,
 }
 
 /// `[[matrix]]` as written: an absent axis is `None` (defaulted, or an error for the two
@@ -300,6 +393,8 @@ struct RawMatrixBlock {
     sigterm: Option<Vec<SigtermBehaviour>>,
     checkpoint: Option<Vec<CheckpointPolicy>>,
     timing: Option<Vec<KillTiming>>,
+    device: Option<Vec<DeviceModel>>,
+    fullfsync: Option<Vec<FullFsync>>,
 }
 
 /// The value of an axis a `[[matrix]]` block leaves out. Journal mode and synchronous have none:
@@ -308,44 +403,10 @@ const DEFAULT_FAULT: &[FaultKind] = &[FaultKind::Kill];
 const DEFAULT_SIGTERM: &[SigtermBehaviour] = &[SigtermBehaviour::Default];
 const DEFAULT_CHECKPOINT: &[CheckpointPolicy] = &[CheckpointPolicy::Auto];
 const DEFAULT_TIMING: &[KillTiming] = &[KillTiming::Uniform];
-
-// Every value of the axes matrix.rs gives no `ALL` for, to list in error messages. The
-// exhaustive matches (no `_ =>`) stop compiling when a variant is added, pointing here.
-const FAULTS: [FaultKind; 2] = [FaultKind::Kill, FaultKind::SigkillOnly];
-const SIGTERMS: [SigtermBehaviour; 3] =
-    [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
-const CHECKPOINTS: [CheckpointPolicy; 4] = [
-    CheckpointPolicy::Auto,
-    CheckpointPolicy::PassiveEvery50,
-    CheckpointPolicy::TruncateOnClose,
-    CheckpointPolicy::None,
-];
-const TIMINGS: [KillTiming; 2] = [KillTiming::Uniform, KillTiming::Bulk];
+const DEFAULT_DEVICE: &[DeviceModel] = &[DeviceModel::Barrier];
+const DEFAULT_FULLFSYNC: &[FullFsync] = &[FullFsync::Off];
 const LEVELS: [Level; 3] = [Level::Forbidden, Level::Allowed, Level::Required];
 
-fn fault_name(v: FaultKind) -> &'static str {
-    match v {
-        FaultKind::Kill | FaultKind::SigkillOnly => v.as_str(),
-    }
-}
-fn sigterm_name(v: SigtermBehaviour) -> &'static str {
-    match v {
-        SigtermBehaviour::Default | SigtermBehaviour::Graceful | SigtermBehaviour::Ignore => v.as_str(),
-    }
-}
-fn checkpoint_name(v: CheckpointPolicy) -> &'static str {
-    match v {
-        CheckpointPolicy::Auto
-        | CheckpointPolicy::PassiveEvery50
-        | CheckpointPolicy::TruncateOnClose
-        | CheckpointPolicy::None => v.as_str(),
-    }
-}
-fn timing_name(v: KillTiming) -> &'static str {
-    match v {
-        KillTiming::Uniform | KillTiming::Bulk => v.as_str(),
-    }
-}
 fn level_name(v: Level) -> &'static str {
     match v {
         Level::Forbidden | Level::Allowed | Level::Required => v.as_str(),
@@ -475,6 +536,7 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
     let budget = budget(&raw.budget);
     let matrix = matrix_blocks(&raw.matrix);
     let mut problems = kill_problems(&raw.fault.kill);
+    problems.extend(fault_model_problems(&raw.fault));
     problems.extend(workload_problems(&raw.workload));
     problems.extend(check_problems(&raw.check));
     problems.extend(expect_level_problems(&raw.expect));
@@ -490,6 +552,9 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
             database: raw.database,
             workload: raw.workload,
             kill: raw.fault.kill,
+            power_loss: raw.fault.power_loss,
+            crash_point: raw.fault.crash_point,
+            io_error: raw.fault.io_error,
             check: raw.check,
             output: raw.output,
             matrix,
@@ -535,6 +600,30 @@ fn budget(raw: &RawBudget) -> std::result::Result<Budget, Problem> {
         },
         (None, None) => Ok(Budget::Trials(DEFAULT_TRIALS)),
     }
+}
+
+fn fault_model_problems(fault: &RawFault) -> Vec<Problem> {
+    let at = |table: &str, key: &str| SettingPath::key("fault").then(table).then(key);
+    let p = &fault.power_loss;
+    let sector = (!(p.sector_size_bytes.is_power_of_two() && (512..=65536).contains(&p.sector_size_bytes))).then(|| {
+        Problem::new(
+            at("power_loss", "sector_size_bytes"),
+            format!("{} is not a sector size; allowed: a power of two in 512..=65536", p.sector_size_bytes),
+        )
+    });
+    [
+        in_range(at("power_loss", "images_per_trace"), p.images_per_trace, Allowed::Between(1, 10_000)),
+        sector,
+        in_range(at("power_loss", "torn_percent"), p.torn_percent, Allowed::AtMost(100)),
+        in_range(at("power_loss", "explain_tests_max"), p.explain_tests_max, Allowed::AtMost(100_000)),
+        in_range(at("crash_point", "txns"), fault.crash_point.txns, Allowed::Between(1, 10_000)),
+        in_range(at("crash_point", "op_max"), fault.crash_point.op_max, Allowed::AtLeast(1)),
+        in_range(at("io_error", "op_max"), fault.io_error.op_max, Allowed::AtLeast(1)),
+        in_range(at("io_error", "kill_after_ms_max"), fault.io_error.kill_after_ms_max, Allowed::AtMost(600_000)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn kill_problems(kill: &KillConfig) -> Vec<Problem> {
@@ -663,19 +752,54 @@ fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>
             axis(at("journal_mode"), block.journal_mode.as_ref(), None, &JournalMode::ALL, JournalMode::as_sql);
         let synchronous =
             axis(at("synchronous"), block.synchronous.as_ref(), None, &Synchronous::ALL, Synchronous::as_sql);
-        let fault = axis(at("fault"), block.fault.as_ref(), Some(DEFAULT_FAULT), &FAULTS, fault_name);
-        let sigterm = axis(at("sigterm"), block.sigterm.as_ref(), Some(DEFAULT_SIGTERM), &SIGTERMS, sigterm_name);
-        let checkpoint =
-            axis(at("checkpoint"), block.checkpoint.as_ref(), Some(DEFAULT_CHECKPOINT), &CHECKPOINTS, checkpoint_name);
-        let timing = axis(at("timing"), block.timing.as_ref(), Some(DEFAULT_TIMING), &TIMINGS, timing_name);
-        match (journal_mode, synchronous, fault, sigterm, checkpoint, timing) {
-            (Ok(journal_mode), Ok(synchronous), Ok(fault), Ok(sigterm), Ok(checkpoint), Ok(timing)) => {
-                blocks.push(MatrixBlock { journal_mode, synchronous, fault, sigterm, checkpoint, timing })
-            }
-            (journal_mode, synchronous, fault, sigterm, checkpoint, timing) => problems.extend(
-                [journal_mode.err(), synchronous.err(), fault.err(), sigterm.err(), checkpoint.err(), timing.err()]
-                    .into_iter()
-                    .flatten(),
+        let fault = axis(at("fault"), block.fault.as_ref(), Some(DEFAULT_FAULT), &FaultKind::ALL, FaultKind::as_str);
+        let sigterm =
+            axis(at("sigterm"), block.sigterm.as_ref(), Some(DEFAULT_SIGTERM), &SigtermBehaviour::ALL, |v| v.as_str());
+        let checkpoint = axis(
+            at("checkpoint"),
+            block.checkpoint.as_ref(),
+            Some(DEFAULT_CHECKPOINT),
+            &CheckpointPolicy::ALL,
+            CheckpointPolicy::as_str,
+        );
+        let timing = axis(at("timing"), block.timing.as_ref(), Some(DEFAULT_TIMING), &KillTiming::ALL, KillTiming::as_str);
+        let device =
+            axis(at("device"), block.device.as_ref(), Some(DEFAULT_DEVICE), &DeviceModel::ALL, DeviceModel::as_str);
+        let fullfsync =
+            axis(at("fullfsync"), block.fullfsync.as_ref(), Some(DEFAULT_FULLFSYNC), &FullFsync::ALL, FullFsync::as_str);
+        match (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync) {
+            (
+                Ok(journal_mode),
+                Ok(synchronous),
+                Ok(fault),
+                Ok(sigterm),
+                Ok(checkpoint),
+                Ok(timing),
+                Ok(device),
+                Ok(fullfsync),
+            ) => blocks.push(MatrixBlock {
+                journal_mode,
+                synchronous,
+                fault,
+                sigterm,
+                checkpoint,
+                timing,
+                device,
+                fullfsync,
+            }),
+            (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync) => problems.extend(
+                [
+                    journal_mode.err(),
+                    synchronous.err(),
+                    fault.err(),
+                    sigterm.err(),
+                    checkpoint.err(),
+                    timing.err(),
+                    device.err(),
+                    fullfsync.err(),
+                ]
+                .into_iter()
+                .flatten(),
             ),
         }
     }
@@ -708,10 +832,12 @@ fn selectors(o: &ExpectOverride) -> Vec<String> {
     [
         quoted("journal_mode", o.journal_mode.map(JournalMode::as_sql)),
         quoted("synchronous", o.synchronous.map(Synchronous::as_sql)),
-        quoted("fault", o.fault.map(fault_name)),
-        quoted("sigterm", o.sigterm.map(sigterm_name)),
-        quoted("checkpoint", o.checkpoint.map(checkpoint_name)),
-        quoted("timing", o.timing.map(timing_name)),
+        quoted("fault", o.fault.map(FaultKind::as_str)),
+        quoted("sigterm", o.sigterm.map(|v| v.as_str())),
+        quoted("checkpoint", o.checkpoint.map(CheckpointPolicy::as_str)),
+        quoted("timing", o.timing.map(KillTiming::as_str)),
+        quoted("device", o.device.map(DeviceModel::as_str)),
+        quoted("fullfsync", o.fullfsync.map(FullFsync::as_str)),
     ]
     .into_iter()
     .flatten()
@@ -1044,6 +1170,9 @@ mod tests {
         assert_eq!(minimal.database, default.database);
         assert_eq!(minimal.workload, default.workload);
         assert_eq!(minimal.kill, default.kill);
+        assert_eq!(minimal.power_loss, default.power_loss);
+        assert_eq!(minimal.crash_point, default.crash_point);
+        assert_eq!(minimal.io_error, default.io_error);
         assert_eq!(minimal.check, default.check);
         assert_eq!(minimal.output, default.output);
         assert_eq!(
@@ -1055,6 +1184,8 @@ mod tests {
                 sigterm: DEFAULT_SIGTERM.to_vec(),
                 checkpoint: DEFAULT_CHECKPOINT.to_vec(),
                 timing: DEFAULT_TIMING.to_vec(),
+                device: DEFAULT_DEVICE.to_vec(),
+                fullfsync: DEFAULT_FULLFSYNC.to_vec(),
             }]
         );
     }

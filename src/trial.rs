@@ -159,6 +159,7 @@ pub fn cell_pragmas(cell: &Cell, workload: &WorkloadConfig) -> Pragmas {
         cache_size_kib: workload.cache_size_kib,
         // Outside WAL mode the setting is inert; SQLite's default keeps the read-back honest.
         wal_autocheckpoint_pages: cell.checkpoint.map_or(1000, |p| p.wal_autocheckpoint_pages()),
+        fullfsync: cell.fullfsync,
     }
 }
 

@@ -171,6 +171,10 @@ pub fn expected_deaths(fault: FaultKind, sigterm: Option<SigtermBehaviour>) -> V
         (FaultKind::Kill, Some(SigtermBehaviour::Ignore)) => &["signal:SIGKILL"],
         // Finishes its transaction and exits 0, or is cut by the SIGKILL after the grace.
         (FaultKind::Kill, Some(SigtermBehaviour::Graceful)) => &["exit:0", "signal:SIGKILL"],
+        // The driver's SIGKILL, or the VFS's own at the crash point.
+        (FaultKind::PowerLoss | FaultKind::CrashPoint, _) => &["signal:SIGKILL"],
+        // Killed after the error, or gave up after persistent errors.
+        (FaultKind::IoError, _) => &["signal:SIGKILL", "exit:5"],
     };
     labels.iter().map(|s| s.to_string()).collect()
 }

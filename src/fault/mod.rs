@@ -1,3 +1,5 @@
 //! Fault injection.
 pub mod kill;
+pub mod powerloss;
 pub mod trace;
+pub mod vfs;

@@ -1,0 +1,837 @@
+//! The crash-image builder of the power-loss model (DESIGN §5.2): a pure function of (base
+//! files, trace, cut point, device model, choices) to the files a power loss at that cut could
+//! leave. No I/O, no clock, no global state: every property is tested without processes.
+//!
+//! # The model
+//!
+//! Files are *inodes* bound to *names* in one directory (the database's). The files present
+//! when the trial started (`base`) are durable. Replaying the trace up to the cut:
+//!
+//! - **Data** (`Write`, `Truncate`) belongs to an inode. A *barrier* sync of a file makes every
+//!   earlier data operation on that inode durable. On a device with `fsync_barrier = true`
+//!   every `xSync` is a barrier; with `false` (an OS whose plain fsync orders nothing, like
+//!   macOS without `F_FULLFSYNC`) only syncs carrying `SQLITE_SYNC_FULL` are.
+//! - **Names** change by creation (an `Open` with `created`) and deletion. A directory sync
+//!   makes every earlier name change durable; it is a plain fsync, so a barrier only when
+//!   `fsync_barrier = true`.
+//! - Everything after the last barrier is *undetermined*, and a [`Choice`] decides each one:
+//!   a data operation is kept, dropped, or torn (only some of its sectors reach the disk; the
+//!   others keep their old bytes or, with [`TornFill::Garbage`], hold garbage). Data operations
+//!   may persist in any subset (a volatile disk cache reorders freely between flushes); name
+//!   changes persist as an in-order *prefix* (file systems journal metadata in order), so a
+//!   dropped name change drops every later undetermined one too.
+//! - `-shm` never appears: it is mmapped, never traced, and rebuilt from the WAL on recovery.
+//!
+//! "Keep everything" at cut `c` gives exactly the files the process saw after record `c`
+//! (tested), which is also what a process crash at that point leaves.
+
+use crate::fault::trace::{FileRef, Record, SYNC_FULL};
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// The simulated storage device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Device {
+    /// The unit a write is torn in, in bytes.
+    pub sector_size_bytes: u32,
+    /// Plain fsync is a write barrier (Linux); `false` models an OS where only
+    /// `SQLITE_SYNC_FULL` syncs (`PRAGMA fullfsync`, `checkpoint_fullfsync`) are.
+    pub fsync_barrier: bool,
+    pub torn_fill: TornFill,
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device { sector_size_bytes: 512, fsync_barrier: true, torn_fill: TornFill::Old }
+    }
+}
+
+/// What the sectors of a torn write that did not reach the disk hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TornFill {
+    /// The bytes they held before the write.
+    Old,
+    /// Bytes that were never written by anyone (a sector caught mid-write).
+    Garbage,
+}
+
+/// The files of an image: name (within the database's directory) to content.
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+/// The decision for one undetermined operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    Keep,
+    Drop,
+    /// Only these sectors of the write (indices from the write's first sector) persisted.
+    Torn(Vec<u32>),
+}
+
+/// What an undetermined operation is, for choosing and for explaining.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undetermined {
+    /// Index of its record in the trace.
+    pub record: usize,
+    pub what: OpKind,
+    /// The name its file was bound to when it happened.
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum OpKind {
+    Write { offset: u64, len: u64, sectors: u32 },
+    Truncate { size: u64 },
+    Create,
+    Delete,
+}
+
+impl OpKind {
+    fn is_name_change(&self) -> bool {
+        match self {
+            OpKind::Create | OpKind::Delete => true,
+            OpKind::Write { .. } | OpKind::Truncate { .. } => false,
+        }
+    }
+}
+
+/// The undetermined operations at a cut, in trace order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Analysis {
+    pub undetermined: Vec<Undetermined>,
+}
+
+/// Everything the replay of a trace prefix knows; shared by [`analyze`] and [`build`].
+struct Replay {
+    /// Per inode: its data operations as record indices, and how many of them are durable.
+    data: Vec<(Vec<usize>, usize)>,
+    /// Name changes: (record index, name, Some(inode) for a creation, None for a deletion).
+    names: Vec<(usize, String, Option<usize>)>,
+    names_durable: usize,
+    /// The names the base files start bound to, as inode indices.
+    base: Vec<(String, usize)>,
+    /// Per data record index: the inode it applies to.
+    inode_of: HashMap<usize, usize>,
+    /// Per data or name record index: the name of its file at that time.
+    name_of: HashMap<usize, String>,
+}
+
+/// The file name of a traced path: everything after the last `/`.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn replay(base_names: &[String], records: &[Record], device: &Device) -> Replay {
+    let mut r = Replay {
+        data: Vec::new(),
+        names: Vec::new(),
+        names_durable: 0,
+        base: Vec::new(),
+        inode_of: HashMap::new(),
+        name_of: HashMap::new(),
+    };
+    // What the running process sees: name -> inode, and its open handles.
+    let mut bound: HashMap<String, usize> = HashMap::new();
+    for name in base_names {
+        let inode = r.data.len();
+        r.data.push((Vec::new(), 0));
+        r.base.push((name.clone(), inode));
+        bound.insert(name.clone(), inode);
+    }
+    let mut handles: HashMap<FileRef, (usize, String)> = HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        match record {
+            Record::Open { file, path, created, .. } => {
+                let name = file_name(path).to_string();
+                let inode = match (bound.get(&name), created) {
+                    (Some(&inode), false) => inode,
+                    // A new directory entry: a new inode, and a name change that may or may
+                    // not survive. (Unbound yet not created cannot happen with one directory
+                    // and every pre-existing file in `base`; treat it as a creation.)
+                    (Some(_), true) | (None, _) => {
+                        let inode = r.data.len();
+                        r.data.push((Vec::new(), 0));
+                        r.names.push((i, name.clone(), Some(inode)));
+                        r.name_of.insert(i, name.clone());
+                        bound.insert(name.clone(), inode);
+                        inode
+                    }
+                };
+                handles.insert(*file, (inode, name));
+            }
+            Record::Write { file, .. } | Record::Truncate { file, .. } => {
+                let Some((inode, name)) = handles.get(file) else { continue };
+                r.data[*inode].0.push(i);
+                r.inode_of.insert(i, *inode);
+                r.name_of.insert(i, name.clone());
+            }
+            Record::Sync { file, flags } => {
+                let barrier = device.fsync_barrier || flags & 0x0f == SYNC_FULL;
+                if let (true, Some((inode, _))) = (barrier, handles.get(file)) {
+                    let ops = &mut r.data[*inode];
+                    ops.1 = ops.0.len();
+                }
+            }
+            Record::DirSync { .. } => {
+                if device.fsync_barrier {
+                    r.names_durable = r.names.len();
+                }
+            }
+            Record::Delete { path, .. } => {
+                let name = file_name(path).to_string();
+                r.names.push((i, name.clone(), None));
+                r.name_of.insert(i, name.clone());
+                bound.remove(&name);
+            }
+            Record::Close { file } => {
+                handles.remove(file);
+            }
+            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => {}
+        }
+    }
+    r
+}
+
+fn sectors_of(offset: u64, len: u64, sector: u64) -> u32 {
+    if len == 0 {
+        return 0;
+    }
+    ((offset + len - 1) / sector - offset / sector + 1) as u32
+}
+
+/// The undetermined operations of `records[..cut]` given the files present at the start.
+pub fn analyze(base_names: &[String], records: &[Record], cut: usize, device: &Device) -> Analysis {
+    let records = &records[..cut.min(records.len())];
+    let r = replay(base_names, records, device);
+    let mut undetermined = Vec::new();
+    for (ops, durable) in &r.data {
+        for &i in &ops[*durable..] {
+            let what = match &records[i] {
+                Record::Write { offset, data, .. } => OpKind::Write {
+                    offset: *offset,
+                    len: data.len() as u64,
+                    sectors: sectors_of(*offset, data.len() as u64, u64::from(device.sector_size_bytes)),
+                },
+                Record::Truncate { size, .. } => OpKind::Truncate { size: *size },
+                other => unreachable!("data operations are writes and truncates, not {other:?}"),
+            };
+            undetermined.push(Undetermined { record: i, what, name: r.name_of[&i].clone() });
+        }
+    }
+    for (i, name, created) in &r.names[r.names_durable..] {
+        let what = if created.is_some() { OpKind::Create } else { OpKind::Delete };
+        undetermined.push(Undetermined { record: *i, what, name: name.clone() });
+    }
+    undetermined.sort_by_key(|u| u.record);
+    Analysis { undetermined }
+}
+
+/// Random choices for `analysis`: per image, a keep probability drawn from
+/// {0, 0.3, 0.5, 0.7, 1} (all lost, mostly lost, ..., everything reached the disk), each data
+/// operation kept with it, else torn with `torn_percent` percent (when it spans two sectors or
+/// more), else dropped; name changes persist as a prefix of uniform length.
+pub fn random_choices(analysis: &Analysis, torn_percent: u32, rng: &mut impl Rng) -> Vec<Choice> {
+    const KEEP: [f64; 5] = [0.0, 0.3, 0.5, 0.7, 1.0];
+    let keep = KEEP[rng.random_range(0..KEEP.len())];
+    let names = analysis.undetermined.iter().filter(|u| u.what.is_name_change()).count();
+    let mut names_kept = rng.random_range(0..=names);
+    analysis
+        .undetermined
+        .iter()
+        .map(|u| match &u.what {
+            OpKind::Create | OpKind::Delete => {
+                if names_kept > 0 {
+                    names_kept -= 1;
+                    Choice::Keep
+                } else {
+                    Choice::Drop
+                }
+            }
+            OpKind::Truncate { .. } => {
+                if rng.random_bool(keep) {
+                    Choice::Keep
+                } else {
+                    Choice::Drop
+                }
+            }
+            OpKind::Write { sectors, .. } => {
+                if rng.random_bool(keep) {
+                    Choice::Keep
+                } else if *sectors >= 2 && rng.random_range(0..100) < torn_percent {
+                    // A nonempty proper subset of the sectors.
+                    let n = *sectors;
+                    let mut kept: Vec<u32> = (0..n).filter(|_| rng.random_bool(0.5)).collect();
+                    if kept.is_empty() {
+                        kept.push(rng.random_range(0..n));
+                    } else if kept.len() == n as usize {
+                        kept.remove(rng.random_range(0..kept.len()));
+                    }
+                    Choice::Torn(kept)
+                } else {
+                    Choice::Drop
+                }
+            }
+        })
+        .collect()
+}
+
+/// Deterministic garbage for an unpersisted sector of a torn write: never the old bytes nor
+/// the new ones in general, always the same for the same record and sector.
+fn garbage(record: usize, sector: u32, len: usize) -> Vec<u8> {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&(record as u64).to_le_bytes());
+    h.update(&sector.to_le_bytes());
+    let mut state = h.digest();
+    (0..len)
+        .map(|_| {
+            // xorshift: cheap, deterministic, not meant to be random in any strong sense.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn write_at(content: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    if content.len() < offset + bytes.len() {
+        content.resize(offset + bytes.len(), 0);
+    }
+    content[offset..offset + bytes.len()].copy_from_slice(bytes);
+}
+
+/// The files a power loss at `cut` leaves, given `choices` for `analyze(..)`'s undetermined
+/// operations (same order, same length).
+pub fn build(base: &Files, records: &[Record], cut: usize, device: &Device, choices: &[Choice]) -> Files {
+    let records = &records[..cut.min(records.len())];
+    let base_names: Vec<String> = base.keys().cloned().collect();
+    let r = replay(&base_names, records, device);
+    let analysis = analyze(&base_names, records, records.len(), device);
+    assert_eq!(analysis.undetermined.len(), choices.len(), "one choice per undetermined operation");
+    let choice_of: HashMap<usize, &Choice> =
+        analysis.undetermined.iter().zip(choices).map(|(u, c)| (u.record, c)).collect();
+
+    // Contents, inode by inode.
+    let mut contents: Vec<Vec<u8>> = vec![Vec::new(); r.data.len()];
+    for (name, inode) in &r.base {
+        contents[*inode] = base[name].clone();
+    }
+    let sector = device.sector_size_bytes as usize;
+    for (inode, (ops, _)) in r.data.iter().enumerate() {
+        let content = &mut contents[inode];
+        for &i in ops {
+            let choice = choice_of.get(&i).copied().unwrap_or(&Choice::Keep);
+            match (&records[i], choice) {
+                (_, Choice::Drop) => {}
+                (Record::Write { offset, data, .. }, Choice::Keep) => write_at(content, *offset as usize, data),
+                (Record::Write { offset, data, .. }, Choice::Torn(kept)) => {
+                    let (offset, end) = (*offset as usize, *offset as usize + data.len());
+                    let first = offset / sector;
+                    for s in 0..sectors_of(offset as u64, data.len() as u64, sector as u64) {
+                        let lo = ((first + s as usize) * sector).max(offset);
+                        let hi = ((first + s as usize + 1) * sector).min(end);
+                        if kept.contains(&s) {
+                            write_at(content, lo, &data[lo - offset..hi - offset]);
+                        } else {
+                            match device.torn_fill {
+                                TornFill::Old => {
+                                    // Old bytes stay; a sector past the old end reads as zeros.
+                                    if content.len() < hi {
+                                        content.resize(hi, 0);
+                                    }
+                                }
+                                TornFill::Garbage => write_at(content, lo, &garbage(i, s, hi - lo)),
+                            }
+                        }
+                    }
+                }
+                (Record::Truncate { size, .. }, Choice::Keep | Choice::Torn(_)) => content.resize(*size as usize, 0),
+                (other, _) => unreachable!("data operations are writes and truncates, not {other:?}"),
+            }
+        }
+    }
+
+    // Names: durable changes always, undetermined ones as an in-order prefix.
+    let mut bound: BTreeMap<String, usize> = r.base.iter().cloned().collect();
+    let mut prefix_alive = true;
+    for (k, (i, name, created)) in r.names.iter().enumerate() {
+        let persisted = k < r.names_durable || {
+            prefix_alive &= matches!(choice_of.get(i), Some(Choice::Keep));
+            prefix_alive
+        };
+        if persisted {
+            match created {
+                Some(inode) => bound.insert(name.clone(), *inode),
+                None => bound.remove(name),
+            };
+        }
+    }
+    bound.into_iter().map(|(name, inode)| (name, std::mem::take(&mut contents[inode]))).collect()
+}
+
+/// Per writer: (highest sequence acknowledged, highest begun) in `records[..cut]`.
+pub fn acks_at(records: &[Record], cut: usize) -> BTreeMap<u64, (u64, u64)> {
+    let mut acks: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for record in &records[..cut.min(records.len())] {
+        match record {
+            Record::Begin { writer, seq } => {
+                let e = acks.entry(*writer).or_default();
+                e.1 = e.1.max(*seq);
+            }
+            Record::Ack { writer, seq } => {
+                let e = acks.entry(*writer).or_default();
+                e.0 = e.0.max(*seq);
+            }
+            Record::Open { .. }
+            | Record::Write { .. }
+            | Record::Truncate { .. }
+            | Record::Sync { .. }
+            | Record::DirSync { .. }
+            | Record::Delete { .. }
+            | Record::Close { .. }
+            | Record::Injected { .. } => {}
+        }
+    }
+    acks
+}
+
+/// Cut points for `images` crash images of a trace of `len` records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutPoints {
+    /// Uniformly random record positions.
+    Random,
+    /// Just before every sync (everything since the previous barrier is in flight), spread
+    /// evenly when there are more syncs than images.
+    Systematic,
+}
+
+/// The cuts of one trace: each a number of records (`1..=len`).
+pub fn cuts(records: &[Record], images: usize, points: CutPoints, rng: &mut impl Rng) -> Vec<usize> {
+    let len = records.len();
+    if len == 0 || images == 0 {
+        return Vec::new();
+    }
+    match points {
+        CutPoints::Random => (0..images).map(|_| rng.random_range(1..=len)).collect(),
+        CutPoints::Systematic => {
+            let mut boundaries: Vec<usize> = records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matches!(r, Record::Sync { .. }))
+                .map(|(i, _)| i)
+                .filter(|&i| i > 0)
+                .collect();
+            boundaries.push(len);
+            if boundaries.len() <= images {
+                return boundaries;
+            }
+            (0..images).map(|k| boundaries[k * boundaries.len() / images]).collect()
+        }
+    }
+}
+
+/// Delta debugging (ddmin) over the non-`Keep` choices: the smallest set found, within
+/// `tests_max` calls of `fails`, such that turning every other choice to `Keep` still fails.
+/// `fails` must be deterministic. Returns the shrunk choices and the number of tests run.
+pub fn shrink(choices: &[Choice], tests_max: usize, fails: &mut dyn FnMut(&[Choice]) -> bool) -> (Vec<Choice>, usize) {
+    let with_only = |kept: &[usize]| -> Vec<Choice> {
+        choices.iter().enumerate().map(|(i, c)| if kept.contains(&i) { c.clone() } else { Choice::Keep }).collect()
+    };
+    let mut current: Vec<usize> = (0..choices.len()).filter(|&i| choices[i] != Choice::Keep).collect();
+    let mut tests = 0;
+    let mut n = 2usize;
+    while current.len() >= 2 && tests < tests_max {
+        let chunk = current.len().div_ceil(n);
+        let mut reduced = false;
+        for start in (0..current.len()).step_by(chunk) {
+            if tests >= tests_max {
+                break;
+            }
+            // Try the complement of this chunk first: it removes the most.
+            let complement: Vec<usize> =
+                current.iter().enumerate().filter(|(k, _)| *k < start || *k >= start + chunk).map(|(_, &i)| i).collect();
+            tests += 1;
+            if fails(&with_only(&complement)) {
+                current = complement;
+                n = (n - 1).max(2);
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced {
+            if n >= current.len() {
+                break;
+            }
+            n = (n * 2).min(current.len());
+        }
+    }
+    // A last pass: is even one choice needed? (A failure without any lost write is a process
+    // crash failure; say so by returning no choices.)
+    if current.len() == 1 && tests < tests_max {
+        tests += 1;
+        if fails(&with_only(&[])) {
+            current.clear();
+        }
+    }
+    (with_only(&current), tests)
+}
+
+/// What a database page or WAL frame an offset falls in, for explanations.
+fn locate(name: &str, offset: u64, page_size: u64) -> String {
+    if name.ends_with("-wal") {
+        const WAL_HEADER: u64 = 32;
+        const FRAME_HEADER: u64 = 24;
+        if offset < WAL_HEADER {
+            return "WAL header".into();
+        }
+        return format!("frame {}", (offset - WAL_HEADER) / (FRAME_HEADER + page_size) + 1);
+    }
+    if name.ends_with("-journal") {
+        return if offset == 0 { "journal header".into() } else { format!("journal byte {offset}") };
+    }
+    format!("page {}", offset / page_size + 1)
+}
+
+/// The shrunk choices in words: one line per lost, torn or un-done operation, each saying
+/// which later operation did persist (what makes the loss an ordering problem).
+pub fn explain(analysis: &Analysis, choices: &[Choice], page_size: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (k, (u, c)) in analysis.undetermined.iter().zip(choices).enumerate() {
+        let what = match (&u.what, c) {
+            (_, Choice::Keep) => continue,
+            (OpKind::Write { offset, len, .. }, Choice::Drop) => format!(
+                "lost: write #{} to {} at offset {offset} ({}, {len} bytes)",
+                u.record,
+                u.name,
+                locate(&u.name, *offset, page_size)
+            ),
+            (OpKind::Write { offset, len, sectors }, Choice::Torn(kept)) => format!(
+                "torn: write #{} to {} at offset {offset} ({}, {len} bytes): {} of {sectors} sectors persisted",
+                u.record,
+                u.name,
+                locate(&u.name, *offset, page_size),
+                kept.len()
+            ),
+            (OpKind::Truncate { size }, Choice::Drop | Choice::Torn(_)) => {
+                format!("lost: truncation #{} of {} to {size} bytes", u.record, u.name)
+            }
+            (OpKind::Create, Choice::Drop | Choice::Torn(_)) => {
+                format!("lost: creation #{} of {} (directory entry never synced)", u.record, u.name)
+            }
+            (OpKind::Delete, Choice::Drop | Choice::Torn(_)) => {
+                format!("undone: deletion #{} of {} (directory never synced after it)", u.record, u.name)
+            }
+        };
+        let later_kept = analysis.undetermined[k + 1..]
+            .iter()
+            .zip(&choices[k + 1..])
+            .find(|(_, c)| **c == Choice::Keep)
+            .map(|(l, _)| match &l.what {
+                OpKind::Write { offset, .. } => {
+                    format!(" while write #{} to {} ({}) persisted", l.record, l.name, locate(&l.name, *offset, page_size))
+                }
+                OpKind::Truncate { .. } | OpKind::Create | OpKind::Delete => {
+                    format!(" while operation #{} on {} persisted", l.record, l.name)
+                }
+            })
+            .unwrap_or_default();
+        lines.push(format!("{what}{later_kept}"));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::trace::FileKind;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    const DIR: &str = "/d/";
+
+    fn f(h: u32) -> FileRef {
+        FileRef { writer: 1, handle: h }
+    }
+
+    /// A small model of SQLite-like I/O: three names, random opens (creating or not),
+    /// writes, truncates, syncs of both flavours, deletes with and without dirsync.
+    fn op() -> impl Strategy<Value = (u8, u8, u16, u16, u8)> {
+        (0u8..9, 0u8..3, 0u16..3000, 1u16..1500, any::<u8>())
+    }
+
+    fn trace_from(ops: Vec<(u8, u8, u16, u16, u8)>) -> Vec<Record> {
+        let names = ["db", "db-wal", "db-journal"];
+        let mut records = Vec::new();
+        // Handles 0..3 are open on the base files from the start.
+        for (h, name) in names.iter().enumerate() {
+            records.push(Record::Open {
+                file: f(h as u32),
+                path: format!("{DIR}{name}"),
+                kind: FileKind::MainDb,
+                created: false,
+            });
+        }
+        let mut open: Vec<bool> = vec![true; 3];
+        let mut next = 3u32;
+        let mut handle_of: Vec<u32> = vec![0, 1, 2];
+        for (kind, file, offset, len, byte) in ops {
+            let n = file as usize;
+            let fr = f(handle_of[n]);
+            match kind {
+                0..=3 if open[n] => {
+                    records.push(Record::Write { file: fr, offset: offset.into(), data: vec![byte; len as usize] })
+                }
+                4 if open[n] => records.push(Record::Truncate { file: fr, size: u64::from(offset) }),
+                5 if open[n] => records.push(Record::Sync { file: fr, flags: if byte % 2 == 0 { 2 } else { 3 } }),
+                6 => records.push(Record::DirSync { path: format!("{DIR}{}", names[n]) }),
+                7 if n > 0 => {
+                    records.push(Record::Delete { path: format!("{DIR}{}", names[n]), dir_sync: byte % 2 == 0 });
+                    if byte % 2 == 0 {
+                        records.push(Record::DirSync { path: format!("{DIR}{}", names[n]) });
+                    }
+                    open[n] = false;
+                }
+                8 if !open[n] => {
+                    handle_of[n] = next;
+                    records.push(Record::Open {
+                        file: f(next),
+                        path: format!("{DIR}{}", names[n]),
+                        kind: FileKind::Wal,
+                        created: true,
+                    });
+                    next += 1;
+                    open[n] = true;
+                }
+                _ => records.push(Record::Ack { writer: 1, seq: u64::from(byte) }),
+            }
+        }
+        records
+    }
+
+    fn base() -> Files {
+        [("db".to_string(), vec![7u8; 4096]), ("db-wal".to_string(), vec![]), ("db-journal".to_string(), vec![1; 10])]
+            .into_iter()
+            .collect()
+    }
+
+    /// The files as the running process saw them after `records` (no power loss at all).
+    fn process_view(base: &Files, records: &[Record]) -> Files {
+        let mut files = base.clone();
+        let mut handles: HashMap<FileRef, String> = HashMap::new();
+        // Deleted-but-open files keep their content for the handle, not the name.
+        let mut orphans: HashMap<FileRef, Vec<u8>> = HashMap::new();
+        for r in records {
+            match r {
+                Record::Open { file, path, created, .. } => {
+                    let name = file_name(path).to_string();
+                    if *created || !files.contains_key(&name) {
+                        files.insert(name.clone(), Vec::new());
+                    }
+                    handles.insert(*file, name);
+                }
+                Record::Write { file, offset, data } => {
+                    if let Some(c) = orphans.get_mut(file) {
+                        write_at(c, *offset as usize, data);
+                    } else if let Some(name) = handles.get(file) {
+                        write_at(files.get_mut(name).unwrap(), *offset as usize, data);
+                    }
+                }
+                Record::Truncate { file, size } => {
+                    if let Some(c) = orphans.get_mut(file) {
+                        c.resize(*size as usize, 0);
+                    } else if let Some(name) = handles.get(file) {
+                        files.get_mut(name).unwrap().resize(*size as usize, 0);
+                    }
+                }
+                Record::Delete { path, .. } => {
+                    let name = file_name(path).to_string();
+                    if let Some(content) = files.remove(&name) {
+                        for (h, n) in &handles {
+                            if *n == name {
+                                orphans.insert(*h, content.clone());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        files
+    }
+
+    fn keep_all(analysis: &Analysis) -> Vec<Choice> {
+        vec![Choice::Keep; analysis.undetermined.len()]
+    }
+
+    proptest! {
+        /// Keeping every undetermined operation reproduces the process's view at the cut.
+        #[test]
+        fn keep_everything_is_the_process_view(ops in proptest::collection::vec(op(), 0..60), cut in any::<prop::sample::Index>(), barrier in any::<bool>()) {
+            let records = trace_from(ops);
+            let cut = cut.index(records.len() + 1);
+            let device = Device { fsync_barrier: barrier, ..Device::default() };
+            let names: Vec<String> = base().keys().cloned().collect();
+            let a = analyze(&names, &records, cut, &device);
+            prop_assert_eq!(build(&base(), &records, cut, &device, &keep_all(&a)), process_view(&base(), &records[..cut]));
+        }
+
+        /// Whatever the choices, every byte written before a barrier sync of its file (and
+        /// not overwritten or truncated since) is in the image, as long as the file's name
+        /// binding is durable too.
+        #[test]
+        fn durable_writes_always_survive(ops in proptest::collection::vec(op(), 0..60), cut in any::<prop::sample::Index>(), seed in any::<u64>()) {
+            let records = trace_from(ops);
+            let cut = cut.index(records.len() + 1);
+            let device = Device::default();
+            let names: Vec<String> = base().keys().cloned().collect();
+            let a = analyze(&names, &records, cut, &device);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let choices = random_choices(&a, 30, &mut rng);
+            let image = build(&base(), &records, cut, &device, &choices);
+            // Dropping everything undetermined is the floor: the image of "all undetermined
+            // lost" and a random image agree wherever no undetermined op touched.
+            let floor: Vec<Choice> = a.undetermined.iter().map(|_| Choice::Drop).collect();
+            let floor_image = build(&base(), &records, cut, &device, &floor);
+            let undetermined_records: std::collections::HashSet<usize> = a.undetermined.iter().map(|u| u.record).collect();
+            // Only names whose binding is fully determined are compared.
+            let names_determined = a.undetermined.iter().all(|u| !u.what.is_name_change());
+            if names_determined {
+                prop_assert_eq!(image.keys().collect::<Vec<_>>(), floor_image.keys().collect::<Vec<_>>());
+                for (name, floor_bytes) in &floor_image {
+                    let touched = records[..cut].iter().enumerate().any(|(i, r)| undetermined_records.contains(&i)
+                        && matches!(r, Record::Write { .. } | Record::Truncate { .. })
+                        && a.undetermined.iter().any(|u| u.record == i && &u.name == name));
+                    if !touched {
+                        prop_assert_eq!(&image[name], floor_bytes, "{}", name);
+                    }
+                }
+            }
+        }
+
+        /// The same seed gives the same choices and so the same image.
+        #[test]
+        fn same_seed_same_image(ops in proptest::collection::vec(op(), 0..40), seed in any::<u64>()) {
+            let records = trace_from(ops);
+            let device = Device { torn_fill: TornFill::Garbage, ..Device::default() };
+            let names: Vec<String> = base().keys().cloned().collect();
+            let a = analyze(&names, &records, records.len(), &device);
+            let c1 = random_choices(&a, 50, &mut ChaCha8Rng::seed_from_u64(seed));
+            let c2 = random_choices(&a, 50, &mut ChaCha8Rng::seed_from_u64(seed));
+            prop_assert_eq!(&c1, &c2);
+            prop_assert_eq!(build(&base(), &records, records.len(), &device, &c1), build(&base(), &records, records.len(), &device, &c2));
+        }
+
+        /// ddmin finds a 1-minimal failing subset for a monotone failure predicate ("some
+        /// chosen element of a hidden set is not kept").
+        #[test]
+        fn shrink_finds_a_minimal_culprit(n in 1usize..40, culprits in proptest::collection::btree_set(0usize..40, 1..4)) {
+            let choices: Vec<Choice> = (0..n).map(|i| if i % 3 == 0 { Choice::Keep } else { Choice::Drop }).collect();
+            let culprits: Vec<usize> = culprits.into_iter().filter(|&c| c < n && choices[c] != Choice::Keep).collect();
+            prop_assume!(!culprits.is_empty());
+            let mut fails = |c: &[Choice]| culprits.iter().any(|&k| c[k] != Choice::Keep);
+            let (shrunk, _) = shrink(&choices, 1000, &mut fails);
+            let left: Vec<usize> = (0..n).filter(|&i| shrunk[i] != Choice::Keep).collect();
+            prop_assert_eq!(left.len(), 1);
+            prop_assert!(culprits.contains(&left[0]));
+        }
+    }
+
+    #[test]
+    fn a_barrier_sync_makes_earlier_writes_durable_only_on_its_file() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: false },
+            Record::Write { file: f(1), offset: 0, data: vec![1; 100] },
+            Record::Write { file: f(0), offset: 0, data: vec![2; 100] },
+            Record::Sync { file: f(1), flags: 2 },
+            Record::Write { file: f(1), offset: 100, data: vec![3; 100] },
+        ];
+        let names: Vec<String> = base().keys().cloned().collect();
+        let a = analyze(&names, &records, records.len(), &Device::default());
+        let undetermined: Vec<usize> = a.undetermined.iter().map(|u| u.record).collect();
+        assert_eq!(undetermined, vec![3, 5]);
+        // On a device without fsync barriers a NORMAL sync orders nothing.
+        let no_barrier = Device { fsync_barrier: false, ..Device::default() };
+        let a = analyze(&names, &records, records.len(), &no_barrier);
+        assert_eq!(a.undetermined.len(), 3);
+    }
+
+    #[test]
+    fn an_unsynced_journal_deletion_may_be_undone_and_the_journal_comes_back() {
+        // DELETE mode under synchronous=FULL: the journal is created, synced (its directory
+        // entry with it), the database written and synced, the journal deleted without a
+        // directory sync.
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Open { file: f(1), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: true },
+            Record::Write { file: f(1), offset: 0, data: vec![9; 512] },
+            Record::Sync { file: f(1), flags: 2 },
+            Record::DirSync { path: "/d/db-journal".into() },
+            Record::Write { file: f(0), offset: 0, data: vec![5; 4096] },
+            Record::Sync { file: f(0), flags: 2 },
+            Record::Delete { path: "/d/db-journal".into(), dir_sync: false },
+            Record::Close { file: f(1) },
+            Record::Ack { writer: 1, seq: 1 },
+        ];
+        let base: Files = [("db".to_string(), vec![0u8; 4096])].into_iter().collect();
+        let names = vec!["db".to_string()];
+        let a = analyze(&names, &records, records.len(), &Device::default());
+        assert_eq!(a.undetermined.len(), 1);
+        assert_eq!(a.undetermined[0].what, OpKind::Delete);
+        let undone = build(&base, &records, records.len(), &Device::default(), &[Choice::Drop]);
+        assert_eq!(undone["db-journal"], vec![9; 512], "the synced journal is back, whole");
+        assert_eq!(undone["db"], vec![5; 4096]);
+        let done = build(&base, &records, records.len(), &Device::default(), &[Choice::Keep]);
+        assert!(!done.contains_key("db-journal"));
+        assert_eq!(acks_at(&records, records.len())[&1], (1, 0));
+        let lines = explain(&a, &[Choice::Drop], 4096);
+        assert_eq!(lines, vec!["undone: deletion #7 of db-journal (directory never synced after it)"]);
+        // With a directory sync after the deletion (synchronous=EXTRA) nothing is undetermined.
+        let mut extra = records.clone();
+        extra.insert(8, Record::DirSync { path: "/d/db-journal".into() });
+        assert!(analyze(&names, &extra, extra.len(), &Device::default()).undetermined.is_empty());
+    }
+
+    #[test]
+    fn torn_writes_keep_exactly_the_chosen_sectors() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Write { file: f(0), offset: 256, data: vec![1; 1024] },
+        ];
+        let base: Files = [("db".to_string(), vec![0u8; 2048])].into_iter().collect();
+        let a = analyze(&["db".to_string()], &records, 2, &Device::default());
+        assert_eq!(a.undetermined[0].what, OpKind::Write { offset: 256, len: 1024, sectors: 3 });
+        let image = build(&base, &records, 2, &Device::default(), &[Choice::Torn(vec![1])]);
+        let db = &image["db"];
+        assert!(db[..512].iter().all(|&b| b == 0));
+        assert!(db[512..1024].iter().all(|&b| b == 1));
+        assert!(db[1024..].iter().all(|&b| b == 0));
+        let garbage = Device { torn_fill: TornFill::Garbage, ..Device::default() };
+        let image = build(&base, &records, 2, &garbage, &[Choice::Torn(vec![1])]);
+        assert!(image["db"][256..512].iter().any(|&b| b != 0 && b != 1));
+        assert!(image["db"][..256].iter().all(|&b| b == 0), "bytes outside the write are untouched");
+        let lines = explain(&a, &[Choice::Torn(vec![1])], 4096);
+        assert_eq!(lines, vec!["torn: write #1 to db at offset 256 (page 1, 1024 bytes): 1 of 3 sectors persisted"]);
+    }
+
+    #[test]
+    fn systematic_cuts_sit_before_every_sync() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Write { file: f(0), offset: 0, data: vec![1] },
+            Record::Sync { file: f(0), flags: 2 },
+            Record::Write { file: f(0), offset: 0, data: vec![1] },
+            Record::Sync { file: f(0), flags: 2 },
+        ];
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(cuts(&records, 10, CutPoints::Systematic, &mut rng), vec![2, 4, 5]);
+        assert_eq!(cuts(&records, 2, CutPoints::Systematic, &mut rng), vec![2, 4]);
+        assert!(cuts(&records, 5, CutPoints::Random, &mut rng).iter().all(|&c| (1..=5).contains(&c)));
+    }
+}
