@@ -11,8 +11,9 @@
 use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::expect;
 use crate::fault::kill;
+use crate::matrix::FaultKind;
 use crate::report::{self, Aggregator, RunMeta};
-use crate::scenario::{Budget, Scenario};
+use crate::scenario::{Budget, CrashPoints, Scenario};
 use crate::trial::{self, Lane, Template, TrialEnv, TrialRecord};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
@@ -195,7 +196,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     .map_err(|e| Error::io("create the work directory", e))?;
 
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    let templates = build_templates(work.path(), &opts, &cells)?;
+    let templates = build_templates(&exe, work.path(), &opts, &cells)?;
     let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
     let env = TrialEnv {
         exe: &exe,
@@ -341,16 +342,30 @@ fn prepare_run_dir(run_dir: &Path) -> Result<()> {
     })
 }
 
-fn build_templates(work: &Path, opts: &RunOptions, cells: &[crate::matrix::Cell]) -> Result<Vec<Template>> {
+fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[crate::matrix::Cell]) -> Result<Vec<Template>> {
     let dir = work.join("templates");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    let sc = &opts.scenario;
     cells
         .iter()
         .enumerate()
         .map(|(i, cell)| {
             // Template seeds live far from trial streams: stream 2^63 + cell index.
             let seed = trial::trial_seed(opts.seed, (1 << 63) + i as u64);
-            trial::build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &opts.scenario.workload, seed)
+            let mut template = trial::build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
+            let systematic = match (cell.fault, sc.crash_point.points) {
+                (FaultKind::CrashPoint, CrashPoints::Systematic) => true,
+                (FaultKind::CrashPoint, CrashPoints::Random)
+                | (FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError, _) => false,
+            };
+            if systematic {
+                // The short trace's writer seed: stream 2^62 + cell index.
+                let writer_seed = trial::trial_seed(opts.seed, (1 << 62) + i as u64);
+                let ops =
+                    trial::measure_short_trace(exe, &template, cell, sc, &dir.join(format!("short-{i}")), writer_seed)?;
+                template.short_trace = Some((writer_seed, ops));
+            }
+            Ok(template)
         })
         .collect()
 }

@@ -138,14 +138,19 @@ fn builtin_power_loss(cell: &Cell) -> Expectation {
             e
         }
         (Wal, S::Normal) => {
-            let mut e = consistent_may_lose("power loss, WAL, synchronous=NORMAL: consistent; the last commits may roll back (canary)");
+            let mut e = consistent_may_lose(
+                "power loss, WAL, synchronous=NORMAL: consistent; the last commits may roll back (canary)",
+            );
             e.levels.insert(ViolationKind::LostAck, Level::Required);
             e
         }
-        (Wal, S::Full | S::Extra) => Expectation::uniform(Level::Forbidden, "power loss, WAL, synchronous=FULL/EXTRA: atomic and durable"),
-        (Delete, S::Normal) => {
-            Expectation::uniform(Level::Allowed, "power loss, DELETE, synchronous=NORMAL: a very small chance of corruption")
+        (Wal, S::Full | S::Extra) => {
+            Expectation::uniform(Level::Forbidden, "power loss, WAL, synchronous=FULL/EXTRA: atomic and durable")
         }
+        (Delete, S::Normal) => Expectation::uniform(
+            Level::Allowed,
+            "power loss, DELETE, synchronous=NORMAL: a very small chance of corruption",
+        ),
         (Delete, S::Full) => {
             let mut e = consistent_may_lose(
                 "power loss, DELETE, synchronous=FULL: no corruption; the journal's unlink is not durable, so the last commit may roll back (canary)",
@@ -450,7 +455,8 @@ mod tests {
         assert!(required(Delete, S::Extra).is_empty());
         assert_eq!(required(Delete, S::Off), DAMAGE.to_vec());
         assert_eq!(required(Wal, S::Off), vec![ViolationKind::LostAck]);
-        let forbidden_all = |j, s| builtin(&cell(j, s, FaultKind::PowerLoss)).levels.values().all(|&l| l == Level::Forbidden);
+        let forbidden_all =
+            |j, s| builtin(&cell(j, s, FaultKind::PowerLoss)).levels.values().all(|&l| l == Level::Forbidden);
         assert!(forbidden_all(Wal, S::Full) && forbidden_all(Wal, S::Extra) && forbidden_all(Delete, S::Extra));
         // WAL+NORMAL may lose, never damage.
         let e = builtin(&cell(Wal, S::Normal, FaultKind::PowerLoss));

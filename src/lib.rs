@@ -45,6 +45,7 @@ pub mod cli;
 pub mod error;
 pub mod expect;
 pub mod fault;
+pub mod imaging;
 pub mod matrix;
 pub mod pragmas;
 pub mod report;

@@ -167,7 +167,8 @@ pub enum SigtermBehaviour {
 }
 
 impl SigtermBehaviour {
-    pub const ALL: [SigtermBehaviour; 3] = [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
+    pub const ALL: [SigtermBehaviour; 3] =
+        [SigtermBehaviour::Default, SigtermBehaviour::Graceful, SigtermBehaviour::Ignore];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -475,9 +476,18 @@ mod tests {
             (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(&FaultKind::ALL), sub(&SigtermBehaviour::ALL)),
             (sub(&CheckpointPolicy::ALL), sub(&KillTiming::ALL), sub(&DeviceModel::ALL), sub(&FullFsync::ALL)),
         )
-            .prop_map(|((journal_mode, synchronous, fault, sigterm), (checkpoint, timing, device, fullfsync))| {
-                MatrixBlock { journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync }
-            })
+            .prop_map(
+                |((journal_mode, synchronous, fault, sigterm), (checkpoint, timing, device, fullfsync))| MatrixBlock {
+                    journal_mode,
+                    synchronous,
+                    fault,
+                    sigterm,
+                    checkpoint,
+                    timing,
+                    device,
+                    fullfsync,
+                },
+            )
     }
 
     #[test]

@@ -299,11 +299,16 @@ impl CellAgg {
                 false
             }
             TrialOutcome::Checked => {
-                self.crash_states += 1;
-                // A kind counts once per crash state, however many of its checks failed.
-                let kinds: BTreeSet<ViolationKind> = rec.violations.iter().copied().collect();
-                for &k in &kinds {
-                    *self.violations.entry(k).or_insert(0) += 1;
+                // A kind counts once per crash state (a power-loss trial has several), however
+                // many of its checks failed.
+                let mut kinds: BTreeSet<ViolationKind> = BTreeSet::new();
+                for state in rec.crash_states() {
+                    self.crash_states += 1;
+                    let state: BTreeSet<ViolationKind> = state.iter().copied().collect();
+                    for &k in &state {
+                        *self.violations.entry(k).or_insert(0) += 1;
+                    }
+                    kinds.extend(state);
                 }
                 if kinds.is_empty() {
                     return false;
@@ -1083,7 +1088,31 @@ mod tests {
             replay: violating.then(|| {
                 format!("crashfuzz replay out/failures/{trial}  # or: crashfuzz run unit --seed 7 --trial {trial}")
             }),
+            images: Vec::new(),
+            injection: None,
+            explanation: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_power_loss_trial_counts_each_image_as_a_crash_state() {
+        let mut agg = aggregator();
+        let image = |violations: Vec<ViolationKind>| crate::imaging::ImageRecord {
+            cut: 10,
+            undetermined: 3,
+            lost: 1,
+            torn: 0,
+            violations,
+            duplicate_of: None,
+        };
+        let mut rec = record(1, &wal(), &[ViolationKind::LostAck], &[100]);
+        rec.images = vec![image(vec![]), image(vec![ViolationKind::LostAck]), image(vec![ViolationKind::LostAck])];
+        agg.add(&rec);
+        let summary = agg.summary(&RunMeta::default(), 1.0, false);
+        let c = summary.cells.iter().find(|c| c.id == wal().id()).unwrap();
+        assert_eq!(c.crash_states, 3);
+        assert_eq!(c.violations[&ViolationKind::LostAck], 2);
+        assert_eq!(c.violating_trials, 1);
     }
 
     fn inconclusive(trial: u64, cell: &Cell, reason: &str) -> TrialRecord {

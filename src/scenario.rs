@@ -20,13 +20,12 @@
 use crate::check::ViolationKind;
 use crate::error::{Error, Result};
 use crate::expect::{ExpectOverride, Level};
-use crate::matrix::{
-    self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, MatrixBlock,
-    SigtermBehaviour,
-    Synchronous,
-};
 use crate::fault::powerloss::{CutPoints, TornFill};
 use crate::fault::vfs::IoErrorKind;
+use crate::matrix::{
+    self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming,
+    MatrixBlock, SigtermBehaviour, Synchronous,
+};
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -605,12 +604,13 @@ fn budget(raw: &RawBudget) -> std::result::Result<Budget, Problem> {
 fn fault_model_problems(fault: &RawFault) -> Vec<Problem> {
     let at = |table: &str, key: &str| SettingPath::key("fault").then(table).then(key);
     let p = &fault.power_loss;
-    let sector = (!(p.sector_size_bytes.is_power_of_two() && (512..=65536).contains(&p.sector_size_bytes))).then(|| {
-        Problem::new(
-            at("power_loss", "sector_size_bytes"),
-            format!("{} is not a sector size; allowed: a power of two in 512..=65536", p.sector_size_bytes),
-        )
-    });
+    let sector =
+        (!(p.sector_size_bytes.is_power_of_two() && (512..=65536).contains(&p.sector_size_bytes))).then(|| {
+            Problem::new(
+                at("power_loss", "sector_size_bytes"),
+                format!("{} is not a sector size; allowed: a power of two in 512..=65536", p.sector_size_bytes),
+            )
+        });
     [
         in_range(at("power_loss", "images_per_trace"), p.images_per_trace, Allowed::Between(1, 10_000)),
         sector,
@@ -762,11 +762,17 @@ fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>
             &CheckpointPolicy::ALL,
             CheckpointPolicy::as_str,
         );
-        let timing = axis(at("timing"), block.timing.as_ref(), Some(DEFAULT_TIMING), &KillTiming::ALL, KillTiming::as_str);
+        let timing =
+            axis(at("timing"), block.timing.as_ref(), Some(DEFAULT_TIMING), &KillTiming::ALL, KillTiming::as_str);
         let device =
             axis(at("device"), block.device.as_ref(), Some(DEFAULT_DEVICE), &DeviceModel::ALL, DeviceModel::as_str);
-        let fullfsync =
-            axis(at("fullfsync"), block.fullfsync.as_ref(), Some(DEFAULT_FULLFSYNC), &FullFsync::ALL, FullFsync::as_str);
+        let fullfsync = axis(
+            at("fullfsync"),
+            block.fullfsync.as_ref(),
+            Some(DEFAULT_FULLFSYNC),
+            &FullFsync::ALL,
+            FullFsync::as_str,
+        );
         match (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync) {
             (
                 Ok(journal_mode),

@@ -1,21 +1,35 @@
 //! One trial end to end: prepare the database, start the writers, inject the fault, reap and
-//! assert how each child died, check the crash image, keep it if it failed — and the
+//! assert how each child died, check the crash image(s), keep a failure — and the
 //! [`TrialRecord`] that becomes one line of `trials.jsonl`.
 //!
 //! The driver never opens a trial's database while a writer of that trial is alive: the
-//! checks start only after every writer has been reaped, on the files exactly as the kill left
-//! them (a pristine copy is taken first, so a kept failure is the image before recovery).
+//! checks start only after every writer has been reaped. For a process crash (kill, crash
+//! point, I/O error) the crash image is the files exactly as the writers left them (a pristine
+//! copy is taken first, so a kept failure is the image before recovery); for a power loss the
+//! images are built from the writers' trace (`imaging`).
+//!
+//! Fault by fault:
+//! - `kill`, `sigkill_only`: the window (uniform or after a bulk announcement), then the
+//!   signal(s).
+//! - `power_loss`: the same window, SIGKILL, then `images_per_trace` images from the trace.
+//! - `crash_point`: the writer's VFS kills it at operation n; the driver only waits.
+//! - `io_error`: the writer's VFS fails operation n; once the writer announces it, the driver
+//!   SIGKILLs it after a random delay.
 
 use crate::check::{
     self, CheckConfig, CheckReport, CheckResult, Expected, ReopenConfig, ViolationKind, WriterExpectation,
 };
 use crate::error::{Error, Result};
 use crate::fault::kill::{self, Announcement, DeathKind, micros};
-use crate::matrix::{Cell, JournalMode, KillTiming, SigtermBehaviour};
+use crate::fault::powerloss::{Choice, Device, Files};
+use crate::fault::trace;
+use crate::fault::vfs::{Injection, VfsConfig};
+use crate::imaging::{self, ImageRecord, Imaging};
+use crate::matrix::{Cell, FaultKind, JournalMode, KillTiming, SigtermBehaviour};
 use crate::pragmas::{self, Pragmas};
-use crate::scenario::{DatabaseMode, Scenario};
+use crate::scenario::{CrashPoints, DatabaseMode, Scenario};
 use crate::workload::{self, WorkloadConfig};
-use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_READY, AckLog, WriterConfig};
+use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, AckLog, WriterConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -40,7 +54,8 @@ pub struct TrialRecord {
     pub acks: BTreeMap<u64, WriterExpectation>,
     /// Commits acknowledged by this trial's writers.
     pub commits: u64,
-    /// Delay from writer ready to the first signal, in microseconds.
+    /// Delay from writer ready to the first signal (or, for a crash point, to the writer's
+    /// death), in microseconds.
     pub fault_at_us: u64,
     pub checks: Vec<CheckResult>,
     /// The kinds of the failed checks, in check order.
@@ -59,6 +74,44 @@ pub struct TrialRecord {
     pub kept_failure: Option<String>,
     /// A command that re-runs the checks on the kept image (and one that re-runs the trial).
     pub replay: Option<String>,
+    /// Power loss: one entry per crash image built from the trace. Empty for the other
+    /// faults, whose one crash image is the files as the fault left them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRecord>,
+    /// Crash point and I/O error: where the tracing VFS struck, and what the writers saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injection: Option<InjectionRecord>,
+    /// Power loss: the kept failure's lost writes, shrunk to a minimal set, in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explanation: Vec<String>,
+}
+
+impl TrialRecord {
+    /// Crash images this trial checked: its power-loss images, or the one image a process
+    /// crash leaves.
+    pub fn crash_states(&self) -> Vec<&[ViolationKind]> {
+        if self.images.is_empty() {
+            vec![&self.violations[..]]
+        } else {
+            self.images.iter().map(|i| &i.violations[..]).collect()
+        }
+    }
+}
+
+/// Where a crash point or an I/O error was injected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectionRecord {
+    /// The operation (a write, sync or truncate on a database file, counted from 1).
+    pub op: u64,
+    /// Systematic crash points: the operations of the short trace being enumerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_in_trace: Option<u64>,
+    /// I/O error: the transactions the writers saw fail, as (writer, seq, extended code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<(u64, u64, i32)>,
+    /// I/O error: a writer gave up after persistent errors.
+    #[serde(default)]
+    pub gave_up: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +175,7 @@ pub struct TrialTiming {
     pub write: u64,
     /// First signal until every writer was reaped.
     pub kill: u64,
-    /// Copying the crash image and running the checks.
+    /// Copying or building the crash image(s) and running the checks.
     pub check: u64,
 }
 
@@ -169,6 +222,8 @@ pub struct Template {
     pub path: PathBuf,
     /// Transactions the seed wrote as writer [`workload::SEED_WRITER`].
     pub seed_txns: u64,
+    /// Systematic crash points: the writer seed of the short trace, and its operation count.
+    pub short_trace: Option<(u64, u64)>,
 }
 
 /// Creates and seeds the template database of `cell` at `path`, then closes it (in WAL mode
@@ -192,7 +247,96 @@ pub fn build_template(path: &Path, cell: &Cell, workload_cfg: &WorkloadConfig, s
             return Err(Error::Harness(ctx(&format!("{} left behind after close", side.display()))));
         }
     }
-    Ok(Template { path: path.to_path_buf(), seed_txns })
+    // Make the template durable: the power-loss model takes the files present at a trial's
+    // start as durable, so they must be.
+    for file in [path.to_path_buf(), path.parent().unwrap_or(Path::new(".")).to_path_buf()] {
+        std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| Error::io(ctx("fsync"), e))?;
+    }
+    Ok(Template { path: path.to_path_buf(), seed_txns, short_trace: None })
+}
+
+/// Systematic crash points: runs one writer (seed `writer_seed`) on a copy of the template
+/// through the tracing VFS for `txns` transactions to the end, and counts its operations. A
+/// writer with the same seed on the same template performs the same operations in the same
+/// order, so crash point n of every later trial is the same operation.
+pub fn measure_short_trace(
+    exe: &Path,
+    template: &Template,
+    cell: &Cell,
+    sc: &Scenario,
+    dir: &Path,
+    writer_seed: u64,
+) -> Result<u64> {
+    let io = |what: String| move |e: std::io::Error| Error::io(what, e);
+    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    let db = dir.join(KEPT_DB_NAME);
+    remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
+    std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
+    let trace_path = dir.join("trace.bin");
+    let _ = std::fs::remove_file(&trace_path);
+    let cfg = WriterConfig {
+        vfs: Some(VfsConfig { writer: writer_id(0, 0), trace_path: trace_path.clone(), injection: Injection::None }),
+        workload: WorkloadConfig { txns_max: u64::from(sc.crash_point.txns), ..sc.workload.clone() },
+        ..writer_config(cell, sc, &db, &dir.join("acks.log"), writer_id(0, 0), writer_seed, false)
+    };
+    let stderr = dir.join("stderr.log");
+    let mut child = kill::spawn(exe, &cfg, &stderr).map_err(io("spawn the short-trace writer".into()))?;
+    let timeout = Duration::from_millis(sc.kill.ready_timeout_ms) * 4;
+    let injected = kill::inject(std::slice::from_mut(&mut child), None, timeout).map_err(io("wait".into()))?;
+    let how = injected.deaths[0].2;
+    if how != DeathKind::Exit(0) {
+        let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+        return Err(Error::Harness(format!(
+            "{}: the short-trace writer ended {} instead of finishing: {}",
+            cell.id(),
+            how.label(),
+            text.trim()
+        )));
+    }
+    let trace = trace::read(&trace_path).map_err(Error::Harness)?;
+    Ok(trace.records.iter().filter(|r| is_counted_op(r)).count() as u64)
+}
+
+/// The operations the VFS counts for crash points and I/O errors.
+fn is_counted_op(r: &trace::Record) -> bool {
+    use trace::Record as R;
+    match r {
+        R::Write { .. } | R::Sync { .. } | R::Truncate { .. } => true,
+        R::Open { .. }
+        | R::DirSync { .. }
+        | R::Delete { .. }
+        | R::Close { .. }
+        | R::Begin { .. }
+        | R::Ack { .. }
+        | R::Injected { .. } => false,
+    }
+}
+
+/// The writer configuration of `cell` (without VFS; callers add it).
+fn writer_config(
+    cell: &Cell,
+    sc: &Scenario,
+    db: &Path,
+    ack_path: &Path,
+    id: u64,
+    seed: u64,
+    bulk_first: bool,
+) -> WriterConfig {
+    WriterConfig {
+        db_path: db.to_path_buf(),
+        ack_path: ack_path.to_path_buf(),
+        writer_id: id,
+        seed,
+        pragmas: cell_pragmas(cell, &sc.workload),
+        workload: sc.workload.clone(),
+        sigterm: cell.sigterm.unwrap_or(SigtermBehaviour::Default),
+        graceful_checkpoint: sc.kill.graceful_checkpoint,
+        checkpoint: cell.checkpoint,
+        bulk_first,
+        parent_pid: std::process::id() as i32,
+        vfs: None,
+        tolerate_io_errors: cell.fault == FaultKind::IoError,
+    }
 }
 
 /// `db` + suffix, e.g. `db.sqlite-wal`.
@@ -282,11 +426,79 @@ pub struct KeptTrial {
     pub recovery_writer: u64,
     pub expected: Expected,
     pub checks: Vec<CheckResult>,
+    /// A power-loss image: how to rebuild it from `base/` and `trace.bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<KeptPowerLoss>,
+}
+
+/// A kept power-loss image: the cut, the fate of each undetermined operation, and the hash of
+/// the files they build (a replay proves it rebuilt the same bytes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeptPowerLoss {
+    pub cut: u64,
+    pub device: Device,
+    pub choices: Vec<Choice>,
+    pub files_hash: u64,
+    /// The shrunk choices (a minimal set of lost writes that still fails) and their words.
+    pub shrunk: Vec<Choice>,
+    pub explanation: Vec<String>,
 }
 
 /// File name of the image inside a kept failure directory.
 pub const KEPT_IMAGE_DIR: &str = "image";
 pub const KEPT_DB_NAME: &str = "db.sqlite";
+/// Power loss: the files present at the trial's start, and the trace.
+pub const KEPT_BASE_DIR: &str = "base";
+pub const KEPT_TRACE: &str = "trace.bin";
+
+/// The first page of `db` tells its page size (bytes 16–17, big-endian; 1 means 65536).
+fn page_size_of(files: &Files) -> u64 {
+    let Some(header) = files.get(KEPT_DB_NAME).and_then(|b| b.get(16..18)) else { return 4096 };
+    match u16::from_be_bytes([header[0], header[1]]) {
+        1 => 65_536,
+        0 => 4096,
+        n => u64::from(n),
+    }
+}
+
+/// Reads the files of the database `db` (main file, `-wal`, `-journal`) into memory.
+fn read_files(db: &Path) -> std::io::Result<Files> {
+    let name = db.file_name().expect("a file name").to_string_lossy().into_owned();
+    let mut files = Files::new();
+    for suffix in IMAGE_SUFFIXES {
+        match std::fs::read(sidecar(db, suffix)) {
+            Ok(bytes) => {
+                files.insert(format!("{name}{suffix}"), bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(files)
+}
+
+/// The plan of one trial's fault: the injection of the VFS, if any.
+fn injection_for(env: &TrialEnv<'_>, cell: &Cell, cell_index: usize, trial: u64, rng: &mut ChaCha8Rng) -> Injection {
+    let sc = env.scenario;
+    match cell.fault {
+        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => Injection::None,
+        FaultKind::CrashPoint => match (sc.crash_point.points, env.templates[cell_index].short_trace) {
+            (CrashPoints::Systematic, Some((_, ops))) => {
+                // Trial k of the cell (k-th round of the matrix) crashes at operation k + 1.
+                let round = trial / env.cells.len() as u64;
+                Injection::CrashAt { op: 1 + round % ops.max(1) }
+            }
+            (CrashPoints::Systematic, None) | (CrashPoints::Random, _) => {
+                Injection::CrashAt { op: rng.random_range(1..=sc.crash_point.op_max) }
+            }
+        },
+        FaultKind::IoError => Injection::FailAt {
+            op: rng.random_range(1..=sc.io_error.op_max),
+            error: sc.io_error.error,
+            persistent: sc.io_error.persistent,
+        },
+    }
+}
 
 /// Runs trial `trial` of `cell_index`. `Err` is a harness failure that stops the campaign.
 pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: usize) -> Result<TrialRecord> {
@@ -297,18 +509,23 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let mut timing = TrialTiming::default();
     let io = |what: String| move |e: std::io::Error| Error::io(what, e);
 
-    // --- setup
+    // --- setup. Only process kills continue a database across trials: the power-loss model
+    // needs the files at the start to be durable, and the injected faults a known start.
     let t = Instant::now();
     std::fs::create_dir_all(&lane.dir).map_err(io(format!("create {}", lane.dir.display())))?;
     let db = lane.db();
-    let reuse = sc.database.mode == DatabaseMode::Continue && lane.kept.as_ref().is_some_and(|(c, _)| *c == cell_index);
+    let continues = match cell.fault {
+        FaultKind::Kill | FaultKind::SigkillOnly => sc.database.mode == DatabaseMode::Continue,
+        FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => false,
+    };
+    let reuse = continues && lane.kept.as_ref().is_some_and(|(c, _)| *c == cell_index);
+    let template = &env.templates[cell_index];
     let mut history = match (reuse, lane.kept.take()) {
         (true, Some((_, history))) => history,
         _ => {
             remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
-            std::fs::copy(&env.templates[cell_index].path, &db)
-                .map_err(io(format!("copy template to {}", db.display())))?;
-            let n = env.templates[cell_index].seed_txns;
+            std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
+            let n = template.seed_txns;
             BTreeMap::from([(workload::SEED_WRITER, WriterExpectation { acked: n, begun: n })])
         }
     };
@@ -316,13 +533,21 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     if pristine.exists() {
         std::fs::remove_dir_all(&pristine).map_err(io(format!("clear {}", pristine.display())))?;
     }
+    let trace_path = lane.dir.join(KEPT_TRACE);
+    if trace_path.exists() {
+        std::fs::remove_file(&trace_path).map_err(io(format!("clear {}", trace_path.display())))?;
+    }
     timing.setup = micros(t.elapsed());
 
     // --- spawn, and wait until every writer has opened the database with its pragmas
     let t = Instant::now();
     let pragmas = cell_pragmas(&cell, &sc.workload);
-    let sigterm = cell.sigterm.unwrap_or(SigtermBehaviour::Default);
-    let n_writers = u64::from(sc.workload.writers);
+    let injection = injection_for(env, &cell, cell_index, trial, &mut rng);
+    let systematic = match (cell.fault, sc.crash_point.points, template.short_trace) {
+        (FaultKind::CrashPoint, CrashPoints::Systematic, Some(short)) => Some(short),
+        _ => None,
+    };
+    let n_writers = if systematic.is_some() { 1 } else { u64::from(sc.workload.writers) };
     let mut writers = Vec::new();
     let mut ack_paths = Vec::new();
     for w in 0..n_writers {
@@ -330,19 +555,17 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         let ack_path = lane.dir.join(format!("acks-{w}.log"));
         let stderr_path = lane.dir.join(format!("stderr-{w}.log"));
         std::fs::write(&ack_path, b"").map_err(io(format!("create {}", ack_path.display())))?;
-        let cfg = WriterConfig {
-            db_path: db.clone(),
-            ack_path: ack_path.clone(),
-            writer_id: id,
-            seed: rng.random(),
-            pragmas: pragmas.clone(),
-            workload: sc.workload.clone(),
-            sigterm,
-            graceful_checkpoint: sc.kill.graceful_checkpoint,
-            checkpoint: cell.checkpoint,
-            bulk_first: cell.timing == KillTiming::Bulk && w == 0,
-            parent_pid: std::process::id() as i32,
-        };
+        let writer_seed: u64 = rng.random();
+        let bulk_first = cell.timing == KillTiming::Bulk && w == 0;
+        let mut cfg = writer_config(&cell, sc, &db, &ack_path, id, writer_seed, bulk_first);
+        if cell.fault.uses_vfs() {
+            cfg.vfs = Some(VfsConfig { writer: id, trace_path: trace_path.clone(), injection });
+        }
+        if let Some((short_seed, _)) = systematic {
+            // The short trace's writer: same seed, same transactions, same operations.
+            cfg.seed = short_seed;
+            cfg.workload.txns_max = u64::from(sc.crash_point.txns);
+        }
         let child = kill::spawn(env.exe, &cfg, &stderr_path).map_err(io(format!("spawn writer {id}")))?;
         writers.push(child);
         ack_paths.push((id, ack_path, stderr_path));
@@ -351,6 +574,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     for (w, child) in writers.iter_mut().enumerate() {
         match kill::wait_announcement(child, ready_timeout).map_err(io("wait for writer".into()))? {
             Announcement::Byte(ANNOUNCE_READY) => {}
+            // A crash point may come before the writer could announce anything.
+            Announcement::Closed if cell.fault == FaultKind::CrashPoint => {}
             other => {
                 let stderr = std::fs::read_to_string(&ack_paths[w].2).unwrap_or_default();
                 return Err(Error::Harness(format!(
@@ -364,31 +589,49 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     }
     timing.spawn = micros(t.elapsed());
 
-    // --- the kill window
+    // --- the moment of the fault
     let t = Instant::now();
     let mut inconclusive: Option<String> = None;
-    match cell.timing {
-        KillTiming::Uniform => {
-            let lo = sc.kill.kill_at_ms_min * 1000;
-            let hi = sc.kill.kill_at_ms_max * 1000;
-            std::thread::sleep(Duration::from_micros(rng.random_range(lo..=hi)));
-        }
-        KillTiming::Bulk => {
-            match kill::wait_announcement(&mut writers[0], ready_timeout).map_err(io("wait for bulk".into()))? {
-                Announcement::Byte(ANNOUNCE_BULK) => {}
-                other => inconclusive = Some(format!("no bulk transaction was announced ({other:?})")),
+    let wait = match cell.fault {
+        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => {
+            match cell.timing {
+                KillTiming::Uniform => {
+                    let lo = sc.kill.kill_at_ms_min * 1000;
+                    let hi = sc.kill.kill_at_ms_max * 1000;
+                    std::thread::sleep(Duration::from_micros(rng.random_range(lo..=hi)));
+                }
+                KillTiming::Bulk => {
+                    match kill::wait_announcement(&mut writers[0], ready_timeout).map_err(io("wait for bulk".into()))? {
+                        Announcement::Byte(ANNOUNCE_BULK) => {}
+                        other => inconclusive = Some(format!("no bulk transaction was announced ({other:?})")),
+                    }
+                    std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.kill.bulk_delay_us_max)));
+                }
             }
-            std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.kill.bulk_delay_us_max)));
+            Duration::from_millis(sc.kill.grace_ms)
         }
-    }
+        // The writer kills itself; waiting for it is the window.
+        FaultKind::CrashPoint => ready_timeout,
+        FaultKind::IoError => {
+            match kill::wait_announcement(&mut writers[0], ready_timeout).map_err(io("wait for the error".into()))? {
+                Announcement::Byte(ANNOUNCE_INJECTED) => {}
+                other => inconclusive = Some(format!("operation {injection:?} was never reached ({other:?})")),
+            }
+            std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.io_error.kill_after_ms_max * 1000)));
+            Duration::from_millis(sc.kill.grace_ms)
+        }
+    };
     let loadavg_1m = sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN);
     timing.write = micros(t.elapsed());
-    let fault_at_us = timing.write;
 
     // --- the fault: signal, grace, SIGKILL, reap
-    let injected = kill::inject(&mut writers, cell.fault, Duration::from_millis(sc.kill.grace_ms))
-        .map_err(io("inject fault".into()))?;
+    let injected =
+        kill::inject(&mut writers, kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
     timing.kill = injected.kill_us;
+    let fault_at_us = match cell.fault {
+        FaultKind::CrashPoint => timing.write + injected.signal_to_reap_us.iter().copied().max().unwrap_or(0),
+        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError => timing.write,
+    };
     drop(writers);
 
     // --- how did each writer die, and what did it acknowledge?
@@ -410,16 +653,24 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 stderr_tail()
             )));
         }
-        if injected.exited_before_fault.contains(&id) && inconclusive.is_none() {
-            inconclusive = Some(if log.finished {
-                format!("writer {id} finished its work before the fault (txns_max / writer_lifetime_ms_max)")
-            } else {
-                format!("writer {id} died before the fault ({label}): {}", stderr_tail())
-            });
-        } else if !expected_deaths.contains(&label) && inconclusive.is_none() {
-            // An unexplained death is neither a pass nor a failure (STYLE §5).
-            inconclusive =
-                Some(format!("writer {id} died {label}, expected {}: {}", expected_deaths.join(" or "), stderr_tail()));
+        let died_on_its_own = injected.exited_before_fault.contains(&id) && cell.fault != FaultKind::CrashPoint;
+        if inconclusive.is_none() {
+            if died_on_its_own || log.finished {
+                inconclusive = Some(if log.finished {
+                    format!("writer {id} finished its work before the fault (txns_max / writer_lifetime_ms_max)")
+                } else {
+                    format!("writer {id} died before the fault ({label}): {}", stderr_tail())
+                });
+            } else if injected.escalated[i] && cell.fault == FaultKind::CrashPoint {
+                inconclusive = Some(format!("writer {id} never reached crash point {injection:?}"));
+            } else if !expected_deaths.contains(&label) {
+                // An unexplained death is neither a pass nor a failure (STYLE §5).
+                inconclusive = Some(format!(
+                    "writer {id} died {label}, expected {}: {}",
+                    expected_deaths.join(" or "),
+                    stderr_tail()
+                ));
+            }
         }
         deaths.push(Death { writer: id, pid, how: label, expected: expected_deaths.clone() });
         logs.push((id, log));
@@ -429,6 +680,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let mut checkpoints = Vec::new();
     let mut shutdowns = Vec::new();
     let mut commits = 0;
+    let mut failed_txns = Vec::new();
     for (i, (id, log)) in logs.iter().enumerate() {
         acks.insert(*id, WriterExpectation { acked: log.acked, begun: log.begun });
         commits += log.latencies_us.len() as u64;
@@ -436,6 +688,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             latency.saturating_record(us.max(1));
         }
         checkpoints.extend(log.checkpoints.iter().cloned());
+        failed_txns.extend(log.io_errors.iter().map(|&(seq, code)| (*id, seq, code)));
         if cell.sigterm == Some(SigtermBehaviour::Graceful) {
             let sigkilled = injected.deaths[i].2 == DeathKind::Signal(9);
             shutdowns.push(ShutdownRecord {
@@ -449,6 +702,15 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         }
     }
     let commit_latency_hist = if latency.is_empty() { String::new() } else { crate::stats::encode_histogram(&latency) };
+    let injection_record = match injection {
+        Injection::None => None,
+        Injection::CrashAt { op } | Injection::FailAt { op, .. } => Some(InjectionRecord {
+            op,
+            ops_in_trace: systematic.map(|(_, ops)| ops),
+            failed: failed_txns,
+            gave_up: logs.iter().any(|(_, l)| l.gave_up),
+        }),
+    };
 
     let mut record = TrialRecord {
         trial,
@@ -468,6 +730,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         loadavg_1m,
         kept_failure: None,
         replay: None,
+        images: Vec::new(),
+        injection: injection_record,
+        explanation: Vec::new(),
     };
     if let Some(reason) = inconclusive {
         record.outcome = TrialOutcome::Inconclusive { reason };
@@ -476,13 +741,6 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         return Ok(record);
     }
 
-    // --- the oracle, on the image exactly as the fault left it
-    let t = Instant::now();
-    copy_image(&db, &pristine).map_err(io(format!("copy crash image to {}", pristine.display())))?;
-    for (id, a) in &acks {
-        history.insert(*id, *a);
-    }
-    let expected = Expected { writers: history };
     let recovery_writer = recovery_writer_id(trial);
     let check_cfg = CheckConfig {
         integrity: sc.check.integrity,
@@ -494,112 +752,226 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             workload: sc.workload.clone(),
         },
     };
-    let report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
-        .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
-    record.timing_us.check = micros(t.elapsed());
-    record.violations = report.violations();
-    record.checks = report.results.clone();
-
-    if record.violations.is_empty() {
-        if sc.database.mode == DatabaseMode::Continue {
-            // What survived is now history: exactly the present transactions, plus the recovery
-            // write of check 8.
-            let mut kept: BTreeMap<u64, WriterExpectation> =
-                report.present.iter().map(|(&w, &s)| (w, WriterExpectation { acked: s, begun: s })).collect();
-            for (w, e) in &expected.writers {
-                kept.entry(*w).or_insert(WriterExpectation { acked: 0, begun: e.begun });
-            }
-            kept.insert(recovery_writer, WriterExpectation { acked: 1, begun: 1 });
-            lane.kept = Some((cell_index, kept));
+    let ctx = Kept { env, cell: &cell, pragmas: &pragmas, recovery_writer, ack_paths: &ack_paths };
+    match cell.fault {
+        FaultKind::PowerLoss => {
+            let t = Instant::now();
+            power_loss_images(&ctx, lane, &template.path, &history, &check_cfg, &mut record, &mut rng)?;
+            record.timing_us.check = micros(t.elapsed());
+            lane.kept = None;
+            Ok(record)
         }
-        return Ok(record);
-    }
+        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint | FaultKind::IoError => {
+            // --- the oracle, on the image exactly as the fault left it
+            let t = Instant::now();
+            copy_image(&db, &pristine).map_err(io(format!("copy crash image to {}", pristine.display())))?;
+            for (id, a) in &acks {
+                history.insert(*id, *a);
+            }
+            let expected = Expected { writers: history };
+            let report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
+                .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
+            record.timing_us.check = micros(t.elapsed());
+            record.violations = report.violations();
+            record.checks = report.results.clone();
 
-    // --- a failure: say how to replay it, and keep the image if the cell's quota allows
-    lane.kept = None;
-    record.replay = Some(format!("crashfuzz run {} --seed {} --trial {}", env.scenario_arg, env.campaign_seed, trial));
-    let quota = sc.output.failures_kept_per_cell;
-    if env.kept_per_cell[cell_index].fetch_add(1, Ordering::SeqCst) < quota {
-        let rel = format!("failures/{trial}");
-        let dir = env.run_dir.join(&rel);
-        keep_failure(&dir, &pristine, &ack_paths, &record, &expected, &cell, &pragmas, sc, env, recovery_writer)?;
-        record.replay =
-            Some(format!("crashfuzz replay {}  # or: {}", dir.display(), record.replay.take().unwrap_or_default()));
-        record.kept_failure = Some(rel);
+            if record.violations.is_empty() {
+                if continues {
+                    // What survived is now history: exactly the present transactions, plus
+                    // the recovery write of check 8.
+                    let mut kept: BTreeMap<u64, WriterExpectation> =
+                        report.present.iter().map(|(&w, &s)| (w, WriterExpectation { acked: s, begun: s })).collect();
+                    for (w, e) in &expected.writers {
+                        kept.entry(*w).or_insert(WriterExpectation { acked: 0, begun: e.begun });
+                    }
+                    kept.insert(recovery_writer, WriterExpectation { acked: 1, begun: 1 });
+                    lane.kept = Some((cell_index, kept));
+                }
+                return Ok(record);
+            }
+            lane.kept = None;
+            let dir = ctx.claim(&mut record)?;
+            if let Some(dir) = dir {
+                std::fs::rename(&pristine, dir.join(KEPT_IMAGE_DIR))
+                    .or_else(|_| copy_image(&pristine.join(KEPT_DB_NAME), &dir.join(KEPT_IMAGE_DIR)))
+                    .map_err(io(format!("keep image in {}", dir.display())))?;
+                ctx.write_kept(&dir, &record, &expected, None)?;
+            }
+            Ok(record)
+        }
     }
-    Ok(record)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn keep_failure(
-    dir: &Path,
-    pristine: &Path,
-    ack_paths: &[(u64, PathBuf, PathBuf)],
-    record: &TrialRecord,
-    expected: &Expected,
-    cell: &Cell,
-    pragmas: &Pragmas,
-    sc: &Scenario,
-    env: &TrialEnv<'_>,
-    recovery_writer: u64,
+/// The power-loss half of a trial: images from the trace, checked; the first failing one
+/// kept (with its base files and the trace), shrunk and explained.
+fn power_loss_images(
+    ctx: &Kept<'_>,
+    lane: &Lane,
+    template: &Path,
+    history: &BTreeMap<u64, WriterExpectation>,
+    check_cfg: &CheckConfig,
+    record: &mut TrialRecord,
+    rng: &mut ChaCha8Rng,
 ) -> Result<()> {
-    let io = |what: String| move |e: std::io::Error| Error::io(what, e);
-    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
-    let image = dir.join(KEPT_IMAGE_DIR);
-    std::fs::rename(pristine, &image)
-        .or_else(|_| copy_image(&pristine.join(KEPT_DB_NAME), &image))
-        .map_err(io(format!("keep image in {}", image.display())))?;
-    for (id, ack, stderr) in ack_paths {
-        let _ = std::fs::copy(ack, dir.join(format!("acks-{id}.log")));
-        let _ = std::fs::copy(stderr, dir.join(format!("stderr-{id}.log")));
-    }
-    let kept = KeptTrial {
-        trial: record.trial,
-        seed: record.seed,
-        campaign_seed: env.campaign_seed,
-        cell: *cell,
-        cell_id: cell.id(),
-        scenario: env.scenario_arg.to_string(),
-        pragmas: pragmas.clone(),
-        workload: sc.workload.clone(),
-        integrity: sc.check.integrity,
-        fts_samples: sc.check.fts_samples,
-        recovery_writer,
-        expected: expected.clone(),
-        checks: record.checks.clone(),
-    };
-    let json = serde_json::to_string_pretty(&kept).expect("kept trial serializes");
-    std::fs::write(dir.join("trial.json"), json).map_err(io(format!("write {}/trial.json", dir.display())))?;
-    let failed: Vec<String> = record
-        .checks
-        .iter()
-        .filter_map(|c| match &c.outcome {
-            check::CheckOutcome::Violation { detail } => Some(format!("  {}: {detail}", c.check.as_str())),
-            check::CheckOutcome::Pass | check::CheckOutcome::Blocked { .. } => None,
-        })
+    let sc = ctx.env.scenario;
+    let cell = ctx.cell;
+    let trace_path = lane.dir.join(KEPT_TRACE);
+    let trace = trace::read(&trace_path).map_err(Error::Harness)?;
+    let base: Files = [(KEPT_DB_NAME.to_string(), std::fs::read(template).map_err(|e| Error::io("read template", e))?)]
+        .into_iter()
         .collect();
-    let replay = format!(
-        "# trial {} of cell {} (seed {}), campaign seed {}\n\
-         # failed checks:\n{}\n\
-         # re-run the checks on the kept crash image (deterministic):\n\
-         crashfuzz replay {}\n\
-         # re-run the whole trial (same seed; the kill lands at the same offset, not the same instruction):\n\
-         crashfuzz run {} --seed {} --trial {}\n",
-        record.trial,
-        cell.id(),
-        record.seed,
-        env.campaign_seed,
-        failed.iter().map(|l| format!("#{l}")).collect::<Vec<_>>().join("\n"),
-        dir.display(),
-        env.scenario_arg,
-        env.campaign_seed,
-        record.trial
-    );
-    std::fs::write(dir.join("replay.txt"), replay).map_err(io(format!("write {}/replay.txt", dir.display())))?;
-    Ok(())
+    let device = Device {
+        sector_size_bytes: sc.power_loss.sector_size_bytes,
+        fsync_barrier: cell.device.is_none_or(|d| d.fsync_barrier()),
+        torn_fill: sc.power_loss.torn_fill,
+    };
+    let image_dir = lane.dir.join("image");
+    let im = Imaging {
+        base: &base,
+        records: &trace.records,
+        device,
+        history,
+        check: check_cfg,
+        dir: &image_dir,
+        db_name: KEPT_DB_NAME,
+    };
+    let checked = imaging::check_images(&im, &sc.power_loss, rng.random())
+        .map_err(|e| Error::Harness(format!("trial {} ({}): checks could not run: {e:#}", record.trial, cell.id())))?;
+    record.images = checked.images;
+    let mut union: Vec<ViolationKind> = record.images.iter().flat_map(|i| i.violations.iter().copied()).collect();
+    union.sort();
+    union.dedup();
+    record.violations = union;
+    if let Some(report) = &checked.report {
+        record.checks = report.results.clone();
+    }
+    let Some(failing) = checked.failing else { return Ok(()) };
+    let Some(dir) = ctx.claim(record)? else { return Ok(()) };
+    let (shrunk, explanation, _) =
+        imaging::explain(&im, &failing, sc.power_loss.explain_tests_max as usize, page_size_of(&base))
+            .map_err(|e| Error::Harness(format!("trial {}: shrinking: {e:#}", record.trial)))?;
+    record.explanation = explanation.clone();
+    let io = |what: &str| {
+        let what = format!("{what} in {}", dir.display());
+        move |e: std::io::Error| Error::io(what, e)
+    };
+    imaging::write_files(&dir.join(KEPT_IMAGE_DIR), &failing.files).map_err(io("keep the image"))?;
+    imaging::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(io("keep the base files"))?;
+    std::fs::copy(&trace_path, dir.join(KEPT_TRACE)).map_err(io("keep the trace"))?;
+    std::fs::write(dir.join("explain.txt"), format!("{}\n", explanation.join("\n")))
+        .map_err(io("write explain.txt"))?;
+    let kept = KeptPowerLoss {
+        cut: failing.cut as u64,
+        device,
+        choices: failing.choices.clone(),
+        files_hash: imaging::files_hash(&failing.files),
+        shrunk,
+        explanation,
+    };
+    record.checks = failing.report.results.clone();
+    ctx.write_kept(&dir, record, &failing.expected, Some(kept))
 }
 
-/// Re-runs the checks on a kept failure: the image is copied first, so a replay is
+/// What keeping a failure needs.
+struct Kept<'a> {
+    env: &'a TrialEnv<'a>,
+    cell: &'a Cell,
+    pragmas: &'a Pragmas,
+    recovery_writer: u64,
+    ack_paths: &'a [(u64, PathBuf, PathBuf)],
+}
+
+impl Kept<'_> {
+    /// Sets the record's replay line and, if the cell's quota of kept failures allows, creates
+    /// and returns `failures/<trial>/`.
+    fn claim(&self, record: &mut TrialRecord) -> Result<Option<PathBuf>> {
+        let env = self.env;
+        let rerun = format!("crashfuzz run {} --seed {} --trial {}", env.scenario_arg, env.campaign_seed, record.trial);
+        record.replay = Some(rerun.clone());
+        let cell_index = env.cells.iter().position(|c| c == self.cell).expect("the cell is in the campaign");
+        if env.kept_per_cell[cell_index].fetch_add(1, Ordering::SeqCst) >= env.scenario.output.failures_kept_per_cell {
+            return Ok(None);
+        }
+        let rel = format!("failures/{}", record.trial);
+        let dir = env.run_dir.join(&rel);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        record.replay = Some(format!("crashfuzz replay {}  # or: {rerun}", dir.display()));
+        record.kept_failure = Some(rel);
+        Ok(Some(dir))
+    }
+
+    fn write_kept(
+        &self,
+        dir: &Path,
+        record: &TrialRecord,
+        expected: &Expected,
+        power_loss: Option<KeptPowerLoss>,
+    ) -> Result<()> {
+        let (env, sc) = (self.env, self.env.scenario);
+        let io = |what: String| move |e: std::io::Error| Error::io(what, e);
+        for (id, ack, stderr) in self.ack_paths {
+            let _ = std::fs::copy(ack, dir.join(format!("acks-{id}.log")));
+            let _ = std::fs::copy(stderr, dir.join(format!("stderr-{id}.log")));
+        }
+        let explanation = power_loss.as_ref().map(|p| p.explanation.clone()).unwrap_or_default();
+        let cut = power_loss.as_ref().map(|p| p.cut);
+        let kept = KeptTrial {
+            trial: record.trial,
+            seed: record.seed,
+            campaign_seed: env.campaign_seed,
+            cell: *self.cell,
+            cell_id: self.cell.id(),
+            scenario: env.scenario_arg.to_string(),
+            pragmas: self.pragmas.clone(),
+            workload: sc.workload.clone(),
+            integrity: sc.check.integrity,
+            fts_samples: sc.check.fts_samples,
+            recovery_writer: self.recovery_writer,
+            expected: expected.clone(),
+            checks: record.checks.clone(),
+            power_loss,
+        };
+        let json = serde_json::to_string_pretty(&kept).expect("kept trial serializes");
+        std::fs::write(dir.join("trial.json"), json).map_err(io(format!("write {}/trial.json", dir.display())))?;
+        let failed: Vec<String> = record
+            .checks
+            .iter()
+            .filter_map(|c| match &c.outcome {
+                check::CheckOutcome::Violation { detail } => Some(format!("#  {}: {detail}", c.check.as_str())),
+                check::CheckOutcome::Pass | check::CheckOutcome::Blocked { .. } => None,
+            })
+            .collect();
+        let image = match cut {
+            Some(cut) => format!(
+                "# the power-loss image at cut {cut} of the trace (rebuilt from base/ and trace.bin)\n\
+                 # minimal lost writes that still fail:\n{}\n",
+                explanation.iter().map(|l| format!("#  {l}")).collect::<Vec<_>>().join("\n")
+            ),
+            None => String::new(),
+        };
+        let replay = format!(
+            "# trial {} of cell {} (seed {}), campaign seed {}\n{image}\
+             # failed checks:\n{}\n\
+             # re-run the checks on the kept crash image (deterministic):\n\
+             crashfuzz replay {}\n\
+             # re-run the whole trial (same seed; a kill lands at the same offset, not the same instruction):\n\
+             crashfuzz run {} --seed {} --trial {}\n",
+            record.trial,
+            self.cell.id(),
+            record.seed,
+            env.campaign_seed,
+            failed.join("\n"),
+            dir.display(),
+            env.scenario_arg,
+            env.campaign_seed,
+            record.trial
+        );
+        std::fs::write(dir.join("replay.txt"), replay).map_err(io(format!("write {}/replay.txt", dir.display())))
+    }
+}
+
+/// Re-runs the checks on a kept failure: the image is copied first (a power-loss image is
+/// rebuilt from the base files and the trace, and must hash as it did), so a replay is
 /// repeatable.
 pub fn replay(dir: &Path) -> Result<(KeptTrial, CheckReport)> {
     let trial_json = dir.join("trial.json");
@@ -618,8 +990,23 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, CheckReport)> {
         .prefix("crashfuzz-replay-")
         .tempdir()
         .map_err(|e| Error::io("create a temporary directory", e))?;
-    copy_image(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), work.path())
-        .map_err(|e| Error::io(format!("copy {}", dir.join(KEPT_IMAGE_DIR).display()), e))?;
+    match &kept.power_loss {
+        None => copy_image(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), work.path())
+            .map_err(|e| Error::io(format!("copy {}", dir.join(KEPT_IMAGE_DIR).display()), e))?,
+        Some(p) => {
+            let base = read_files(&dir.join(KEPT_BASE_DIR).join(KEPT_DB_NAME))
+                .map_err(|e| Error::io(format!("read {}", dir.join(KEPT_BASE_DIR).display()), e))?;
+            let trace = trace::read(&dir.join(KEPT_TRACE)).map_err(Error::Harness)?;
+            let files = crate::fault::powerloss::build(&base, &trace.records, p.cut as usize, &p.device, &p.choices);
+            if imaging::files_hash(&files) != p.files_hash {
+                return Err(Error::Harness(format!(
+                    "replay {}: the rebuilt image differs from the one the campaign checked",
+                    dir.display()
+                )));
+            }
+            imaging::write_files(work.path(), &files).map_err(|e| Error::io("write the rebuilt image", e))?;
+        }
+    }
     let cfg = CheckConfig {
         integrity: kept.integrity,
         fts_samples: kept.fts_samples,

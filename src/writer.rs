@@ -13,6 +13,8 @@
 //! read back or the database could not be opened (a harness error); [`EXIT_WRITER_SQLITE`] a
 //! transaction failed with an error other than busy (reported on stderr).
 
+use crate::fault::trace::Record;
+use crate::fault::vfs::{self, VfsConfig};
 use crate::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
 use crate::pragmas::{self, Pragmas};
 use crate::trial::CheckpointRecord;
@@ -31,6 +33,11 @@ pub const WRITER_SUBCOMMAND: &str = "__writer";
 pub const EXIT_WRITER_SETUP: i32 = 3;
 /// A transaction failed with an SQLite error other than SQLITE_BUSY.
 pub const EXIT_WRITER_SQLITE: i32 = 4;
+/// Under the io_error fault: [`IO_ERRORS_IN_A_ROW_MAX`] transactions in a row failed with an
+/// I/O error (a persistent error); the writer gave up.
+pub const EXIT_WRITER_IO: i32 = 5;
+/// Consecutive failed transactions after which a writer facing persistent I/O errors stops.
+pub const IO_ERRORS_IN_A_ROW_MAX: u32 = 50;
 /// Commits between two explicit PASSIVE checkpoints under `passive_every_50`.
 pub const PASSIVE_CHECKPOINT_EVERY_COMMITS: u64 = 50;
 
@@ -38,6 +45,8 @@ pub const PASSIVE_CHECKPOINT_EVERY_COMMITS: u64 = 50;
 pub const ANNOUNCE_READY: u8 = b'R';
 /// Announced on stdout from inside a bulk transaction, after SQLite has spilled pages.
 pub const ANNOUNCE_BULK: u8 = b'B';
+/// Announced on stdout once the VFS has failed an operation on purpose (fault io_error).
+pub const ANNOUNCE_INJECTED: u8 = b'I';
 
 /// Everything a writer process needs, passed as one JSON argument.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +67,12 @@ pub struct WriterConfig {
     /// The driver's pid: if our parent is already someone else, the driver died before
     /// `PR_SET_PDEATHSIG` was armed and we must not run.
     pub parent_pid: i32,
+    /// Run on the tracing VFS (faults power_loss, crash_point, io_error): every write and sync
+    /// is traced, and `Begin`/`Ack` records go into the same trace.
+    pub vfs: Option<VfsConfig>,
+    /// Report I/O errors (`F` lines) and go on, rather than stop: the io_error fault expects
+    /// them.
+    pub tolerate_io_errors: bool,
 }
 
 /// Set by the SIGTERM handler of a `graceful` writer; the write loop polls it between
@@ -95,6 +110,13 @@ pub fn main(config_json: &str) -> i32 {
             eprintln!("writer {}: {msg}", cfg.writer_id);
             EXIT_WRITER_SQLITE
         }
+        Err(WriterError::GaveUp) => {
+            eprintln!(
+                "writer {}: {IO_ERRORS_IN_A_ROW_MAX} transactions in a row failed with I/O errors",
+                cfg.writer_id
+            );
+            EXIT_WRITER_IO
+        }
     }
 }
 
@@ -130,6 +152,8 @@ fn install_sigterm(behaviour: SigtermBehaviour) -> nix::Result<()> {
 enum WriterError {
     Setup(String),
     Sqlite(String),
+    /// Persistent I/O errors (io_error fault): [`EXIT_WRITER_IO`].
+    GaveUp,
 }
 
 /// Appends one line per `write(2)`; a line is either wholly in the file or absent.
@@ -156,8 +180,21 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         .open(&cfg.ack_path)
         .map_err(|e| WriterError::Setup(format!("{}: {e}", cfg.ack_path.display())))?;
     let mut ack = AckFile(ack);
-    let mut conn = Connection::open(&cfg.db_path)
-        .map_err(|e| WriterError::Setup(format!("open {}: {e}", cfg.db_path.display())))?;
+    let mut conn = match &cfg.vfs {
+        None => Connection::open(&cfg.db_path),
+        Some(vfs_cfg) => {
+            vfs::register(vfs_cfg.clone()).map_err(|e| WriterError::Setup(format!("tracing VFS: {e}")))?;
+            Connection::open_with_flags_and_vfs(&cfg.db_path, rusqlite::OpenFlags::default(), vfs::VFS_NAME)
+        }
+    }
+    .map_err(|e| WriterError::Setup(format!("open {}: {e}", cfg.db_path.display())))?;
+    let traced = cfg.vfs.is_some();
+    let trace = |record: Record| -> Result<(), WriterError> {
+        if traced {
+            vfs::append(&record).map_err(|e| WriterError::Setup(format!("trace: {e}")))?;
+        }
+        Ok(())
+    };
     pragmas::apply(&conn, &cfg.pragmas).map_err(|e| WriterError::Setup(e.to_string()))?;
 
     let mut txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
@@ -169,23 +206,47 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
     let lifetime = Duration::from_millis(cfg.workload.writer_lifetime_ms_max);
     let mut commits: u64 = 0;
     let mut busy_retries: u64 = 0;
+    let mut io_errors_in_a_row: u32 = 0;
+    let mut announced_injection = false;
     while commits < cfg.workload.txns_max && started.elapsed() < lifetime {
         if TERM_REQUESTED.load(Ordering::SeqCst) {
             return shutdown_gracefully(cfg, conn, &mut ack);
         }
         let seq = txn.next_seq();
         ack.line(&format!("B {seq}\n"))?;
+        trace(Record::Begin { writer: cfg.writer_id, seq })?;
         let t0 = Instant::now();
-        match txn.run_txn(&mut conn, &mut |_| announce(ANNOUNCE_BULK)) {
+        let result = txn.run_txn(&mut conn, &mut |_| announce(ANNOUNCE_BULK));
+        if !announced_injection && traced && vfs::injected() > 0 {
+            announced_injection = true;
+            announce(ANNOUNCE_INJECTED);
+        }
+        match result {
             Ok(summary) => {
                 let latency_us = t0.elapsed().as_micros();
                 debug_assert_eq!(summary.seq, seq);
+                // The acknowledgement: only now, after COMMIT returned success.
                 ack.line(&format!("A {seq} {latency_us}\n"))?;
+                trace(Record::Ack { writer: cfg.writer_id, seq })?;
                 commits += 1;
+                io_errors_in_a_row = 0;
             }
             Err(e) if is_busy(&e) => {
                 busy_retries += 1;
                 ack.line(&format!("Y {busy_retries}\n"))?;
+                continue;
+            }
+            Err(e) if cfg.tolerate_io_errors && is_io_error(&e) => {
+                // The error is what the fault is about: say so, never acknowledge, go on (the
+                // same plan is retried under the same seq).
+                let code = e.sqlite_error().map_or(0, |f| f.extended_code);
+                ack.line(&format!("F {seq} {code}\n"))?;
+                io_errors_in_a_row += 1;
+                if io_errors_in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
+                    drop(conn);
+                    ack.line("G\n")?;
+                    return Err(WriterError::GaveUp);
+                }
                 continue;
             }
             Err(e) => return Err(WriterError::Sqlite(format!("transaction {seq}: {e}"))),
@@ -204,6 +265,10 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+fn is_io_error(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::SystemIoFailure | ErrorCode::DiskFull))
 }
 
 /// SIGTERM under `graceful`: the transaction in flight has finished (we only look at the flag
@@ -252,6 +317,10 @@ pub struct AckLog {
     pub shutdown_exited: bool,
     /// The writer ran out of work (`E`) before any fault.
     pub finished: bool,
+    /// Transactions that failed with an I/O error (`F seq code`): (seq, extended code).
+    pub io_errors: Vec<(u64, i32)>,
+    /// The writer gave up after persistent I/O errors (`G`).
+    pub gave_up: bool,
 }
 
 /// Parses a writer's ack file. A torn last line (no newline: impossible with one write(2) per
@@ -294,6 +363,8 @@ pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
             "D" => log.shutdown_checkpoint_done = true,
             "X" => log.shutdown_exited = true,
             "E" => log.finished = true,
+            "F" => log.io_errors.push((num(1)?, int(2)? as i32)),
+            "G" => log.gave_up = true,
             _ => return Err(bad()),
         }
     }
@@ -306,12 +377,14 @@ mod tests {
 
     #[test]
     fn parses_every_line_kind_and_ignores_a_torn_tail() {
-        let text = "B 1\nA 1 250\nB 2\nY 1\nB 2\nA 2 300\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
+        let text =
+            "B 1\nA 1 250\nB 2\nY 1\nB 2\nF 2 266\nB 2\nA 2 300\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
         let log = parse_acks(text, 7).unwrap();
         assert_eq!(log.begun, 3);
         assert_eq!(log.acked, 2, "the torn `A 3` line must not count as an acknowledgement");
         assert_eq!(log.latencies_us, vec![250, 300]);
         assert_eq!(log.busy_retries, 1);
+        assert_eq!(log.io_errors, vec![(2, 266)]);
         assert_eq!(log.checkpoints.len(), 1);
         assert_eq!(log.checkpoints[0].busy, 0);
         assert!(log.checkpoints[0].on_shutdown);

@@ -239,23 +239,32 @@ fn wait_hangups(writers: &mut [Writer], deadline: Instant) -> std::io::Result<Op
     }
 }
 
-/// Sends the fault's first signal to every writer's process group, escalates to SIGKILL after
-/// `grace` for the ones still alive, and reaps them all.
-pub fn inject(writers: &mut [Writer], fault: FaultKind, grace: Duration) -> std::io::Result<Injected> {
+/// The first signal a fault sends (`None`: the writer kills itself at its crash point).
+pub fn first_signal(fault: FaultKind) -> Option<Signal> {
+    match fault {
+        FaultKind::Kill => Some(Signal::SIGTERM),
+        FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError => Some(Signal::SIGKILL),
+        FaultKind::CrashPoint => None,
+    }
+}
+
+/// Sends `first` (if any) to every writer's process group, waits up to `wait` for them to die,
+/// escalates to SIGKILL for the ones still alive, and reaps them all.
+pub fn inject(writers: &mut [Writer], first: Option<Signal>, wait: Duration) -> std::io::Result<Injected> {
     let mut exited_before_fault = Vec::new();
     for w in writers.iter_mut() {
         if try_reap(w)? {
             exited_before_fault.push(w.writer_id);
         }
     }
-    let first = if fault.sends_sigterm() { Signal::SIGTERM } else { Signal::SIGKILL };
     let t0 = Instant::now();
     for w in writers.iter() {
-        if w.status.is_none() {
+        if let (None, Some(signal)) = (w.status, first) {
             // ESRCH: it died between the poll and now; the reap below sees it.
-            let _ = killpg(Pid::from_raw(w.pid()), first);
+            let _ = killpg(Pid::from_raw(w.pid()), signal);
         }
     }
+    let grace = wait;
     let mut signal_to_reap_us = vec![0u64; writers.len()];
     let mut escalated = vec![false; writers.len()];
     let deadline = t0 + grace;

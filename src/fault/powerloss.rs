@@ -453,8 +453,12 @@ pub fn shrink(choices: &[Choice], tests_max: usize, fails: &mut dyn FnMut(&[Choi
                 break;
             }
             // Try the complement of this chunk first: it removes the most.
-            let complement: Vec<usize> =
-                current.iter().enumerate().filter(|(k, _)| *k < start || *k >= start + chunk).map(|(_, &i)| i).collect();
+            let complement: Vec<usize> = current
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k < start || *k >= start + chunk)
+                .map(|(_, &i)| i)
+                .collect();
             tests += 1;
             if fails(&with_only(&complement)) {
                 current = complement;
@@ -533,7 +537,12 @@ pub fn explain(analysis: &Analysis, choices: &[Choice], page_size: u64) -> Vec<S
             .find(|(_, c)| **c == Choice::Keep)
             .map(|(l, _)| match &l.what {
                 OpKind::Write { offset, .. } => {
-                    format!(" while write #{} to {} ({}) persisted", l.record, l.name, locate(&l.name, *offset, page_size))
+                    format!(
+                        " while write #{} to {} ({}) persisted",
+                        l.record,
+                        l.name,
+                        locate(&l.name, *offset, page_size)
+                    )
                 }
                 OpKind::Truncate { .. } | OpKind::Create | OpKind::Delete => {
                     format!(" while operation #{} on {} persisted", l.record, l.name)
