@@ -854,6 +854,8 @@ mod tests {
         conn.execute_batch(&format!("PRAGMA synchronous={}; {extra_sql}", sync.as_sql())).unwrap();
         workload::create_schema(&conn, &cfg).unwrap();
         pragmas::apply(&conn, &pragmas_for(mode, sync)).unwrap();
+        // `apply` sets fullfsync explicitly (off here): the test's own settings go on top.
+        conn.execute_batch(extra_sql).unwrap();
         workload::seed(&mut conn, &cfg, 3).unwrap();
         let mut w = TxnWriter::new(5, 4, &cfg);
         for _ in 0..txns {
