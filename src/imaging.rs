@@ -207,3 +207,194 @@ pub fn explain(
     }
     Ok((shrunk, lines, tests))
 }
+
+/// The power-loss canaries of DESIGN §7, deterministically: a real writer's I/O through the
+/// tracing VFS (same seed, same operations), images built at chosen cuts with chosen fates,
+/// and the oracle. If one of these stops failing, the model or the oracle has lost its teeth.
+#[cfg(test)]
+mod canary_tests {
+    use super::*;
+    use crate::check::ReopenConfig;
+    use crate::fault::powerloss::OpKind;
+    use crate::fault::trace::FileKind;
+    use crate::fault::vfs::{self, tests as vfs_tests};
+    use crate::matrix::{FullFsync, JournalMode, Synchronous};
+    use crate::pragmas::{self, Pragmas};
+    use crate::scenario::IntegrityLevel;
+    use crate::workload::{self, TxnWriter, WorkloadConfig};
+    use rusqlite::{Connection, OpenFlags};
+
+    fn workload_cfg() -> WorkloadConfig {
+        WorkloadConfig {
+            seed_messages: 30,
+            seed_sessions: 3,
+            message_bytes_max: 4000,
+            huge_message_per_mille: 0,
+            compress_percent: 0,
+            ..Default::default()
+        }
+    }
+
+    fn pragmas(journal_mode: JournalMode, synchronous: Synchronous) -> Pragmas {
+        Pragmas {
+            journal_mode,
+            synchronous,
+            busy_timeout_ms: 1000,
+            cache_size_kib: 256,
+            wal_autocheckpoint_pages: 1000,
+            fullfsync: FullFsync::Off,
+        }
+    }
+
+    /// A seeded database (durable: written without the VFS and closed), then `txns`
+    /// acknowledged transactions of writer `writer` through the VFS, the connection left open
+    /// as a killed process leaves it. Returns the base files, the trace of this directory (with
+    /// this writer's Begin/Ack records), the directory and the open connection.
+    struct Traced {
+        base: Files,
+        records: Vec<Record>,
+        history: BTreeMap<u64, WriterExpectation>,
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        _conn: Connection,
+        pragmas: Pragmas,
+    }
+
+    fn traced(journal_mode: JournalMode, synchronous: Synchronous, writer: u64, txns: u64) -> Traced {
+        vfs_tests::shared_trace();
+        let (dir, path) = vfs_tests::fresh_dir();
+        let db = path.join("db.sqlite");
+        let cfg = workload_cfg();
+        let p = pragmas(journal_mode, synchronous);
+        let seed_txns = {
+            let mut conn = Connection::open(&db).unwrap();
+            workload::create_schema(&conn, &cfg).unwrap();
+            pragmas::apply(&conn, &p).unwrap();
+            let n = workload::seed(&mut conn, &cfg, 1).unwrap();
+            conn.close().unwrap();
+            n
+        };
+        let base: Files = [("db.sqlite".to_string(), std::fs::read(&db).unwrap())].into_iter().collect();
+        let mut conn = Connection::open_with_flags_and_vfs(&db, OpenFlags::default(), vfs::VFS_NAME).unwrap();
+        pragmas::apply(&conn, &p).unwrap();
+        let mut w = TxnWriter::new(writer, 2, &cfg);
+        for seq in 1..=txns {
+            vfs::append(&Record::Begin { writer, seq }).unwrap();
+            w.run_txn(&mut conn, &mut |_| {}).unwrap();
+            vfs::append(&Record::Ack { writer, seq }).unwrap();
+        }
+        // This directory's file records plus this writer's acknowledgements, in trace order.
+        let all = crate::fault::trace::read(vfs_tests::shared_trace()).unwrap().records;
+        let files: Vec<Record> = vfs_tests::filter_dir(all.clone(), &path);
+        let mut records = Vec::new();
+        let mut next = files.iter().peekable();
+        for r in all {
+            match &r {
+                Record::Begin { writer: w, .. } | Record::Ack { writer: w, .. } if *w == writer => records.push(r),
+                _ => {
+                    if next.peek() == Some(&&r) {
+                        records.push(next.next().unwrap().clone());
+                    }
+                }
+            }
+        }
+        let history = BTreeMap::from([(0, WriterExpectation { acked: seed_txns, begun: seed_txns })]);
+        Traced { base, records, history, _dir: dir, path, _conn: conn, pragmas: p }
+    }
+
+    fn judge(
+        t: &Traced,
+        cut: usize,
+        choose: &dyn Fn(&crate::fault::powerloss::Undetermined) -> Choice,
+    ) -> Vec<ViolationKind> {
+        let check_cfg = CheckConfig {
+            integrity: IntegrityLevel::Full,
+            fts_samples: 4,
+            seed: 1,
+            reopen: ReopenConfig { pragmas: Some(t.pragmas.clone()), writer_id: 99, workload: workload_cfg() },
+        };
+        let image_dir = t.path.join("image");
+        let im = Imaging {
+            base: &t.base,
+            records: &t.records,
+            device: Device::default(),
+            history: &t.history,
+            check: &check_cfg,
+            dir: &image_dir,
+            db_name: "db.sqlite",
+        };
+        let analysis = im.analyze(cut);
+        let choices: Vec<Choice> = analysis.undetermined.iter().map(choose).collect();
+        let files = im.build(cut, &choices);
+        im.check_files(&files, &im.expected_at(cut)).unwrap().violations()
+    }
+
+    fn drop_all(_: &crate::fault::powerloss::Undetermined) -> Choice {
+        Choice::Drop
+    }
+
+    #[test]
+    fn wal_normal_loses_acknowledged_commits_and_nothing_else_while_full_keeps_them() {
+        let t = traced(JournalMode::Wal, Synchronous::Normal, 501, 5);
+        assert_eq!(judge(&t, t.records.len(), &drop_all), vec![ViolationKind::LostAck]);
+        let t = traced(JournalMode::Wal, Synchronous::Full, 502, 5);
+        assert_eq!(judge(&t, t.records.len(), &drop_all), vec![]);
+    }
+
+    #[test]
+    fn delete_full_loses_the_last_commit_through_the_unsynced_unlink_and_extra_does_not() {
+        let t = traced(JournalMode::Delete, Synchronous::Full, 503, 4);
+        let cut = t.records.len();
+        let analysis = Imaging {
+            base: &t.base,
+            records: &t.records,
+            device: Device::default(),
+            history: &t.history,
+            check: &CheckConfig {
+                integrity: IntegrityLevel::Full,
+                fts_samples: 1,
+                seed: 1,
+                reopen: ReopenConfig { pragmas: None, writer_id: 99, workload: workload_cfg() },
+            },
+            dir: &t.path,
+            db_name: "db.sqlite",
+        }
+        .analyze(cut);
+        assert_eq!(
+            analysis.undetermined.iter().map(|u| &u.what).collect::<Vec<_>>(),
+            vec![&OpKind::Delete],
+            "under FULL only the last journal's unlink is in flight after the commit"
+        );
+        assert_eq!(judge(&t, cut, &drop_all), vec![ViolationKind::LostAck]);
+        let t = traced(JournalMode::Delete, Synchronous::Extra, 504, 4);
+        assert_eq!(judge(&t, t.records.len(), &drop_all), vec![]);
+    }
+
+    #[test]
+    fn synchronous_off_damages_a_rollback_journal_database() {
+        let t = traced(JournalMode::Delete, Synchronous::Off, 505, 4);
+        // Cuts inside the last transaction's database writes, the journal's writes lost: the
+        // database holds part of a transaction and nothing can roll it back.
+        let begin = t.records.iter().rposition(|r| matches!(r, Record::Begin { .. })).unwrap();
+        let db_writes: Vec<usize> = (begin..t.records.len())
+            .filter(|&i| match &t.records[i] {
+                Record::Write { file, .. } => t.records[..i]
+                    .iter()
+                    .any(|r| matches!(r, Record::Open { file: f, kind: FileKind::MainDb, .. } if f == file)),
+                _ => false,
+            })
+            .collect();
+        assert!(db_writes.len() >= 2, "the last commit writes several database pages");
+        let keep_db = |u: &crate::fault::powerloss::Undetermined| {
+            if u.name == "db.sqlite" { Choice::Keep } else { Choice::Drop }
+        };
+        let damaged: Vec<Vec<ViolationKind>> =
+            db_writes.iter().skip(1).map(|&i| judge(&t, i + 1, &keep_db)).filter(|v| !v.is_empty()).collect();
+        const DAMAGE: [ViolationKind; 4] =
+            [ViolationKind::Open, ViolationKind::Integrity, ViolationKind::Fts, ViolationKind::Atomicity];
+        assert!(
+            damaged.iter().any(|v| v.iter().any(|k| DAMAGE.contains(k))),
+            "no cut in the last commit damaged the database: {damaged:?}"
+        );
+    }
+}

@@ -531,22 +531,23 @@ pub fn explain(analysis: &Analysis, choices: &[Choice], page_size: u64) -> Vec<S
                 format!("undone: deletion #{} of {} (directory never synced after it)", u.record, u.name)
             }
         };
+        // The first later data operation that did persist: what makes the loss a matter of
+        // order. (Name changes after a lost one are lost with it: they persist as a prefix.)
         let later_kept = analysis.undetermined[k + 1..]
             .iter()
             .zip(&choices[k + 1..])
-            .find(|(_, c)| **c == Choice::Keep)
-            .map(|(l, _)| match &l.what {
-                OpKind::Write { offset, .. } => {
-                    format!(
-                        " while write #{} to {} ({}) persisted",
-                        l.record,
-                        l.name,
-                        locate(&l.name, *offset, page_size)
-                    )
+            .find_map(|(l, c)| match (&l.what, c) {
+                (OpKind::Write { offset, .. }, Choice::Keep) => Some(format!(
+                    " while write #{} to {} ({}) persisted",
+                    l.record,
+                    l.name,
+                    locate(&l.name, *offset, page_size)
+                )),
+                (OpKind::Truncate { .. }, Choice::Keep) => {
+                    Some(format!(" while truncation #{} of {} persisted", l.record, l.name))
                 }
-                OpKind::Truncate { .. } | OpKind::Create | OpKind::Delete => {
-                    format!(" while operation #{} on {} persisted", l.record, l.name)
-                }
+                (OpKind::Write { .. } | OpKind::Truncate { .. }, Choice::Drop | Choice::Torn(_))
+                | (OpKind::Create | OpKind::Delete, _) => None,
             })
             .unwrap_or_default();
         lines.push(format!("{what}{later_kept}"));

@@ -779,7 +779,7 @@ unsafe extern "C" fn x_fetch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fault::trace;
     use crate::matrix::{JournalMode, Synchronous};
@@ -800,7 +800,7 @@ mod tests {
     /// The one registration of the test process (Injection::None), with its trace in a leaked
     /// temporary directory. Tests run in parallel on it: each works in its own directory and
     /// reads back only the records of the files under it ([`records_in`]).
-    fn shared_trace() -> &'static Path {
+    pub(crate) fn shared_trace() -> &'static Path {
         static TRACE: OnceLock<PathBuf> = OnceLock::new();
         TRACE.get_or_init(|| {
             let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
@@ -812,7 +812,7 @@ mod tests {
     }
 
     /// A fresh directory, canonical (SQLite resolves symlinks in full path names).
-    fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
+    pub(crate) fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().canonicalize().unwrap();
         (dir, path)
@@ -865,7 +865,7 @@ mod tests {
     }
 
     /// The records of `trace` about files under `dir` (and nothing else), in order.
-    fn filter_dir(trace: Vec<Record>, dir: &Path) -> Vec<Record> {
+    pub(crate) fn filter_dir(trace: Vec<Record>, dir: &Path) -> Vec<Record> {
         let prefix = format!("{}/", dir.display());
         let mut handles = HashSet::new();
         trace
