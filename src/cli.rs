@@ -210,7 +210,7 @@ fn replay_command(dir: PathBuf) -> Result<i32> {
 fn scenarios_command() -> Result<i32> {
     for (name, _) in scenario::embedded() {
         let s = scenario::resolve(name)?;
-        println!("{name:<12} {} cells  {}", s.cells().len(), s.description.lines().next().unwrap_or(""));
+        println!("{name:<13} {:>3} cells  {}", s.cells().len(), s.description.lines().next().unwrap_or(""));
     }
     Ok(EXIT_OK)
 }

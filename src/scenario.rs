@@ -271,7 +271,12 @@ impl Scenario {
 
 /// The scenarios compiled into the binary, as (name, TOML text).
 pub fn embedded() -> &'static [(&'static str, &'static str)] {
-    &[("default", DEFAULT_SCENARIO_TOML)]
+    &[
+        ("default", DEFAULT_SCENARIO_TOML),
+        ("power-loss", include_str!("../scenarios/power-loss.toml")),
+        ("crash-points", include_str!("../scenarios/crash-points.toml")),
+        ("io-errors", include_str!("../scenarios/io-errors.toml")),
+    ]
 }
 
 /// The embedded default scenario. It is parsed like any file; a failure here is a harness bug
@@ -1118,28 +1123,47 @@ mod tests {
     }
 
     #[test]
-    fn embedded_default_expands_to_21_cells_with_every_expectation() {
+    fn every_embedded_scenario_parses_and_names_itself() {
+        for (name, text) in embedded() {
+            let s = parse(text, &format!("embedded:{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&s.name, name);
+            assert!(!s.cells().is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn embedded_default_expands_to_29_cells_with_every_expectation() {
         let s = default_scenario();
         assert_eq!(s.name, "default");
         assert_eq!(s.source, "embedded:default");
         assert_eq!(s.budget, Budget::Trials(700));
         assert!(!s.description.is_empty() && s.description.lines().count() <= 3, "{:?}", s.description);
         let cells = s.cells();
-        assert_eq!(cells.len(), 21);
+        assert_eq!(cells.len(), 29);
         let ids: BTreeSet<String> = cells.iter().map(Cell::id).collect();
-        assert_eq!(ids.len(), 21);
+        assert_eq!(ids.len(), 29);
         let mut canaries = Vec::new();
         for cell in &cells {
             let e = crate::expect::expectation_for(cell, &s.expect);
             assert_eq!(e.levels.len(), ViolationKind::ALL.len(), "{cell}");
-            if cell.journal_mode.is_journalled() {
+            if cell.journal_mode.is_journalled() && cell.fault != FaultKind::PowerLoss {
                 assert!(e.levels.values().all(|&l| l == Level::Forbidden), "{cell}: {}", e.describe());
             }
             if e.is_canary() {
                 canaries.push(cell.id());
             }
         }
-        assert_eq!(canaries, ["off/full/sigkill_only@bulk", "memory/full/sigkill_only@bulk"]);
+        assert_eq!(
+            canaries,
+            [
+                "off/full/sigkill_only@bulk",
+                "memory/full/sigkill_only@bulk",
+                "wal/off/power_loss/auto-checkpoint",
+                "wal/normal/power_loss/auto-checkpoint",
+                "delete/off/power_loss",
+                "delete/full/power_loss",
+            ]
+        );
         for id in [
             "wal/normal/kill-graceful/auto-checkpoint",
             "wal/full/kill/none-checkpoint",
@@ -1164,6 +1188,9 @@ mod tests {
         assert_eq!(section(&["database"]), default_of(toml::Value::try_from(DatabaseConfig::default())));
         assert_eq!(section(&["workload"]), default_of(toml::Value::try_from(WorkloadConfig::default())));
         assert_eq!(section(&["fault", "kill"]), default_of(toml::Value::try_from(KillConfig::default())));
+        assert_eq!(section(&["fault", "power_loss"]), default_of(toml::Value::try_from(PowerLossConfig::default())));
+        assert_eq!(section(&["fault", "crash_point"]), default_of(toml::Value::try_from(CrashPointConfig::default())));
+        assert_eq!(section(&["fault", "io_error"]), default_of(toml::Value::try_from(IoErrorConfig::default())));
         assert_eq!(section(&["check"]), default_of(toml::Value::try_from(CheckSettings::default())));
         assert_eq!(section(&["output"]), default_of(toml::Value::try_from(OutputConfig::default())));
 
@@ -1210,6 +1237,9 @@ mod tests {
             ("database", as_table(toml::Value::try_from(DatabaseConfig::default()))),
             ("workload", as_table(toml::Value::try_from(WorkloadConfig::default()))),
             ("fault.kill", as_table(toml::Value::try_from(KillConfig::default()))),
+            ("fault.power_loss", as_table(toml::Value::try_from(PowerLossConfig::default()))),
+            ("fault.crash_point", as_table(toml::Value::try_from(CrashPointConfig::default()))),
+            ("fault.io_error", as_table(toml::Value::try_from(IoErrorConfig::default()))),
             ("check", as_table(toml::Value::try_from(CheckSettings::default()))),
             ("output", as_table(toml::Value::try_from(OutputConfig::default()))),
         ] {
@@ -1224,6 +1254,8 @@ mod tests {
             ("sigterm", axis(toml::Value::try_from(DEFAULT_SIGTERM))),
             ("checkpoint", axis(toml::Value::try_from(DEFAULT_CHECKPOINT))),
             ("timing", axis(toml::Value::try_from(DEFAULT_TIMING))),
+            ("device", axis(toml::Value::try_from(DEFAULT_DEVICE))),
+            ("fullfsync", axis(toml::Value::try_from(DEFAULT_FULLFSYNC))),
         ] {
             expected.push(("matrix[1]".to_string(), key.to_string(), default));
         }
@@ -1523,7 +1555,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["default"]);
+        assert_eq!(
+            embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+            ["default", "power-loss", "crash-points", "io-errors"]
+        );
     }
 
     /// Characters that matter to TOML, for mutations.

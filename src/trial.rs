@@ -98,6 +98,17 @@ impl TrialRecord {
     }
 }
 
+/// A transaction a writer saw fail with an I/O error, and how many attempts failed in a row
+/// with the same extended code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTxn {
+    pub writer: u64,
+    pub seq: u64,
+    /// The SQLite extended result code, e.g. 778 (SQLITE_IOERR_WRITE) or 13 (SQLITE_FULL).
+    pub code: i32,
+    pub attempts: u32,
+}
+
 /// Where a crash point or an I/O error was injected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InjectionRecord {
@@ -106,9 +117,9 @@ pub struct InjectionRecord {
     /// Systematic crash points: the operations of the short trace being enumerated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_in_trace: Option<u64>,
-    /// I/O error: the transactions the writers saw fail, as (writer, seq, extended code).
+    /// I/O error: the transactions the writers saw fail (never acknowledged for that attempt).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<(u64, u64, i32)>,
+    pub failed: Vec<FailedTxn>,
     /// I/O error: a writer gave up after persistent errors.
     #[serde(default)]
     pub gave_up: bool,
@@ -653,7 +664,14 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 stderr_tail()
             )));
         }
-        let died_on_its_own = injected.exited_before_fault.contains(&id) && cell.fault != FaultKind::CrashPoint;
+        // A crash point is the writer killing itself, and a writer facing persistent I/O
+        // errors gives up by itself: both are the fault, not an early death.
+        let fault_ends_it = match cell.fault {
+            FaultKind::CrashPoint => true,
+            FaultKind::IoError => log.gave_up,
+            FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => false,
+        };
+        let died_on_its_own = injected.exited_before_fault.contains(&id) && !fault_ends_it;
         if inconclusive.is_none() {
             if died_on_its_own || log.finished {
                 inconclusive = Some(if log.finished {
@@ -688,7 +706,14 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             latency.saturating_record(us.max(1));
         }
         checkpoints.extend(log.checkpoints.iter().cloned());
-        failed_txns.extend(log.io_errors.iter().map(|&(seq, code)| (*id, seq, code)));
+        for &(seq, code) in &log.io_errors {
+            match failed_txns.last_mut() {
+                Some(FailedTxn { writer, seq: s, code: c, attempts }) if *writer == *id && *s == seq && *c == code => {
+                    *attempts += 1
+                }
+                _ => failed_txns.push(FailedTxn { writer: *id, seq, code, attempts: 1 }),
+            }
+        }
         if cell.sigterm == Some(SigtermBehaviour::Graceful) {
             let sigkilled = injected.deaths[i].2 == DeathKind::Signal(9);
             shutdowns.push(ShutdownRecord {

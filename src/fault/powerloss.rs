@@ -7,10 +7,11 @@
 //! Files are *inodes* bound to *names* in one directory (the database's). The files present
 //! when the trial started (`base`) are durable. Replaying the trace up to the cut:
 //!
-//! - **Data** (`Write`, `Truncate`) belongs to an inode. A *barrier* sync of a file makes every
-//!   earlier data operation on that inode durable. On a device with `fsync_barrier = true`
-//!   every `xSync` is a barrier; with `false` (an OS whose plain fsync orders nothing, like
-//!   macOS without `F_FULLFSYNC`) only syncs carrying `SQLITE_SYNC_FULL` are.
+//! - **Data** (`Write`, `Truncate`) belongs to an inode. On a device with `fsync_barrier = true`
+//!   (Linux) every `xSync` of a file makes every earlier data operation on that inode durable.
+//!   With `false` (an OS whose plain fsync orders nothing, like macOS) a plain sync does
+//!   nothing, and a sync carrying `SQLITE_SYNC_FULL` is `F_FULLFSYNC`: the drive flushes its
+//!   whole cache, making every earlier operation durable, on every file and in the directory.
 //! - **Names** change by creation (an `Open` with `created`) and deletion. A directory sync
 //!   makes every earlier name change durable; it is a plain fsync, so a barrier only when
 //!   `fsync_barrier = true`.
@@ -170,10 +171,26 @@ fn replay(base_names: &[String], records: &[Record], device: &Device) -> Replay 
                 r.name_of.insert(i, name.clone());
             }
             Record::Sync { file, flags } => {
-                let barrier = device.fsync_barrier || flags & 0x0f == SYNC_FULL;
-                if let (true, Some((inode, _))) = (barrier, handles.get(file)) {
-                    let ops = &mut r.data[*inode];
-                    ops.1 = ops.0.len();
+                let full = flags & 0x0f == SYNC_FULL;
+                match (device.fsync_barrier, full) {
+                    // fsync orders this file's own writes (Linux): its data so far is durable.
+                    (true, _) => {
+                        if let Some((inode, _)) = handles.get(file) {
+                            let ops = &mut r.data[*inode];
+                            ops.1 = ops.0.len();
+                        }
+                    }
+                    // A full sync on a device without fsync barriers is F_FULLFSYNC: the drive
+                    // flushes its whole write cache, so everything written before it, to any
+                    // file or directory, is durable.
+                    (false, true) => {
+                        for ops in &mut r.data {
+                            ops.1 = ops.0.len();
+                        }
+                        r.names_durable = r.names.len();
+                    }
+                    // A plain fsync there orders nothing.
+                    (false, false) => {}
                 }
             }
             Record::DirSync { .. } => {
@@ -766,10 +783,15 @@ mod tests {
         let a = analyze(&names, &records, records.len(), &Device::default());
         let undetermined: Vec<usize> = a.undetermined.iter().map(|u| u.record).collect();
         assert_eq!(undetermined, vec![3, 5]);
-        // On a device without fsync barriers a NORMAL sync orders nothing.
+        // On a device without fsync barriers a NORMAL sync orders nothing, and a FULL one
+        // flushes everything before it.
         let no_barrier = Device { fsync_barrier: false, ..Device::default() };
         let a = analyze(&names, &records, records.len(), &no_barrier);
         assert_eq!(a.undetermined.len(), 3);
+        let mut full = records.clone();
+        full[4] = Record::Sync { file: f(1), flags: SYNC_FULL };
+        let a = analyze(&names, &full, full.len(), &no_barrier);
+        assert_eq!(a.undetermined.iter().map(|u| u.record).collect::<Vec<_>>(), vec![5]);
     }
 
     #[test]
