@@ -207,6 +207,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         campaign_seed: opts.seed,
         scenario_arg: &opts.scenario_arg,
         kept_per_cell: &kept_per_cell,
+        campaign_start: started,
     };
 
     let bar = progress_bar(&opts);

@@ -91,6 +91,8 @@ struct CellAgg {
     /// The [`FAILURE_EXAMPLES_MAX`] smallest examples: trials with a forbidden violation first
     /// (`false` sorts first), then by trial index.
     failures: BTreeSet<(bool, FailureExample)>,
+    /// When the first trial with a violation finished, in ms since its campaign started.
+    first_violation_ms: Option<u64>,
 }
 
 /// Where trials' wall time went, one histogram (µs) per phase of [`TrialTiming`]. Histograms
@@ -249,6 +251,7 @@ impl CellAgg {
             shutdown_exit_us: stats::new_latency_histogram(),
             inconclusive_reasons: BTreeMap::new(),
             failures: BTreeSet::new(),
+            first_violation_ms: None,
         }
     }
 
@@ -314,6 +317,8 @@ impl CellAgg {
                     return false;
                 }
                 self.violating_trials += 1;
+                let finished_ms = rec.started_ms + (t.setup + t.spawn + t.write + t.kill + t.check) / 1000;
+                self.first_violation_ms = Some(self.first_violation_ms.map_or(finished_ms, |m| m.min(finished_ms)));
                 let example = FailureExample {
                     trial: rec.trial,
                     violations: kinds.into_iter().collect(),
@@ -361,6 +366,10 @@ impl CellAgg {
         for (_, example) in &other.failures {
             self.add_failure(example.clone());
         }
+        self.first_violation_ms = match (self.first_violation_ms, other.first_violation_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     fn add_loadavg(&mut self, range: Option<(f64, f64)>) {
@@ -434,6 +443,7 @@ impl CellAgg {
             },
             inconclusive_reasons: reasons.into_iter().map(|(r, _)| r.clone()).collect(),
             failures: self.failures.iter().map(|(_, e)| e.clone()).collect(),
+            first_violation_ms: self.first_violation_ms,
         }
     }
 }
@@ -515,6 +525,10 @@ pub struct CellSummary {
     pub inconclusive_reasons: Vec<String>,
     /// Up to [`FAILURE_EXAMPLES_MAX`] violating trials; forbidden violations first.
     pub failures: Vec<FailureExample>,
+    /// When the first trial with a violation finished, in ms since the campaign started (for a
+    /// canary: how long the harness took to prove it still has teeth).
+    #[serde(default)]
+    pub first_violation_ms: Option<u64>,
 }
 
 impl CellSummary {
@@ -1071,6 +1085,7 @@ mod tests {
         TrialRecord {
             trial,
             seed: trial * 31 + 1,
+            started_ms: trial * 40,
             cell: cell.id(),
             outcome: TrialOutcome::Checked,
             deaths: Vec::new(),

@@ -45,6 +45,9 @@ pub struct TrialRecord {
     pub trial: u64,
     /// Seed of this trial's writers and fault timing, derived from the campaign seed.
     pub seed: u64,
+    /// When the trial started, in milliseconds since the campaign started.
+    #[serde(default)]
+    pub started_ms: u64,
     /// Cell id, e.g. `wal/full/kill/auto-checkpoint`.
     pub cell: String,
     pub outcome: TrialOutcome,
@@ -418,6 +421,8 @@ pub struct TrialEnv<'a> {
     pub scenario_arg: &'a str,
     /// Failures kept so far, per cell.
     pub kept_per_cell: &'a [AtomicU32],
+    /// When the campaign started (trial records say when they started, relative to it).
+    pub campaign_start: Instant,
 }
 
 /// What is kept in `failures/<trial>/trial.json`: enough to re-run the checks (`replay`) on
@@ -513,6 +518,7 @@ fn injection_for(env: &TrialEnv<'_>, cell: &Cell, cell_index: usize, trial: u64,
 
 /// Runs trial `trial` of `cell_index`. `Err` is a harness failure that stops the campaign.
 pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: usize) -> Result<TrialRecord> {
+    let started_ms = u64::try_from(env.campaign_start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let cell = env.cells[cell_index];
     let sc = env.scenario;
     let seed = trial_seed(env.campaign_seed, trial);
@@ -740,6 +746,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let mut record = TrialRecord {
         trial,
         seed,
+        started_ms,
         cell: cell.id(),
         outcome: TrialOutcome::Checked,
         deaths,
