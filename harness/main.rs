@@ -587,7 +587,7 @@ fault = ["io_error"]
             continue;
         }
         assert!(t["violations"].as_array().unwrap().is_empty(), "{t}");
-        surfaced += usize::from(!t["injection"]["failed"].as_array().map_or(true, |f| f.is_empty()));
+        surfaced += usize::from(t["injection"]["failed"].as_array().is_some_and(|f| !f.is_empty()));
     }
     assert!(surfaced > 0, "no writer ever saw its injected error: {summary}");
 }
