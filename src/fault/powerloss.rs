@@ -21,6 +21,14 @@
 //!   may persist in any subset (a volatile disk cache reorders freely between flushes); name
 //!   changes persist as an in-order *prefix* (file systems journal metadata in order), so a
 //!   dropped name change drops every later undetermined one too.
+//! - **A truncation orders later writes to its file.** A write after a truncation lands in
+//!   blocks the file system allocated after the truncation freed the old ones (ext4, for one,
+//!   never reuses blocks freed by an uncommitted transaction); if the truncation did not
+//!   persist, the inode still maps the old blocks and those writes are not in the file. So a
+//!   dropped truncation drops every later undetermined write to the same file. Without this
+//!   rule the model builds a state no file system produces: a rollback journal whose
+//!   truncation was lost yet whose first new record's page number (4 bytes) persisted over an
+//!   old record, whose data and checksum (which does not cover the page number) still verify.
 //! - `-shm` never appears: it is mmapped, never traced, and rebuilt from the WAL on recovery.
 //!
 //! "Keep everything" at cut `c` gives exactly the files the process saw after record `c`
@@ -340,8 +348,15 @@ pub fn build(base: &Files, records: &[Record], cut: usize, device: &Device, choi
     let sector = device.sector_size_bytes as usize;
     for (inode, (ops, _)) in r.data.iter().enumerate() {
         let content = &mut contents[inode];
+        // Writes after a truncation that did not persist did not persist either: see the
+        // module doc ("a truncation orders later writes").
+        let mut truncation_lost = false;
         for &i in ops {
-            let choice = choice_of.get(&i).copied().unwrap_or(&Choice::Keep);
+            let chosen = choice_of.get(&i).copied().unwrap_or(&Choice::Keep);
+            let choice = if truncation_lost { &Choice::Drop } else { chosen };
+            if matches!((&records[i], choice), (Record::Truncate { .. }, Choice::Drop)) {
+                truncation_lost = true;
+            }
             match (&records[i], choice) {
                 (_, Choice::Drop) => {}
                 (Record::Write { offset, data, .. }, Choice::Keep) => write_at(content, *offset as usize, data),
@@ -539,7 +554,10 @@ pub fn explain(analysis: &Analysis, choices: &[Choice], page_size: u64) -> Vec<S
                 kept.len()
             ),
             (OpKind::Truncate { size }, Choice::Drop | Choice::Torn(_)) => {
-                format!("lost: truncation #{} of {} to {size} bytes", u.record, u.name)
+                format!(
+                    "lost: truncation #{} of {} to {size} bytes (and with it every later write to it)",
+                    u.record, u.name
+                )
             }
             (OpKind::Create, Choice::Drop | Choice::Torn(_)) => {
                 format!("lost: creation #{} of {} (directory entry never synced)", u.record, u.name)
@@ -850,6 +868,22 @@ mod tests {
         assert!(image["db"][..256].iter().all(|&b| b == 0), "bytes outside the write are untouched");
         let lines = explain(&a, &[Choice::Torn(vec![1])], 4096);
         assert_eq!(lines, vec!["torn: write #1 to db at offset 256 (page 1, 1024 bytes): 1 of 3 sectors persisted"]);
+    }
+
+    #[test]
+    fn a_lost_truncation_takes_the_later_writes_to_its_file_with_it() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: false },
+            Record::Truncate { file: f(0), size: 0 },
+            Record::Write { file: f(0), offset: 512, data: vec![2; 4] },
+        ];
+        let base: Files = [("db-journal".to_string(), vec![1u8; 2048])].into_iter().collect();
+        let a = analyze(&["db-journal".to_string()], &records, 3, &Device::default());
+        assert_eq!(a.undetermined.len(), 2);
+        let image = build(&base, &records, 3, &Device::default(), &[Choice::Drop, Choice::Keep]);
+        assert_eq!(image["db-journal"], vec![1u8; 2048], "the old journal, whole");
+        let image = build(&base, &records, 3, &Device::default(), &[Choice::Keep, Choice::Keep]);
+        assert_eq!(image["db-journal"].len(), 516);
     }
 
     #[test]
