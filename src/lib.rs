@@ -6,7 +6,10 @@
 //!
 //! ```text
 //! scenario (TOML) ─► matrix::expand ─► cells ─► campaign (seed, budget, jobs, shard)
-//!    ─► trial: copy template db → spawn `crashfuzz __writer` → fault::kill → reap
+//!    ─► trial: copy template db → spawn `crashfuzz __writer` (on fault::vfs when traced)
+//!       → fault::kill (signal, or the VFS's own crash point / I/O error) → reap
+//!    ─► crash image(s): the files as left (process crash) or imaging (power loss:
+//!       fault::trace → fault::powerloss::build at cut points)
 //!    ─► check::check_image (oracle) ─► expect::verdict ─► report (summary, junit)
 //! ```
 //!
@@ -19,7 +22,8 @@
 //! | [`pragmas`] | connection pragmas, set explicitly and read back |
 //! | [`workload`] | the `session_store` schema, transactions and their ledger |
 //! | [`writer`] | the `__writer` child process: pragmas, the write loop, acknowledgements |
-//! | [`fault`] | fault injection (kill: SIGTERM, grace, SIGKILL) and child supervision |
+//! | [`fault`] | fault injection: `kill` (SIGTERM, grace, SIGKILL, supervision), `vfs` (the tracing, crashing, failing VFS), `trace` (its record format), `powerloss` (the pure crash-image builder) |
+//! | [`imaging`] | power-loss images of a trial: cuts, fates, dedup, checks, shrinking, explanation |
 //! | [`trial`] | one trial end to end, and its JSON line |
 //! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
 //! | [`expect`] | built-in expectations, overrides and verdicts |
@@ -38,6 +42,9 @@
 //! - **A check that cannot run is a harness error, never a pass.**
 //! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.
 //! - The crash-image builder, the expectation table and the matrix expansion are pure functions.
+//! - **A trace record always happened**: the VFS appends it after the operation succeeded, with
+//!   one `write(2)`; a power-loss image is built only from records, and from the files present
+//!   at the trial's start, which are fsynced first.
 
 pub mod campaign;
 pub mod check;
