@@ -39,7 +39,7 @@ impl Level {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectation {
     pub levels: BTreeMap<ViolationKind, Level>,
-    /// Where the levels came from: "builtin: <reason>", then one entry per applied override.
+    /// Where the levels came from: "builtin: REASON", then one entry per applied override.
     pub source: Vec<String>,
 }
 

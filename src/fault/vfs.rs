@@ -1,7 +1,7 @@
 //! The tracing and fault-injecting VFS (DESIGN §5.2–5.3): a shim registered as
 //! [`VFS_NAME`] over SQLite's `unix` VFS. It owns the only view the harness has of a writer's file
 //! I/O: every call passes through to `unix`, and for the main database, its rollback journal and
-//! its WAL it appends to the trial's trace ([`trace`]) what the call did. It can also SIGKILL its
+//! its WAL it appends to the trial's trace ([`super::trace`]) what the call did. It can also SIGKILL its
 //! own process, or fail a call, at the n-th counted operation.
 //!
 //! # Invariants
@@ -52,7 +52,7 @@
 //! # How the shim is built (and the traps it avoids)
 //!
 //! - **File layout.** SQLite allocates `szOsFile` bytes per file and hands them to `xOpen`. Ours
-//!   is a `#[repr(C)]` [`ShimFile`]: the `sqlite3_file` header SQLite reads (`pMethods`), our
+//!   is a `#[repr(C)]` `ShimFile`: the `sqlite3_file` header SQLite reads (`pMethods`), our
 //!   per-file state, then the real unix file, which starts at `offset_of!(ShimFile, real)` (a
 //!   multiple of 8, the alignment of `sqlite3_file`) and runs past the end of the Rust struct:
 //!   `szOsFile` is that offset plus unix's own `szOsFile`. The real `xOpen` is called with the
