@@ -103,7 +103,7 @@ pub fn trial_at(p: u64, n_cells: u64, shard: Option<(u64, u64)>) -> u64 {
 
 /// Blocks SIGINT and SIGTERM in this thread (and so in every thread spawned after) and starts
 /// the thread that waits for them. Must run before any other thread is spawned.
-fn install_signal_thread() -> Result<()> {
+pub(crate) fn install_signal_thread() -> Result<()> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);

@@ -32,6 +32,9 @@ enum Command {
     Replay { failure_dir: PathBuf },
     /// List the embedded scenarios.
     Scenarios,
+    /// Hold the 1-minute load average at a target with burner processes, printing it as it
+    /// goes (the generator `run` uses when a scenario sets `[load] target_loadavg`).
+    Load(LoadArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -67,6 +70,25 @@ struct RunArgs {
     no_progress: bool,
 }
 
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// The 1-minute load average to reach and hold.
+    #[arg(long)]
+    target: f64,
+    /// How long to hold it, in seconds.
+    #[arg(long)]
+    duration: u64,
+    /// Niceness of the burner processes.
+    #[arg(long, default_value_t = 0)]
+    nice: i32,
+    /// Make one burner in four a write+fsync loop (I/O pressure) in the temp directory.
+    #[arg(long)]
+    io: bool,
+    /// Upper bound on burner processes.
+    #[arg(long, default_value_t = 64)]
+    burners_max: u32,
+}
+
 fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
     let bad = || format!("{s:?}: expected I/N with 1 ≤ I ≤ N, e.g. 1/2");
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
@@ -97,6 +119,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Check { db_path, quick }) => check_command(db_path, quick),
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Scenarios) => scenarios_command(),
+        Some(Command::Load(a)) => load_command(a),
     };
     match result {
         Ok(code) => code,
@@ -205,6 +228,45 @@ fn replay_command(dir: PathBuf) -> Result<i32> {
         println!("NOT reproduced: the campaign saw [{}], the replay sees [{}]", before.join(", "), failed.join(", "));
     }
     Ok(if failed.is_empty() { EXIT_OK } else { EXIT_VERDICT_FAILED })
+}
+
+fn load_command(a: LoadArgs) -> Result<i32> {
+    if !(a.target.is_finite() && a.target > 0.0 && a.target <= 1000.0) {
+        return Err(Error::Usage(format!("--target: {}; expected a load average in (0, 1000]", a.target)));
+    }
+    if a.duration == 0 {
+        return Err(Error::Usage("--duration: 0; expected seconds ≥ 1".into()));
+    }
+    if !(-20..=19).contains(&a.nice) {
+        return Err(Error::Usage(format!("--nice: {}; expected -20..=19", a.nice)));
+    }
+    crate::campaign::install_signal_thread()?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let cfg = crate::fault::load::LoadConfig {
+        target_loadavg: a.target,
+        burners_max: a.burners_max,
+        nice: a.nice,
+        io_pressure: a.io,
+        warmup_timeout_s: a.duration,
+    };
+    println!("crashfuzz load: target {} for {} s (Ctrl-C stops and kills every burner)", a.target, a.duration);
+    let stop = &crate::campaign::STOP;
+    let held = crate::fault::load::run_standalone(exe, cfg, std::time::Duration::from_secs(a.duration), stop)
+        .map_err(|e| Error::io("run the load generator", e))?;
+    match (held.reached_after_s, held.range_after) {
+        (Some(r), Some((lo, hi))) => println!(
+            "reached {:.0}% of the target after {r:.0} s; then between {lo:.2} and {hi:.2} ({:+.0}% .. {:+.0}%)",
+            crate::fault::load::REACHED_FRACTION * 100.0,
+            (lo / a.target - 1.0) * 100.0,
+            (hi / a.target - 1.0) * 100.0
+        ),
+        (Some(r), None) => println!("reached the target after {r:.0} s"),
+        (None, _) => println!("the target was not reached in {} s", a.duration),
+    }
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(crate::error::EXIT_INTERRUPTED);
+    }
+    Ok(EXIT_OK)
 }
 
 fn scenarios_command() -> Result<i32> {

@@ -24,6 +24,7 @@
 //! | [`writer`] | the `__writer` child process: pragmas, the write loop, acknowledgements |
 //! | [`fault`] | fault injection: `kill` (SIGTERM, grace, SIGKILL, supervision), `vfs` (the tracing, crashing, failing VFS), `trace` (its record format), `powerloss` (the pure crash-image builder) |
 //! | [`imaging`] | power-loss images of a trial: cuts, fates, dedup, checks, shrinking, explanation |
+//! | [`topology`] | the processes of a trial: gateway, connections, transients, victim, survivors |
 //! | [`trial`] | one trial end to end, and its JSON line |
 //! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
 //! | [`expect`] | built-in expectations, overrides and verdicts |
@@ -58,6 +59,7 @@ pub mod pragmas;
 pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod topology;
 pub mod trial;
 pub mod workload;
 pub mod writer;

@@ -8,5 +8,8 @@ fn main() {
         let config = args.get(2).map(String::as_str).unwrap_or("");
         std::process::exit(crashfuzz::writer::main(config));
     }
+    if args.get(1).map(String::as_str) == Some(crashfuzz::fault::load::BURNER_SUBCOMMAND) {
+        std::process::exit(crashfuzz::fault::load::burner_main(&args[2..]));
+    }
     std::process::exit(crashfuzz::cli::main(args));
 }

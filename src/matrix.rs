@@ -102,14 +102,18 @@ pub enum CheckpointPolicy {
     TruncateOnClose,
     /// `wal_autocheckpoint=0` and never a checkpoint: the WAL grows for the writer's life.
     None,
+    /// `wal_autocheckpoint=1000` and `PRAGMA wal_checkpoint(TRUNCATE)` every
+    /// `topology.checkpoint_timer_ms` by the first connection of each writer process.
+    TruncateOnTimer,
 }
 
 impl CheckpointPolicy {
-    pub const ALL: [CheckpointPolicy; 4] = [
+    pub const ALL: [CheckpointPolicy; 5] = [
         CheckpointPolicy::Auto,
         CheckpointPolicy::PassiveEvery50,
         CheckpointPolicy::TruncateOnClose,
         CheckpointPolicy::None,
+        CheckpointPolicy::TruncateOnTimer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,13 +122,14 @@ impl CheckpointPolicy {
             CheckpointPolicy::PassiveEvery50 => "passive_every_50",
             CheckpointPolicy::TruncateOnClose => "truncate_on_close",
             CheckpointPolicy::None => "none",
+            CheckpointPolicy::TruncateOnTimer => "truncate_on_timer",
         }
     }
 
     /// The `wal_autocheckpoint` value this policy sets (in pages).
     pub fn wal_autocheckpoint_pages(self) -> i64 {
         match self {
-            CheckpointPolicy::Auto | CheckpointPolicy::TruncateOnClose => 1000,
+            CheckpointPolicy::Auto | CheckpointPolicy::TruncateOnClose | CheckpointPolicy::TruncateOnTimer => 1000,
             CheckpointPolicy::PassiveEvery50 | CheckpointPolicy::None => 0,
         }
     }

@@ -1106,6 +1106,9 @@ mod tests {
             images: Vec::new(),
             injection: None,
             explanation: Vec::new(),
+            busy_retries: 0,
+            transients: 0,
+            survivors: Vec::new(),
         }
     }
 

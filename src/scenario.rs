@@ -20,12 +20,14 @@
 use crate::check::ViolationKind;
 use crate::error::{Error, Result};
 use crate::expect::{ExpectOverride, Level};
+use crate::fault::load::LoadConfig;
 use crate::fault::powerloss::{CutPoints, TornFill};
 use crate::fault::vfs::IoErrorKind;
 use crate::matrix::{
     self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming,
     MatrixBlock, SigtermBehaviour, Synchronous,
 };
+use crate::topology::TopologyConfig;
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -51,6 +53,8 @@ pub struct Scenario {
     pub power_loss: PowerLossConfig,
     pub crash_point: CrashPointConfig,
     pub io_error: IoErrorConfig,
+    pub topology: TopologyConfig,
+    pub load: LoadConfig,
     pub check: CheckSettings,
     pub output: OutputConfig,
     pub matrix: Vec<MatrixBlock>,
@@ -355,6 +359,10 @@ struct RawScenario {
     #[serde(default)]
     fault: RawFault,
     #[serde(default)]
+    topology: TopologyConfig,
+    #[serde(default)]
+    load: LoadConfig,
+    #[serde(default)]
     check: CheckSettings,
     #[serde(default)]
     output: OutputConfig,
@@ -541,6 +549,8 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
     let matrix = matrix_blocks(&raw.matrix);
     let mut problems = kill_problems(&raw.fault.kill);
     problems.extend(fault_model_problems(&raw.fault));
+    problems.extend(topology_problems(&raw.topology));
+    problems.extend(load_problems(&raw.load));
     problems.extend(workload_problems(&raw.workload));
     problems.extend(check_problems(&raw.check));
     problems.extend(expect_level_problems(&raw.expect));
@@ -559,6 +569,8 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
             power_loss: raw.fault.power_loss,
             crash_point: raw.fault.crash_point,
             io_error: raw.fault.io_error,
+            topology: raw.topology,
+            load: raw.load,
             check: raw.check,
             output: raw.output,
             matrix,
@@ -625,6 +637,45 @@ fn fault_model_problems(fault: &RawFault) -> Vec<Problem> {
         in_range(at("crash_point", "op_max"), fault.crash_point.op_max, Allowed::AtLeast(1)),
         in_range(at("io_error", "op_max"), fault.io_error.op_max, Allowed::AtLeast(1)),
         in_range(at("io_error", "kill_after_ms_max"), fault.io_error.kill_after_ms_max, Allowed::AtMost(600_000)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn topology_problems(t: &TopologyConfig) -> Vec<Problem> {
+    let at = |key: &str| SettingPath::key("topology").then(key);
+    let rate = (!(t.transient_rate_per_s.is_finite() && (0.0..=1000.0).contains(&t.transient_rate_per_s))).then(|| {
+        Problem::new(
+            at("transient_rate_per_s"),
+            format!("{} is out of range; allowed: 0 to 1000 processes per second", t.transient_rate_per_s),
+        )
+    });
+    [
+        in_range(at("connections"), t.connections, Allowed::Between(1, 16)),
+        rate,
+        in_range(at("transient_concurrency_max"), t.transient_concurrency_max, Allowed::Between(1, 64)),
+        in_range(at("transient_txns"), t.transient_txns, Allowed::Between(1, 100_000)),
+        in_range(at("survive_ms"), t.survive_ms, Allowed::AtMost(600_000)),
+        in_range(at("checkpoint_timer_ms"), t.checkpoint_timer_ms, Allowed::Between(1, 3_600_000)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn load_problems(l: &LoadConfig) -> Vec<Problem> {
+    let at = |key: &str| SettingPath::key("load").then(key);
+    let target = (!(l.target_loadavg.is_finite() && (0.0..=1000.0).contains(&l.target_loadavg))).then(|| {
+        Problem::new(at("target_loadavg"), format!("{} is out of range; allowed: 0 (off) to 1000", l.target_loadavg))
+    });
+    let nice = (!(-20..=19).contains(&l.nice))
+        .then(|| Problem::new(at("nice"), format!("{} is out of range; allowed: -20..=19", l.nice)));
+    [
+        target,
+        nice,
+        in_range(at("burners_max"), l.burners_max, Allowed::Between(1, 1024)),
+        in_range(at("warmup_timeout_s"), l.warmup_timeout_s, Allowed::AtMost(3600)),
     ]
     .into_iter()
     .flatten()
@@ -1191,6 +1242,8 @@ mod tests {
         assert_eq!(section(&["fault", "power_loss"]), default_of(toml::Value::try_from(PowerLossConfig::default())));
         assert_eq!(section(&["fault", "crash_point"]), default_of(toml::Value::try_from(CrashPointConfig::default())));
         assert_eq!(section(&["fault", "io_error"]), default_of(toml::Value::try_from(IoErrorConfig::default())));
+        assert_eq!(section(&["topology"]), default_of(toml::Value::try_from(TopologyConfig::default())));
+        assert_eq!(section(&["load"]), default_of(toml::Value::try_from(LoadConfig::default())));
         assert_eq!(section(&["check"]), default_of(toml::Value::try_from(CheckSettings::default())));
         assert_eq!(section(&["output"]), default_of(toml::Value::try_from(OutputConfig::default())));
 
@@ -1206,6 +1259,8 @@ mod tests {
         assert_eq!(minimal.power_loss, default.power_loss);
         assert_eq!(minimal.crash_point, default.crash_point);
         assert_eq!(minimal.io_error, default.io_error);
+        assert_eq!(minimal.topology, default.topology);
+        assert_eq!(minimal.load, default.load);
         assert_eq!(minimal.check, default.check);
         assert_eq!(minimal.output, default.output);
         assert_eq!(
@@ -1240,6 +1295,8 @@ mod tests {
             ("fault.power_loss", as_table(toml::Value::try_from(PowerLossConfig::default()))),
             ("fault.crash_point", as_table(toml::Value::try_from(CrashPointConfig::default()))),
             ("fault.io_error", as_table(toml::Value::try_from(IoErrorConfig::default()))),
+            ("topology", as_table(toml::Value::try_from(TopologyConfig::default()))),
+            ("load", as_table(toml::Value::try_from(LoadConfig::default()))),
             ("check", as_table(toml::Value::try_from(CheckSettings::default()))),
             ("output", as_table(toml::Value::try_from(OutputConfig::default()))),
         ] {

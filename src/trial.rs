@@ -28,6 +28,7 @@ use crate::imaging::{self, ImageRecord, Imaging};
 use crate::matrix::{Cell, FaultKind, JournalMode, KillTiming, SigtermBehaviour};
 use crate::pragmas::{self, Pragmas};
 use crate::scenario::{CrashPoints, DatabaseMode, Scenario};
+use crate::topology::{Fleet, Role, VictimChoice};
 use crate::workload::{self, WorkloadConfig};
 use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, AckLog, WriterConfig};
 use rand::{RngExt, SeedableRng};
@@ -87,6 +88,15 @@ pub struct TrialRecord {
     /// Power loss: the kept failure's lost writes, shrunk to a minimal set, in words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub explanation: Vec<String>,
+    /// SQLITE_BUSY retries of every writer (each one a transaction tried again).
+    #[serde(default)]
+    pub busy_retries: u64,
+    /// Transient writer processes started.
+    #[serde(default)]
+    pub transients: u32,
+    /// The writers that had to write on through the victim's death, and how they fared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub survivors: Vec<SurvivorRecord>,
 }
 
 impl TrialRecord {
@@ -147,6 +157,21 @@ pub struct Death {
     pub how: String,
     /// The deaths the fault allows here, e.g. `["signal:SIGKILL"]`.
     pub expected: Vec<String>,
+    /// What the process was to the trial (one entry per connection of a process).
+    pub role: Role,
+}
+
+/// A writer that had to write on through the victim's death (check 8 for survivors).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurvivorRecord {
+    pub writer: u64,
+    pub role: Role,
+    /// Its process was running when the victim died.
+    pub alive_at_victim_death: bool,
+    /// Transactions it committed after the victim died.
+    pub commits_after_victim_death: u64,
+    /// It died of an SQLite error instead (exit code and its last stderr line).
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +221,7 @@ pub struct TrialTiming {
 /// Writer ids are `(trial + 1) * WRITER_ID_STRIDE + w`, unique across a campaign so that a
 /// database kept across trials (`continue`) never confuses two trials' writers. The recovery
 /// write of check 8 uses the last id of the block.
-pub const WRITER_ID_STRIDE: u64 = 100;
+pub const WRITER_ID_STRIDE: u64 = 1000;
 /// Upper bound on writers per trial (the scenario validates `workload.writers` against it).
 pub const WRITERS_MAX: u64 = 64;
 
@@ -291,12 +316,12 @@ pub fn measure_short_trace(
     let cfg = WriterConfig {
         vfs: Some(VfsConfig { writer: writer_id(0, 0), trace_path: trace_path.clone(), injection: Injection::None }),
         workload: WorkloadConfig { txns_max: u64::from(sc.crash_point.txns), ..sc.workload.clone() },
-        ..writer_config(cell, sc, &db, &dir.join("acks.log"), writer_id(0, 0), writer_seed, false)
+        ..writer_config(cell, sc, &db, vec![dir.join("acks.log")], writer_id(0, 0), writer_seed, false)
     };
     let stderr = dir.join("stderr.log");
     let mut child = kill::spawn(exe, &cfg, &stderr).map_err(io("spawn the short-trace writer".into()))?;
     let timeout = Duration::from_millis(sc.kill.ready_timeout_ms) * 4;
-    let injected = kill::inject(std::slice::from_mut(&mut child), None, timeout).map_err(io("wait".into()))?;
+    let injected = kill::inject(&mut [&mut child], None, timeout).map_err(io("wait".into()))?;
     let how = injected.deaths[0].2;
     if how != DeathKind::Exit(0) {
         let text = std::fs::read_to_string(&stderr).unwrap_or_default();
@@ -331,14 +356,16 @@ fn writer_config(
     cell: &Cell,
     sc: &Scenario,
     db: &Path,
-    ack_path: &Path,
+    ack_paths: Vec<PathBuf>,
     id: u64,
     seed: u64,
     bulk_first: bool,
 ) -> WriterConfig {
     WriterConfig {
         db_path: db.to_path_buf(),
-        ack_path: ack_path.to_path_buf(),
+        connections: ack_paths.len() as u32,
+        ack_paths,
+        checkpoint_timer_ms: sc.topology.checkpoint_timer_ms,
         writer_id: id,
         seed,
         pragmas: cell_pragmas(cell, &sc.workload),
@@ -556,7 +583,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     }
     timing.setup = micros(t.elapsed());
 
-    // --- spawn, and wait until every writer has opened the database with its pragmas
+    // --- spawn the long-lived writers, and wait until each has opened the database with its
+    // pragmas (every connection of it)
     let t = Instant::now();
     let pragmas = cell_pragmas(&cell, &sc.workload);
     let injection = injection_for(env, &cell, cell_index, trial, &mut rng);
@@ -564,41 +592,51 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         (FaultKind::CrashPoint, CrashPoints::Systematic, Some(short)) => Some(short),
         _ => None,
     };
-    let n_writers = if systematic.is_some() { 1 } else { u64::from(sc.workload.writers) };
-    let mut writers = Vec::new();
-    let mut ack_paths = Vec::new();
-    for w in 0..n_writers {
-        let id = writer_id(trial, w);
-        let ack_path = lane.dir.join(format!("acks-{w}.log"));
-        let stderr_path = lane.dir.join(format!("stderr-{w}.log"));
-        std::fs::write(&ack_path, b"").map_err(io(format!("create {}", ack_path.display())))?;
+    let (n_long, connections) =
+        if systematic.is_some() { (1, 1) } else { (sc.workload.writers, sc.topology.connections) };
+    let first_id = writer_id(trial, 0);
+    let mut fleet = Fleet::new((first_id, recovery_writer_id(trial)), &sc.topology);
+    // The process an injected fault (crash point, I/O error) lives in is decided now; a
+    // signal's victim may be chosen among every live process at the moment of the fault.
+    let injected_victim = match (sc.topology.victim, cell.fault.uses_vfs()) {
+        (VictimChoice::Any, true) => rng.random_range(0..n_long as usize),
+        (VictimChoice::Gateway, _) | (VictimChoice::Any, false) => 0,
+    };
+    let vfs_for = |id: u64, injection: Injection| VfsConfig { writer: id, trace_path: trace_path.clone(), injection };
+    for p in 0..n_long as usize {
         let writer_seed: u64 = rng.random();
-        let bulk_first = cell.timing == KillTiming::Bulk && w == 0;
-        let mut cfg = writer_config(&cell, sc, &db, &ack_path, id, writer_seed, bulk_first);
-        if cell.fault.uses_vfs() {
-            cfg.vfs = Some(VfsConfig { writer: id, trace_path: trace_path.clone(), injection });
-        }
-        if let Some((short_seed, _)) = systematic {
-            // The short trace's writer: same seed, same transactions, same operations.
-            cfg.seed = short_seed;
-            cfg.workload.txns_max = u64::from(sc.crash_point.txns);
-        }
-        let child = kill::spawn(env.exe, &cfg, &stderr_path).map_err(io(format!("spawn writer {id}")))?;
-        writers.push(child);
-        ack_paths.push((id, ack_path, stderr_path));
+        let bulk_first = cell.timing == KillTiming::Bulk && p == injected_victim;
+        let mut make = |id: u64, acks: Vec<PathBuf>| {
+            let mut cfg = writer_config(&cell, sc, &db, acks, id, writer_seed, bulk_first);
+            if cell.fault.uses_vfs() {
+                cfg.vfs = Some(vfs_for(id, if p == injected_victim { injection } else { Injection::None }));
+            }
+            if let Some((short_seed, _)) = systematic {
+                // The short trace's writer: same seed, same transactions, same operations.
+                cfg.seed = short_seed;
+                cfg.workload.txns_max = u64::from(sc.crash_point.txns);
+            }
+            cfg
+        };
+        let role = if p == injected_victim { Role::Victim } else { Role::Survivor };
+        fleet
+            .spawn(env.exe, &lane.dir, role, connections, &mut make)
+            .map_err(io(format!("spawn writer process {p}")))?
+            .expect("the writer-id block holds every long-lived writer");
     }
     let ready_timeout = Duration::from_millis(sc.kill.ready_timeout_ms);
-    for (w, child) in writers.iter_mut().enumerate() {
-        match kill::wait_announcement(child, ready_timeout).map_err(io("wait for writer".into()))? {
+    for p in 0..fleet.procs.len() {
+        let proc = &mut fleet.procs[p];
+        match kill::wait_announcement(&mut proc.writer, ready_timeout).map_err(io("wait for writer".into()))? {
             Announcement::Byte(ANNOUNCE_READY) => {}
             // A crash point may come before the writer could announce anything.
             Announcement::Closed if cell.fault == FaultKind::CrashPoint => {}
             other => {
-                let stderr = std::fs::read_to_string(&ack_paths[w].2).unwrap_or_default();
+                let stderr = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
                 return Err(Error::Harness(format!(
                     "trial {trial} ({}): writer {} did not become ready ({other:?}): {}",
                     cell.id(),
-                    ack_paths[w].0,
+                    proc.ids[0],
                     stderr.trim()
                 )));
             }
@@ -606,19 +644,35 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     }
     timing.spawn = micros(t.elapsed());
 
+    // Transients: one connection, `transient_txns` transactions, then a clean exit.
+    let mut transient_seeds = ChaCha8Rng::seed_from_u64(rng.random());
+    let mut make_transient = |id: u64, acks: Vec<PathBuf>| {
+        let mut cfg = writer_config(&cell, sc, &db, acks, id, transient_seeds.random(), false);
+        cfg.workload.txns_max = u64::from(sc.topology.transient_txns);
+        if cell.fault.uses_vfs() {
+            cfg.vfs = Some(vfs_for(id, Injection::None));
+        }
+        cfg
+    };
+
     // --- the moment of the fault
     let t = Instant::now();
     let mut inconclusive: Option<String> = None;
+    let victim_index = |fleet: &Fleet| fleet.procs.iter().position(|p| p.role == Role::Victim).expect("a victim");
     let wait = match cell.fault {
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => {
             match cell.timing {
                 KillTiming::Uniform => {
                     let lo = sc.kill.kill_at_ms_min * 1000;
                     let hi = sc.kill.kill_at_ms_max * 1000;
-                    std::thread::sleep(Duration::from_micros(rng.random_range(lo..=hi)));
+                    let until = Instant::now() + Duration::from_micros(rng.random_range(lo..=hi));
+                    fleet.run_until(until, env.exe, &lane.dir, &mut make_transient).map_err(io("transients".into()))?;
                 }
                 KillTiming::Bulk => {
-                    match kill::wait_announcement(&mut writers[0], ready_timeout).map_err(io("wait for bulk".into()))? {
+                    let v = victim_index(&fleet);
+                    match kill::wait_announcement(&mut fleet.procs[v].writer, ready_timeout)
+                        .map_err(io("wait for bulk".into()))?
+                    {
                         Announcement::Byte(ANNOUNCE_BULK) => {}
                         other => inconclusive = Some(format!("no bulk transaction was announced ({other:?})")),
                     }
@@ -630,84 +684,185 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         // The writer kills itself; waiting for it is the window.
         FaultKind::CrashPoint => ready_timeout,
         FaultKind::IoError => {
-            match kill::wait_announcement(&mut writers[0], ready_timeout).map_err(io("wait for the error".into()))? {
+            let v = victim_index(&fleet);
+            match kill::wait_announcement(&mut fleet.procs[v].writer, ready_timeout)
+                .map_err(io("wait for the error".into()))?
+            {
                 Announcement::Byte(ANNOUNCE_INJECTED) => {}
                 other => inconclusive = Some(format!("operation {injection:?} was never reached ({other:?})")),
             }
-            std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.io_error.kill_after_ms_max * 1000)));
+            let until =
+                Instant::now() + Duration::from_micros(rng.random_range(0..=sc.io_error.kill_after_ms_max * 1000));
+            fleet.run_until(until, env.exe, &lane.dir, &mut make_transient).map_err(io("transients".into()))?;
             Duration::from_millis(sc.kill.grace_ms)
         }
     };
+    // A signal's victim among every live process, when the scenario says `any`.
+    if sc.topology.victim == VictimChoice::Any && !cell.fault.uses_vfs() {
+        let live = fleet.live();
+        if !live.is_empty() {
+            let pick = live[rng.random_range(0..live.len())];
+            let old = victim_index(&fleet);
+            fleet.procs[old].role = if old < n_long as usize { Role::Survivor } else { Role::Transient };
+            fleet.procs[pick].role = Role::Victim;
+        }
+    }
     let loadavg_1m = sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN);
     timing.write = micros(t.elapsed());
 
-    // --- the fault: signal, grace, SIGKILL, reap
-    let injected =
-        kill::inject(&mut writers, kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
-    timing.kill = injected.kill_us;
+    // --- the fault: signal, grace, SIGKILL, reap. A power loss stops every process at once;
+    // a process crash stops the victim, and the others write on through it.
+    let victim = victim_index(&fleet);
+    let (kill_us, victim_died_ns) = match cell.fault {
+        FaultKind::PowerLoss => {
+            let all: Vec<usize> = (0..fleet.procs.len()).collect();
+            let us = fleet.stop(&all, kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
+            (us, writer::monotonic_ns())
+        }
+        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint | FaultKind::IoError => {
+            let us = fleet.stop(&[victim], kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
+            (us, writer::monotonic_ns())
+        }
+    };
+    timing.kill = kill_us;
+    let survivors_alive: Vec<usize> = fleet.live();
+    if sc.topology.survive_ms > 0 && !survivors_alive.is_empty() {
+        let until = Instant::now() + Duration::from_millis(sc.topology.survive_ms);
+        fleet.run_until(until, env.exe, &lane.dir, &mut make_transient).map_err(io("survivors".into()))?;
+    }
+    let rest = fleet.live();
+    fleet.stop(&rest, Some(nix::sys::signal::Signal::SIGKILL), wait).map_err(io("stop the survivors".into()))?;
     let fault_at_us = match cell.fault {
-        FaultKind::CrashPoint => timing.write + injected.signal_to_reap_us.iter().copied().max().unwrap_or(0),
+        FaultKind::CrashPoint => timing.write + fleet.procs[victim].end.map_or(0, |e| e.signal_to_reap_us),
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError => timing.write,
     };
-    drop(writers);
 
-    // --- how did each writer die, and what did it acknowledge?
-    let expected_deaths = kill::expected_deaths(cell.fault, cell.sigterm);
+    // --- how did each process die, and what did each connection acknowledge?
+    let victim_deaths = kill::expected_deaths(cell.fault, cell.sigterm);
+    let others_deaths = vec!["exit:0".to_string(), "signal:SIGKILL".to_string()];
     let mut deaths = Vec::new();
     let mut logs: Vec<(u64, AckLog)> = Vec::new();
-    for (i, &(id, pid, how)) in injected.deaths.iter().enumerate() {
-        let (_, ack_path, stderr_path) = &ack_paths[i];
-        let log = writer::read_acks(ack_path, id).map_err(Error::Harness)?;
-        let label = how.label();
+    let mut survivor_records = Vec::new();
+    let mut ack_paths: Vec<(u64, PathBuf, PathBuf)> = Vec::new();
+    for (pi, proc) in fleet.procs.iter().enumerate() {
+        let end = proc.end.expect("every process was stopped");
+        let label = end.how.label();
         let stderr_tail = || {
-            let text = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            let text = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
             text.trim().lines().last().unwrap_or("").to_string()
         };
-        if how == DeathKind::Exit(writer::EXIT_WRITER_SETUP) {
-            return Err(Error::Harness(format!(
-                "trial {trial} ({}): writer {id} setup failed: {}",
-                cell.id(),
-                stderr_tail()
-            )));
+        let proc_logs: Vec<(u64, AckLog)> = proc
+            .ids
+            .iter()
+            .zip(&proc.ack_paths)
+            .map(|(&id, path)| writer::read_acks(path, id).map(|log| (id, log)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::Harness)?;
+        for (&id, path) in proc.ids.iter().zip(&proc.ack_paths) {
+            ack_paths.push((id, path.clone(), proc.stderr.clone()));
         }
-        // A crash point is the writer killing itself, and a writer facing persistent I/O
-        // errors gives up by itself: both are the fault, not an early death.
-        let fault_ends_it = match cell.fault {
-            FaultKind::CrashPoint => true,
-            FaultKind::IoError => log.gave_up,
-            FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => false,
+        let expected = match proc.role {
+            Role::Victim => victim_deaths.clone(),
+            Role::Survivor | Role::Transient => others_deaths.clone(),
         };
-        let died_on_its_own = injected.exited_before_fault.contains(&id) && !fault_ends_it;
-        if inconclusive.is_none() {
-            if died_on_its_own || log.finished {
-                inconclusive = Some(if log.finished {
-                    format!("writer {id} finished its work before the fault (txns_max / writer_lifetime_ms_max)")
-                } else {
-                    format!("writer {id} died before the fault ({label}): {}", stderr_tail())
-                });
-            } else if injected.escalated[i] && cell.fault == FaultKind::CrashPoint {
-                inconclusive = Some(format!("writer {id} never reached crash point {injection:?}"));
-            } else if !expected_deaths.contains(&label) {
-                // An unexplained death is neither a pass nor a failure (STYLE §5).
-                inconclusive = Some(format!(
-                    "writer {id} died {label}, expected {}: {}",
-                    expected_deaths.join(" or "),
-                    stderr_tail()
-                ));
+        match proc.role {
+            Role::Victim => {
+                if end.how == DeathKind::Exit(writer::EXIT_WRITER_SETUP) {
+                    return Err(Error::Harness(format!(
+                        "trial {trial} ({}): writer {} setup failed: {}",
+                        cell.id(),
+                        proc.ids[0],
+                        stderr_tail()
+                    )));
+                }
+                let finished = proc_logs.iter().any(|(_, l)| l.finished);
+                let gave_up = proc_logs.iter().any(|(_, l)| l.gave_up);
+                // A crash point is the writer killing itself, and a writer facing persistent
+                // I/O errors gives up by itself: both are the fault, not an early death.
+                let fault_ends_it = match cell.fault {
+                    FaultKind::CrashPoint => true,
+                    FaultKind::IoError => gave_up,
+                    FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => false,
+                };
+                if inconclusive.is_none() {
+                    let id = proc.ids[0];
+                    if (end.exited_before_signal && !fault_ends_it) || finished {
+                        inconclusive = Some(if finished {
+                            format!(
+                                "writer {id} finished its work before the fault (txns_max / writer_lifetime_ms_max)"
+                            )
+                        } else {
+                            format!("writer {id} died before the fault ({label}): {}", stderr_tail())
+                        });
+                    } else if end.escalated && cell.fault == FaultKind::CrashPoint {
+                        inconclusive = Some(format!("writer {id} never reached crash point {injection:?}"));
+                    } else if !expected.contains(&label) {
+                        // An unexplained death is neither a pass nor a failure (STYLE §5).
+                        inconclusive = Some(format!(
+                            "writer {id} died {label}, expected {}: {}",
+                            expected.join(" or "),
+                            stderr_tail()
+                        ));
+                    }
+                }
+            }
+            Role::Survivor | Role::Transient => {
+                // A survivor or transient that fails to write on is the finding of check 8
+                // (reopen_write): recorded below, judged after the oracle ran.
+                let died_writing = matches!(
+                    end.how,
+                    DeathKind::Exit(writer::EXIT_WRITER_SQLITE) | DeathKind::Exit(writer::EXIT_WRITER_SETUP)
+                );
+                let alive_at_victim_death = survivors_alive.contains(&pi);
+                if proc.role == Role::Survivor || died_writing {
+                    for (id, log) in &proc_logs {
+                        let after = log.acked_at_ns.iter().filter(|&&t| t > victim_died_ns).count() as u64;
+                        survivor_records.push(SurvivorRecord {
+                            writer: *id,
+                            role: proc.role,
+                            alive_at_victim_death,
+                            commits_after_victim_death: after,
+                            error: died_writing.then(|| format!("{label}: {}", stderr_tail())),
+                        });
+                    }
+                }
+                if !expected.contains(&label) && !died_writing && inconclusive.is_none() {
+                    inconclusive = Some(format!(
+                        "{:?} writer {} died {label}, expected {}: {}",
+                        proc.role,
+                        proc.ids[0],
+                        expected.join(" or "),
+                        stderr_tail()
+                    ));
+                }
             }
         }
-        deaths.push(Death { writer: id, pid, how: label, expected: expected_deaths.clone() });
-        logs.push((id, log));
+        for (id, _) in &proc_logs {
+            deaths.push(Death {
+                writer: *id,
+                pid: proc.writer.pid(),
+                how: label.clone(),
+                expected: expected.clone(),
+                role: proc.role,
+            });
+        }
+        logs.extend(proc_logs);
     }
+    let victim_ids = fleet.procs[victim].ids.clone();
+    let victim_end = fleet.procs[victim].end.expect("stopped");
+    let transients = fleet.procs.iter().filter(|p| p.role == Role::Transient).count() as u32;
+    drop(fleet);
     let mut acks = BTreeMap::new();
     let mut latency = crate::stats::new_latency_histogram();
     let mut checkpoints = Vec::new();
     let mut shutdowns = Vec::new();
     let mut commits = 0;
+    let mut busy_retries = 0;
     let mut failed_txns = Vec::new();
-    for (i, (id, log)) in logs.iter().enumerate() {
+    for (id, log) in &logs {
         acks.insert(*id, WriterExpectation { acked: log.acked, begun: log.begun });
         commits += log.latencies_us.len() as u64;
+        busy_retries += log.busy_retries;
         for &us in &log.latencies_us {
             latency.saturating_record(us.max(1));
         }
@@ -720,15 +875,16 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 _ => failed_txns.push(FailedTxn { writer: *id, seq, code, attempts: 1 }),
             }
         }
-        if cell.sigterm == Some(SigtermBehaviour::Graceful) {
-            let sigkilled = injected.deaths[i].2 == DeathKind::Signal(9);
+        // The graceful shutdown is the victim's (lane 0 of its process runs the checkpoint).
+        if cell.sigterm == Some(SigtermBehaviour::Graceful) && victim_ids.first() == Some(id) {
+            let sigkilled = victim_end.how == DeathKind::Signal(9);
             shutdowns.push(ShutdownRecord {
                 writer: *id,
                 started: log.shutdown_started,
                 checkpoint_started: log.shutdown_checkpoint_started,
                 checkpoint_done: log.shutdown_checkpoint_done,
                 killed_mid_checkpoint: sigkilled && log.shutdown_checkpoint_started && !log.shutdown_checkpoint_done,
-                duration_us: (injected.deaths[i].2 == DeathKind::Exit(0)).then_some(injected.signal_to_reap_us[i]),
+                duration_us: (victim_end.how == DeathKind::Exit(0)).then_some(victim_end.signal_to_reap_us),
             });
         }
     }
@@ -765,6 +921,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         images: Vec::new(),
         injection: injection_record,
         explanation: Vec::new(),
+        busy_retries,
+        transients,
+        survivors: survivor_records,
     };
     if let Some(reason) = inconclusive {
         record.outcome = TrialOutcome::Inconclusive { reason };
@@ -801,8 +960,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 history.insert(*id, *a);
             }
             let expected = Expected { writers: history };
-            let report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
+            let mut report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
                 .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
+            judge_survivors(&mut report, &record.survivors, sc.topology.survive_ms);
             record.timing_us.check = micros(t.elapsed());
             record.violations = report.violations();
             record.checks = report.results.clone();
@@ -831,6 +991,48 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             }
             Ok(record)
         }
+    }
+}
+
+/// Check 8 for the writers that wrote on through the victim's death: each must not have died
+/// of an SQLite error, and with a survival window each must have committed in it. A failure
+/// turns the image's `reopen_write` result into a violation that names the writer.
+fn judge_survivors(report: &mut CheckReport, survivors: &[SurvivorRecord], survive_ms: u64) {
+    let mut problems = Vec::new();
+    for s in survivors {
+        if let Some(error) = &s.error {
+            problems.push(format!("{:?} writer {} failed to write on: {error}", s.role, s.writer));
+        } else if survive_ms > 0
+            && s.role == Role::Survivor
+            && s.alive_at_victim_death
+            && s.commits_after_victim_death == 0
+        {
+            problems.push(format!(
+                "survivor writer {} committed nothing in the {survive_ms} ms after the victim died",
+                s.writer
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return;
+    }
+    let detail = problems.join("; ");
+    match report.results.iter_mut().find(|r| r.check == ViolationKind::ReopenWrite) {
+        Some(r) => {
+            r.outcome = match &r.outcome {
+                check::CheckOutcome::Violation { detail: own } => {
+                    check::CheckOutcome::Violation { detail: format!("{own}; {detail}") }
+                }
+                check::CheckOutcome::Pass | check::CheckOutcome::Blocked { .. } => {
+                    check::CheckOutcome::Violation { detail }
+                }
+            }
+        }
+        None => report.results.push(CheckResult {
+            check: ViolationKind::ReopenWrite,
+            outcome: check::CheckOutcome::Violation { detail },
+            elapsed_us: 0,
+        }),
     }
 }
 

@@ -52,8 +52,14 @@ pub const ANNOUNCE_INJECTED: u8 = b'I';
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WriterConfig {
     pub db_path: PathBuf,
-    pub ack_path: PathBuf,
+    /// One acknowledgement file per connection.
+    pub ack_paths: Vec<PathBuf>,
+    /// The writer id of connection 0; connection k is `writer_id + k`.
     pub writer_id: u64,
+    /// Connections, each used by its own thread (the gateway of the case had several).
+    pub connections: u32,
+    /// The period of the `truncate_on_timer` checkpoint policy, in milliseconds.
+    pub checkpoint_timer_ms: u64,
     pub seed: u64,
     pub pragmas: Pragmas,
     pub workload: WorkloadConfig,
@@ -172,96 +178,197 @@ fn announce(byte: u8) {
     let _ = std::io::stdout().lock().write_all(&[byte]).and_then(|()| std::io::stdout().lock().flush());
 }
 
-fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
-    let started = Instant::now();
-    let ack = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&cfg.ack_path)
-        .map_err(|e| WriterError::Setup(format!("{}: {e}", cfg.ack_path.display())))?;
-    let mut ack = AckFile(ack);
-    let mut conn = match &cfg.vfs {
+/// How one connection's loop ended.
+enum LoopEnd {
+    /// txns_max or the lifetime ran out.
+    Finished,
+    /// SIGTERM under `graceful`: the lane's connection is shut down by the caller.
+    Terminated,
+}
+
+/// One connection of the writer: its writer id, ack file and transaction stream.
+struct Lane {
+    index: usize,
+    writer_id: u64,
+    ack: AckFile,
+    txn: TxnWriter,
+    conn: Connection,
+}
+
+fn open_connection(cfg: &WriterConfig) -> Result<Connection, WriterError> {
+    let conn = match &cfg.vfs {
         None => Connection::open(&cfg.db_path),
-        Some(vfs_cfg) => {
-            vfs::register(vfs_cfg.clone()).map_err(|e| WriterError::Setup(format!("tracing VFS: {e}")))?;
-            Connection::open_with_flags_and_vfs(&cfg.db_path, rusqlite::OpenFlags::default(), vfs::VFS_NAME)
-        }
+        Some(_) => Connection::open_with_flags_and_vfs(&cfg.db_path, rusqlite::OpenFlags::default(), vfs::VFS_NAME),
     }
     .map_err(|e| WriterError::Setup(format!("open {}: {e}", cfg.db_path.display())))?;
+    pragmas::apply(&conn, &cfg.pragmas).map_err(|e| WriterError::Setup(e.to_string()))?;
+    Ok(conn)
+}
+
+fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
+    if let Some(vfs_cfg) = &cfg.vfs {
+        vfs::register(vfs_cfg.clone()).map_err(|e| WriterError::Setup(format!("tracing VFS: {e}")))?;
+    }
+    assert_eq!(cfg.ack_paths.len(), cfg.connections as usize, "one ack file per connection (driver bug)");
+    // Every connection is open, with its pragmas read back, before the writer says it is ready.
+    let mut lanes = Vec::new();
+    for (index, ack_path) in cfg.ack_paths.iter().enumerate() {
+        let ack = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(ack_path)
+            .map_err(|e| WriterError::Setup(format!("{}: {e}", ack_path.display())))?;
+        let writer_id = cfg.writer_id + index as u64;
+        let mut txn = TxnWriter::new(writer_id, cfg.seed.wrapping_add(index as u64), &cfg.workload);
+        if cfg.bulk_first && index == 0 {
+            txn.force_bulk_next();
+        }
+        lanes.push(Lane { index, writer_id, ack: AckFile(ack), txn, conn: open_connection(cfg)? });
+    }
+    announce(ANNOUNCE_READY);
+
+    // One thread per connection, as the gateway of the case ran them. Lane 0 runs on this
+    // thread: a single-connection writer has no extra thread at all.
+    let mut first = lanes.remove(0);
+    let ends: Vec<Result<(Lane, LoopEnd), WriterError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lanes
+            .into_iter()
+            .map(|mut lane| {
+                std::thread::Builder::new()
+                    .name(format!("conn-{}", lane.index))
+                    .spawn_scoped(scope, move || write_loop(cfg, &mut lane).map(|end| (lane, end)))
+                    .expect("spawn a connection thread")
+            })
+            .collect();
+        let mut ends = vec![write_loop(cfg, &mut first).map(|end| (first, end))];
+        ends.extend(handles.into_iter().map(|h| h.join().expect("a connection thread panicked")));
+        ends
+    });
+    let mut lanes = Vec::new();
+    for end in ends {
+        lanes.push(end?);
+    }
+    // Graceful shutdown: the other connections close first, so no reader holds the WAL back,
+    // then lane 0 checkpoints and closes (each step marked in its ack file).
+    let mut lane0 = None;
+    for (lane, end) in lanes {
+        let Lane { index, mut ack, conn, .. } = lane;
+        match (index, end) {
+            (0, end) => lane0 = Some((ack, conn, end)),
+            (_, LoopEnd::Terminated) => {
+                conn.close().map_err(|(_, e)| WriterError::Sqlite(format!("close: {e}")))?;
+                ack.line("X\n")?;
+            }
+            (_, LoopEnd::Finished) => {
+                drop(conn);
+                ack.line("E\n")?;
+            }
+        }
+    }
+    let (mut ack, conn, end) = lane0.expect("lane 0 exists");
+    match end {
+        LoopEnd::Terminated => shutdown_gracefully(cfg, conn, &mut ack),
+        LoopEnd::Finished => {
+            drop(conn);
+            ack.line("E\n")
+        }
+    }
+}
+
+/// The transactions of one connection until the work runs out or a graceful SIGTERM.
+fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterError> {
+    let started = Instant::now();
     let traced = cfg.vfs.is_some();
+    let writer = lane.writer_id;
     let trace = |record: Record| -> Result<(), WriterError> {
         if traced {
             vfs::append(&record).map_err(|e| WriterError::Setup(format!("trace: {e}")))?;
         }
         Ok(())
     };
-    pragmas::apply(&conn, &cfg.pragmas).map_err(|e| WriterError::Setup(e.to_string()))?;
-
-    let mut txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
-    if cfg.bulk_first {
-        txn.force_bulk_next();
-    }
-    announce(ANNOUNCE_READY);
-
     let lifetime = Duration::from_millis(cfg.workload.writer_lifetime_ms_max);
+    let timer = Duration::from_millis(cfg.checkpoint_timer_ms.max(1));
+    let mut last_timer_checkpoint = Instant::now();
     let mut commits: u64 = 0;
     let mut busy_retries: u64 = 0;
     let mut io_errors_in_a_row: u32 = 0;
-    let mut announced_injection = false;
     while commits < cfg.workload.txns_max && started.elapsed() < lifetime {
         if TERM_REQUESTED.load(Ordering::SeqCst) {
-            return shutdown_gracefully(cfg, conn, &mut ack);
+            return Ok(LoopEnd::Terminated);
         }
-        let seq = txn.next_seq();
-        ack.line(&format!("B {seq}\n"))?;
-        trace(Record::Begin { writer: cfg.writer_id, seq })?;
+        let seq = lane.txn.next_seq();
+        lane.ack.line(&format!("B {seq}\n"))?;
+        trace(Record::Begin { writer, seq })?;
         let t0 = Instant::now();
-        let result = txn.run_txn(&mut conn, &mut |_| announce(ANNOUNCE_BULK));
-        if !announced_injection && traced && vfs::injected() > 0 {
-            announced_injection = true;
+        let result = lane.txn.run_txn(&mut lane.conn, &mut |_| announce(ANNOUNCE_BULK));
+        if traced && vfs::injected() > 0 && !ANNOUNCED_INJECTION.swap(true, Ordering::SeqCst) {
             announce(ANNOUNCE_INJECTED);
         }
         match result {
             Ok(summary) => {
                 let latency_us = t0.elapsed().as_micros();
                 debug_assert_eq!(summary.seq, seq);
-                // The acknowledgement: only now, after COMMIT returned success.
-                ack.line(&format!("A {seq} {latency_us}\n"))?;
-                trace(Record::Ack { writer: cfg.writer_id, seq })?;
+                // The acknowledgement: only now, after COMMIT returned success. The monotonic
+                // clock is system-wide, so the driver can tell which commits followed another
+                // process's death.
+                lane.ack.line(&format!("A {seq} {latency_us} {}\n", monotonic_ns()))?;
+                trace(Record::Ack { writer, seq })?;
                 commits += 1;
                 io_errors_in_a_row = 0;
             }
             Err(e) if is_busy(&e) => {
                 busy_retries += 1;
-                ack.line(&format!("Y {busy_retries}\n"))?;
+                lane.ack.line(&format!("Y {busy_retries}\n"))?;
                 continue;
             }
             Err(e) if cfg.tolerate_io_errors && is_io_error(&e) => {
                 // The error is what the fault is about: say so, never acknowledge, go on (the
                 // same plan is retried under the same seq).
                 let code = e.sqlite_error().map_or(0, |f| f.extended_code);
-                ack.line(&format!("F {seq} {code}\n"))?;
+                lane.ack.line(&format!("F {seq} {code}\n"))?;
                 io_errors_in_a_row += 1;
                 if io_errors_in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
-                    drop(conn);
-                    ack.line("G\n")?;
+                    lane.ack.line("G\n")?;
                     return Err(WriterError::GaveUp);
                 }
                 continue;
             }
-            Err(e) => return Err(WriterError::Sqlite(format!("transaction {seq}: {e}"))),
+            Err(e) => return Err(WriterError::Sqlite(format!("writer {writer} transaction {seq}: {e}"))),
         }
-        if cfg.checkpoint == Some(CheckpointPolicy::PassiveEvery50) && commits % PASSIVE_CHECKPOINT_EVERY_COMMITS == 0 {
-            checkpoint(&conn, &mut ack, CheckpointMode::Passive, false)?;
+        let conn = &lane.conn;
+        match cfg.checkpoint {
+            Some(CheckpointPolicy::PassiveEvery50) if commits % PASSIVE_CHECKPOINT_EVERY_COMMITS == 0 => {
+                checkpoint(conn, &mut lane.ack, CheckpointMode::Passive, false)?;
+            }
+            Some(CheckpointPolicy::TruncateOnTimer) if lane.index == 0 && last_timer_checkpoint.elapsed() >= timer => {
+                checkpoint(conn, &mut lane.ack, CheckpointMode::Truncate, false)?;
+                last_timer_checkpoint = Instant::now();
+            }
+            Some(
+                CheckpointPolicy::Auto
+                | CheckpointPolicy::PassiveEvery50
+                | CheckpointPolicy::TruncateOnClose
+                | CheckpointPolicy::None
+                | CheckpointPolicy::TruncateOnTimer,
+            )
+            | None => {}
         }
     }
-    // The work ran out before the fault: the driver will call the trial inconclusive.
     if cfg.checkpoint == Some(CheckpointPolicy::TruncateOnClose) {
-        checkpoint(&conn, &mut ack, CheckpointMode::Truncate, false)?;
+        checkpoint(&lane.conn, &mut lane.ack, CheckpointMode::Truncate, false)?;
     }
-    drop(conn);
-    ack.line("E\n")
+    Ok(LoopEnd::Finished)
 }
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the machine.
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+/// One injected-error announcement per process, whichever connection saw it.
+static ANNOUNCED_INJECTION: AtomicBool = AtomicBool::new(false);
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
@@ -308,6 +415,8 @@ pub struct AckLog {
     pub acked: u64,
     /// Commit latencies in microseconds, in commit order.
     pub latencies_us: Vec<u64>,
+    /// When each acknowledgement was written, CLOCK_MONOTONIC nanoseconds, in commit order.
+    pub acked_at_ns: Vec<u64>,
     pub busy_retries: u64,
     pub checkpoints: Vec<CheckpointRecord>,
     /// Graceful shutdown markers: started (`T`), checkpoint begun (`C`) and done (`D`), exited (`X`).
@@ -347,6 +456,7 @@ pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
             "A" => {
                 log.acked = log.acked.max(num(1)?);
                 log.latencies_us.push(num(2)?);
+                log.acked_at_ns.push(num(3)?);
             }
             "Y" => log.busy_retries = num(1)?,
             "K" => log.checkpoints.push(CheckpointRecord {
@@ -378,13 +488,14 @@ mod tests {
     #[test]
     fn parses_every_line_kind_and_ignores_a_torn_tail() {
         let text =
-            "B 1\nA 1 250\nB 2\nY 1\nB 2\nF 2 266\nB 2\nA 2 300\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
+            "B 1\nA 1 250 7\nB 2\nY 1\nB 2\nF 2 266\nB 2\nA 2 300 9\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
         let log = parse_acks(text, 7).unwrap();
         assert_eq!(log.begun, 3);
         assert_eq!(log.acked, 2, "the torn `A 3` line must not count as an acknowledgement");
         assert_eq!(log.latencies_us, vec![250, 300]);
-        assert_eq!(log.busy_retries, 1);
+        assert_eq!(log.acked_at_ns, vec![7, 9]);
         assert_eq!(log.io_errors, vec![(2, 266)]);
+        assert_eq!(log.busy_retries, 1);
         assert_eq!(log.checkpoints.len(), 1);
         assert_eq!(log.checkpoints[0].busy, 0);
         assert!(log.checkpoints[0].on_shutdown);
@@ -394,7 +505,8 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(parse_acks("A x 1\n", 1).is_err());
+        assert!(parse_acks("A x 1 1\n", 1).is_err());
+        assert!(parse_acks("A 1 1\n", 1).is_err(), "an acknowledgement without its time");
         assert!(parse_acks("Q\n", 1).is_err());
         assert_eq!(parse_acks("", 1).unwrap(), AckLog::default());
     }

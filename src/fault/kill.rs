@@ -43,6 +43,11 @@ impl Writer {
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("pid fits in i32")
     }
+
+    /// How it ended, once reaped.
+    pub fn death(&self) -> Option<DeathKind> {
+        self.status.map(DeathKind::from_status)
+    }
 }
 
 impl Drop for Writer {
@@ -58,6 +63,20 @@ impl Drop for Writer {
 
 fn unregister(pgid: i32) {
     LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).remove(&pgid);
+}
+
+/// Forgets a process group reaped elsewhere (the load generator's burners).
+pub fn unregister_group(pgid: i32) {
+    unregister(pgid);
+}
+
+/// Spawns `command` (which must put the child in its own process group) and registers the
+/// group under the lock, so that a concurrent [`kill_all_live`] cannot miss it.
+pub fn spawn_registered(command: &mut Command) -> std::io::Result<Child> {
+    let mut live = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+    let child = command.spawn()?;
+    live.insert(i32::try_from(child.id()).expect("pid fits in i32"));
+    Ok(child)
 }
 
 /// Spawns `exe __writer CONFIG` in a new process group (pgid = its pid), stdout piped for the
@@ -203,7 +222,7 @@ pub struct Injected {
 /// to every kill. A writer's stdout is the only copy of that pipe's write end (writers start no
 /// children), so `poll` reports `POLLHUP` the moment the kernel closes the dead process's
 /// files. Announcement bytes still in the pipe are read and dropped on the way.
-fn wait_hangups(writers: &mut [Writer], deadline: Instant) -> std::io::Result<Option<Vec<usize>>> {
+fn wait_hangups(writers: &mut [&mut Writer], deadline: Instant) -> std::io::Result<Option<Vec<usize>>> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     loop {
         let live: Vec<usize> = (0..writers.len()).filter(|&i| writers[i].status.is_none()).collect();
@@ -250,7 +269,7 @@ pub fn first_signal(fault: FaultKind) -> Option<Signal> {
 
 /// Sends `first` (if any) to every writer's process group, waits up to `wait` for them to die,
 /// escalates to SIGKILL for the ones still alive, and reaps them all.
-pub fn inject(writers: &mut [Writer], first: Option<Signal>, wait: Duration) -> std::io::Result<Injected> {
+pub fn inject(writers: &mut [&mut Writer], first: Option<Signal>, wait: Duration) -> std::io::Result<Injected> {
     let mut exited_before_fault = Vec::new();
     for w in writers.iter_mut() {
         if try_reap(w)? {
@@ -272,7 +291,7 @@ pub fn inject(writers: &mut [Writer], first: Option<Signal>, wait: Duration) -> 
         for i in hung_up {
             // The pipe's last write end closed as the process exited; the zombie follows at
             // once, so this wait is short.
-            let w = &mut writers[i];
+            let w = &mut *writers[i];
             w.status = Some(w.child.wait()?);
             unregister(w.pid());
             signal_to_reap_us[i] = micros(t0.elapsed());

@@ -1,5 +1,6 @@
 //! Fault injection.
 pub mod kill;
+pub mod load;
 pub mod powerloss;
 pub mod trace;
 pub mod vfs;
