@@ -593,3 +593,158 @@ fault = ["io_error"]
     }
     assert!(surfaced > 0, "no writer ever saw its injected error: {summary}");
 }
+
+// ---------------------------------------------------------------- load, topology, shutdowns
+
+/// Pids of burner processes whose parent is `parent`.
+fn burners_of(parent: u32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // Field 4 of /proc/PID/stat (after the parenthesised name) is the parent pid.
+        let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)).and_then(|p| p.parse().ok());
+        if String::from_utf8_lossy(&cmdline).contains("__burner") && ppid == Some(parent) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn load_burners_are_reaped_on_exit_and_die_with_a_sigkilled_driver() {
+    // A normal end: every burner is gone when the command returns.
+    let o = crashfuzz(&["load", "--target", "2", "--duration", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("load1="), "{}", text(&o));
+    // A SIGKILLed driver: its burners die with it (PR_SET_PDEATHSIG).
+    let mut driver = Command::new(EXE)
+        .args(["load", "--target", "3", "--duration", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen: Vec<i32> = Vec::new();
+    while seen.is_empty() {
+        assert!(Instant::now() < deadline, "no burner was ever started");
+        std::thread::sleep(Duration::from_millis(100));
+        seen = burners_of(driver.id());
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(driver.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    driver.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let alive: Vec<i32> =
+            seen.iter().copied().filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists()).collect();
+        // A reaped-by-init zombie has no cmdline left; count only live burners.
+        let alive: Vec<i32> = alive
+            .into_iter()
+            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "burners alive 2 s after the driver's SIGKILL: {alive:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn survivors_keep_writing_through_the_gateways_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "survivors",
+        r#"
+[budget]
+trials = 6
+[workload]
+seed_messages = 40
+seed_sessions = 4
+writers = 2
+[topology]
+connections = 2
+transient_rate_per_s = 50.0
+survive_ms = 300
+[load]
+target_loadavg = 1.0
+warmup_timeout_s = 5
+[fault.kill]
+kill_at_ms_min = 20
+kill_at_ms_max = 60
+[[matrix]]
+journal_mode = ["wal", "delete"]
+synchronous = ["full"]
+"#,
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(summary["inconclusive"], 0, "{summary}");
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
+    let mut survivor_commits_after = 0;
+    for line in lines.lines() {
+        let t: Value = serde_json::from_str(line).unwrap();
+        assert!(t["violations"].as_array().unwrap().is_empty(), "{t}");
+        assert!(t["loadavg_1m"].as_f64().is_some(), "every trial records its load average: {t}");
+        let victims: Vec<&Value> = t["deaths"].as_array().unwrap().iter().filter(|d| d["role"] == "victim").collect();
+        assert_eq!(victims.len(), 2, "the gateway's two connections are the victim: {t}");
+        for s in t["survivors"].as_array().unwrap() {
+            assert!(s["error"].is_null(), "{t}");
+            if s["role"] == "survivor" {
+                survivor_commits_after += s["commits_after_victim_death"].as_u64().unwrap();
+            }
+        }
+    }
+    assert!(survivor_commits_after > 0, "the second long-lived writer never committed after the gateway died");
+    for c in summary["cells"].as_array().unwrap() {
+        assert!(c["loadavg_1m"]["max"].as_f64().is_some(), "{c}");
+    }
+}
+
+#[test]
+fn a_graceful_shutdown_cut_by_sigkill_mid_checkpoint_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "midcheckpoint",
+        r#"
+[budget]
+trials = 8
+[workload]
+seed_messages = 40
+seed_sessions = 4
+message_bytes_min = 2000
+message_bytes_max = 8000
+huge_message_per_mille = 0
+compress_percent = 0
+[fault.kill]
+# A WAL of a few hundred milliseconds of commits and no checkpoint until the shutdown, whose
+# TRUNCATE checkpoint then takes far longer than the 10 ms grace period.
+kill_at_ms_min = 300
+kill_at_ms_max = 400
+grace_ms = 10
+graceful_checkpoint = "truncate"
+[[matrix]]
+journal_mode = ["wal"]
+synchronous = ["full"]
+sigterm = ["graceful"]
+checkpoint = ["none"]
+"#,
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    let c = &summary["cells"][0];
+    assert!(c["shutdowns"]["killed_mid_checkpoint"].as_u64().unwrap() > 0, "{c}");
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
+    let cut = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|t| t["shutdowns"][0]["killed_mid_checkpoint"] == true)
+        .expect("a trial shows it");
+    assert_eq!(cut["shutdowns"][0]["checkpoint_started"], true, "{cut}");
+    assert_eq!(cut["shutdowns"][0]["checkpoint_done"], false, "{cut}");
+    assert!(cut["deaths"].as_array().unwrap().iter().any(|d| d["how"] == "signal:SIGKILL"), "{cut}");
+    assert!(cut["violations"].as_array().unwrap().is_empty(), "a checkpoint cut short is still safe: {cut}");
+}

@@ -11,6 +11,7 @@
 use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::expect;
 use crate::fault::kill;
+use crate::fault::load::LoadGen;
 use crate::matrix::FaultKind;
 use crate::report::{self, Aggregator, RunMeta};
 use crate::scenario::{Budget, CrashPoints, Scenario};
@@ -66,6 +67,9 @@ struct RunJson<'a> {
     cells: Vec<String>,
     machine: Machine,
     scenario: &'a Scenario,
+    /// The load generator's warm-up, when the scenario asks for a load average (filled in
+    /// when it ends; run.json is rewritten then).
+    load_warmup: Option<crate::fault::load::LoadStatus>,
 }
 
 #[derive(Serialize)]
@@ -170,6 +174,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         cells: cells.iter().map(|c| c.id()).collect(),
         machine: machine(),
         scenario: &opts.scenario,
+        load_warmup: None,
     };
     write_synced(&run_dir.join("run.json"), serde_json::to_string_pretty(&run_json).expect("serializes").as_bytes())
         .map_err(|source| Error::BadPath { path: run_dir.clone(), what: "cannot write run.json".into(), source })?;
@@ -211,10 +216,41 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     };
 
     let bar = progress_bar(&opts);
+    // The load the trials run under: burners first, and trials only once the 1-minute load
+    // average is on target (or the warm-up timed out, which run.json and the console say).
+    let load_cfg = &opts.scenario.load;
+    let load = (load_cfg.target_loadavg > 0.0)
+        .then(|| LoadGen::start(exe.clone(), load_cfg.clone(), work.path().to_path_buf()));
+    if let Some(generator) = &load {
+        let timeout = Duration::from_secs(load_cfg.warmup_timeout_s);
+        let warm = generator.wait_warm(timeout, &STOP, &mut |s| {
+            bar.set_message(format!(
+                "warming up: load average {:.1} of {:.1}, {} burners, {:.0} s",
+                s.loadavg_1m, load_cfg.target_loadavg, s.burners, s.elapsed_s
+            ))
+        });
+        match warm.reached_after_s {
+            Some(after) => bar.println(format!(
+                "load: {:.1} reached after {after:.0} s ({} burners); trials start",
+                warm.loadavg_1m, warm.burners
+            )),
+            None => bar.println(format!(
+                "load: the target {:.1} was NOT reached in {} s (load average {:.1}); trials start anyway",
+                load_cfg.target_loadavg, load_cfg.warmup_timeout_s, warm.loadavg_1m
+            )),
+        }
+        let run_json = RunJson { load_warmup: Some(warm), ..run_json };
+        write_synced(
+            &run_dir.join("run.json"),
+            serde_json::to_string_pretty(&run_json).expect("serializes").as_bytes(),
+        )
+        .map_err(|e| Error::io("rewrite run.json", e))?;
+    }
+    let trials_started = Instant::now();
     let mut agg = Aggregator::new(expectations);
     let next = AtomicU64::new(0);
     let deadline = match opts.budget {
-        Budget::DurationS(s) => Some(started + Duration::from_secs(s)),
+        Budget::DurationS(s) => Some(trials_started + Duration::from_secs(s)),
         Budget::Trials(_) => None,
     };
     let mut harness_error: Option<Error> = None;
@@ -289,7 +325,11 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         }
     });
     bar.finish_and_clear();
-    // Every writer was reaped by its trial (or by Writer's Drop); nothing may be left.
+    if let Some(generator) = load {
+        generator.stop();
+    }
+    // Every writer was reaped by its trial (or by Writer's Drop), every burner by the load
+    // generator; nothing may be left.
     debug_assert!(kill::LIVE_GROUPS.lock().map(|g| g.is_empty()).unwrap_or(true));
 
     let interrupted = STOP.load(Ordering::SeqCst) && harness_error.is_none();

@@ -280,6 +280,7 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("power-loss", include_str!("../scenarios/power-loss.toml")),
         ("crash-points", include_str!("../scenarios/crash-points.toml")),
         ("io-errors", include_str!("../scenarios/io-errors.toml")),
+        ("gateway", include_str!("../scenarios/gateway.toml")),
     ]
 }
 
@@ -1614,7 +1615,7 @@ mod tests {
         }
         assert_eq!(
             embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-            ["default", "power-loss", "crash-points", "io-errors"]
+            ["default", "power-loss", "crash-points", "io-errors", "gateway"]
         );
     }
 

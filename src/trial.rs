@@ -170,6 +170,8 @@ pub struct SurvivorRecord {
     pub alive_at_victim_death: bool,
     /// Transactions it committed after the victim died.
     pub commits_after_victim_death: u64,
+    /// It ran out of work and closed by itself (a transient's normal end).
+    pub finished: bool,
     /// It died of an SQLite error instead (exit code and its last stderr line).
     pub error: Option<String>,
 }
@@ -814,7 +816,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                     DeathKind::Exit(writer::EXIT_WRITER_SQLITE) | DeathKind::Exit(writer::EXIT_WRITER_SETUP)
                 );
                 let alive_at_victim_death = survivors_alive.contains(&pi);
-                if proc.role == Role::Survivor || died_writing {
+                if alive_at_victim_death || died_writing {
                     for (id, log) in &proc_logs {
                         let after = log.acked_at_ns.iter().filter(|&&t| t > victim_died_ns).count() as u64;
                         survivor_records.push(SurvivorRecord {
@@ -822,6 +824,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                             role: proc.role,
                             alive_at_victim_death,
                             commits_after_victim_death: after,
+                            finished: log.finished,
                             error: died_writing.then(|| format!("{label}: {}", stderr_tail())),
                         });
                     }
@@ -962,7 +965,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             let expected = Expected { writers: history };
             let mut report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
                 .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
-            judge_survivors(&mut report, &record.survivors, sc.topology.survive_ms);
+            judge_survivors(&mut report, &record.survivors);
             record.timing_us.check = micros(t.elapsed());
             record.violations = report.violations();
             record.checks = report.results.clone();
@@ -994,25 +997,18 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     }
 }
 
-/// Check 8 for the writers that wrote on through the victim's death: each must not have died
-/// of an SQLite error, and with a survival window each must have committed in it. A failure
-/// turns the image's `reopen_write` result into a violation that names the writer.
-fn judge_survivors(report: &mut CheckReport, survivors: &[SurvivorRecord], survive_ms: u64) {
-    let mut problems = Vec::new();
-    for s in survivors {
-        if let Some(error) = &s.error {
-            problems.push(format!("{:?} writer {} failed to write on: {error}", s.role, s.writer));
-        } else if survive_ms > 0
-            && s.role == Role::Survivor
-            && s.alive_at_victim_death
-            && s.commits_after_victim_death == 0
-        {
-            problems.push(format!(
-                "survivor writer {} committed nothing in the {survive_ms} ms after the victim died",
-                s.writer
-            ));
-        }
-    }
+/// Check 8 for the writers that wrote on through the victim's death: none may have died of an
+/// SQLite error (its write after the victim's death failed). A failure turns the image's
+/// `reopen_write` result into a violation that names the writer.
+///
+/// A survivor that has not committed yet when the window closes is still waiting for the lock
+/// (SQLite's busy handler is not fair: a writer sleeping 100 ms between tries loses to
+/// newcomers). That is slowness, not a failed write: the record counts it, nothing judges it.
+fn judge_survivors(report: &mut CheckReport, survivors: &[SurvivorRecord]) {
+    let problems: Vec<String> = survivors
+        .iter()
+        .filter_map(|s| s.error.as_ref().map(|e| format!("{:?} writer {} failed to write on: {e}", s.role, s.writer)))
+        .collect();
     if problems.is_empty() {
         return;
     }
