@@ -155,6 +155,22 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     let cells = opts.scenario.cells();
     let n_cells = cells.len() as u64;
     assert!(n_cells > 0, "validation guarantees a non-empty matrix");
+    // The cross-version hazard needs the other build: a scenario that asks for one that is not
+    // there is bad input, said before anything runs.
+    let cli = &opts.scenario.hazard.sqlite3_cli;
+    if cells.iter().any(|c| c.fault == crate::matrix::FaultKind::CrossVersion)
+        && crate::crosscheck::find_cli(cli).is_none()
+    {
+        return Err(Error::Scenario {
+            file: opts.scenario.source.clone(),
+            line: None,
+            setting: "hazard.sqlite3_cli".into(),
+            message: format!(
+                "{cli:?} is not installed, and the matrix has cross_version cells; install Debian's sqlite3 with \
+                 scripts/install-sqlite3.sh or set a path"
+            ),
+        });
+    }
     let expectations: Vec<_> = cells.iter().map(|c| (*c, expect::expectation_for(c, &opts.scenario.expect))).collect();
     let sqlite_version = rusqlite::version().to_string();
     let crashfuzz_version = env!("CARGO_PKG_VERSION");
@@ -394,11 +410,7 @@ fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[crate::m
             // Template seeds live far from trial streams: stream 2^63 + cell index.
             let seed = trial::trial_seed(opts.seed, (1 << 63) + i as u64);
             let mut template = trial::build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
-            let systematic = match (cell.fault, sc.crash_point.points) {
-                (FaultKind::CrashPoint, CrashPoints::Systematic) => true,
-                (FaultKind::CrashPoint, CrashPoints::Random)
-                | (FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError, _) => false,
-            };
+            let systematic = cell.fault == FaultKind::CrashPoint && sc.crash_point.points == CrashPoints::Systematic;
             if systematic {
                 // The short trace's writer seed: stream 2^62 + cell index.
                 let writer_seed = trial::trial_seed(opts.seed, (1 << 62) + i as u64);

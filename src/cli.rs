@@ -27,6 +27,11 @@ enum Command {
         /// Use `PRAGMA quick_check` instead of the full integrity check.
         #[arg(long)]
         quick: bool,
+        /// Also run `PRAGMA integrity_check` and the FTS5 integrity checks with this other
+        /// SQLite build's shell (e.g. Debian's `/usr/bin/sqlite3`, 3.40), and report where the
+        /// two builds disagree.
+        #[arg(long, value_name = "PATH_TO_SQLITE3_CLI")]
+        sqlite3: Option<String>,
     },
     /// Re-run the checks on a kept failure (`RUN_DIR/failures/<trial>`).
     Replay { failure_dir: PathBuf },
@@ -116,7 +121,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let result = match cli.command {
         None => run(RunArgs::default(), command_line),
         Some(Command::Run(a)) => run(a, command_line),
-        Some(Command::Check { db_path, quick }) => check_command(db_path, quick),
+        Some(Command::Check { db_path, quick, sqlite3 }) => check_command(db_path, quick, sqlite3),
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Scenarios) => scenarios_command(),
         Some(Command::Load(a)) => load_command(a),
@@ -179,7 +184,16 @@ fn print_report(report: &CheckReport) -> Vec<&'static str> {
     failed
 }
 
-fn check_command(db_path: PathBuf, quick: bool) -> Result<i32> {
+fn check_command(db_path: PathBuf, quick: bool, sqlite3: Option<String>) -> Result<i32> {
+    // The other build is resolved first: a missing shell is bad input, said before any work.
+    let other = match &sqlite3 {
+        None => None,
+        Some(cli) => Some(crate::crosscheck::find_cli(cli).ok_or_else(|| Error::BadPath {
+            path: PathBuf::from(cli),
+            what: "--sqlite3: no such program (scripts/install-sqlite3.sh installs Debian's sqlite3)".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?),
+    };
     let meta = std::fs::metadata(&db_path).map_err(|source| Error::BadPath {
         path: db_path.clone(),
         what: "cannot read the database".into(),
@@ -203,12 +217,43 @@ fn check_command(db_path: PathBuf, quick: bool) -> Result<i32> {
     let report = check::check_copy(&db_path, &cfg, None)
         .map_err(|e| Error::Harness(format!("{}: checks could not run: {e:#}", db_path.display())))?;
     let failed = print_report(&report);
-    if failed.is_empty() {
-        println!("ok: every check passed");
-        Ok(EXIT_OK)
-    } else {
-        println!("FAILED: {}", failed.join(", "));
-        Ok(EXIT_VERDICT_FAILED)
+    let mut disagree = Vec::new();
+    if let Some(cli) = other {
+        let cross = crate::crosscheck::cross_check(&db_path, &cli)
+            .map_err(|e| Error::Harness(format!("{}: cross-version check: {e:#}", db_path.display())))?;
+        println!(
+            "cross-version: SQLite {} (bundled) vs SQLite {} ({})",
+            cross.bundled_version,
+            cross.other_version,
+            cli.display()
+        );
+        for c in &cross.checks {
+            let side = |r: &std::result::Result<(), String>| match r {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e.clone(),
+            };
+            let mark = if c.agrees() { "agree   " } else { "DISAGREE" };
+            println!("  {mark} {}: bundled {}; other {}", c.what, side(&c.bundled), side(&c.other));
+        }
+        disagree = cross.disagreements().iter().map(|c| c.what.clone()).collect();
+    }
+    match (failed.is_empty(), disagree.is_empty()) {
+        (true, true) => {
+            println!("ok: every check passed");
+            Ok(EXIT_OK)
+        }
+        (false, _) => {
+            println!("FAILED: {}", failed.join(", "));
+            if !disagree.is_empty() {
+                println!("DISAGREEMENT between SQLite builds: {}", disagree.join(", "));
+            }
+            Ok(EXIT_VERDICT_FAILED)
+        }
+        (true, false) => {
+            // Each build is consistent with itself and the two disagree: its own finding.
+            println!("DISAGREEMENT between SQLite builds: {}", disagree.join(", "));
+            Ok(EXIT_VERDICT_FAILED)
+        }
     }
 }
 

@@ -85,6 +85,70 @@ pub fn builtin(cell: &Cell) -> Expectation {
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint => builtin_kill(cell),
         FaultKind::PowerLoss => builtin_power_loss(cell),
         FaultKind::IoError => builtin_io_error(cell),
+        FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => builtin_hazard(cell),
+    }
+}
+
+/// Hazards (DESIGN §5.4): misuse SQLite documents as corrupting is `allowed`, never
+/// `forbidden`; where the outcome is certain the cell is a canary (`required`).
+fn builtin_hazard(cell: &Cell) -> Expectation {
+    use JournalMode::{Delete, Memory, Off, Persist, Truncate, Wal};
+    let canary = |kinds: &[ViolationKind], reason: &str| {
+        let mut e = Expectation::uniform(Level::Allowed, reason);
+        for &k in kinds {
+            e.levels.insert(k, Level::Required);
+        }
+        e
+    };
+    let measured = |reason: &str| Expectation::uniform(Level::Allowed, reason);
+    match (cell.fault, cell.journal_mode) {
+        // Two writers whose locks vanish write at once: a rollback journal's database locks,
+        // or WAL's write lock in the -shm, are gone. Whatever breaks, something does.
+        (FaultKind::LockCancel, Delete | Truncate | Persist) | (FaultKind::LockCancelShm, Wal) => canary(
+            &ViolationKind::ALL,
+            "hazard: lock cancellation under concurrent writers corrupts (canary: some violation required)",
+        ),
+        // WAL keeps no lock on the database file a writer needs (only the last close looks),
+        // nor on the -wal itself: measured, not promised either way.
+        (FaultKind::LockCancel | FaultKind::LockCancelWal | FaultKind::LockCancelShm, _) => {
+            measured("hazard: lock cancellation on a file this journal mode holds no writer lock on; measured")
+        }
+        // Every commit since the template is in the WAL (when the checkpoint policy does not
+        // move it): deleting the WAL loses each acknowledged one.
+        (FaultKind::DeleteHotWal, Wal) if cell.checkpoint == Some(CheckpointPolicy::None) => canary(
+            &[ViolationKind::LostAck],
+            "hazard: a deleted hot WAL loses the acknowledged commits it held (canary)",
+        ),
+        (FaultKind::DeleteHotWal, _) => measured("hazard: deleting a hot WAL; measured"),
+        // Killed inside a bulk transaction whose pages spilled: without its journal nothing can
+        // undo them (the same state as journal_mode=OFF).
+        (FaultKind::DeleteHotJournal, Delete | Truncate | Persist) if cell.timing == KillTiming::Bulk => canary(
+            &[ViolationKind::Open, ViolationKind::Integrity, ViolationKind::Fts, ViolationKind::Atomicity],
+            "hazard: a deleted hot journal leaves a half-written transaction (canary)",
+        ),
+        (FaultKind::DeleteHotJournal, _) => measured("hazard: deleting a hot journal; measured"),
+        (FaultKind::SwapDb, _) => measured("hazard: the database file replaced under its -wal and -shm; measured"),
+        (FaultKind::RawCopyBackup, _) => {
+            measured("hazard: a backup copied with plain reads while writers run; measured")
+        }
+        (FaultKind::ForkConnection, _) => measured("hazard: a connection carried across fork(); measured"),
+        (FaultKind::CrossVersion, _) => measured("hazard: checked by another SQLite build; measured"),
+        (
+            FaultKind::Kill
+            | FaultKind::SigkillOnly
+            | FaultKind::PowerLoss
+            | FaultKind::CrashPoint
+            | FaultKind::IoError,
+            Wal | Delete | Truncate | Persist | Memory | Off,
+        ) => unreachable!("builtin_hazard is only called for hazards"),
     }
 }
 
@@ -332,10 +396,33 @@ mod tests {
             .prop_map(|((j, s, f), (t, c), (k, d, x))| Cell::normalised(j, s, f, t, c, k, d, x))
     }
 
+    /// `cell` with its fault replaced by `fault`, axes normalised again.
+    fn crash_cell(cell: Cell, fault: FaultKind) -> Cell {
+        Cell::normalised(
+            cell.journal_mode,
+            cell.synchronous,
+            fault,
+            cell.sigterm.unwrap_or(SigtermBehaviour::Graceful),
+            cell.checkpoint.unwrap_or(CheckpointPolicy::Auto),
+            cell.timing,
+            cell.device.unwrap_or(DeviceModel::Barrier),
+            cell.fullfsync,
+        )
+    }
+
     fn is_process_crash(fault: FaultKind) -> bool {
         match fault {
             FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint => true,
             FaultKind::PowerLoss | FaultKind::IoError => false,
+            FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::DeleteHotWal
+            | FaultKind::DeleteHotJournal
+            | FaultKind::SwapDb
+            | FaultKind::RawCopyBackup
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion => false,
         }
     }
 
@@ -347,8 +434,12 @@ mod tests {
         /// DESIGN §2: under a kill, every journalled mode forbids every violation, whatever
         /// the synchronous setting, SIGTERM behaviour, checkpoint policy or timing.
         #[test]
-        fn journalled_kill_forbids_everything(cell in any_cell()) {
-            prop_assume!(is_process_crash(cell.fault));
+        fn journalled_kill_forbids_everything(
+            cell in any_cell(),
+            fault in proptest::sample::select(vec![FaultKind::Kill, FaultKind::SigkillOnly, FaultKind::CrashPoint]),
+        ) {
+            let cell = crash_cell(cell, fault);
+            prop_assert!(is_process_crash(cell.fault));
             let e = builtin(&cell);
             prop_assert_eq!(e.levels.len(), 8);
             if cell.journal_mode.is_journalled() {
@@ -362,8 +453,12 @@ mod tests {
 
         /// The synchronous setting never changes a kill expectation (a kill is not a power loss).
         #[test]
-        fn synchronous_is_irrelevant_under_kill(cell in any_cell(), s in proptest::sample::select(Synchronous::ALL.to_vec())) {
-            prop_assume!(is_process_crash(cell.fault) || cell.fault == FaultKind::IoError);
+        fn synchronous_is_irrelevant_under_kill(
+            cell in any_cell(),
+            s in proptest::sample::select(Synchronous::ALL.to_vec()),
+            fault in proptest::sample::select(vec![FaultKind::Kill, FaultKind::SigkillOnly, FaultKind::CrashPoint, FaultKind::IoError]),
+        ) {
+            let cell = crash_cell(cell, fault);
             let other = Cell { synchronous: s, ..cell };
             prop_assert_eq!(builtin(&cell).levels, builtin(&other).levels);
         }
@@ -401,6 +496,14 @@ mod tests {
             } else {
                 prop_assert!(e.levels.values().all(|&l| l == Level::Allowed));
             }
+        }
+
+        /// A hazard is never `forbidden` anywhere: the harness measures misuse, it does not
+        /// pretend SQLite promises something about it.
+        #[test]
+        fn hazards_are_never_forbidden(cell in any_cell()) {
+            prop_assume!(cell.fault.is_hazard());
+            prop_assert!(builtin(&cell).levels.values().all(|&l| l != Level::Forbidden));
         }
 
         /// An override applies exactly to the cells its selectors match, and only to the kinds

@@ -27,6 +27,7 @@
 //! | [`topology`] | the processes of a trial: gateway, connections, transients, victim, survivors |
 //! | [`trial`] | one trial end to end, and its JSON line |
 //! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
+//! | [`crosscheck`] | the same image judged by another SQLite build's shell |
 //! | [`expect`] | built-in expectations, overrides and verdicts |
 //! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
 //! | [`report`] | summary.json, summary.md, junit.xml and the console matrix |
@@ -50,6 +51,7 @@
 pub mod campaign;
 pub mod check;
 pub mod cli;
+pub mod crosscheck;
 pub mod error;
 pub mod expect;
 pub mod fault;

@@ -202,11 +202,47 @@ pub enum FaultKind {
     /// The tracing VFS fails the writer's n-th write or sync (SQLITE_IOERR or SQLITE_FULL),
     /// once or from then on; the writer is SIGKILLed a little later (DESIGN §5.3).
     IoError,
+    /// Hazard (DESIGN §5.4): every long-lived writer also opens and closes its own descriptor
+    /// of the database file at random moments, which drops the process's POSIX locks.
+    LockCancel,
+    /// Hazard: the same with the `-wal` file.
+    LockCancelWal,
+    /// Hazard: the same with the `-shm` file (where WAL mode keeps its locks).
+    LockCancelShm,
+    /// Hazard: after the kill, before any connection recovers, the `-wal` is deleted.
+    DeleteHotWal,
+    /// Hazard: after the kill, before any connection recovers, the `-journal` is deleted.
+    DeleteHotJournal,
+    /// Hazard: while writers run, the database file is replaced (rename over it) by the copy
+    /// taken at the trial's start, its `-wal` and `-shm` left in place.
+    SwapDb,
+    /// Hazard: while writers run, the database file is copied with plain reads, and the copy
+    /// is what gets checked (a backup, restored).
+    RawCopyBackup,
+    /// Hazard: the writer forks while holding its connection and the child writes through it.
+    ForkConnection,
+    /// Hazard: the image is also checked by another SQLite build (`[hazard] sqlite3_cli`), as
+    /// when a database written by one version is opened by another.
+    CrossVersion,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] =
-        [FaultKind::Kill, FaultKind::SigkillOnly, FaultKind::PowerLoss, FaultKind::CrashPoint, FaultKind::IoError];
+    pub const ALL: [FaultKind; 14] = [
+        FaultKind::Kill,
+        FaultKind::SigkillOnly,
+        FaultKind::PowerLoss,
+        FaultKind::CrashPoint,
+        FaultKind::IoError,
+        FaultKind::LockCancel,
+        FaultKind::LockCancelWal,
+        FaultKind::LockCancelShm,
+        FaultKind::DeleteHotWal,
+        FaultKind::DeleteHotJournal,
+        FaultKind::SwapDb,
+        FaultKind::RawCopyBackup,
+        FaultKind::ForkConnection,
+        FaultKind::CrossVersion,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -215,6 +251,35 @@ impl FaultKind {
             FaultKind::PowerLoss => "power_loss",
             FaultKind::CrashPoint => "crash_point",
             FaultKind::IoError => "io_error",
+            FaultKind::LockCancel => "lock_cancel",
+            FaultKind::LockCancelWal => "lock_cancel_wal",
+            FaultKind::LockCancelShm => "lock_cancel_shm",
+            FaultKind::DeleteHotWal => "delete_hot_wal",
+            FaultKind::DeleteHotJournal => "delete_hot_journal",
+            FaultKind::SwapDb => "swap_db",
+            FaultKind::RawCopyBackup => "raw_copy_backup",
+            FaultKind::ForkConnection => "fork_connection",
+            FaultKind::CrossVersion => "cross_version",
+        }
+    }
+
+    /// True for the hazards of DESIGN §5.4 (misuse, not a fault of the machine).
+    pub fn is_hazard(self) -> bool {
+        match self {
+            FaultKind::Kill
+            | FaultKind::SigkillOnly
+            | FaultKind::PowerLoss
+            | FaultKind::CrashPoint
+            | FaultKind::IoError => false,
+            FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::DeleteHotWal
+            | FaultKind::DeleteHotJournal
+            | FaultKind::SwapDb
+            | FaultKind::RawCopyBackup
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion => true,
         }
     }
 
@@ -223,6 +288,16 @@ impl FaultKind {
         match self {
             FaultKind::Kill => true,
             FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => false,
+            // A hazard's trial ends with a SIGKILL of every writer.
+            FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::DeleteHotWal
+            | FaultKind::DeleteHotJournal
+            | FaultKind::SwapDb
+            | FaultKind::RawCopyBackup
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion => false,
         }
     }
 
@@ -232,6 +307,15 @@ impl FaultKind {
         match self {
             FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => true,
             FaultKind::CrashPoint | FaultKind::IoError => false,
+            FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::DeleteHotWal
+            | FaultKind::DeleteHotJournal
+            | FaultKind::SwapDb
+            | FaultKind::RawCopyBackup
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion => true,
         }
     }
 
@@ -240,6 +324,15 @@ impl FaultKind {
         match self {
             FaultKind::Kill | FaultKind::SigkillOnly => false,
             FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => true,
+            FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::DeleteHotWal
+            | FaultKind::DeleteHotJournal
+            | FaultKind::SwapDb
+            | FaultKind::RawCopyBackup
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion => false,
         }
     }
 }

@@ -20,6 +20,7 @@
 use crate::check::ViolationKind;
 use crate::error::{Error, Result};
 use crate::expect::{ExpectOverride, Level};
+use crate::fault::hazard::HazardConfig;
 use crate::fault::load::LoadConfig;
 use crate::fault::powerloss::{CutPoints, TornFill};
 use crate::fault::vfs::IoErrorKind;
@@ -55,6 +56,7 @@ pub struct Scenario {
     pub io_error: IoErrorConfig,
     pub topology: TopologyConfig,
     pub load: LoadConfig,
+    pub hazard: HazardConfig,
     pub check: CheckSettings,
     pub output: OutputConfig,
     pub matrix: Vec<MatrixBlock>,
@@ -281,6 +283,7 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("crash-points", include_str!("../scenarios/crash-points.toml")),
         ("io-errors", include_str!("../scenarios/io-errors.toml")),
         ("gateway", include_str!("../scenarios/gateway.toml")),
+        ("hazards", include_str!("../scenarios/hazards.toml")),
     ]
 }
 
@@ -363,6 +366,8 @@ struct RawScenario {
     topology: TopologyConfig,
     #[serde(default)]
     load: LoadConfig,
+    #[serde(default)]
+    hazard: HazardConfig,
     #[serde(default)]
     check: CheckSettings,
     #[serde(default)]
@@ -552,6 +557,7 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
     problems.extend(fault_model_problems(&raw.fault));
     problems.extend(topology_problems(&raw.topology));
     problems.extend(load_problems(&raw.load));
+    problems.extend(hazard_problems(&raw.hazard));
     problems.extend(workload_problems(&raw.workload));
     problems.extend(check_problems(&raw.check));
     problems.extend(expect_level_problems(&raw.expect));
@@ -572,6 +578,7 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
             io_error: raw.fault.io_error,
             topology: raw.topology,
             load: raw.load,
+            hazard: raw.hazard,
             check: raw.check,
             output: raw.output,
             matrix,
@@ -677,6 +684,22 @@ fn load_problems(l: &LoadConfig) -> Vec<Problem> {
         nice,
         in_range(at("burners_max"), l.burners_max, Allowed::Between(1, 1024)),
         in_range(at("warmup_timeout_s"), l.warmup_timeout_s, Allowed::AtMost(3600)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn hazard_problems(h: &HazardConfig) -> Vec<Problem> {
+    let at = |key: &str| SettingPath::key("hazard").then(key);
+    let cli =
+        h.sqlite3_cli.trim().is_empty().then(|| {
+            Problem::new(at("sqlite3_cli"), "\"\" names no program; allowed: a path or a name in PATH".into())
+        });
+    [
+        in_range(at("lock_cancel_interval_us_max"), h.lock_cancel_interval_us_max, Allowed::Between(1, 10_000_000)),
+        cli,
+        in_range(at("backup_chunk_bytes"), h.backup_chunk_bytes, Allowed::Between(512, 64 << 20)),
     ]
     .into_iter()
     .flatten()
@@ -1245,6 +1268,7 @@ mod tests {
         assert_eq!(section(&["fault", "io_error"]), default_of(toml::Value::try_from(IoErrorConfig::default())));
         assert_eq!(section(&["topology"]), default_of(toml::Value::try_from(TopologyConfig::default())));
         assert_eq!(section(&["load"]), default_of(toml::Value::try_from(LoadConfig::default())));
+        assert_eq!(section(&["hazard"]), default_of(toml::Value::try_from(HazardConfig::default())));
         assert_eq!(section(&["check"]), default_of(toml::Value::try_from(CheckSettings::default())));
         assert_eq!(section(&["output"]), default_of(toml::Value::try_from(OutputConfig::default())));
 
@@ -1262,6 +1286,7 @@ mod tests {
         assert_eq!(minimal.io_error, default.io_error);
         assert_eq!(minimal.topology, default.topology);
         assert_eq!(minimal.load, default.load);
+        assert_eq!(minimal.hazard, default.hazard);
         assert_eq!(minimal.check, default.check);
         assert_eq!(minimal.output, default.output);
         assert_eq!(
@@ -1298,6 +1323,7 @@ mod tests {
             ("fault.io_error", as_table(toml::Value::try_from(IoErrorConfig::default()))),
             ("topology", as_table(toml::Value::try_from(TopologyConfig::default()))),
             ("load", as_table(toml::Value::try_from(LoadConfig::default()))),
+            ("hazard", as_table(toml::Value::try_from(HazardConfig::default()))),
             ("check", as_table(toml::Value::try_from(CheckSettings::default()))),
             ("output", as_table(toml::Value::try_from(OutputConfig::default()))),
         ] {
@@ -1615,7 +1641,7 @@ mod tests {
         }
         assert_eq!(
             embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-            ["default", "power-loss", "crash-points", "io-errors", "gateway"]
+            ["default", "power-loss", "crash-points", "io-errors", "gateway", "hazards"]
         );
     }
 

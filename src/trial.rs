@@ -19,7 +19,9 @@
 use crate::check::{
     self, CheckConfig, CheckReport, CheckResult, Expected, ReopenConfig, ViolationKind, WriterExpectation,
 };
+use crate::crosscheck;
 use crate::error::{Error, Result};
+use crate::fault::hazard::{self, LockTarget, WriterHazard};
 use crate::fault::kill::{self, Announcement, DeathKind, micros};
 use crate::fault::powerloss::{Choice, Device, Files};
 use crate::fault::trace;
@@ -353,6 +355,28 @@ fn is_counted_op(r: &trace::Record) -> bool {
     }
 }
 
+/// What a long-lived writer of `cell` does besides writing (the fork hazard: only the first,
+/// which the trial gives two writer ids).
+fn writer_hazard(cell: &Cell, sc: &Scenario) -> Option<WriterHazard> {
+    let interval_us_max = sc.hazard.lock_cancel_interval_us_max;
+    match cell.fault {
+        FaultKind::LockCancel => Some(WriterHazard::LockCancel { target: LockTarget::Db, interval_us_max }),
+        FaultKind::LockCancelWal => Some(WriterHazard::LockCancel { target: LockTarget::Wal, interval_us_max }),
+        FaultKind::LockCancelShm => Some(WriterHazard::LockCancel { target: LockTarget::Shm, interval_us_max }),
+        FaultKind::ForkConnection => Some(WriterHazard::ForkConnection),
+        FaultKind::Kill
+        | FaultKind::SigkillOnly
+        | FaultKind::PowerLoss
+        | FaultKind::CrashPoint
+        | FaultKind::IoError
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::CrossVersion => None,
+    }
+}
+
 /// The writer configuration of `cell` (without VFS; callers add it).
 fn writer_config(
     cell: &Cell,
@@ -379,6 +403,8 @@ fn writer_config(
         parent_pid: std::process::id() as i32,
         vfs: None,
         tolerate_io_errors: cell.fault == FaultKind::IoError,
+        hazard: writer_hazard(cell, sc),
+        gated: false,
     }
 }
 
@@ -527,6 +553,15 @@ fn injection_for(env: &TrialEnv<'_>, cell: &Cell, cell_index: usize, trial: u64,
     let sc = env.scenario;
     match cell.fault {
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => Injection::None,
+        FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => Injection::None,
         FaultKind::CrashPoint => match (sc.crash_point.points, env.templates[cell_index].short_trace) {
             (CrashPoints::Systematic, Some((_, ops))) => {
                 // Trial k of the cell (k-th round of the matrix) crashes at operation k + 1.
@@ -563,6 +598,16 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let continues = match cell.fault {
         FaultKind::Kill | FaultKind::SigkillOnly => sc.database.mode == DatabaseMode::Continue,
         FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => false,
+        // A hazard damages on purpose: every trial starts from the template.
+        FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => false,
     };
     let reuse = continues && lane.kept.as_ref().is_some_and(|(c, _)| *c == cell_index);
     let template = &env.templates[cell_index];
@@ -613,6 +658,10 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             if cell.fault.uses_vfs() {
                 cfg.vfs = Some(vfs_for(id, if p == injected_victim { injection } else { Injection::None }));
             }
+            if cell.fault == FaultKind::ForkConnection && p > 0 {
+                cfg.hazard = None;
+            }
+            cfg.gated = true;
             if let Some((short_seed, _)) = systematic {
                 // The short trace's writer: same seed, same transactions, same operations.
                 cfg.seed = short_seed;
@@ -621,8 +670,10 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             cfg
         };
         let role = if p == injected_victim { Role::Victim } else { Role::Survivor };
+        // The fork hazard: the first process's child writes as its second writer id.
+        let conns = if cell.fault == FaultKind::ForkConnection && p == 0 { 2 } else { connections };
         fleet
-            .spawn(env.exe, &lane.dir, role, connections, &mut make)
+            .spawn(env.exe, &lane.dir, role, conns, &mut make)
             .map_err(io(format!("spawn writer process {p}")))?
             .expect("the writer-id block holds every long-lived writer");
     }
@@ -644,6 +695,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             }
         }
     }
+    for proc in &mut fleet.procs {
+        kill::open_gate(&mut proc.writer);
+    }
     timing.spawn = micros(t.elapsed());
 
     // Transients: one connection, `transient_txns` transactions, then a clean exit.
@@ -651,6 +705,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let mut make_transient = |id: u64, acks: Vec<PathBuf>| {
         let mut cfg = writer_config(&cell, sc, &db, acks, id, transient_seeds.random(), false);
         cfg.workload.txns_max = u64::from(sc.topology.transient_txns);
+        // Hazards are the long-lived writers' misdeeds; transients only write.
+        cfg.hazard = None;
         if cell.fault.uses_vfs() {
             cfg.vfs = Some(vfs_for(id, Injection::None));
         }
@@ -661,13 +717,40 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let t = Instant::now();
     let mut inconclusive: Option<String> = None;
     let victim_index = |fleet: &Fleet| fleet.procs.iter().position(|p| p.role == Role::Victim).expect("a victim");
+    let mut backup: Option<(PathBuf, u64)> = None;
     let wait = match cell.fault {
-        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => {
+        FaultKind::Kill
+        | FaultKind::SigkillOnly
+        | FaultKind::PowerLoss
+        | FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => {
             match cell.timing {
                 KillTiming::Uniform => {
                     let lo = sc.kill.kill_at_ms_min * 1000;
                     let hi = sc.kill.kill_at_ms_max * 1000;
-                    let until = Instant::now() + Duration::from_micros(rng.random_range(lo..=hi));
+                    let start = Instant::now();
+                    let until = start + Duration::from_micros(rng.random_range(lo..=hi));
+                    // The raw-copy backup runs at a random moment of the window, while the
+                    // writers write.
+                    if cell.fault == FaultKind::RawCopyBackup {
+                        let at = start + (until - start).mul_f64(rng.random_range(0.0..1.0));
+                        fleet
+                            .run_until(at, env.exe, &lane.dir, &mut make_transient)
+                            .map_err(io("transients".into()))?;
+                        let to = lane.dir.join("backup").join(KEPT_DB_NAME);
+                        std::fs::create_dir_all(to.parent().expect("a parent")).map_err(io("backup dir".into()))?;
+                        let copy_start_ns = writer::monotonic_ns();
+                        hazard::raw_copy(&db, &to, sc.hazard.backup_chunk_bytes as usize)
+                            .map_err(io(format!("raw copy of {}", db.display())))?;
+                        backup = Some((to, copy_start_ns));
+                    }
                     fleet.run_until(until, env.exe, &lane.dir, &mut make_transient).map_err(io("transients".into()))?;
                 }
                 KillTiming::Bulk => {
@@ -699,6 +782,10 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             Duration::from_millis(sc.kill.grace_ms)
         }
     };
+    // The "restore": the database file replaced by the trial's starting copy, writers running.
+    if cell.fault == FaultKind::SwapDb {
+        hazard::swap_in(&db, &template.path).map_err(io(format!("swap {}", db.display())))?;
+    }
     // A signal's victim among every live process, when the scenario says `any`.
     if sc.topology.victim == VictimChoice::Any && !cell.fault.uses_vfs() {
         let live = fleet.live();
@@ -716,7 +803,18 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     // a process crash stops the victim, and the others write on through it.
     let victim = victim_index(&fleet);
     let (kill_us, victim_died_ns) = match cell.fault {
-        FaultKind::PowerLoss => {
+        // A power loss stops everything at once; so does the end of a hazard trial (the
+        // hazard already happened, or happens to the files next).
+        FaultKind::PowerLoss
+        | FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => {
             let all: Vec<usize> = (0..fleet.procs.len()).collect();
             let us = fleet.stop(&all, kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
             (us, writer::monotonic_ns())
@@ -737,6 +835,15 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let fault_at_us = match cell.fault {
         FaultKind::CrashPoint => timing.write + fleet.procs[victim].end.map_or(0, |e| e.signal_to_reap_us),
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError => timing.write,
+        FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => timing.write,
     };
 
     // --- how did each process die, and what did each connection acknowledge?
@@ -785,8 +892,33 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                     FaultKind::CrashPoint => true,
                     FaultKind::IoError => gave_up,
                     FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => false,
+                    FaultKind::LockCancel
+                    | FaultKind::LockCancelWal
+                    | FaultKind::LockCancelShm
+                    | FaultKind::DeleteHotWal
+                    | FaultKind::DeleteHotJournal
+                    | FaultKind::SwapDb
+                    | FaultKind::RawCopyBackup
+                    | FaultKind::ForkConnection
+                    | FaultKind::CrossVersion => false,
                 };
-                if inconclusive.is_none() {
+                // A writer that stopped on an SQLite error met a damaged database while
+                // writing: that is a finding (check 8), whatever the fault, never inconclusive.
+                // Under a hazard so is any crash (a -shm truncated under its mapping: SIGBUS).
+                let unexpected_crash =
+                    cell.fault.is_hazard() && !expected.contains(&label) && matches!(end.how, DeathKind::Signal(_));
+                if end.how == DeathKind::Exit(writer::EXIT_WRITER_SQLITE) || unexpected_crash {
+                    for (id, log) in &proc_logs {
+                        survivor_records.push(SurvivorRecord {
+                            writer: *id,
+                            role: Role::Victim,
+                            alive_at_victim_death: false,
+                            commits_after_victim_death: 0,
+                            finished: log.finished,
+                            error: Some(format!("{label}: {}", stderr_tail())),
+                        });
+                    }
+                } else if inconclusive.is_none() {
                     let id = proc.ids[0];
                     if (end.exited_before_signal && !fault_ends_it) || finished {
                         inconclusive = Some(if finished {
@@ -814,7 +946,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 let died_writing = matches!(
                     end.how,
                     DeathKind::Exit(writer::EXIT_WRITER_SQLITE) | DeathKind::Exit(writer::EXIT_WRITER_SETUP)
-                );
+                ) || (cell.fault.is_hazard()
+                    && !expected.contains(&label)
+                    && matches!(end.how, DeathKind::Signal(_)));
                 let alive_at_victim_death = survivors_alive.contains(&pi);
                 if alive_at_victim_death || died_writing {
                     for (id, log) in &proc_logs {
@@ -902,6 +1036,52 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         }),
     };
 
+    // --- hazards that act on the files once the writers are gone
+    let mut check_db = db.clone();
+    if inconclusive.is_none() {
+        let hazard_io = |what: &str| {
+            let what = format!("hazard {}: {what}", cell.fault.as_str());
+            move |e: std::io::Error| Error::io(what, e)
+        };
+        match cell.fault {
+            FaultKind::DeleteHotWal => match hazard::delete_hot(&db, "-wal").map_err(hazard_io("delete -wal"))? {
+                None => inconclusive = Some("no hot WAL to delete".into()),
+                Some(_) if commits == 0 => inconclusive = Some("no acknowledged commit the WAL could hold".into()),
+                Some(_) => {}
+            },
+            FaultKind::DeleteHotJournal => {
+                if hazard::delete_hot(&db, "-journal").map_err(hazard_io("delete -journal"))?.is_none() {
+                    inconclusive = Some("no hot journal to delete (the kill fell between transactions)".into());
+                }
+            }
+            FaultKind::RawCopyBackup => match &backup {
+                None => inconclusive = Some("no backup was taken (the copy runs in uniform timing only)".into()),
+                Some((path, copy_start_ns)) => {
+                    // The backup is the crash state; what it must hold is what was
+                    // acknowledged before the copy began (seqs are acknowledged in order).
+                    check_db = path.clone();
+                    for (id, log) in &logs {
+                        let before = log.acked_at_ns.iter().filter(|&&t| t < *copy_start_ns).count() as u64;
+                        if let Some(a) = acks.get_mut(id) {
+                            a.acked = before;
+                        }
+                    }
+                }
+            },
+            FaultKind::Kill
+            | FaultKind::SigkillOnly
+            | FaultKind::PowerLoss
+            | FaultKind::CrashPoint
+            | FaultKind::IoError
+            | FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::SwapDb
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion => {}
+        }
+    }
+
     let mut record = TrialRecord {
         trial,
         seed,
@@ -955,17 +1135,38 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             lane.kept = None;
             Ok(record)
         }
-        FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint | FaultKind::IoError => {
-            // --- the oracle, on the image exactly as the fault left it
+        FaultKind::Kill
+        | FaultKind::SigkillOnly
+        | FaultKind::CrashPoint
+        | FaultKind::IoError
+        | FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => {
+            // --- the oracle, on the image exactly as the fault (and the hazard) left it
             let t = Instant::now();
-            copy_image(&db, &pristine).map_err(io(format!("copy crash image to {}", pristine.display())))?;
+            copy_image(&check_db, &pristine).map_err(io(format!("copy crash image to {}", pristine.display())))?;
             for (id, a) in &acks {
                 history.insert(*id, *a);
             }
             let expected = Expected { writers: history };
-            let mut report: CheckReport = check::check_image(&db, &check_cfg, Some(&expected))
+            let mut report: CheckReport = check::check_image(&check_db, &check_cfg, Some(&expected))
                 .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
             judge_survivors(&mut report, &record.survivors);
+            if cell.fault == FaultKind::CrossVersion {
+                // The other build judges the same image (its own copy of the pristine one).
+                let cli = crosscheck::find_cli(&sc.hazard.sqlite3_cli).ok_or_else(|| {
+                    Error::Harness(format!("hazard.sqlite3_cli {:?} is not installed", sc.hazard.sqlite3_cli))
+                })?;
+                let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), &cli)
+                    .map_err(|e| Error::Harness(format!("trial {trial}: cross-version check: {e:#}")))?;
+                crosscheck::fold_into(&mut report.results, &cross);
+            }
             record.timing_us.check = micros(t.elapsed());
             record.violations = report.violations();
             record.checks = report.results.clone();

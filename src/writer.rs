@@ -13,6 +13,7 @@
 //! read back or the database could not be opened (a harness error); [`EXIT_WRITER_SQLITE`] a
 //! transaction failed with an error other than busy (reported on stderr).
 
+use crate::fault::hazard::{self, WriterHazard};
 use crate::fault::trace::Record;
 use crate::fault::vfs::{self, VfsConfig};
 use crate::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -79,6 +81,12 @@ pub struct WriterConfig {
     /// Report I/O errors (`F` lines) and go on, rather than stop: the io_error fault expects
     /// them.
     pub tolerate_io_errors: bool,
+    /// A hazard this process commits besides writing (DESIGN §5.4).
+    pub hazard: Option<WriterHazard>,
+    /// Wait, once ready, for the driver to open the start gate (one byte on stdin): the
+    /// long-lived writers of a trial start writing together, so that none is still setting up
+    /// (and blocked) while another already holds a long transaction.
+    pub gated: bool,
 }
 
 /// Set by the SIGTERM handler of a `graceful` writer; the write loop polls it between
@@ -210,6 +218,15 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         vfs::register(vfs_cfg.clone()).map_err(|e| WriterError::Setup(format!("tracing VFS: {e}")))?;
     }
     assert_eq!(cfg.ack_paths.len(), cfg.connections as usize, "one ack file per connection (driver bug)");
+    if cfg.hazard == Some(WriterHazard::ForkConnection) {
+        return run_forked(cfg);
+    }
+    if let Some(WriterHazard::LockCancel { target, interval_us_max }) = cfg.hazard {
+        // Runs until the process dies (hazard trials end with a SIGKILL).
+        let file = crate::trial::sidecar(&cfg.db_path, target.suffix());
+        let _canceller =
+            hazard::start_lock_canceller(file, interval_us_max, cfg.seed, Arc::new(AtomicBool::new(false)));
+    }
     // Every connection is open, with its pragmas read back, before the writer says it is ready.
     let mut lanes = Vec::new();
     for (index, ack_path) in cfg.ack_paths.iter().enumerate() {
@@ -226,6 +243,7 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         lanes.push(Lane { index, writer_id, ack: AckFile(ack), txn, conn: open_connection(cfg)? });
     }
     announce(ANNOUNCE_READY);
+    wait_for_gate(cfg)?;
 
     // One thread per connection, as the gateway of the case ran them. Lane 0 runs on this
     // thread: a single-connection writer has no extra thread at all.
@@ -271,6 +289,75 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         LoopEnd::Finished => {
             drop(conn);
             ack.line("E\n")
+        }
+    }
+}
+
+/// Blocks until the driver opens the start gate (or closes stdin: it is stopping the trial).
+fn wait_for_gate(cfg: &WriterConfig) -> Result<(), WriterError> {
+    if cfg.gated {
+        let mut byte = [0u8; 1];
+        std::io::Read::read(&mut std::io::stdin().lock(), &mut byte)
+            .map_err(|e| WriterError::Setup(format!("start gate: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The fork hazard: one connection opened, then `fork(2)`; the child writes through the
+/// inherited connection as writer `writer_id + 1` (ack file 1), the parent as `writer_id`.
+fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
+    assert_eq!(cfg.ack_paths.len(), 2, "the fork hazard has two writer ids (driver bug)");
+    let open_ack = |path: &PathBuf| {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map(AckFile)
+            .map_err(|e| WriterError::Setup(format!("{}: {e}", path.display())))
+    };
+    let conn = open_connection(cfg)?;
+    let parent_pid = nix::unistd::getpid().as_raw();
+    // SAFETY: this process has exactly one thread here (no connection threads, no canceller),
+    // so the child starts from a consistent state; it only runs Rust code and SQLite after.
+    match unsafe { nix::unistd::fork() }.map_err(|e| WriterError::Setup(format!("fork: {e}")))? {
+        nix::unistd::ForkResult::Child => {
+            // PR_SET_PDEATHSIG is cleared in a fork's child: arm it again against the writer.
+            if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).is_err()
+                || nix::unistd::getppid().as_raw() != parent_pid
+            {
+                std::process::exit(EXIT_WRITER_SETUP);
+            }
+            let id = cfg.writer_id + 1;
+            let mut lane = Lane {
+                index: 1,
+                writer_id: id,
+                ack: open_ack(&cfg.ack_paths[1])?,
+                txn: TxnWriter::new(id, cfg.seed.wrapping_add(1), &cfg.workload),
+                conn,
+            };
+            let code = match write_loop(cfg, &mut lane) {
+                Ok(_) => 0,
+                Err(WriterError::Setup(_) | WriterError::GaveUp) => EXIT_WRITER_SETUP,
+                Err(WriterError::Sqlite(msg)) => {
+                    eprintln!("writer {id} (forked child): {msg}");
+                    EXIT_WRITER_SQLITE
+                }
+            };
+            // No destructors: the connection is the parent's as much as ours.
+            std::process::exit(code);
+        }
+        nix::unistd::ForkResult::Parent { .. } => {
+            let mut txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
+            if cfg.bulk_first {
+                txn.force_bulk_next();
+            }
+            let mut lane = Lane { index: 0, writer_id: cfg.writer_id, ack: open_ack(&cfg.ack_paths[0])?, txn, conn };
+            announce(ANNOUNCE_READY);
+            wait_for_gate(cfg)?;
+            match write_loop(cfg, &mut lane)? {
+                LoopEnd::Terminated => shutdown_gracefully(cfg, lane.conn, &mut lane.ack),
+                LoopEnd::Finished => lane.ack.line("E\n"),
+            }
         }
     }
 }

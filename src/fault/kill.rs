@@ -35,6 +35,8 @@ pub struct Writer {
     pub writer_id: u64,
     child: Child,
     stdout: ChildStdout,
+    /// The start gate of a gated writer (dropped, i.e. closed, once opened).
+    gate: Option<std::process::ChildStdin>,
     /// Set once reaped.
     status: Option<ExitStatus>,
 }
@@ -90,7 +92,8 @@ pub fn spawn(exe: &Path, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Res
         .arg(WRITER_SUBCOMMAND)
         .arg(json)
         .process_group(0)
-        .stdin(Stdio::null())
+        // The start gate: a gated writer waits for one byte here once it is ready.
+        .stdin(if cfg.gated { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr));
     // Register before anyone can see the pid, under the lock, so a concurrent kill_all_live
@@ -101,7 +104,15 @@ pub fn spawn(exe: &Path, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Res
     live.insert(pid);
     drop(live);
     let stdout = child.stdout.take().expect("stdout is piped");
-    Ok(Writer { writer_id: cfg.writer_id, child, stdout, status: None })
+    let gate = child.stdin.take();
+    Ok(Writer { writer_id: cfg.writer_id, child, stdout, gate, status: None })
+}
+
+/// Opens a gated writer's start gate (a writer that died meanwhile is found at its reap).
+pub fn open_gate(w: &mut Writer) {
+    if let Some(mut gate) = w.gate.take() {
+        let _ = std::io::Write::write_all(&mut gate, b"G");
+    }
 }
 
 /// What waiting for an announcement byte produced.
@@ -194,6 +205,18 @@ pub fn expected_deaths(fault: FaultKind, sigterm: Option<SigtermBehaviour>) -> V
         (FaultKind::PowerLoss | FaultKind::CrashPoint, _) => &["signal:SIGKILL"],
         // Killed after the error, or gave up after persistent errors.
         (FaultKind::IoError, _) => &["signal:SIGKILL", "exit:5"],
+        (
+            FaultKind::LockCancel
+            | FaultKind::LockCancelWal
+            | FaultKind::LockCancelShm
+            | FaultKind::DeleteHotWal
+            | FaultKind::DeleteHotJournal
+            | FaultKind::SwapDb
+            | FaultKind::RawCopyBackup
+            | FaultKind::ForkConnection
+            | FaultKind::CrossVersion,
+            _,
+        ) => &["signal:SIGKILL"],
     };
     labels.iter().map(|s| s.to_string()).collect()
 }
@@ -264,6 +287,16 @@ pub fn first_signal(fault: FaultKind) -> Option<Signal> {
         FaultKind::Kill => Some(Signal::SIGTERM),
         FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError => Some(Signal::SIGKILL),
         FaultKind::CrashPoint => None,
+        // A hazard's trial ends as a process crash of every writer.
+        FaultKind::LockCancel
+        | FaultKind::LockCancelWal
+        | FaultKind::LockCancelShm
+        | FaultKind::DeleteHotWal
+        | FaultKind::DeleteHotJournal
+        | FaultKind::SwapDb
+        | FaultKind::RawCopyBackup
+        | FaultKind::ForkConnection
+        | FaultKind::CrossVersion => Some(Signal::SIGKILL),
     }
 }
 

@@ -1,0 +1,171 @@
+//! Hazards (DESIGN §5.4): the misuse that SQLite's "How To Corrupt An SQLite Database File"
+//! lists, run as part of a trial so that its effect sits next to the pragma cells of the same
+//! workload. The writer-side ones ([`WriterHazard`]) run inside writer processes; the
+//! driver-side ones (deleting a hot `-wal` or `-journal`, swapping the database file, copying
+//! it raw) are plain file operations the driver performs on the trial's files at the moment the
+//! trial says. Nothing here judges: the oracle does.
+
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// `[hazard]`: the knobs of the hazard faults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HazardConfig {
+    /// Lock cancellation: the longest pause between two open-and-close of the file, in
+    /// microseconds (each pause is uniform in 0..=this).
+    pub lock_cancel_interval_us_max: u64,
+    /// Cross-version: the other SQLite build's command-line shell (a path, or a name looked up
+    /// in PATH). Debian's `sqlite3` package (3.40) is what `scripts/install-sqlite3.sh`
+    /// installs.
+    pub sqlite3_cli: String,
+    /// Raw-copy backup: the size of each plain read, in bytes.
+    pub backup_chunk_bytes: u32,
+}
+
+impl Default for HazardConfig {
+    fn default() -> Self {
+        HazardConfig { lock_cancel_interval_us_max: 2000, sqlite3_cli: "sqlite3".into(), backup_chunk_bytes: 65536 }
+    }
+}
+
+/// Which file a lock-cancelling writer opens and closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockTarget {
+    Db,
+    Wal,
+    Shm,
+}
+
+impl LockTarget {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            LockTarget::Db => "",
+            LockTarget::Wal => "-wal",
+            LockTarget::Shm => "-shm",
+        }
+    }
+}
+
+/// What a writer process does besides writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WriterHazard {
+    /// A thread opens and closes its own descriptor of the file at random moments. POSIX
+    /// advisory locks belong to the process and inode: closing *any* descriptor of the file
+    /// releases every lock the process holds on it, including SQLite's. (SQLite's unix VFS
+    /// defers closing its own descriptors for this reason; it cannot know about ours.)
+    LockCancel { target: LockTarget, interval_us_max: u64 },
+    /// After opening its connection, the process forks and the child writes through the
+    /// inherited connection while the parent goes on with it too. The child holds none of the
+    /// parent's POSIX locks, yet SQLite's in-memory state in it believes it does.
+    ForkConnection,
+}
+
+/// Starts the lock-cancelling thread of a writer; it stops when `stop` is set.
+pub fn start_lock_canceller(
+    file: PathBuf,
+    interval_us_max: u64,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("lock-cancel".into())
+        .spawn(move || {
+            use rand::{RngExt, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_micros(rng.random_range(0..=interval_us_max)));
+                // Open and drop (close) at once: all it takes. A missing file (no -shm yet) is
+                // simply skipped.
+                drop(std::fs::File::open(&file));
+            }
+        })
+        .expect("spawn the lock-cancelling thread")
+}
+
+/// Deletes the hot `-wal` or `-journal` of `db` (and, with a `-wal`, the `-shm` that indexes
+/// it), as a naive cleanup script does after a crash. Returns the size of the deleted file, or
+/// `None` when there was nothing to delete.
+pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
+    let path = crate::trial::sidecar(db, suffix);
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    std::fs::remove_file(&path)?;
+    if suffix == "-wal" {
+        match std::fs::remove_file(crate::trial::sidecar(db, "-shm")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((size > 0).then_some(size))
+}
+
+/// Replaces the database file by `snapshot` the way a "restore" feature would: a copy next to
+/// it, then `rename(2)` over it. Its `-wal` and `-shm` stay; connections already open keep the
+/// old inode.
+pub fn swap_in(db: &Path, snapshot: &Path) -> std::io::Result<()> {
+    let staging = crate::trial::sidecar(db, ".swap");
+    std::fs::copy(snapshot, &staging)?;
+    std::fs::rename(&staging, db)
+}
+
+/// Copies the database file (only the main file, as a naive backup does) with plain reads of
+/// `chunk` bytes while writers run. Returns the bytes copied.
+pub fn raw_copy(db: &Path, to: &Path, chunk: usize) -> std::io::Result<u64> {
+    let mut from = std::fs::File::open(db)?;
+    let mut out = std::fs::File::create(to)?;
+    let mut buf = vec![0u8; chunk.max(512)];
+    let mut copied = 0u64;
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
+    out.sync_all()?;
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_hot_reports_what_it_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        std::fs::write(&db, b"db").unwrap();
+        assert_eq!(delete_hot(&db, "-wal").unwrap(), None);
+        std::fs::write(crate::trial::sidecar(&db, "-wal"), vec![1; 100]).unwrap();
+        std::fs::write(crate::trial::sidecar(&db, "-shm"), vec![1; 10]).unwrap();
+        assert_eq!(delete_hot(&db, "-wal").unwrap(), Some(100));
+        assert!(!crate::trial::sidecar(&db, "-shm").exists());
+        assert!(db.exists());
+    }
+
+    #[test]
+    fn swap_and_raw_copy_move_the_bytes_they_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let old = dir.path().join("old.sqlite");
+        std::fs::write(&db, vec![2u8; 200_000]).unwrap();
+        std::fs::write(&old, vec![1u8; 1000]).unwrap();
+        let backup = dir.path().join("backup.sqlite");
+        assert_eq!(raw_copy(&db, &backup, 4096).unwrap(), 200_000);
+        assert_eq!(std::fs::read(&backup).unwrap(), vec![2u8; 200_000]);
+        swap_in(&db, &old).unwrap();
+        assert_eq!(std::fs::read(&db).unwrap(), vec![1u8; 1000]);
+    }
+}
