@@ -34,7 +34,12 @@ fn read_json(path: &Path) -> Value {
 
 /// Runs a campaign into `dir/out`, returns (exit code, output, summary.json).
 fn campaign(dir: &Path, scenario: &Path, extra: &[&str]) -> (i32, String, Value) {
-    let out = dir.join("out");
+    campaign_into(dir, "out", scenario, extra)
+}
+
+/// Runs a campaign into `dir/<out_name>`, returns (exit code, output, summary.json).
+fn campaign_into(dir: &Path, out_name: &str, scenario: &Path, extra: &[&str]) -> (i32, String, Value) {
+    let out = dir.join(out_name);
     let mut args = vec![
         "run",
         scenario.to_str().unwrap(),
@@ -259,6 +264,132 @@ synchronous = ["normal"]
     for c in summary["cells"].as_array().unwrap() {
         assert_eq!(c["violating_trials"], 0, "{c}");
     }
+}
+
+// ---------------------------------------------------------------- the report command
+
+const SHARDED: &str = r#"
+name = "sharded"
+description = "two journalled kill cells and a canary, for merging shards"
+[budget]
+trials = 12
+[workload]
+seed_messages = 40
+seed_sessions = 4
+[fault.kill]
+kill_at_ms_max = 20
+grace_ms = 300
+[[matrix]]
+journal_mode = ["wal", "delete"]
+synchronous = ["full"]
+[[matrix]]
+journal_mode = ["off"]
+synchronous = ["full"]
+fault = ["sigkill_only"]
+timing = ["bulk"]
+"#;
+
+/// Trial indices per cell, from a run's trials.jsonl.
+fn trials_per_cell(run: &Path) -> std::collections::BTreeMap<String, Vec<u64>> {
+    let mut cells: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for line in std::fs::read_to_string(run.join("trials.jsonl")).unwrap().lines() {
+        let t: Value = serde_json::from_str(line).unwrap();
+        cells.entry(t["cell"].as_str().unwrap().to_string()).or_default().push(t["trial"].as_u64().unwrap());
+    }
+    cells.values_mut().for_each(|v| v.sort());
+    cells
+}
+
+/// A copy of a run directory's three files (not its kept failures).
+fn copy_run(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in ["run.json", "trials.jsonl", "summary.json"] {
+        std::fs::copy(from.join(file), to.join(file)).unwrap();
+    }
+}
+
+#[test]
+fn merged_shards_give_the_unsharded_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scenario = write_scenario(d, "sharded", SHARDED);
+    let (code, out, whole) = campaign_into(d, "whole", &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    for i in 1..=2 {
+        let shard = format!("{i}/2");
+        let (code, out, _) = campaign_into(d, &format!("shard{i}"), &scenario, &["--shard", &shard]);
+        assert_eq!(code, 0, "{out}");
+    }
+    let (shard1, shard2, merged) = (d.join("shard1"), d.join("shard2"), d.join("merged"));
+    let o =
+        crashfuzz(&["report", shard1.to_str().unwrap(), shard2.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("verdict: ok (3 cells: 3 ok)"), "the console matrix is printed: {}", text(&o));
+    let summary = read_json(&merged.join("summary.json"));
+    for file in ["summary.md", "junit.xml", "violations.svg", "synchronous.svg", "latency.svg"] {
+        assert!(merged.join(file).is_file(), "{file} missing");
+    }
+    assert!(std::fs::read_to_string(merged.join("summary.md")).unwrap().contains("[latency.svg](latency.svg)"));
+
+    // The shards ran disjoint trials whose union is the unsharded campaign's, cell by cell.
+    let mut union = trials_per_cell(&shard1);
+    for (cell, trials) in trials_per_cell(&shard2) {
+        union.entry(cell).or_default().extend(trials);
+    }
+    union.values_mut().for_each(|v| v.sort());
+    assert_eq!(union, trials_per_cell(&d.join("whole")));
+
+    // What the seed and the trial set determine is identical. (A kill lands at a time offset,
+    // not an instruction, so commits and latencies differ from run to run; they must add up.)
+    assert_eq!(summary["seed"], 7);
+    assert_eq!(summary["trials"], whole["trials"]);
+    assert_eq!(summary["sources"].as_array().unwrap().len(), 2);
+    let shards = [read_json(&shard1.join("summary.json")), read_json(&shard2.join("summary.json"))];
+    for w in whole["cells"].as_array().unwrap() {
+        let id = w["id"].as_str().unwrap();
+        let m = cell(&summary, id);
+        for key in ["trials", "crash_states", "inconclusive", "verdict", "expectation"] {
+            assert_eq!(m[key], w[key], "{id} {key}");
+        }
+        if id.starts_with("off/") {
+            // The canary kills inside a spilled bulk transaction: every crash state is damaged.
+            assert_eq!(m["violating_trials"], m["crash_states"], "{m}");
+        } else {
+            assert_eq!(m["violations"], w["violations"], "{id}: journalled kill cells never violate");
+            assert_eq!(m["violating_trials"], 0, "{m}");
+        }
+        let sum = |key: &str, sub: Option<&str>| -> u64 {
+            shards
+                .iter()
+                .map(|s| {
+                    let c = cell(s, id);
+                    sub.map_or(&c[key], |sub| &c[key][sub]).as_u64().unwrap()
+                })
+                .sum()
+        };
+        assert_eq!(m["commits"].as_u64().unwrap(), sum("commits", None), "{id}");
+        assert_eq!(m["commit_latency_us"]["count"].as_u64().unwrap(), sum("commit_latency_us", Some("count")), "{id}");
+        assert_eq!(m["violating_trials"].as_u64().unwrap(), sum("violating_trials", None), "{id}");
+    }
+
+    // Bad input: exit 2, naming what is wrong.
+    let (s1, s2) = (shard1.to_str().unwrap(), shard2.to_str().unwrap());
+    assert_bad_input(&["report", s1, s2], &["--out"]);
+    let again = d.join("shard1-again");
+    copy_run(&shard1, &again);
+    assert_bad_input(&["report", s1, again.to_str().unwrap(), "--out", d.join("x").to_str().unwrap()], &["twice"]);
+    let torn = d.join("torn");
+    copy_run(&shard2, &torn);
+    let lines = std::fs::read_to_string(torn.join("trials.jsonl")).unwrap();
+    let last = lines.lines().last().unwrap();
+    std::fs::write(torn.join("trials.jsonl"), format!("{lines}{}", &last[..last.len() / 2])).unwrap();
+    let o = crashfuzz(&["report", s1, torn.to_str().unwrap(), "--out", d.join("t").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("torn"), "{}", text(&o));
+    assert_eq!(read_json(&d.join("t/summary.json"))["trials"], summary["trials"]);
+    std::fs::write(torn.join("trials.jsonl"), format!("{{\"trial\": 1\n{lines}")).unwrap();
+    let trials = torn.join("trials.jsonl");
+    assert_bad_input(&["report", torn.to_str().unwrap()], &[&format!("{}:1:", trials.display())]);
 }
 
 // ---------------------------------------------------------------- the check command

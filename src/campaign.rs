@@ -351,7 +351,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     let interrupted = STOP.load(Ordering::SeqCst) && harness_error.is_none();
     let meta = RunMeta {
         run_id: run_id.clone(),
-        seed: opts.seed,
+        seed: Some(opts.seed),
         scenario: opts.scenario.name.clone(),
         scenario_source: opts.scenario.source.clone(),
         started_at: started_at_s,

@@ -35,6 +35,18 @@ enum Command {
     },
     /// Re-run the checks on a kept failure (`RUN_DIR/failures/<trial>`).
     Replay { failure_dir: PathBuf },
+    /// Rebuild a run's reports from its trials.jsonl, or merge several runs (the shards of one
+    /// campaign, or different campaigns) into one report: summary.json, summary.md, junit.xml
+    /// and the SVG charts. Exits 0 or 1 by the merged verdict.
+    Report {
+        /// Run directories (each holds run.json, trials.jsonl and summary.json).
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Where to write the reports; default the run directory itself when one is given,
+        /// required when several are.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the embedded scenarios.
     Scenarios,
     /// Hold the 1-minute load average at a target with burner processes, printing it as it
@@ -123,6 +135,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Run(a)) => run(a, command_line),
         Some(Command::Check { db_path, quick, sqlite3 }) => check_command(db_path, quick, sqlite3),
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
+        Some(Command::Report { run_dirs, out }) => crate::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
         Some(Command::Load(a)) => load_command(a),
     };
@@ -341,5 +354,6 @@ mod tests {
         assert_eq!(main(args("run --no-such-flag")), EXIT_BAD_INPUT);
         assert_eq!(main(args("run --trials 3 --duration 4")), EXIT_BAD_INPUT);
         assert_eq!(main(args("run --shard 3/2")), EXIT_BAD_INPUT);
+        assert_eq!(main(args("report")), EXIT_BAD_INPUT);
     }
 }

@@ -10,7 +10,9 @@
 //!       → fault::kill (signal, or the VFS's own crash point / I/O error) → reap
 //!    ─► crash image(s): the files as left (process crash) or imaging (power loss:
 //!       fault::trace → fault::powerloss::build at cut points)
-//!    ─► check::check_image (oracle) ─► expect::verdict ─► report (summary, junit)
+//!    ─► check::check_image (oracle) ─► expect::verdict ─► report (summary, junit, charts)
+//!
+//! trials.jsonl of one or more runs ─► merge (`crashfuzz report`) ─► report
 //! ```
 //!
 //! | module | owns |
@@ -31,6 +33,8 @@
 //! | [`expect`] | built-in expectations, overrides and verdicts |
 //! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
 //! | [`report`] | summary.json, summary.md, junit.xml and the console matrix |
+//! | [`charts`] | the SVG charts of a summary: violation rates, synchronous levels side by side, commit latency |
+//! | [`merge`] | `crashfuzz report`: run directories read back, checked and merged into one summary |
 //! | [`stats`] | Wilson bounds and latency percentiles |
 //!
 //! # Architecture invariants
@@ -49,6 +53,7 @@
 //!   at the trial's start, which are fsynced first.
 
 pub mod campaign;
+pub mod charts;
 pub mod check;
 pub mod cli;
 pub mod crosscheck;
@@ -57,6 +62,7 @@ pub mod expect;
 pub mod fault;
 pub mod imaging;
 pub mod matrix;
+pub mod merge;
 pub mod pragmas;
 pub mod report;
 pub mod scenario;

@@ -1,7 +1,8 @@
 //! Reports: the [`Aggregator`] that folds trial records into per-cell counts, the [`Summary`]
-//! it produces (`summary.json`), and its three renderings: `summary.md` for a human,
-//! `junit.xml` for CI (one test case per cell) and the console matrix printed at the end of a
-//! campaign.
+//! it produces (`summary.json`), and its renderings: `summary.md` for a human, `junit.xml` for
+//! CI (one test case per cell), the SVG charts ([`crate::charts`]) and the console
+//! matrix printed at the end of a campaign. `crashfuzz report` ([`crate::merge`]) rebuilds
+//! the same files from one or several run directories.
 //!
 //! **Architecture invariant: a summary is a function of the trial records alone.** The
 //! aggregator holds nothing that a [`TrialRecord`] does not carry, and every piece of its state
@@ -14,6 +15,7 @@
 //! percentile or XML is computed by hand (hdrhistogram, quick-junit). Report files are written
 //! to a temporary name, fsynced and renamed, so a reader never sees half a report.
 
+use crate::charts;
 use crate::check::ViolationKind;
 use crate::expect::{self, Expectation, Level, Verdict};
 use crate::matrix::Cell;
@@ -37,7 +39,9 @@ pub const FAILURE_EXAMPLES_MAX: usize = 5;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunMeta {
     pub run_id: String,
-    pub seed: u64,
+    /// The campaign seed; `null` in a report merged from runs of different seeds (the summary's
+    /// `seeds` lists them).
+    pub seed: Option<u64>,
     /// The scenario's name.
     pub scenario: String,
     /// Where the scenario came from: a file path or `embedded:<name>`.
@@ -74,6 +78,8 @@ struct CellAgg {
     /// check many images per trial, so this is not `trials - inconclusive`.
     crash_states: u64,
     violating_trials: u64,
+    /// Crash states showing at least one kind.
+    violating_states: u64,
     /// Crash states showing each kind; all eight kinds are always present.
     violations: BTreeMap<ViolationKind, u64>,
     commits: u64,
@@ -218,6 +224,8 @@ impl Aggregator {
         let cells: Vec<CellSummary> = self.cells.iter().map(CellAgg::summary).collect();
         Summary {
             meta: meta.clone(),
+            seeds: meta.seed.into_iter().collect(),
+            sources: Vec::new(),
             duration_s,
             interrupted,
             trials: self.trials,
@@ -240,6 +248,7 @@ impl CellAgg {
             inconclusive: 0,
             crash_states: 0,
             violating_trials: 0,
+            violating_states: 0,
             violations: ViolationKind::ALL.iter().map(|&k| (k, 0)).collect(),
             commits: 0,
             commit_latency_us: stats::new_latency_histogram(),
@@ -307,6 +316,7 @@ impl CellAgg {
                 let mut kinds: BTreeSet<ViolationKind> = BTreeSet::new();
                 for state in rec.crash_states() {
                     self.crash_states += 1;
+                    self.violating_states += u64::from(!state.is_empty());
                     let state: BTreeSet<ViolationKind> = state.iter().copied().collect();
                     for &k in &state {
                         *self.violations.entry(k).or_insert(0) += 1;
@@ -341,6 +351,7 @@ impl CellAgg {
         self.inconclusive += other.inconclusive;
         self.crash_states += other.crash_states;
         self.violating_trials += other.violating_trials;
+        self.violating_states += other.violating_states;
         for (&k, &n) in &other.violations {
             *self.violations.entry(k).or_insert(0) += n;
         }
@@ -421,6 +432,7 @@ impl CellAgg {
             inconclusive: self.inconclusive,
             crash_states: self.crash_states,
             violating_trials: self.violating_trials,
+            violating_states: self.violating_states,
             verdict: expect::verdict(&self.expectation, &violations),
             no_data: self.crash_states == 0,
             violations,
@@ -455,8 +467,18 @@ impl CellAgg {
 pub struct Summary {
     #[serde(flatten)]
     pub meta: RunMeta,
+    /// Every campaign seed the trials came from (one for a campaign).
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// The run directories a `crashfuzz report` read, in the order given; empty in the summary
+    /// a campaign writes itself.
+    #[serde(default)]
+    pub sources: Vec<SourceRun>,
+    /// Wall time of the campaign; in a report of several runs, the sum of theirs (machine time:
+    /// shards that ran side by side took about the longest of theirs, listed in `sources`).
     pub duration_s: f64,
-    /// Stopped early (Ctrl-C or a harness error): the counts cover the trials that finished.
+    /// Stopped early (Ctrl-C or a harness error; in a report, any source run was, or lost its
+    /// last line to a kill): the counts cover the trials that finished.
     pub interrupted: bool,
     /// Every trial record.
     pub trials: u64,
@@ -490,6 +512,27 @@ impl Summary {
     }
 }
 
+/// One run directory a report was built from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceRun {
+    /// The directory as given on the command line.
+    pub dir: String,
+    pub run_id: String,
+    pub seed: Option<u64>,
+    pub scenario: String,
+    /// `I/N` when the run was one shard of a campaign (from its run.json).
+    pub shard: Option<String>,
+    pub started_at: String,
+    pub command: String,
+    /// Trial records read from its trials.jsonl.
+    pub trials: u64,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    /// The last line of its trials.jsonl was torn (the campaign was killed mid-write) and was
+    /// skipped.
+    pub torn_last_line: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
     pub id: String,
@@ -503,6 +546,10 @@ pub struct CellSummary {
     pub crash_states: u64,
     /// Checked trials with at least one violation.
     pub violating_trials: u64,
+    /// Crash states showing at least one violation (a power-loss trial has several states, so
+    /// this is not `violating_trials`): the numerator of the "any violation" rate.
+    #[serde(default)]
+    pub violating_states: u64,
     /// Crash states showing each kind (all eight kinds).
     pub violations: BTreeMap<ViolationKind, u64>,
     /// Wilson 95% upper bound of `violations[kind] / crash_states` (1.0 with no crash state).
@@ -654,15 +701,20 @@ pub struct FailureExample {
 
 // ------------------------------------------------------------------------------- files
 
-/// Writes `summary.json`, `summary.md` and `junit.xml` into `run_dir`, each to a temporary
-/// name, fsynced, then renamed over the final name (and the directory fsynced), so a reader or
-/// a crash never sees half a report.
+/// Writes `summary.json`, `summary.md`, `junit.xml` and the charts ([`charts::CHARTS`]) into
+/// `run_dir`, each to a temporary name, fsynced, then renamed over the final name (and the
+/// directory fsynced), so a reader or a crash never sees half a report. The charts are rendered
+/// before anything is written: a chart that cannot be drawn leaves the old reports in place.
 pub fn write_reports(run_dir: &Path, summary: &Summary) -> std::io::Result<()> {
     let mut json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     json.push('\n');
+    let svgs = charts::render_all(summary)?;
     write_atomically(run_dir, "summary.json", json.as_bytes())?;
     write_atomically(run_dir, "summary.md", markdown(summary).as_bytes())?;
     write_atomically(run_dir, "junit.xml", junit_xml(summary)?.as_bytes())?;
+    for (name, svg) in &svgs {
+        write_atomically(run_dir, name, svg.as_bytes())?;
+    }
     std::fs::File::open(run_dir)?.sync_all()
 }
 
@@ -744,6 +796,17 @@ fn verdict_counts_line(summary: &Summary) -> String {
     format!("{} cells: {}", summary.cells.len(), parts.join(", "))
 }
 
+/// `seed 7`, or `seeds 7, 9` for a report merged from campaigns of different seeds.
+fn seeds_text(summary: &Summary) -> String {
+    match (summary.meta.seed, summary.seeds.as_slice()) {
+        (Some(seed), _) => format!("seed {seed}"),
+        (None, []) => "no seed".to_string(),
+        (None, seeds) => {
+            format!("seeds {}", seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
 fn latency_pair(l: &LatencySummary) -> String {
     match (l.p50, l.p99) {
         (Some(p50), Some(p99)) => format!("{p50} / {p99}"),
@@ -757,22 +820,61 @@ pub fn markdown(summary: &Summary) -> String {
     let mut out = String::new();
     let verdict = if summary.failed() { "FAILED" } else { "ok" };
     let _ = writeln!(out, "# crashfuzz: {}\n", m.scenario);
+    let merged = summary.sources.len() > 1;
     let _ = writeln!(
         out,
-        "**verdict: {verdict}** ({}) · {} trials ({} checked, {} inconclusive) · seed {} · {:.1} s · \
+        "**verdict: {verdict}** ({}) · {} trials ({} checked, {} inconclusive) · {} · {:.1} s{} · \
          SQLite {} · crashfuzz {}{}\n",
         verdict_counts_line(summary),
         summary.trials,
         summary.checked,
         summary.inconclusive,
-        m.seed,
+        seeds_text(summary),
         summary.duration_s,
+        if merged { format!(" summed over {} runs", summary.sources.len()) } else { String::new() },
         m.sqlite_version,
         m.crashfuzz_version,
         if summary.interrupted { " · **interrupted**: only the trials that finished" } else { "" },
     );
-    let _ =
-        writeln!(out, "Run `{}` started {} from `{}`: `{}`\n", m.run_id, m.started_at, m.scenario_source, m.command);
+    if merged {
+        let _ = writeln!(
+            out,
+            "Merged from {} runs by `{}`; the first started {}.\n",
+            summary.sources.len(),
+            m.command,
+            m.started_at
+        );
+        let _ = writeln!(out, "| run directory | run id | scenario | shard | seed | trials | duration |");
+        let _ = writeln!(out, "|---|---|---|---|--:|--:|--:|");
+        for r in &summary.sources {
+            let mut notes = Vec::new();
+            if r.interrupted {
+                notes.push("interrupted");
+            }
+            if r.torn_last_line {
+                notes.push("torn last line skipped");
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {} | {} | {}{} | {:.1} s |",
+                r.dir,
+                r.run_id,
+                r.scenario,
+                r.shard.as_deref().unwrap_or("–"),
+                r.seed.map_or_else(|| "–".to_string(), |s| s.to_string()),
+                r.trials,
+                if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) },
+                r.duration_s,
+            );
+        }
+        let _ = writeln!(out);
+    } else {
+        let _ = writeln!(
+            out,
+            "Run `{}` started {} from `{}`: `{}`\n",
+            m.run_id, m.started_at, m.scenario_source, m.command
+        );
+    }
 
     let kinds: Vec<&str> = ViolationKind::ALL.iter().map(|&k| short(k)).collect();
     let _ = writeln!(
@@ -839,6 +941,11 @@ pub fn markdown(summary: &Summary) -> String {
         }
     }
 
+    let _ = writeln!(out, "\n## Charts\n");
+    for (name, what) in charts::CHARTS {
+        let _ = writeln!(out, "- [{name}]({name}): {what}");
+    }
+
     let _ = writeln!(out, "\n## Legend\n");
     let _ = writeln!(
         out,
@@ -875,7 +982,7 @@ pub fn junit_xml(summary: &Summary) -> std::io::Result<String> {
     }
     suite.add_properties([
         Property::new("run_id", m.run_id.as_str()),
-        Property::new("seed", m.seed.to_string()),
+        Property::new("seed", summary.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",")),
         Property::new("scenario_source", m.scenario_source.as_str()),
         Property::new("sqlite_version", m.sqlite_version.as_str()),
         Property::new("crashfuzz_version", m.crashfuzz_version.as_str()),
@@ -1066,7 +1173,7 @@ mod tests {
     fn meta() -> RunMeta {
         RunMeta {
             run_id: "20261122T101500Z-7".into(),
-            seed: 7,
+            seed: Some(7),
             scenario: "unit".into(),
             scenario_source: "embedded:unit".into(),
             started_at: "2026-11-22T10:15:00+00:00".into(),
@@ -1369,8 +1476,10 @@ mod tests {
             for c in &want.cells {
                 prop_assert_eq!(c.crash_states, c.trials - c.inconclusive);
                 prop_assert!(c.violating_trials <= c.crash_states);
+                prop_assert!(c.violating_states <= c.crash_states);
                 for (k, &n) in &c.violations {
                     prop_assert!(n <= c.violating_trials);
+                    prop_assert!(n <= c.violating_states);
                     prop_assert!(c.violation_upper_95[k] >= n as f64 / c.crash_states.max(1) as f64);
                 }
             }
@@ -1408,6 +1517,8 @@ mod tests {
             "crashfuzz_version",
             "sqlite_version",
             "command",
+            "seeds",
+            "sources",
             "duration_s",
             "interrupted",
             "trials",
@@ -1432,6 +1543,7 @@ mod tests {
             "inconclusive",
             "crash_states",
             "violating_trials",
+            "violating_states",
             "violations",
             "violation_upper_95",
             "expectation",
@@ -1529,7 +1641,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, vec!["junit.xml", "summary.json", "summary.md"]);
+        assert_eq!(
+            names,
+            vec!["junit.xml", "latency.svg", "summary.json", "summary.md", "synchronous.svg", "violations.svg"]
+        );
         // Re-read, the summary renders the same reports. (Not `==` on the struct: without
         // serde_json's `float_roundtrip` feature a bound may come back one ulp off.)
         let back: Summary =

@@ -74,7 +74,9 @@ pub struct TrialRecord {
     /// For graceful writers: what happened between SIGTERM and death.
     pub shutdowns: Vec<ShutdownRecord>,
     pub timing_us: TrialTiming,
-    /// The 1-minute load average when the fault was injected.
+    /// The 1-minute load average when the fault was injected; NaN when unknown, which JSON
+    /// writes as `null` (and `nan_from_null` reads back).
+    #[serde(deserialize_with = "nan_from_null")]
     pub loadavg_1m: f64,
     /// `failures/<trial>` relative to the run directory, when the crash image was kept.
     pub kept_failure: Option<String>,
@@ -99,6 +101,12 @@ pub struct TrialRecord {
     /// The writers that had to write on through the victim's death, and how they fared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub survivors: Vec<SurvivorRecord>,
+}
+
+/// serde_json writes a NaN as `null` and refuses to read `null` as an `f64`: without this, a
+/// record of a trial whose load average was unknown could not be read back by `report`.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl TrialRecord {
