@@ -90,6 +90,9 @@ struct CellAgg {
     trial_time_us: u64,
     checkpoints: CheckpointCounts,
     shutdowns: ShutdownTotals,
+    /// Concurrency: SQLITE_BUSY retries, transient processes, and the writers that had to
+    /// write on through a victim's death.
+    topology: TopologyCounts,
     shutdown_exit_us: Histogram<u64>,
     /// Distinct reason → lowest trial index that gave it; at most
     /// [`INCONCLUSIVE_EXAMPLES_MAX`] entries, those with the lowest indices.
@@ -257,6 +260,7 @@ impl CellAgg {
             trial_time_us: 0,
             checkpoints: CheckpointCounts::default(),
             shutdowns: ShutdownTotals::default(),
+            topology: TopologyCounts::default(),
             shutdown_exit_us: stats::new_latency_histogram(),
             inconclusive_reasons: BTreeMap::new(),
             failures: BTreeSet::new(),
@@ -288,6 +292,17 @@ impl CellAgg {
             self.checkpoints.count += 1;
             self.checkpoints.busy += u64::from(c.busy != 0);
             self.checkpoints.on_shutdown += u64::from(c.on_shutdown);
+        }
+        self.topology.busy_retries += rec.busy_retries;
+        self.topology.transients += u64::from(rec.transients);
+        for s in &rec.survivors {
+            let t = &mut self.topology;
+            t.survivor_writers += u64::from(s.alive_at_victim_death);
+            t.survivors_committed_after += u64::from(s.alive_at_victim_death && s.commits_after_victim_death > 0);
+            t.survivors_pending += u64::from(
+                s.alive_at_victim_death && s.commits_after_victim_death == 0 && !s.finished && s.error.is_none(),
+            );
+            t.writer_errors += u64::from(s.error.is_some());
         }
         for s in &rec.shutdowns {
             let totals = &mut self.shutdowns;
@@ -370,6 +385,7 @@ impl CellAgg {
         mine.checkpoint_done += theirs.checkpoint_done;
         mine.graceful_exits += theirs.graceful_exits;
         mine.killed_mid_checkpoint += theirs.killed_mid_checkpoint;
+        self.topology.add(&other.topology);
         stats::merge_histogram(&mut self.shutdown_exit_us, &other.shutdown_exit_us);
         for (reason, &trial) in &other.inconclusive_reasons {
             self.add_reason(reason, trial);
@@ -453,6 +469,7 @@ impl CellAgg {
                 killed_mid_checkpoint: self.shutdowns.killed_mid_checkpoint,
                 exit_us: LatencySummary::of(&self.shutdown_exit_us),
             },
+            topology: self.topology,
             inconclusive_reasons: reasons.into_iter().map(|(r, _)| r.clone()).collect(),
             failures: self.failures.iter().map(|(_, e)| e.clone()).collect(),
             first_violation_ms: self.first_violation_ms,
@@ -461,6 +478,32 @@ impl CellAgg {
 }
 
 // ------------------------------------------------------------------------------- summary.json
+
+/// Per cell: what the concurrency of its trials looked like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyCounts {
+    /// SQLITE_BUSY retries of every writer (a transaction tried again).
+    pub busy_retries: u64,
+    /// Transient writer processes started.
+    pub transients: u64,
+    /// Writers alive when the victim died, and how many of them then committed, were still
+    /// waiting for the lock when stopped, or died of an SQLite error (a violation).
+    pub survivor_writers: u64,
+    pub survivors_committed_after: u64,
+    pub survivors_pending: u64,
+    pub writer_errors: u64,
+}
+
+impl TopologyCounts {
+    fn add(&mut self, o: &TopologyCounts) {
+        self.busy_retries += o.busy_retries;
+        self.transients += o.transients;
+        self.survivor_writers += o.survivor_writers;
+        self.survivors_committed_after += o.survivors_committed_after;
+        self.survivors_pending += o.survivors_pending;
+        self.writer_errors += o.writer_errors;
+    }
+}
 
 /// `summary.json`: the run, and one entry per cell (DESIGN §8).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -568,6 +611,9 @@ pub struct CellSummary {
     pub trial_time_us: u64,
     pub checkpoints: CheckpointCounts,
     pub shutdowns: ShutdownSummary,
+    /// Concurrency under the trial's topology (DESIGN §1).
+    #[serde(default)]
+    pub topology: TopologyCounts,
     /// Up to [`INCONCLUSIVE_EXAMPLES_MAX`] distinct reasons, earliest trial first.
     pub inconclusive_reasons: Vec<String>,
     /// Up to [`FAILURE_EXAMPLES_MAX`] violating trials; forbidden violations first.
