@@ -21,7 +21,7 @@
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -389,6 +389,36 @@ impl TxnWriter {
         }
     }
 
+    /// Begins the next transaction and applies it, leaving it open (no COMMIT): for the fork
+    /// hazard, which carries an open transaction across `fork(2)`. [`Self::commit_open`]
+    /// finishes it.
+    pub fn begin_open(&mut self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let plan = self.plan();
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.apply(&tx, &plan, &mut |_| {})?;
+        // Dropped without COMMIT or ROLLBACK: the transaction stays open on the connection.
+        tx.set_drop_behavior(rusqlite::DropBehavior::Ignore);
+        Ok(())
+    }
+
+    /// Applies an append as this writer's next transaction inside a write transaction that is
+    /// already open on `conn` (the fork hazard's child adds its own work to the inherited
+    /// transaction) and commits it all. Returns the seq on success.
+    pub fn append_in_open(&mut self, conn: &mut Connection) -> rusqlite::Result<u64> {
+        let message = self.message();
+        let plan = Plan::Append { session_pick: self.rng.random(), message };
+        self.apply(conn, &plan, &mut |_| {})?;
+        self.commit_open(conn)
+    }
+
+    /// Commits the transaction [`Self::begin_open`] left open.
+    pub fn commit_open(&mut self, conn: &mut Connection) -> rusqlite::Result<u64> {
+        conn.execute_batch("COMMIT")?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Ok(seq)
+    }
+
     /// Plans the next transaction from the writer's RNG alone.
     pub fn plan(&mut self) -> Plan {
         if std::mem::take(&mut self.bulk_next) {
@@ -419,14 +449,9 @@ impl TxnWriter {
         message(&mut self.rng, &self.cfg)
     }
 
-    /// Applies `plan` as transaction `self.next_seq` inside `tx`, ledger row included. Does
-    /// not commit.
-    fn apply(
-        &mut self,
-        tx: &Transaction<'_>,
-        plan: &Plan,
-        on_bulk: &mut dyn FnMut(u64),
-    ) -> rusqlite::Result<TxnSummary> {
+    /// Applies `plan` as transaction `self.next_seq` on `tx` (a connection inside a write
+    /// transaction), ledger row included. Does not commit.
+    fn apply(&mut self, tx: &Connection, plan: &Plan, on_bulk: &mut dyn FnMut(u64)) -> rusqlite::Result<TxnSummary> {
         let seq = self.next_seq;
         let txn = Txn { tx, writer: self.writer_id, seq };
         let (session, rows_written, live_rows) = match plan {
@@ -483,13 +508,13 @@ impl TxnWriter {
 }
 
 /// The statements of one transaction, tagged with its `(writer, seq)`.
-struct Txn<'a, 'c> {
-    tx: &'a Transaction<'c>,
+struct Txn<'a> {
+    tx: &'a Connection,
     writer: u64,
     seq: u64,
 }
 
-impl Txn<'_, '_> {
+impl Txn<'_> {
     /// A logical clock: deterministic, so the same seed builds the same database.
     fn now_ms(&self) -> i64 {
         (self.writer * 1_000_000 + self.seq) as i64

@@ -293,6 +293,19 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
     }
 }
 
+/// Fork hazard: the child's busy timeout, in milliseconds.
+const FORK_CHILD_BUSY_MS: u64 = 100;
+
+/// Appends one line to an ack file (before the lanes own their files).
+fn ack_line(path: &Path, line: &str) -> Result<(), WriterError> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(|e| WriterError::Setup(format!("{}: {e}", path.display())))
+}
+
 /// Blocks until the driver opens the start gate (or closes stdin: it is stopping the trial).
 fn wait_for_gate(cfg: &WriterConfig) -> Result<(), WriterError> {
     if cfg.gated {
@@ -315,8 +328,14 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             .map(AckFile)
             .map_err(|e| WriterError::Setup(format!("{}: {e}", path.display())))
     };
-    let conn = open_connection(cfg)?;
+    let mut conn = open_connection(cfg)?;
     let parent_pid = nix::unistd::getpid().as_raw();
+    // The misuse at its worst: a write transaction is open (its lock taken, its changes in the
+    // page cache) when the process forks. Both processes will commit it; only the parent
+    // holds the lock that should make that impossible.
+    let mut parent_txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
+    ack_line(&cfg.ack_paths[0], "B 1\n")?;
+    parent_txn.begin_open(&mut conn).map_err(|e| WriterError::Sqlite(format!("open transaction: {e}")))?;
     // SAFETY: this process has exactly one thread here (no connection threads, no canceller),
     // so the child starts from a consistent state; it only runs Rust code and SQLite after.
     match unsafe { nix::unistd::fork() }.map_err(|e| WriterError::Setup(format!("fork: {e}")))? {
@@ -327,33 +346,42 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             {
                 std::process::exit(EXIT_WRITER_SETUP);
             }
+            // The child adds its own append (writer_id + 1, seq 1) to the inherited
+            // transaction and commits it all. In a rollback journal the parent's RESERVED lock
+            // (a POSIX lock the child does not hold) makes that COMMIT fail; in WAL mode the
+            // child's SQLite believes it holds the write lock, and nothing stops it.
+            let _ = conn.busy_timeout(Duration::from_millis(FORK_CHILD_BUSY_MS));
             let id = cfg.writer_id + 1;
-            let mut lane = Lane {
-                index: 1,
-                writer_id: id,
-                ack: open_ack(&cfg.ack_paths[1])?,
-                txn: TxnWriter::new(id, cfg.seed.wrapping_add(1), &cfg.workload),
-                conn,
-            };
-            let code = match write_loop(cfg, &mut lane) {
-                Ok(_) => 0,
-                Err(WriterError::Setup(_) | WriterError::GaveUp) => EXIT_WRITER_SETUP,
+            let mut child_txn = TxnWriter::new(id, cfg.seed.wrapping_add(1), &cfg.workload);
+            let code = match ack_line(&cfg.ack_paths[1], "B 1\n")
+                .and_then(|()| child_txn.append_in_open(&mut conn).map_err(|e| WriterError::Sqlite(e.to_string())))
+            {
+                Ok(seq) => match ack_line(&cfg.ack_paths[1], &format!("A {seq} 0 {}\n", monotonic_ns())) {
+                    Ok(()) => 0,
+                    Err(_) => EXIT_WRITER_SETUP,
+                },
+                // Refused, as it should be: the child simply ends.
                 Err(WriterError::Sqlite(msg)) => {
                     eprintln!("writer {id} (forked child): {msg}");
-                    EXIT_WRITER_SQLITE
+                    0
                 }
+                Err(WriterError::Setup(_) | WriterError::GaveUp) => EXIT_WRITER_SETUP,
             };
             // No destructors: the connection is the parent's as much as ours.
             std::process::exit(code);
         }
-        nix::unistd::ForkResult::Parent { .. } => {
-            let mut txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
-            if cfg.bulk_first {
-                txn.force_bulk_next();
-            }
-            let mut lane = Lane { index: 0, writer_id: cfg.writer_id, ack: open_ack(&cfg.ack_paths[0])?, txn, conn };
+        nix::unistd::ForkResult::Parent { child } => {
+            let mut ack = open_ack(&cfg.ack_paths[0])?;
+            // The child commits first (bounded by its short busy timeout); then the parent
+            // commits the transaction it believes it still holds, from the snapshot it took
+            // before the fork. The order is fixed, so the outcome is the same every time.
+            let _ = nix::sys::wait::waitpid(child, None);
             announce(ANNOUNCE_READY);
             wait_for_gate(cfg)?;
+            let t0 = Instant::now();
+            let seq = parent_txn.commit_open(&mut conn).map_err(|e| WriterError::Sqlite(format!("commit: {e}")))?;
+            ack.line(&format!("A {seq} {} {}\n", t0.elapsed().as_micros(), monotonic_ns()))?;
+            let mut lane = Lane { index: 0, writer_id: cfg.writer_id, ack, txn: parent_txn, conn };
             match write_loop(cfg, &mut lane)? {
                 LoopEnd::Terminated => shutdown_gracefully(cfg, lane.conn, &mut lane.ack),
                 LoopEnd::Finished => lane.ack.line("E\n"),
