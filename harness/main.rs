@@ -879,3 +879,130 @@ checkpoint = ["none"]
     assert!(cut["deaths"].as_array().unwrap().iter().any(|d| d["how"] == "signal:SIGKILL"), "{cut}");
     assert!(cut["violations"].as_array().unwrap().is_empty(), "a checkpoint cut short is still safe: {cut}");
 }
+
+// ---------------------------------------------------------------- hazards
+
+/// Runs a one-block hazard scenario and returns (code, output, summary, trial lines).
+fn hazard_campaign(name: &str, body: &str) -> (i32, String, Value, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), name, body);
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap_or_default();
+    let trials = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (code, out, summary, trials)
+}
+
+#[test]
+fn a_deleted_hot_wal_loses_every_acknowledged_commit_it_held() {
+    let (code, out, summary, trials) = hazard_campaign(
+        "hotwal",
+        &format!(
+            "[budget]\ntrials = 3\n{SMALL_WORKLOAD}\n[fault.kill]\nkill_at_ms_min = 20\nkill_at_ms_max = 60\n\
+             [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"delete_hot_wal\"]\ncheckpoint = [\"none\"]\n"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    let c = cell(&summary, "wal/full/delete_hot_wal/none-checkpoint");
+    assert_eq!(c["verdict"], "ok", "{c}");
+    for t in trials.iter().filter(|t| t["outcome"]["kind"] == "checked") {
+        assert!(t["violations"].as_array().unwrap().contains(&Value::from("lost_ack")), "{t}");
+    }
+    assert!(c["crash_states"].as_u64().unwrap() >= 2, "{c}");
+}
+
+#[test]
+fn a_deleted_hot_journal_after_a_kill_inside_a_transaction_leaves_it_half_written() {
+    let (code, out, summary, trials) = hazard_campaign(
+        "hotjournal",
+        &format!(
+            "[budget]\ntrials = 3\n{SMALL_WORKLOAD}\n[[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\n\
+             fault = [\"delete_hot_journal\"]\ntiming = [\"bulk\"]\n"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    let c = cell(&summary, "delete/full/delete_hot_journal@bulk");
+    assert_eq!(c["violating_trials"], c["crash_states"], "every image is damaged: {c}");
+    for t in &trials {
+        let v = t["violations"].as_array().unwrap();
+        assert!(["integrity", "atomicity", "fts", "open"].iter().any(|k| v.contains(&Value::from(*k))), "{t}");
+    }
+}
+
+#[test]
+fn cancelled_locks_under_concurrent_writers_corrupt_and_the_plain_kill_beside_them_does_not() {
+    let (code, out, summary, _) = hazard_campaign(
+        "lockcancel",
+        &format!(
+            "[budget]\ntrials = 8\n[workload]\nseed_messages = 40\nseed_sessions = 4\nwriters = 2\n\
+             [topology]\ntransient_rate_per_s = 40.0\n[fault.kill]\nkill_at_ms_min = 50\nkill_at_ms_max = 150\n\
+             [hazard]\nlock_cancel_interval_us_max = 500\n\
+             [[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\nfault = [\"lock_cancel\", \"kill\"]\n"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    let hazard = cell(&summary, "delete/full/lock_cancel");
+    assert_eq!(hazard["verdict"], "ok", "the canary must fire: {hazard}");
+    assert!(hazard["violating_trials"].as_u64().unwrap() > 0, "{hazard}");
+    let plain = cell(&summary, "delete/full/kill");
+    assert_eq!(plain["violating_trials"], 0, "{plain}");
+}
+
+#[test]
+fn a_connection_carried_across_fork_commits_in_the_child_only_without_a_rollback_journal() {
+    // The child adds its own append to the transaction it inherited and commits first. With a
+    // rollback journal the parent's POSIX lock (which the child does not hold) refuses it;
+    // in WAL mode nothing does. Either way the oracle then judges the database.
+    let (code, out, _summary, trials) = hazard_campaign(
+        "fork",
+        &format!(
+            "[budget]\ntrials = 4\n{SMALL_WORKLOAD}\n[fault.kill]\nkill_at_ms_min = 10\nkill_at_ms_max = 40\n\
+             [[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\nfault = [\"fork_connection\"]\n"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    for t in trials.iter().filter(|t| t["outcome"]["kind"] == "checked") {
+        let first = t["deaths"][0]["writer"].as_u64().unwrap();
+        let child = &t["acks"][(first + 1).to_string()];
+        let wal = t["cell"].as_str().unwrap().starts_with("wal/");
+        assert_eq!(child["acked"], if wal { 1 } else { 0 }, "{t}");
+    }
+}
+
+/// A session store whose messages are NUL-sentinel JSON, written by the bundled SQLite.
+fn nul_sentinel_db(dir: &Path) -> PathBuf {
+    let path = dir.join("nul.sqlite");
+    let cfg = crashfuzz::workload::WorkloadConfig {
+        seed_messages: 120,
+        seed_sessions: 4,
+        json_sentinel_percent: 60,
+        ..Default::default()
+    };
+    let mut conn = Connection::open(&path).unwrap();
+    crashfuzz::workload::create_schema(&conn, &cfg).unwrap();
+    crashfuzz::workload::seed(&mut conn, &cfg, 3).unwrap();
+    conn.close().unwrap();
+    path
+}
+
+#[test]
+fn check_with_another_sqlite_build_reports_where_the_two_disagree() {
+    let Some(cli) = crashfuzz::crosscheck::find_cli("sqlite3") else {
+        panic!("no sqlite3 on PATH: run scripts/install-sqlite3.sh (.ci/run does) for the cross-version tests");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = nul_sentinel_db(dir.path());
+    let o = crashfuzz(&["check", "--sqlite3", cli.to_str().unwrap(), db.to_str().unwrap()]);
+    let out = text(&o);
+    // The bundled SQLite (3.54) passes its own index; the older build reads the trigram index
+    // over NUL-bearing text differently and calls it malformed.
+    // (Debian 12's sqlite3 is 3.40.1: the case's "index written by one version, checked by
+    // another", reproduced.)
+    assert!(out.contains("cross-version: SQLite"), "{out}");
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let line = out.lines().find(|l| l.contains("DISAGREE ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("messages_fts_trigram integrity-check") && line.contains("bundled ok"), "{out}");
+    assert!(out.contains("ok: every check passed") || !out.contains("FAILED:"), "the bundled build passes: {out}");
+    // A missing shell is bad input.
+    let o = crashfuzz(&["check", "--sqlite3", "/nonexistent/sqlite3", db.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

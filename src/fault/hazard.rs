@@ -155,6 +155,86 @@ mod tests {
         assert!(db.exists());
     }
 
+    use crate::check::{self, CheckConfig, Expected, ReopenConfig, ViolationKind, WriterExpectation};
+    use crate::workload::{self, TxnWriter, WorkloadConfig};
+    use rusqlite::Connection;
+    use std::collections::BTreeMap;
+
+    fn cfg() -> WorkloadConfig {
+        WorkloadConfig { seed_messages: 30, seed_sessions: 3, compress_percent: 0, ..Default::default() }
+    }
+
+    /// A WAL database: the seed (checkpointed into the file, as a template is), then `txns`
+    /// commits of writer 9 left in the WAL (autocheckpoint off), the connection left open.
+    fn wal_db(dir: &Path, txns: u64) -> (PathBuf, Connection, TxnWriter, u64) {
+        let db = dir.join("db.sqlite");
+        let mut conn = Connection::open(&db).unwrap();
+        workload::create_schema(&conn, &cfg()).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0").unwrap();
+        let seed = workload::seed(&mut conn, &cfg(), 1).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        let mut w = TxnWriter::new(9, 2, &cfg());
+        for _ in 0..txns {
+            w.run_txn(&mut conn, &mut |_| {}).unwrap();
+        }
+        (db, conn, w, seed)
+    }
+
+    fn judge(db: &Path, seed: u64, acked: u64) -> Vec<ViolationKind> {
+        let c = CheckConfig {
+            integrity: crate::scenario::IntegrityLevel::Full,
+            fts_samples: 4,
+            seed: 1,
+            reopen: ReopenConfig { pragmas: None, writer_id: 99, workload: cfg() },
+        };
+        let expected = Expected {
+            writers: BTreeMap::from([
+                (0, WriterExpectation { acked: seed, begun: seed }),
+                (9, WriterExpectation { acked, begun: acked }),
+            ]),
+        };
+        check::check_copy(db, &c, Some(&expected)).unwrap().violations()
+    }
+
+    #[test]
+    fn a_raw_copy_of_a_wal_database_misses_what_the_wal_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _conn, _w, seed) = wal_db(dir.path(), 10);
+        let backup_dir = dir.path().join("backup");
+        std::fs::create_dir(&backup_dir).unwrap();
+        let backup = backup_dir.join("db.sqlite");
+        raw_copy(&db, &backup, 65536).unwrap();
+        assert!(judge(&backup, seed, 10).contains(&ViolationKind::LostAck));
+        // Copied with its WAL, nothing is missing: the oracle blames the copy, not the data.
+        std::fs::copy(crate::trial::sidecar(&db, "-wal"), crate::trial::sidecar(&backup, "-wal")).unwrap();
+        assert_eq!(judge(&backup, seed, 10), vec![]);
+    }
+
+    #[test]
+    fn a_database_file_swapped_under_its_wal_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut conn, mut w, seed) = wal_db(dir.path(), 0);
+        let snapshot = dir.path().join("snapshot.sqlite");
+        std::fs::copy(&db, &snapshot).unwrap();
+        // Commits, a checkpoint that moves them into the file and restarts the WAL, more
+        // commits: then the "restore" puts the old file back under the live WAL.
+        for _ in 0..20 {
+            w.run_txn(&mut conn, &mut |_| {}).unwrap();
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(RESTART)").unwrap();
+        for _ in 0..5 {
+            w.run_txn(&mut conn, &mut |_| {}).unwrap();
+        }
+        let image = dir.path().join("image");
+        std::fs::create_dir(&image).unwrap();
+        crate::trial::copy_image(&db, &image).unwrap();
+        swap_in(&image.join("db.sqlite"), &snapshot).unwrap();
+        // The WAL's frames are pages of the newer file, applied over the older one: the
+        // b-trees no longer fit together.
+        let v = judge(&image.join("db.sqlite"), seed, 25);
+        assert!(v.contains(&ViolationKind::Integrity), "{v:?}");
+    }
+
     #[test]
     fn swap_and_raw_copy_move_the_bytes_they_say() {
         let dir = tempfile::tempdir().unwrap();
