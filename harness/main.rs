@@ -932,12 +932,10 @@ fn a_deleted_hot_journal_after_a_kill_inside_a_transaction_leaves_it_half_writte
 fn cancelled_locks_under_concurrent_writers_corrupt_and_the_plain_kill_beside_them_does_not() {
     let (code, out, summary, _) = hazard_campaign(
         "lockcancel",
-        &format!(
-            "[budget]\ntrials = 8\n[workload]\nseed_messages = 40\nseed_sessions = 4\nwriters = 2\n\
+        "[budget]\ntrials = 8\n[workload]\nseed_messages = 40\nseed_sessions = 4\nwriters = 2\n\
              [topology]\ntransient_rate_per_s = 40.0\n[fault.kill]\nkill_at_ms_min = 50\nkill_at_ms_max = 150\n\
              [hazard]\nlock_cancel_interval_us_max = 500\n\
-             [[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\nfault = [\"lock_cancel\", \"kill\"]\n"
-        ),
+             [[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\nfault = [\"lock_cancel\", \"kill\"]\n",
     );
     assert_eq!(code, 0, "{out}");
     let hazard = cell(&summary, "delete/full/lock_cancel");
