@@ -49,6 +49,15 @@ enum Command {
     },
     /// List the embedded scenarios.
     Scenarios,
+    /// Render the durability matrix (results/durability-matrix.md) from a campaign's
+    /// summary.json and, optionally, the write-latency benchmarks' JSON.
+    #[command(hide = true, name = "durability-report")]
+    DurabilityReport {
+        run_dir: PathBuf,
+        out_md: PathBuf,
+        #[arg(long)]
+        latency: Option<PathBuf>,
+    },
     /// Hold the 1-minute load average at a target with burner processes, printing it as it
     /// goes (the generator `run` uses when a scenario sets `[load] target_loadavg`).
     Load(LoadArgs),
@@ -137,6 +146,9 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Report { run_dirs, out }) => crate::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
+        Some(Command::DurabilityReport { run_dir, out_md, latency }) => {
+            durability_report_command(&run_dir, &out_md, latency.as_deref())
+        }
         Some(Command::Load(a)) => load_command(a),
     };
     match result {
@@ -324,6 +336,54 @@ fn load_command(a: LoadArgs) -> Result<i32> {
     if stop.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(crate::error::EXIT_INTERRUPTED);
     }
+    Ok(EXIT_OK)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::BadPath {
+        path: path.to_path_buf(),
+        what: "cannot read".into(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Scenario {
+        file: path.display().to_string(),
+        line: Some(e.line()),
+        setting: "json".into(),
+        message: e.to_string(),
+    })
+}
+
+fn durability_report_command(
+    run_dir: &std::path::Path,
+    out_md: &std::path::Path,
+    latency: Option<&std::path::Path>,
+) -> Result<i32> {
+    let summary: crate::report::Summary = read_json(&run_dir.join("summary.json"))?;
+    let run: serde_json::Value = read_json(&run_dir.join("run.json"))?;
+    let latency: Option<crate::durability::LatencyReport> = latency.map(read_json).transpose()?;
+    let machine = &run["machine"];
+    let run_line = format!(
+        "`{}` ({} trials, seed {}, {:.0} s) on {} ({} CPUs, {}), {}",
+        summary.meta.command,
+        summary.trials,
+        summary.meta.seed.map_or("mixed".to_string(), |s| s.to_string()),
+        summary.duration_s,
+        machine["hostname"].as_str().unwrap_or("?"),
+        machine["cpus"],
+        machine["kernel"].as_str().map_or("?".to_string(), |k| format!("Linux {k}")),
+        summary.meta.started_at
+    );
+    let bench = match &latency {
+        Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
+        None => "not given".to_string(),
+    };
+    let md = crate::durability::render(&summary, &run_line, latency.as_ref(), &bench);
+    std::fs::write(out_md, md).map_err(|source| Error::BadPath {
+        path: out_md.to_path_buf(),
+        what: "cannot write".into(),
+        source,
+    })?;
+    println!("wrote {}", out_md.display());
     Ok(EXIT_OK)
 }
 

@@ -29,6 +29,7 @@
 //! | [`topology`] | the processes of a trial: gateway, connections, transients, victim, survivors |
 //! | [`trial`] | one trial end to end, and its JSON line |
 //! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
+//! | [`durability`] | the durability matrix page: promises beside measured rates and commit costs |
 //! | [`crosscheck`] | the same image judged by another SQLite build's shell |
 //! | [`expect`] | built-in expectations, overrides and verdicts |
 //! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
@@ -57,6 +58,7 @@ pub mod charts;
 pub mod check;
 pub mod cli;
 pub mod crosscheck;
+pub mod durability;
 pub mod error;
 pub mod expect;
 pub mod fault;

@@ -284,6 +284,7 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("io-errors", include_str!("../scenarios/io-errors.toml")),
         ("gateway", include_str!("../scenarios/gateway.toml")),
         ("hazards", include_str!("../scenarios/hazards.toml")),
+        ("durability", include_str!("../scenarios/durability.toml")),
     ]
 }
 
@@ -1641,7 +1642,7 @@ mod tests {
         }
         assert_eq!(
             embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-            ["default", "power-loss", "crash-points", "io-errors", "gateway", "hazards"]
+            ["default", "power-loss", "crash-points", "io-errors", "gateway", "hazards", "durability"]
         );
     }
 

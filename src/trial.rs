@@ -703,8 +703,14 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             }
         }
     }
+    // Everyone starts together; with bulk timing the victim starts first and the others once
+    // its bulk transaction is under way (otherwise their short transactions can starve its
+    // BEGIN IMMEDIATE for seconds: SQLite's busy handler is not fair).
+    let bulk = cell.timing == KillTiming::Bulk;
     for proc in &mut fleet.procs {
-        kill::open_gate(&mut proc.writer);
+        if !bulk || proc.role == Role::Victim {
+            kill::open_gate(&mut proc.writer);
+        }
     }
     timing.spawn = micros(t.elapsed());
 
@@ -768,6 +774,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                     {
                         Announcement::Byte(ANNOUNCE_BULK) => {}
                         other => inconclusive = Some(format!("no bulk transaction was announced ({other:?})")),
+                    }
+                    for proc in &mut fleet.procs {
+                        kill::open_gate(&mut proc.writer);
                     }
                     std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.kill.bulk_delay_us_max)));
                 }
