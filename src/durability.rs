@@ -71,7 +71,7 @@ fn promise(c: &CellSummary) -> String {
 
 /// The plain cells of the matrix: default SIGTERM, auto checkpoint, uniform timing, a barrier
 /// device, fullfsync off — the one cell per (journal, synchronous, fault) this page is about.
-fn plain<'a>(summary: &'a Summary, j: JournalMode, s: Synchronous, f: FaultKind) -> Option<&'a CellSummary> {
+fn plain(summary: &Summary, j: JournalMode, s: Synchronous, f: FaultKind) -> Option<&CellSummary> {
     summary.cells.iter().find(|c| {
         c.cell.journal_mode == j
             && c.cell.synchronous == s
@@ -161,9 +161,7 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
     let others: Vec<&CellSummary> = summary
         .cells
         .iter()
-        .filter(|c| {
-            !(plain(summary, c.cell.journal_mode, c.cell.synchronous, c.cell.fault).is_some_and(|p| p.id == c.id))
-        })
+        .filter(|c| plain(summary, c.cell.journal_mode, c.cell.synchronous, c.cell.fault).is_none_or(|p| p.id != c.id))
         .collect();
     if !others.is_empty() {
         let _ = writeln!(md, "\n## Other cells of the campaign\n");
