@@ -53,14 +53,34 @@ enum Command {
     /// summary.json and, optionally, the write-latency benchmarks' JSON.
     #[command(hide = true, name = "durability-report")]
     DurabilityReport {
-        run_dir: PathBuf,
+        /// The page to write (results/durability-matrix.md).
         out_md: PathBuf,
+        /// One or more run directories (e.g. the kill and the power-loss campaigns), merged
+        /// as `crashfuzz report` merges them.
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
         #[arg(long)]
         latency: Option<PathBuf>,
     },
     /// Hold the 1-minute load average at a target with burner processes, printing it as it
     /// goes (the generator `run` uses when a scenario sets `[load] target_loadavg`).
     Load(LoadArgs),
+    /// Render criterion's write-latency results (`cargo bench --bench write_latency`) as
+    /// Markdown and, optionally, an SVG chart. Run by scripts/bench.sh.
+    #[command(hide = true)]
+    BenchReport {
+        /// Criterion's output directory (target/criterion).
+        criterion_dir: PathBuf,
+        /// The Markdown report to write (results/write-latency.md).
+        out_md: PathBuf,
+        /// Also write the commit-latency chart here (results/write-latency.svg).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Also write the commit medians for the durability page here
+        /// (results/write-latency.json).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -146,10 +166,13 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Report { run_dirs, out }) => crate::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
-        Some(Command::DurabilityReport { run_dir, out_md, latency }) => {
-            durability_report_command(&run_dir, &out_md, latency.as_deref())
+        Some(Command::DurabilityReport { out_md, run_dirs, latency }) => {
+            durability_report_command(&out_md, &run_dirs, latency.as_deref())
         }
         Some(Command::Load(a)) => load_command(a),
+        Some(Command::BenchReport { criterion_dir, out_md, svg, json }) => {
+            bench_report_command(criterion_dir, out_md, svg, json)
+        }
     };
     match result {
         Ok(code) => code,
@@ -354,30 +377,45 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T
 }
 
 fn durability_report_command(
-    run_dir: &std::path::Path,
     out_md: &std::path::Path,
+    run_dirs: &[PathBuf],
     latency: Option<&std::path::Path>,
 ) -> Result<i32> {
-    let summary: crate::report::Summary = read_json(&run_dir.join("summary.json"))?;
-    let run: serde_json::Value = read_json(&run_dir.join("run.json"))?;
     let latency: Option<crate::durability::LatencyReport> = latency.map(read_json).transpose()?;
-    let machine = &run["machine"];
-    let run_line = format!(
-        "`{}` ({} trials, seed {}, {:.0} s) on {} ({} CPUs, {}), {}",
-        summary.meta.command,
-        summary.trials,
-        summary.meta.seed.map_or("mixed".to_string(), |s| s.to_string()),
-        summary.duration_s,
-        machine["hostname"].as_str().unwrap_or("?"),
-        machine["cpus"],
-        machine["kernel"].as_str().map_or("?".to_string(), |k| format!("Linux {k}")),
-        summary.meta.started_at
-    );
+    // One line per campaign: its command, trials, seed and time, and the machine it ran on.
+    let mut run_lines = Vec::new();
+    for dir in run_dirs {
+        let summary: crate::report::Summary = read_json(&dir.join("summary.json"))?;
+        let run: serde_json::Value = read_json(&dir.join("run.json"))?;
+        let machine = &run["machine"];
+        run_lines.push(format!(
+            "`{}` ({} trials, seed {}, {:.0} s) on {} ({} CPUs, {}), {}",
+            summary.meta.command,
+            summary.trials,
+            summary.meta.seed.map_or("mixed".to_string(), |s| s.to_string()),
+            summary.duration_s,
+            machine["hostname"].as_str().unwrap_or("?"),
+            machine["cpus"],
+            machine["kernel"].as_str().map_or("?".to_string(), |k| format!("Linux {k}")),
+            summary.meta.started_at
+        ));
+    }
+    let summary = match run_dirs {
+        [one] => read_json(&one.join("summary.json"))?,
+        several => {
+            let out_dir = out_md.parent().unwrap_or(std::path::Path::new("."));
+            let merged = crate::merge::merge_runs(several, out_dir, "crashfuzz durability-report")?;
+            for w in &merged.warnings {
+                eprintln!("crashfuzz: warning: {w}");
+            }
+            merged.summary
+        }
+    };
     let bench = match &latency {
         Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
         None => "not given".to_string(),
     };
-    let md = crate::durability::render(&summary, &run_line, latency.as_ref(), &bench);
+    let md = crate::durability::render(&summary, &run_lines.join("; "), latency.as_ref(), &bench);
     std::fs::write(out_md, md).map_err(|source| Error::BadPath {
         path: out_md.to_path_buf(),
         what: "cannot write".into(),
@@ -390,7 +428,20 @@ fn durability_report_command(
 fn scenarios_command() -> Result<i32> {
     for (name, _) in scenario::embedded() {
         let s = scenario::resolve(name)?;
-        println!("{name:<13} {:>3} cells  {}", s.cells().len(), s.description.lines().next().unwrap_or(""));
+        println!("{name:<21} {:>3} cells  {}", s.cells().len(), s.description.lines().next().unwrap_or(""));
+    }
+    Ok(EXIT_OK)
+}
+
+fn bench_report_command(
+    criterion_dir: PathBuf,
+    out_md: PathBuf,
+    svg: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<i32> {
+    crate::benchreport::run(&criterion_dir, &out_md, svg.as_deref(), json.as_deref())?;
+    for path in std::iter::once(&out_md).chain(svg.iter()).chain(json.iter()) {
+        println!("wrote {}", path.display());
     }
     Ok(EXIT_OK)
 }

@@ -105,7 +105,7 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
          is only as strong as its bound. **Bold** counts are violations. The last column is what each setting \
          costs per commit.\n"
     );
-    let _ = writeln!(md, "- campaign: {run}");
+    let _ = writeln!(md, "- campaigns: {run}");
     let _ = writeln!(md, "- commit latency: {bench}");
     let _ = writeln!(
         md,

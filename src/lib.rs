@@ -37,6 +37,7 @@
 //! | [`charts`] | the SVG charts of a summary: violation rates, synchronous levels side by side, commit latency |
 //! | [`merge`] | `crashfuzz report`: run directories read back, checked and merged into one summary |
 //! | [`stats`] | Wilson bounds and latency percentiles |
+//! | [`benchreport`] | the write-latency benchmarks' ids and `bench-report`, their Markdown and SVG report |
 //!
 //! # Architecture invariants
 //!
@@ -53,6 +54,7 @@
 //!   one `write(2)`; a power-loss image is built only from records, and from the files present
 //!   at the trial's start, which are fsynced first.
 
+pub mod benchreport;
 pub mod campaign;
 pub mod charts;
 pub mod check;

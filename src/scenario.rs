@@ -284,7 +284,8 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("io-errors", include_str!("../scenarios/io-errors.toml")),
         ("gateway", include_str!("../scenarios/gateway.toml")),
         ("hazards", include_str!("../scenarios/hazards.toml")),
-        ("durability", include_str!("../scenarios/durability.toml")),
+        ("durability-kill", include_str!("../scenarios/durability-kill.toml")),
+        ("durability-power-loss", include_str!("../scenarios/durability-power-loss.toml")),
     ]
 }
 
@@ -1642,7 +1643,16 @@ mod tests {
         }
         assert_eq!(
             embedded().iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-            ["default", "power-loss", "crash-points", "io-errors", "gateway", "hazards", "durability"]
+            [
+                "default",
+                "power-loss",
+                "crash-points",
+                "io-errors",
+                "gateway",
+                "hazards",
+                "durability-kill",
+                "durability-power-loss"
+            ]
         );
     }
 
