@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The durability comparison engineers read: runs the `durability-kill` scenario (SIGTERM then
 # SIGKILL, 200 trials per cell) and the `durability-power-loss` scenario (320 crash images per
-# cell) over WAL, DELETE, TRUNCATE, PERSIST x OFF, NORMAL, FULL, EXTRA (about 12 minutes on two
+# cell) over WAL, DELETE, TRUNCATE, PERSIST x OFF, NORMAL, FULL, EXTRA (4 minutes on two
 # cores), then renders results/durability-matrix.md from both, with SQLite's promise beside
 # each measured cell and the median commit latency from results/write-latency.json
 # (scripts/bench.sh).

@@ -46,9 +46,17 @@ fn rate(k: u64, n: u64) -> String {
     if n == 0 {
         return "no data".into();
     }
-    let upper = stats::wilson_upper(k, n) * 100.0;
-    let bound = if upper < 10.0 { format!("{upper:.1}%") } else { format!("{upper:.0}%") };
-    if k == 0 { format!("0/{n} (≤ {bound})") } else { format!("**{k}/{n}** (≤ {bound})") }
+    let pct = |p: f64| {
+        let p = p * 100.0;
+        if p < 10.0 { format!("{p:.1}%") } else { format!("{p:.0}%") }
+    };
+    let (lower, upper) = stats::wilson_interval(k, n);
+    // A zero is read by its upper bound; a count by its whole interval.
+    if k == 0 {
+        format!("0/{n} (≤ {})", pct(upper))
+    } else {
+        format!("**{k}/{n}** ({}–{})", pct(lower), pct(upper))
+    }
 }
 
 /// The worst damage kind of a cell: its name and count.
@@ -102,7 +110,7 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
          keeps its page cache) and under **power loss** (unsynced writes are dropped or torn, by the model of \
          DESIGN §5.2), how many checked crash states lost an acknowledged commit or were damaged, out of how \
          many. `0/200 (≤ 1.9%)` means none in 200, so the true rate is below 1.9% with 95% confidence: a zero \
-         is only as strong as its bound. **Bold** counts are violations. The last column is what each setting \
+         is only as strong as its bound; a count shows its Wilson 95% interval. **Bold** counts are violations. The last column is what each setting \
          costs per commit.\n"
     );
     let _ = writeln!(md, "- campaigns: {run}");
@@ -191,7 +199,7 @@ mod tests {
     #[test]
     fn rates_show_their_bound_and_bold_violations() {
         assert_eq!(rate(0, 200), "0/200 (≤ 1.9%)");
-        assert_eq!(rate(3, 40), "**3/40** (≤ 20%)");
+        assert_eq!(rate(3, 40), "**3/40** (2.6%–20%)");
         assert_eq!(rate(0, 0), "no data");
     }
 }
