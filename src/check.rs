@@ -65,6 +65,21 @@ impl ViolationKind {
         ViolationKind::ReopenWrite,
     ];
 
+    /// The kinds that say the database itself is damaged (unreadable, inconsistent, holding
+    /// what no one wrote, or refusing writes), as opposed to merely missing commits.
+    pub fn is_damage(self) -> bool {
+        match self {
+            ViolationKind::LostAck => false,
+            ViolationKind::Open
+            | ViolationKind::Integrity
+            | ViolationKind::Fts
+            | ViolationKind::Phantom
+            | ViolationKind::Atomicity
+            | ViolationKind::Prefix
+            | ViolationKind::ReopenWrite => true,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ViolationKind::Open => "open",

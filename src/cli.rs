@@ -62,6 +62,15 @@ enum Command {
         #[arg(long)]
         latency: Option<PathBuf>,
     },
+    /// Render the hazards page (results/hazards.md) from a hazards campaign's summary.json.
+    #[command(hide = true, name = "hazards-report")]
+    HazardsReport {
+        /// The page to write (results/hazards.md).
+        out_md: PathBuf,
+        /// One or more run directories, merged as `crashfuzz report` merges them.
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+    },
     /// Hold the 1-minute load average at a target with burner processes, printing it as it
     /// goes (the generator `run` uses when a scenario sets `[load] target_loadavg`).
     Load(LoadArgs),
@@ -169,6 +178,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::DurabilityReport { out_md, run_dirs, latency }) => {
             durability_report_command(&out_md, &run_dirs, latency.as_deref())
         }
+        Some(Command::HazardsReport { out_md, run_dirs }) => hazards_report_command(&out_md, &run_dirs),
         Some(Command::Load(a)) => load_command(a),
         Some(Command::BenchReport { criterion_dir, out_md, svg, json }) => {
             bench_report_command(criterion_dir, out_md, svg, json)
@@ -376,13 +386,14 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T
     })
 }
 
-fn durability_report_command(
+/// The campaigns a committed page is rendered from: one line per run (its command, trials, seed
+/// and time, and the machine it ran on) and their summary, merged as `crashfuzz report` merges
+/// when there are several.
+fn load_runs(
     out_md: &std::path::Path,
     run_dirs: &[PathBuf],
-    latency: Option<&std::path::Path>,
-) -> Result<i32> {
-    let latency: Option<crate::durability::LatencyReport> = latency.map(read_json).transpose()?;
-    // One line per campaign: its command, trials, seed and time, and the machine it ran on.
+    merged_by: &str,
+) -> Result<(crate::report::Summary, String)> {
     let mut run_lines = Vec::new();
     for dir in run_dirs {
         let summary: crate::report::Summary = read_json(&dir.join("summary.json"))?;
@@ -404,18 +415,17 @@ fn durability_report_command(
         [one] => read_json(&one.join("summary.json"))?,
         several => {
             let out_dir = out_md.parent().unwrap_or(std::path::Path::new("."));
-            let merged = crate::merge::merge_runs(several, out_dir, "crashfuzz durability-report")?;
+            let merged = crate::merge::merge_runs(several, out_dir, merged_by)?;
             for w in &merged.warnings {
                 eprintln!("crashfuzz: warning: {w}");
             }
             merged.summary
         }
     };
-    let bench = match &latency {
-        Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
-        None => "not given".to_string(),
-    };
-    let md = crate::durability::render(&summary, &run_lines.join("; "), latency.as_ref(), &bench);
+    Ok((summary, run_lines.join("; ")))
+}
+
+fn write_page(out_md: &std::path::Path, md: String) -> Result<i32> {
     std::fs::write(out_md, md).map_err(|source| Error::BadPath {
         path: out_md.to_path_buf(),
         what: "cannot write".into(),
@@ -423,6 +433,25 @@ fn durability_report_command(
     })?;
     println!("wrote {}", out_md.display());
     Ok(EXIT_OK)
+}
+
+fn durability_report_command(
+    out_md: &std::path::Path,
+    run_dirs: &[PathBuf],
+    latency: Option<&std::path::Path>,
+) -> Result<i32> {
+    let latency: Option<crate::durability::LatencyReport> = latency.map(read_json).transpose()?;
+    let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz durability-report")?;
+    let bench = match &latency {
+        Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
+        None => "not given".to_string(),
+    };
+    write_page(out_md, crate::durability::render(&summary, &runs, latency.as_ref(), &bench))
+}
+
+fn hazards_report_command(out_md: &std::path::Path, run_dirs: &[PathBuf]) -> Result<i32> {
+    let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz hazards-report")?;
+    write_page(out_md, crate::hazardreport::render(&summary, &runs))
 }
 
 fn scenarios_command() -> Result<i32> {

@@ -32,17 +32,9 @@ pub struct LatencyReport {
     pub fsync_floor_us: Option<f64>,
 }
 
-/// The kinds that say the database is damaged (as opposed to missing commits).
-const DAMAGE: [ViolationKind; 6] = [
-    ViolationKind::Open,
-    ViolationKind::Integrity,
-    ViolationKind::Fts,
-    ViolationKind::Atomicity,
-    ViolationKind::Prefix,
-    ViolationKind::ReopenWrite,
-];
-
-fn rate(k: u64, n: u64) -> String {
+/// `k/n` with what it means: a zero with its Wilson 95% upper bound, a count (bold: these are
+/// violations) with its whole interval.
+pub(crate) fn rate(k: u64, n: u64) -> String {
     if n == 0 {
         return "no data".into();
     }
@@ -59,10 +51,11 @@ fn rate(k: u64, n: u64) -> String {
     }
 }
 
-/// The worst damage kind of a cell: its name and count.
-fn worst_damage(c: &CellSummary) -> (Option<ViolationKind>, u64) {
-    DAMAGE
+/// The most frequent damage kind of a cell: its name and count.
+pub(crate) fn worst_damage(c: &CellSummary) -> (Option<ViolationKind>, u64) {
+    ViolationKind::ALL
         .iter()
+        .filter(|k| k.is_damage())
         .map(|&k| (k, c.violations.get(&k).copied().unwrap_or(0)))
         .max_by_key(|&(_, n)| n)
         .map_or((None, 0), |(k, n)| (if n > 0 { Some(k) } else { None }, n))
@@ -186,7 +179,7 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
     }
     let _ = writeln!(
         md,
-        "\n`damaged` shows the most frequent of open, integrity, fts, atomicity, prefix and reopen_write. \
+        "\n`damaged` shows the most frequent of open, integrity, fts, phantom, atomicity, prefix and reopen_write. \
          Every cell's full counts, expectation and failures are in the run's `summary.md`."
     );
     md

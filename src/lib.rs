@@ -64,6 +64,7 @@ pub mod durability;
 pub mod error;
 pub mod expect;
 pub mod fault;
+pub mod hazardreport;
 pub mod imaging;
 pub mod matrix;
 pub mod merge;

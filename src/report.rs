@@ -16,7 +16,7 @@
 //! to a temporary name, fsynced and renamed, so a reader never sees half a report.
 
 use crate::charts;
-use crate::check::ViolationKind;
+use crate::check::{CheckOutcome, ViolationKind};
 use crate::expect::{self, Expectation, Level, Verdict};
 use crate::matrix::Cell;
 use crate::stats::{self, LatencySummary};
@@ -80,6 +80,8 @@ struct CellAgg {
     violating_trials: u64,
     /// Crash states showing at least one kind.
     violating_states: u64,
+    /// Crash states showing at least one damage kind (`ViolationKind::is_damage`).
+    damaged_states: u64,
     /// Crash states showing each kind; all eight kinds are always present.
     violations: BTreeMap<ViolationKind, u64>,
     commits: u64,
@@ -252,6 +254,7 @@ impl CellAgg {
             crash_states: 0,
             violating_trials: 0,
             violating_states: 0,
+            damaged_states: 0,
             violations: ViolationKind::ALL.iter().map(|&k| (k, 0)).collect(),
             commits: 0,
             commit_latency_us: stats::new_latency_histogram(),
@@ -332,6 +335,7 @@ impl CellAgg {
                 for state in rec.crash_states() {
                     self.crash_states += 1;
                     self.violating_states += u64::from(!state.is_empty());
+                    self.damaged_states += u64::from(state.iter().any(|k| k.is_damage()));
                     let state: BTreeSet<ViolationKind> = state.iter().copied().collect();
                     for &k in &state {
                         *self.violations.entry(k).or_insert(0) += 1;
@@ -349,6 +353,10 @@ impl CellAgg {
                     violations: kinds.into_iter().collect(),
                     replay: rec.replay.clone(),
                     kept_failure: rec.kept_failure.clone(),
+                    detail: rec.checks.iter().find_map(|c| match &c.outcome {
+                        CheckOutcome::Violation { detail } => Some(one_line(detail)),
+                        CheckOutcome::Pass | CheckOutcome::Blocked { .. } => None,
+                    }),
                 };
                 self.add_failure(example);
                 true
@@ -367,6 +375,7 @@ impl CellAgg {
         self.crash_states += other.crash_states;
         self.violating_trials += other.violating_trials;
         self.violating_states += other.violating_states;
+        self.damaged_states += other.damaged_states;
         for (&k, &n) in &other.violations {
             *self.violations.entry(k).or_insert(0) += n;
         }
@@ -449,6 +458,7 @@ impl CellAgg {
             crash_states: self.crash_states,
             violating_trials: self.violating_trials,
             violating_states: self.violating_states,
+            damaged_states: self.damaged_states,
             verdict: expect::verdict(&self.expectation, &violations),
             no_data: self.crash_states == 0,
             violations,
@@ -593,6 +603,10 @@ pub struct CellSummary {
     /// this is not `violating_trials`): the numerator of the "any violation" rate.
     #[serde(default)]
     pub violating_states: u64,
+    /// Crash states showing at least one damage kind (every kind but lost_ack): the
+    /// numerator of the corruption rate.
+    #[serde(default)]
+    pub damaged_states: u64,
     /// Crash states showing each kind (all eight kinds).
     pub violations: BTreeMap<ViolationKind, u64>,
     /// Wilson 95% upper bound of `violations[kind] / crash_states` (1.0 with no crash state).
@@ -736,6 +750,15 @@ pub struct ShutdownSummary {
     pub exit_us: LatencySummary,
 }
 
+/// A check's detail as one line of at most 300 characters.
+fn one_line(detail: &str) -> String {
+    let line = detail.lines().next().unwrap_or("");
+    match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
 /// One violating trial, with what is needed to look at it again.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FailureExample {
@@ -743,6 +766,9 @@ pub struct FailureExample {
     pub replay: Option<String>,
     pub kept_failure: Option<String>,
     pub violations: Vec<ViolationKind>,
+    /// What the first failed check said (cut to a line), when the trial recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 // ------------------------------------------------------------------------------- files
@@ -970,6 +996,9 @@ pub fn markdown(summary: &Summary) -> String {
             let kinds: Vec<&str> = f.violations.iter().map(|k| k.as_str()).collect();
             let replay = f.replay.as_deref().map_or_else(|| "no replay line".to_string(), |r| format!("`{r}`"));
             let _ = writeln!(out, "  - trial {} ({}): {replay}", f.trial, kinds.join(", "));
+            if let Some(detail) = &f.detail {
+                let _ = writeln!(out, "    {}: {detail}", f.violations.first().map_or("check", |k| k.as_str()));
+            }
         }
     }
     let inconclusive: Vec<&CellSummary> = summary.cells.iter().filter(|c| c.inconclusive > 0).collect();
@@ -1175,13 +1204,13 @@ pub fn console_matrix(summary: &Summary) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::matrix::{CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous};
     use crate::trial::{CheckpointRecord, ShutdownRecord};
     use proptest::prelude::*;
 
-    fn wal() -> Cell {
+    pub(crate) fn wal() -> Cell {
         Cell {
             journal_mode: JournalMode::Wal,
             synchronous: Synchronous::Normal,
@@ -1213,10 +1242,15 @@ mod tests {
 
     /// wal (forbids all), off (canary: integrity|fts|atomicity required), delete (forbids all).
     fn aggregator() -> Aggregator {
-        Aggregator::new([wal(), off(), delete()].iter().map(|c| (*c, expect::builtin(c))).collect())
+        aggregator_of(&[wal(), off(), delete()])
     }
 
-    fn meta() -> RunMeta {
+    /// An aggregator over these cells, each with its built-in expectation.
+    pub(crate) fn aggregator_of(cells: &[Cell]) -> Aggregator {
+        Aggregator::new(cells.iter().map(|c| (*c, expect::builtin(c))).collect())
+    }
+
+    pub(crate) fn meta() -> RunMeta {
         RunMeta {
             run_id: "20261122T101500Z-7".into(),
             seed: Some(7),
@@ -1229,7 +1263,7 @@ mod tests {
         }
     }
 
-    fn record(trial: u64, cell: &Cell, violations: &[ViolationKind], latencies_us: &[u64]) -> TrialRecord {
+    pub(crate) fn record(trial: u64, cell: &Cell, violations: &[ViolationKind], latencies_us: &[u64]) -> TrialRecord {
         let mut h = stats::new_latency_histogram();
         for &us in latencies_us {
             h.saturating_record(us);
@@ -1523,9 +1557,13 @@ mod tests {
                 prop_assert_eq!(c.crash_states, c.trials - c.inconclusive);
                 prop_assert!(c.violating_trials <= c.crash_states);
                 prop_assert!(c.violating_states <= c.crash_states);
+                prop_assert!(c.damaged_states <= c.violating_states);
                 for (k, &n) in &c.violations {
                     prop_assert!(n <= c.violating_trials);
                     prop_assert!(n <= c.violating_states);
+                    if k.is_damage() {
+                        prop_assert!(n <= c.damaged_states);
+                    }
                     prop_assert!(c.violation_upper_95[k] >= n as f64 / c.crash_states.max(1) as f64);
                 }
             }
@@ -1590,6 +1628,7 @@ mod tests {
             "crash_states",
             "violating_trials",
             "violating_states",
+            "damaged_states",
             "violations",
             "violation_upper_95",
             "expectation",

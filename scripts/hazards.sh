@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The hazards page: installs the second SQLite build the cross_version cell checks with, runs
+# the `hazards` scenario (480 trials, under a minute on two cores) and renders
+# results/hazards.md from it: per hazard and journal mode, damaged and lost-acknowledgement
+# rates with their Wilson intervals, beside the plain kill cells of the same workload.
+#
+#   scripts/hazards.sh [--seed S] [extra `crashfuzz run` flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-sqlite3.sh
+cargo build --release --quiet
+out="results/runs/hazards-$(date -u +%Y%m%dT%H%M%SZ)"
+status=0
+target/release/crashfuzz run hazards --no-progress --out "$out" "$@" || status=$?
+if [ "$status" -gt 1 ]; then exit "$status"; fi
+target/release/crashfuzz hazards-report results/hazards.md "$out"
+echo "campaign verdict: exit $status (0: every canary fired and every kill cell stayed clean; 1: see $out/summary.md)"
+exit "$status"

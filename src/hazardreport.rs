@@ -1,0 +1,197 @@
+//! The hazards page (`results/hazards.md`): per hazard and journal mode, how many checked crash
+//! states were damaged and how many lost an acknowledged commit, each with its Wilson 95%
+//! interval, beside the plain kill cells of the same workload and SQLite's word on each. A pure
+//! rendering of a campaign's `summary.json`; it measures nothing itself.
+
+use crate::check::ViolationKind;
+use crate::durability::rate;
+use crate::matrix::FaultKind;
+use crate::report::{CellSummary, Summary};
+use std::fmt::Write;
+
+/// What a fault does to the files, in a sentence (the mechanism, not an outcome).
+fn what(f: FaultKind) -> &'static str {
+    match f {
+        FaultKind::Kill | FaultKind::SigkillOnly => {
+            "no hazard: the writers are killed (SIGTERM, then SIGKILL); the contrast every hazard sits beside"
+        }
+        FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => {
+            "a machine fault, not a hazard (see results/durability-matrix.md)"
+        }
+        FaultKind::LockCancel => {
+            "each long-lived writer opens and closes its own second descriptor of the database file; \
+             POSIX locks belong to the process, so the close drops the locks its connection holds. \
+             Rollback journal: the writer's RESERVED/PENDING/EXCLUSIVE locks live there. WAL: the \
+             writer lock lives in the -shm; the database file's lock only guards the last closer's \
+             checkpoint-and-delete of the WAL"
+        }
+        FaultKind::LockCancelWal => "the same with the -wal file, which holds no lock",
+        FaultKind::LockCancelShm => "the same with the -shm file, where WAL keeps its writer and reader locks",
+        FaultKind::DeleteHotWal => {
+            "after the kill, before any connection recovers, the -wal is deleted, with every commit of \
+             the trial still in it (checkpoints off), as naive cleanup scripts do"
+        }
+        FaultKind::DeleteHotJournal => {
+            "a bulk transaction is killed mid-write; before any connection recovers, the hot -journal \
+             (the only copy of the pages it overwrote) is deleted"
+        }
+        FaultKind::SwapDb => {
+            "while writers run, the database file is replaced (rename over it) by the copy taken at the \
+             trial's start, its -wal and -shm left in place, as a \"restore snapshot\" feature might do"
+        }
+        FaultKind::RawCopyBackup => {
+            "while writers run, the database file is copied with plain reads; the copy alone (without \
+             the -wal or -journal) is what gets checked, as a restored backup would be"
+        }
+        FaultKind::ForkConnection => "a writer forks while holding its open connection and the child writes through it",
+        FaultKind::CrossVersion => {
+            "NUL-sentinel content written through both FTS5 tables by the bundled SQLite; every image \
+             also checked (integrity_check, FTS5 integrity-check) by another build's shell"
+        }
+    }
+}
+
+/// The violation kinds a cell showed, most frequent first: `integrity 18, fts 15`.
+fn kinds_seen(c: &CellSummary) -> String {
+    let mut seen: Vec<(ViolationKind, u64)> = ViolationKind::ALL
+        .iter()
+        .map(|&k| (k, c.violations.get(&k).copied().unwrap_or(0)))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    seen.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    if seen.is_empty() {
+        return "none".into();
+    }
+    seen.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+/// Renders the page. `run` names the run (its command and machine line).
+pub fn render(summary: &Summary, run: &str) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Hazards: how SQLite databases really get corrupted, beside the pragmas\n");
+    let _ = writeln!(
+        md,
+        "Each row is a cell of one campaign over the same workload (two long-lived writers plus short-lived \
+         CLI-like writers on one database, both FTS5 tables, NUL-sentinel JSON content). The first rows are \
+         plain kills, which SQLite promises to survive whatever the synchronous setting; the others are the \
+         misuse SQLite's \"How To Corrupt An SQLite Database File\" lists. **damaged** counts the checked crash \
+         states that failed any check but lost_ack (open, integrity, fts, phantom, atomicity, prefix, \
+         reopen_write); **lost ack** those missing an acknowledged commit. `0/28 (≤ 12%)` means none in 28, \
+         so the true rate is below 12% with 95% confidence; a count shows its Wilson 95% interval. A \
+         *canary* is a hazard whose harm is certain, so the cell fails (`silent-canary`) if the harness does \
+         not see it. The seed fixes each trial's plan (timings, content, targets), not how the OS \
+         interleaves the processes, so a second run of the same seed gives close but not equal counts.\n"
+    );
+    let _ = writeln!(md, "- campaign: {run}; rendered by `scripts/hazards.sh`");
+    let _ = writeln!(
+        md,
+        "- SQLite {} (bundled), crashfuzz {}\n",
+        summary.meta.sqlite_version, summary.meta.crashfuzz_version
+    );
+    let _ = writeln!(
+        md,
+        "| fault | journal | cell | crash states | damaged | lost ack | kinds seen | SQLite's word (expectation) | verdict |"
+    );
+    let _ = writeln!(md, "|---|---|---|--:|--:|--:|---|---|---|");
+    let mut cells: Vec<&CellSummary> = summary.cells.iter().collect();
+    // Kills first, then the hazards in the order DESIGN §5.4 gives them; a fault's cells keep the
+    // campaign's order.
+    cells.sort_by_key(|c| FaultKind::ALL.iter().position(|&f| f == c.cell.fault));
+    for c in &cells {
+        let lost = c.violations.get(&ViolationKind::LostAck).copied().unwrap_or(0);
+        let word = c.expectation.source.first().map_or(c.expectation.describe.as_str(), |s| {
+            s.trim_start_matches("builtin: ").trim_start_matches("hazard: ")
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | `{}` | {} | {} | {} | {} | {word} ({}) | {} |",
+            c.cell.fault.as_str(),
+            c.cell.journal_mode.as_sql().to_uppercase(),
+            c.id,
+            c.crash_states,
+            rate(c.damaged_states, c.crash_states),
+            rate(lost, c.crash_states),
+            kinds_seen(c),
+            c.expectation.describe,
+            c.verdict.as_str()
+        );
+    }
+    let examples: Vec<(&CellSummary, &str)> =
+        cells.iter().filter_map(|c| c.failures.iter().find_map(|f| f.detail.as_deref()).map(|d| (*c, d))).collect();
+    if !examples.is_empty() {
+        let _ = writeln!(md, "\n## What the checks said (one example per cell)\n");
+        for (c, detail) in examples {
+            let _ = writeln!(md, "- `{}`: {detail}", c.id);
+        }
+    }
+    let _ = writeln!(md, "\n## What each fault does\n");
+    let mut faults: Vec<FaultKind> = cells.iter().map(|c| c.cell.fault).collect();
+    faults.dedup();
+    for f in faults {
+        let _ = writeln!(md, "- `{}`: {}.", f.as_str(), what(f));
+    }
+    let _ = writeln!(
+        md,
+        "\nEvery cell's full counts, expectation, kept failures and replay lines are in the run's `summary.md`."
+    );
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckOutcome, CheckResult};
+    use crate::matrix::{Cell, JournalMode, Synchronous};
+    use crate::report::tests::{aggregator_of, meta, record, wal};
+
+    #[test]
+    fn damaged_and_lost_are_counted_apart_and_kills_come_first() {
+        use ViolationKind::*;
+        let kill = Cell { synchronous: Synchronous::Full, ..wal() };
+        let lock_cancel = Cell {
+            journal_mode: JournalMode::Delete,
+            fault: FaultKind::LockCancel,
+            sigterm: None,
+            checkpoint: None,
+            ..kill
+        };
+        let mut agg = aggregator_of(&[lock_cancel, kill]);
+        let states: [&[ViolationKind]; 4] = [&[Integrity, Fts], &[LostAck], &[], &[ReopenWrite, LostAck]];
+        for (t, v) in states.iter().enumerate() {
+            let mut rec = record(t as u64, &lock_cancel, v, &[100]);
+            rec.checks = v
+                .iter()
+                .map(|&check| CheckResult {
+                    check,
+                    outcome: CheckOutcome::Violation {
+                        detail: format!("{} failed in trial {t}\nsecond line", check.as_str()),
+                    },
+                    elapsed_us: 1,
+                })
+                .collect();
+            agg.add(&rec);
+            agg.add(&record(10 + t as u64, &kill, &[], &[100]));
+        }
+        let md = render(&agg.summary(&meta(), 1.0, false), "`crashfuzz run hazards --seed 7`");
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ") && l.contains('`')).collect();
+        assert_eq!(rows.len(), 2, "{md}");
+        assert!(rows[0].starts_with("| kill | WAL |"), "{md}");
+        assert!(rows[0].contains("| 4 | 0/4 (≤ 49%) | 0/4 (≤ 49%) | none |"), "{md}");
+        assert!(rows[0].ends_with("| ok |"), "{md}");
+        // Two states damaged (integrity+fts, reopen_write), two lost an ack: the same count,
+        // not the same states.
+        assert!(rows[1].starts_with("| lock_cancel | DELETE | `delete/full/lock_cancel` |"), "{md}");
+        assert!(
+            rows[1].contains(
+                "| 4 | **2/4** (15%–85%) | **2/4** (15%–85%) | lost_ack 2, integrity 1, fts 1, reopen_write 1 |"
+            ),
+            "{md}"
+        );
+        assert!(rows[1].contains("canary"), "{md}");
+        // The first failed check of the first failing trial, cut to its first line.
+        assert!(md.contains("- `delete/full/lock_cancel`: integrity failed in trial 0\n"), "{md}");
+        assert!(!md.contains("second line"), "{md}");
+        assert!(md.contains("- `lock_cancel`: each long-lived writer"), "{md}");
+        assert!(md.contains("- campaign: `crashfuzz run hazards --seed 7`;"), "{md}");
+    }
+}
