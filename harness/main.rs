@@ -725,6 +725,43 @@ fault = ["io_error"]
     assert!(surfaced > 0, "no writer ever saw its injected error: {summary}");
 }
 
+/// In the rollback-journal modes COMMIT can fail after the transaction is in the database: the
+/// journal is finalized (here: PERSIST zeroes its header, then syncs it) after the database file
+/// was written and synced, and an injected SQLITE_IOERR_FSYNC there is COMMIT's error. The
+/// writer must not acknowledge it and must not retry it under the same seq either (that
+/// retry once failed on the ledger's primary key and was reported as a broken database).
+/// Trial 159 of `io-errors` with seed 5 injects exactly there (deterministic: the writer's
+/// operations up to the injection depend on the trial's seed alone).
+#[test]
+fn a_commit_that_fails_after_committing_is_neither_acknowledged_nor_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = crashfuzz(&[
+        "run",
+        "io-errors",
+        "--seed",
+        "5",
+        "--trial",
+        "159",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+        "--workdir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t: Value = serde_json::from_str(std::fs::read_to_string(out.join("trials.jsonl")).unwrap().trim()).unwrap();
+    assert_eq!(t["cell"], "persist/full/io_error", "{t}");
+    let failed = &t["injection"]["failed"][0];
+    assert_eq!(
+        failed["code"], 1034,
+        "SQLITE_IOERR_FSYNC expected (if the scenario or the workload changed, pick another trial): {t}"
+    );
+    assert_eq!(failed["committed"], true, "{t}");
+    // Before the fix the writer's retry died on UNIQUE(ledger.writer, ledger.seq): reopen_write.
+    assert!(t["violations"].as_array().unwrap().is_empty(), "{t}");
+}
+
 // ---------------------------------------------------------------- load, topology, shutdowns
 
 /// Pids of burner processes whose parent is `parent`.

@@ -130,6 +130,10 @@ pub struct FailedTxn {
     /// The SQLite extended result code, e.g. 778 (SQLITE_IOERR_WRITE) or 13 (SQLITE_FULL).
     pub code: i32,
     pub attempts: u32,
+    /// COMMIT reported the error, yet the transaction was committed (the writer found its
+    /// ledger row and never acknowledged it).
+    #[serde(default)]
+    pub committed: bool,
 }
 
 /// Where a crash point or an I/O error was injected.
@@ -1023,10 +1027,18 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         checkpoints.extend(log.checkpoints.iter().cloned());
         for &(seq, code) in &log.io_errors {
             match failed_txns.last_mut() {
-                Some(FailedTxn { writer, seq: s, code: c, attempts }) if *writer == *id && *s == seq && *c == code => {
+                Some(FailedTxn { writer, seq: s, code: c, attempts, .. })
+                    if *writer == *id && *s == seq && *c == code =>
+                {
                     *attempts += 1
                 }
-                _ => failed_txns.push(FailedTxn { writer: *id, seq, code, attempts: 1 }),
+                _ => failed_txns.push(FailedTxn {
+                    writer: *id,
+                    seq,
+                    code,
+                    attempts: 1,
+                    committed: log.committed_despite_error.contains(&seq),
+                }),
             }
         }
         // The graceful shutdown is the victim's (lane 0 of its process runs the checkpoint).

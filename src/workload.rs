@@ -364,9 +364,33 @@ impl TxnWriter {
         self.bulk_next = true;
     }
 
+    /// After [`Self::run_txn`] failed with an I/O error: whether that transaction committed
+    /// after all. A COMMIT can report an error once the transaction is already in the database:
+    /// in the rollback-journal modes the journal is finalized (deleted, truncated or its header
+    /// zeroed, then synced) after the database file was written and synced, and an error there
+    /// is still COMMIT's error. If its ledger row is there, its seq is spent: the next call
+    /// plans a new transaction under the next seq (and the caller must not acknowledge this
+    /// one). An error of this read leaves the question open for the next call of this method.
+    pub fn settle_failed(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+        if self.pending.is_none() {
+            return Ok(false);
+        }
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM ledger WHERE writer = ?1 AND seq = ?2)",
+            rusqlite::params![self.writer_id as i64, self.next_seq as i64],
+            |r| r.get(0),
+        )?;
+        if present {
+            self.pending = None;
+            self.next_seq += 1;
+        }
+        Ok(present)
+    }
+
     /// Runs the next transaction: `BEGIN IMMEDIATE`, the work, its ledger row, `COMMIT`. On an
-    /// error nothing is committed (rusqlite rolls back on drop) and the same plan is retried
-    /// by the next call. `on_bulk` is called once from inside a bulk transaction, with the
+    /// error before COMMIT nothing is committed (rusqlite rolls back on drop) and the same plan
+    /// is retried by the next call; after an I/O error from COMMIT itself ask
+    /// [`Self::settle_failed`] first. `on_bulk` is called once from inside a bulk transaction, with the
     /// number of pages spilled so far, after the cache has spilled (or after four caches' worth
     /// of inserts if it never does).
     pub fn run_txn(&mut self, conn: &mut Connection, on_bulk: &mut dyn FnMut(u64)) -> rusqlite::Result<TxnSummary> {
@@ -872,6 +896,35 @@ mod tests {
         create_schema(&conn, cfg).unwrap();
         assert_eq!(seed(&mut conn, cfg, seed_value).unwrap(), u64::from(cfg.seed_messages));
         (dir, conn)
+    }
+
+    #[test]
+    fn a_failed_transaction_is_settled_by_its_ledger_row() {
+        let cfg = small();
+        let (_dir, mut conn) = seeded(&cfg, 1);
+        let mut w = TxnWriter::new(5, 3, &cfg);
+        // Nothing failed, nothing to settle.
+        assert!(!w.settle_failed(&conn).unwrap());
+        // Failed before COMMIT: no ledger row, so the same plan is retried under the same seq.
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.ledger BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+        assert!(w.run_txn(&mut conn, &mut |_| {}).is_err());
+        assert!(!w.settle_failed(&conn).unwrap());
+        assert_eq!(w.next_seq(), 1);
+        // Failed although it committed (as a COMMIT whose journal finalization fails does):
+        // its row is there, so seq 1 is spent and the next transaction is seq 2.
+        assert!(w.run_txn(&mut conn, &mut |_| {}).is_err());
+        conn.execute_batch(
+            "DROP TRIGGER refuse; \
+             INSERT INTO ledger (writer, seq, kind, session_id, rows_written, live_rows) VALUES (5, 1, 'append', 1, 0, 0)",
+        )
+        .unwrap();
+        assert!(w.settle_failed(&conn).unwrap());
+        assert_eq!(w.next_seq(), 2);
+        assert!(!w.settle_failed(&conn).unwrap(), "settled once");
+        assert_eq!(w.run_txn(&mut conn, &mut |_| {}).unwrap().seq, 2);
     }
 
     fn count(conn: &Connection, sql: &str) -> i64 {

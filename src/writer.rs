@@ -407,9 +407,33 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
     let mut commits: u64 = 0;
     let mut busy_retries: u64 = 0;
     let mut io_errors_in_a_row: u32 = 0;
+    // The seq of a transaction that failed with an I/O error and may have committed anyway.
+    let mut unsettled: Option<u64> = None;
     while commits < cfg.workload.txns_max && started.elapsed() < lifetime {
         if TERM_REQUESTED.load(Ordering::SeqCst) {
             return Ok(LoopEnd::Terminated);
+        }
+        if let Some(failed) = unsettled {
+            match lane.txn.settle_failed(&lane.conn) {
+                Ok(committed) => {
+                    if committed {
+                        // Committed although COMMIT failed: never acknowledged, seq spent.
+                        lane.ack.line(&format!("U {failed}\n"))?;
+                    }
+                    unsettled = None;
+                }
+                Err(e) if is_io_error(&e) => {
+                    let code = e.sqlite_error().map_or(0, |f| f.extended_code);
+                    lane.ack.line(&format!("F {failed} {code}\n"))?;
+                    io_errors_in_a_row += 1;
+                    if io_errors_in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
+                        lane.ack.line("G\n")?;
+                        return Err(WriterError::GaveUp);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(WriterError::Sqlite(format!("writer {writer} transaction {failed}: {e}"))),
+            }
         }
         let seq = lane.txn.next_seq();
         lane.ack.line(&format!("B {seq}\n"))?;
@@ -438,9 +462,10 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
             }
             Err(e) if cfg.tolerate_io_errors && is_io_error(&e) => {
                 // The error is what the fault is about: say so, never acknowledge, go on (the
-                // same plan is retried under the same seq).
+                // same plan is retried under the same seq, unless it committed after all).
                 let code = e.sqlite_error().map_or(0, |f| f.extended_code);
                 lane.ack.line(&format!("F {seq} {code}\n"))?;
+                unsettled = Some(seq);
                 io_errors_in_a_row += 1;
                 if io_errors_in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
                     lane.ack.line("G\n")?;
@@ -543,6 +568,8 @@ pub struct AckLog {
     pub finished: bool,
     /// Transactions that failed with an I/O error (`F seq code`): (seq, extended code).
     pub io_errors: Vec<(u64, i32)>,
+    /// Of those, the ones found committed although COMMIT reported the error (`U seq`).
+    pub committed_despite_error: Vec<u64>,
     /// The writer gave up after persistent I/O errors (`G`).
     pub gave_up: bool,
 }
@@ -589,6 +616,7 @@ pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
             "X" => log.shutdown_exited = true,
             "E" => log.finished = true,
             "F" => log.io_errors.push((num(1)?, int(2)? as i32)),
+            "U" => log.committed_despite_error.push(num(1)?),
             "G" => log.gave_up = true,
             _ => return Err(bad()),
         }
