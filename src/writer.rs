@@ -423,13 +423,7 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
                     unsettled = None;
                 }
                 Err(e) if is_io_error(&e) => {
-                    let code = e.sqlite_error().map_or(0, |f| f.extended_code);
-                    lane.ack.line(&format!("F {failed} {code}\n"))?;
-                    io_errors_in_a_row += 1;
-                    if io_errors_in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
-                        lane.ack.line("G\n")?;
-                        return Err(WriterError::GaveUp);
-                    }
+                    io_error(&mut lane.ack, failed, &e, &mut io_errors_in_a_row)?;
                     continue;
                 }
                 Err(e) => return Err(WriterError::Sqlite(format!("writer {writer} transaction {failed}: {e}"))),
@@ -463,14 +457,8 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
             Err(e) if cfg.tolerate_io_errors && is_io_error(&e) => {
                 // The error is what the fault is about: say so, never acknowledge, go on (the
                 // same plan is retried under the same seq, unless it committed after all).
-                let code = e.sqlite_error().map_or(0, |f| f.extended_code);
-                lane.ack.line(&format!("F {seq} {code}\n"))?;
+                io_error(&mut lane.ack, seq, &e, &mut io_errors_in_a_row)?;
                 unsettled = Some(seq);
-                io_errors_in_a_row += 1;
-                if io_errors_in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
-                    lane.ack.line("G\n")?;
-                    return Err(WriterError::GaveUp);
-                }
                 continue;
             }
             Err(e) => return Err(WriterError::Sqlite(format!("writer {writer} transaction {seq}: {e}"))),
@@ -498,6 +486,19 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
         checkpoint(&lane.conn, &mut lane.ack, CheckpointMode::Truncate, false)?;
     }
     Ok(LoopEnd::Finished)
+}
+
+/// Reports an I/O error on transaction `seq` (`F seq code`) and gives up (`G`,
+/// [`WriterError::GaveUp`]) after [`IO_ERRORS_IN_A_ROW_MAX`] in a row.
+fn io_error(ack: &mut AckFile, seq: u64, e: &rusqlite::Error, in_a_row: &mut u32) -> Result<(), WriterError> {
+    let code = e.sqlite_error().map_or(0, |f| f.extended_code);
+    ack.line(&format!("F {seq} {code}\n"))?;
+    *in_a_row += 1;
+    if *in_a_row >= IO_ERRORS_IN_A_ROW_MAX {
+        ack.line("G\n")?;
+        return Err(WriterError::GaveUp);
+    }
+    Ok(())
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the machine.
