@@ -387,8 +387,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T
 }
 
 /// The campaigns a committed page is rendered from: one line per run (its command, trials, seed
-/// and time, and the machine it ran on) and their summary, merged as `crashfuzz report` merges
-/// when there are several.
+/// and time, and the machine it ran on) and their summary, rebuilt and merged from their
+/// trials as `crashfuzz report` does.
 fn load_runs(
     out_md: &std::path::Path,
     run_dirs: &[PathBuf],
@@ -411,17 +411,14 @@ fn load_runs(
             summary.meta.started_at
         ));
     }
-    let summary = match run_dirs {
-        [one] => read_json(&one.join("summary.json"))?,
-        several => {
-            let out_dir = out_md.parent().unwrap_or(std::path::Path::new("."));
-            let merged = crate::merge::merge_runs(several, out_dir, merged_by)?;
-            for w in &merged.warnings {
-                eprintln!("crashfuzz: warning: {w}");
-            }
-            merged.summary
-        }
-    };
+    // Rebuilt from the trials even for one run, so that a page never shows a figure an older
+    // summary.json did not have.
+    let out_dir = out_md.parent().unwrap_or(std::path::Path::new("."));
+    let merged = crate::merge::merge_runs(run_dirs, out_dir, merged_by)?;
+    for w in &merged.warnings {
+        eprintln!("crashfuzz: warning: {w}");
+    }
+    let summary = merged.summary;
     Ok((summary, run_lines.join("; ")))
 }
 
