@@ -516,19 +516,26 @@ impl TxnWriter {
                 (session, kept + padded, kept + padded)
             }
         };
-        tx.prepare_cached(
-            "INSERT INTO ledger (writer, seq, kind, session_id, rows_written, live_rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            self.writer_id as i64,
-            seq as i64,
-            plan.kind().as_str(),
-            session,
-            rows_written as i64,
-            live_rows as i64
-        ])?;
+        txn.ledger(plan.kind(), session, rows_written, live_rows)?;
         Ok(TxnSummary { seq, kind: plan.kind(), rows: rows_written })
     }
+}
+
+/// An append of `messages` to `session` as transaction `(writer, seq)`, ledger row included,
+/// on a connection inside a write transaction; does not commit. The statements of a
+/// [`TxnWriter`] append, for any number of messages (the benchmarks' ten-message transactions).
+pub fn append_messages(
+    tx: &Connection,
+    writer: u64,
+    seq: u64,
+    session: i64,
+    messages: &[&Message],
+) -> rusqlite::Result<()> {
+    let txn = Txn { tx, writer, seq };
+    for m in messages {
+        txn.insert_message(session, m)?;
+    }
+    txn.ledger(TxnKind::Append, session, messages.len() as u64, messages.len() as u64)
 }
 
 /// The statements of one transaction, tagged with its `(writer, seq)`.
@@ -593,6 +600,24 @@ impl Txn<'_> {
                 row_hash(&m.content, m.tool_name, &m.tool_calls)
             ])?;
         self.bump_session(session, 1, m.content.len() as i64)
+    }
+
+    /// The transaction's ledger row, written in the transaction itself.
+    fn ledger(&self, kind: TxnKind, session: i64, rows_written: u64, live_rows: u64) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO ledger (writer, seq, kind, session_id, rows_written, live_rows) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                self.writer as i64,
+                self.seq as i64,
+                kind.as_str(),
+                session,
+                rows_written as i64,
+                live_rows as i64
+            ])?;
+        Ok(())
     }
 
     fn bump_session(&self, session: i64, messages: i64, bytes: i64) -> rusqlite::Result<()> {

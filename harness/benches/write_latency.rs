@@ -419,10 +419,9 @@ fn commit_rows(conn: &mut Connection, seq: i64, rows: u32, bodies: &[Vec<u8>]) -
     tx.commit()
 }
 
-/// One transaction of `rows` messages, with the statements the workload's append runs
-/// (`workload::Txn::insert_message` and `bump_session`, and the ledger row): TxnWriter commits
-/// exactly one message per transaction, and a ten-message transaction needs the statements
-/// themselves. The messages table's triggers fill both FTS5 indexes.
+/// One transaction of `rows` messages through the workload's own append statements
+/// (`workload::append_messages`: each message, its session's counters, the ledger row); the
+/// messages table's triggers fill both FTS5 indexes.
 fn commit_messages(
     conn: &mut Connection,
     seq: i64,
@@ -430,36 +429,11 @@ fn commit_messages(
     pool: &[Message],
     sessions: i64,
 ) -> rusqlite::Result<()> {
-    let now_ms = WRITER_ID * 1_000_000 + seq; // the workload's logical clock
     let session = 1 + seq % sessions;
+    let messages: Vec<&Message> =
+        (0..i64::from(rows)).map(|k| &pool[((seq * i64::from(rows) + k) as usize) % pool.len()]).collect();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for k in 0..i64::from(rows) {
-        let m = &pool[((seq * i64::from(rows) + k) as usize) % pool.len()];
-        tx.prepare_cached(
-            "INSERT INTO messages (session_id, role, content, tool_name, tool_calls, created_at_ms, writer, txn, \
-             row_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            session,
-            m.role,
-            m.content,
-            m.tool_name,
-            m.tool_calls,
-            now_ms,
-            WRITER_ID,
-            seq,
-            workload::row_hash(&m.content, m.tool_name, &m.tool_calls)
-        ])?;
-        tx.prepare_cached(
-            "UPDATE sessions SET message_count = message_count + ?2, content_bytes = content_bytes + ?3, \
-             updated_at_ms = ?4 WHERE id = ?1",
-        )?
-        .execute(params![session, 1, m.content.len() as i64, now_ms])?;
-    }
-    tx.prepare_cached(
-        "INSERT INTO ledger (writer, seq, kind, session_id, rows_written, live_rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![WRITER_ID, seq, workload::TxnKind::Append.as_str(), session, rows, rows])?;
+    workload::append_messages(&tx, WRITER_ID as u64, seq as u64, session, &messages)?;
     tx.commit()
 }
 
