@@ -730,15 +730,31 @@ fault = ["io_error"]
 /// was written and synced, and an injected SQLITE_IOERR_FSYNC there is COMMIT's error. The
 /// writer must not acknowledge it and must not retry it under the same seq either (that
 /// retry once failed on the ledger's primary key and was reported as a broken database).
-/// Trial 159 of `io-errors` with seed 5 injects exactly there (deterministic: the writer's
-/// operations up to the injection depend on the trial's seed alone).
+/// Trial 159 of this matrix with seed 5 injects exactly there (deterministic: the writer's
+/// operations up to the injection depend on the trial's seed alone); the kill comes up to a
+/// second later, so that even a starved writer has looked its transaction up by then.
 #[test]
 fn a_commit_that_fails_after_committing_is_neither_acknowledged_nor_retried() {
     let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "io-commit",
+        r#"
+[budget]
+trials = 200
+[fault.io_error]
+op_max = 300
+kill_after_ms_max = 1000
+[[matrix]]
+journal_mode = ["wal", "delete", "truncate", "persist"]
+synchronous = ["normal", "full"]
+fault = ["io_error"]
+"#,
+    );
     let out = dir.path().join("out");
     let o = crashfuzz(&[
         "run",
-        "io-errors",
+        scenario.to_str().unwrap(),
         "--seed",
         "5",
         "--trial",
@@ -753,10 +769,7 @@ fn a_commit_that_fails_after_committing_is_neither_acknowledged_nor_retried() {
     let t: Value = serde_json::from_str(std::fs::read_to_string(out.join("trials.jsonl")).unwrap().trim()).unwrap();
     assert_eq!(t["cell"], "persist/full/io_error", "{t}");
     let failed = &t["injection"]["failed"][0];
-    assert_eq!(
-        failed["code"], 1034,
-        "SQLITE_IOERR_FSYNC expected (if the scenario or the workload changed, pick another trial): {t}"
-    );
+    assert_eq!(failed["code"], 1034, "SQLITE_IOERR_FSYNC expected (if the workload changed, pick another trial): {t}");
     assert_eq!(failed["committed"], true, "{t}");
     // Before the fix the writer's retry died on UNIQUE(ledger.writer, ledger.seq): reopen_write.
     assert!(t["violations"].as_array().unwrap().is_empty(), "{t}");
@@ -786,9 +799,12 @@ fn load_burners_are_reaped_on_exit_and_die_with_a_sigkilled_driver() {
     let o = crashfuzz(&["load", "--target", "2", "--duration", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("load1="), "{}", text(&o));
-    // A SIGKILLed driver: its burners die with it (PR_SET_PDEATHSIG).
+    // A SIGKILLed driver: its burners die with it (PR_SET_PDEATHSIG). The target sits above
+    // the machine's present load, so that burners start even on a loaded machine.
+    let load1 = sysinfo::System::load_average().expect("read the load average").one;
+    let target = (load1.ceil() as u64 + 3).to_string();
     let mut driver = Command::new(EXE)
-        .args(["load", "--target", "3", "--duration", "60"])
+        .args(["load", "--target", target.as_str(), "--duration", "60"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -934,7 +950,7 @@ fn a_deleted_hot_wal_loses_every_acknowledged_commit_it_held() {
     let (code, out, summary, trials) = hazard_campaign(
         "hotwal",
         &format!(
-            "[budget]\ntrials = 3\n{SMALL_WORKLOAD}\n[fault.kill]\nkill_at_ms_min = 20\nkill_at_ms_max = 60\n\
+            "[budget]\ntrials = 3\n{SMALL_WORKLOAD}\n[fault.kill]\n# Long enough for a starved writer to commit something on a loaded machine.\nkill_at_ms_min = 200\nkill_at_ms_max = 400\n\
              [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"delete_hot_wal\"]\ncheckpoint = [\"none\"]\n"
         ),
     );
@@ -995,7 +1011,14 @@ fn a_connection_carried_across_fork_commits_in_the_child_only_without_a_rollback
         ),
     );
     assert_eq!(code, 0, "{out}");
-    for t in trials.iter().filter(|t| t["outcome"]["kind"] == "checked") {
+    let checked: Vec<&Value> = trials.iter().filter(|t| t["outcome"]["kind"] == "checked").collect();
+    for mode in ["wal/", "delete/"] {
+        assert!(
+            checked.iter().any(|t| t["cell"].as_str().unwrap().starts_with(mode)),
+            "no {mode} trial checked: {out}"
+        );
+    }
+    for t in checked {
         let first = t["deaths"][0]["writer"].as_u64().unwrap();
         let child = &t["acks"][(first + 1).to_string()];
         let wal = t["cell"].as_str().unwrap().starts_with("wal/");
