@@ -30,6 +30,7 @@
 //! | [`trial`] | one trial end to end, and its JSON line |
 //! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
 //! | [`durability`] | the durability matrix page: promises beside measured rates and commit costs |
+//! | [`hazardreport`] | the hazards page: damaged and lost-ack rates per hazard beside the kill cells |
 //! | [`crosscheck`] | the same image judged by another SQLite build's shell |
 //! | [`expect`] | built-in expectations, overrides and verdicts |
 //! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
