@@ -833,6 +833,23 @@ fn load_burners_are_reaped_on_exit_and_die_with_a_sigkilled_driver() {
         assert!(Instant::now() < deadline, "burners alive 2 s after the driver's SIGKILL: {alive:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The killed driver could not remove its scratch directory; the next crashfuzz sweeps it.
+    let killed = driver.id();
+    let left_by_killed = || -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                std::fs::read_to_string(p.join(".crashfuzz-owner"))
+                    .is_ok_and(|stamp| stamp.split(' ').next() == Some(killed.to_string().as_str()))
+            })
+            .collect()
+    };
+    assert_eq!(left_by_killed().len(), 1, "the SIGKILLed driver's scratch directory");
+    let o = crashfuzz(&["load", "--target", "1", "--duration", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(left_by_killed(), Vec::<PathBuf>::new(), "{}", text(&o));
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::fault::load::LoadGen;
 use crate::matrix::FaultKind;
 use crate::report::{self, Aggregator, RunMeta};
 use crate::scenario::{Budget, CrashPoints, Scenario};
+use crate::scratch;
 use crate::trial::{self, Lane, Template, TrialEnv, TrialRecord};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
@@ -203,18 +204,16 @@ pub fn run(opts: RunOptions) -> Result<i32> {
 
     install_signal_thread()?;
 
-    let work = match &opts.workdir {
-        Some(base) => {
-            std::fs::create_dir_all(base).map_err(|source| Error::BadPath {
-                path: base.clone(),
-                what: "cannot create --workdir".into(),
-                source,
-            })?;
-            tempfile::Builder::new().prefix("crashfuzz-").tempdir_in(base)
-        }
-        None => tempfile::Builder::new().prefix("crashfuzz-").tempdir(),
+    if let Some(base) = &opts.workdir {
+        std::fs::create_dir_all(base).map_err(|source| Error::BadPath {
+            path: base.clone(),
+            what: "cannot create --workdir".into(),
+            source,
+        })?;
     }
-    .map_err(|e| Error::io("create the work directory", e))?;
+    // What a SIGKILLed crashfuzz left behind goes first.
+    scratch::sweep_and_say(opts.workdir.as_deref());
+    let work = scratch::create(opts.workdir.as_deref(), "").map_err(|e| Error::io("create the work directory", e))?;
 
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let templates = build_templates(&exe, work.path(), &opts, &cells)?;

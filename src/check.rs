@@ -216,7 +216,7 @@ fn classify(report: &CheckReport, what: &str, e: rusqlite::Error) -> anyhow::Res
 /// Copies `db_path` and its `-wal`/`-journal` (never `-shm`: it is rebuilt from the WAL) into
 /// a temporary directory and checks the copy, so the original is never modified.
 pub fn check_copy(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
-    let dir = tempfile::Builder::new().prefix("crashfuzz-check-").tempdir().context("create a temporary directory")?;
+    let dir = crate::scratch::create(None, "check-").context("create a temporary directory")?;
     let copy = dir.path().join(db_path.file_name().ok_or_else(|| anyhow!("{}: no file name", db_path.display()))?);
     for suffix in ["", "-wal", "-journal"] {
         let from = crate::trial::sidecar(db_path, suffix);

@@ -126,7 +126,7 @@ pub fn cross_check(db: &Path, cli: &Path) -> anyhow::Result<CrossReport> {
     let version = Command::new(cli).arg("--version").output().with_context(|| format!("run {}", cli.display()))?;
     let other_version =
         String::from_utf8_lossy(&version.stdout).split_whitespace().next().unwrap_or("unknown").to_string();
-    let tmp = tempfile::Builder::new().prefix("crashfuzz-cross-").tempdir()?;
+    let tmp = crate::scratch::create(None, "cross-")?;
     // The list of FTS5 tables, read by the bundled build from its own copy.
     let tables: Vec<String> = {
         let copy = copy_to(db, &tmp.path().join("list"))?;

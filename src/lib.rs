@@ -38,6 +38,7 @@
 //! | [`charts`] | the SVG charts of a summary: violation rates, synchronous levels side by side, commit latency |
 //! | [`merge`] | `crashfuzz report`: run directories read back, checked and merged into one summary |
 //! | [`stats`] | Wilson bounds and latency percentiles |
+//! | [`scratch`] | scratch directories stamped with their owner, and the sweep of those a killed owner left |
 //! | [`benchreport`] | the write-latency benchmarks' ids and `bench-report`, their Markdown and SVG report |
 //!
 //! # Architecture invariants
@@ -46,7 +47,8 @@
 //!   forks while holding one: it spawns children only through `posix_spawn` + `exec`, and only
 //!   opens a trial's database after every writer of that trial has been reaped.
 //! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
-//!   set by the child itself, then a parent-pid check that closes the race).
+//!   set by the child itself, then a parent-pid check that closes the race); the scratch
+//!   directories a SIGKILLed driver leaves are swept by the next one ([`scratch`]).
 //! - **All randomness derives from the campaign seed**: trial `i` uses ChaCha8 stream `i`.
 //! - **A check that cannot run is a harness error, never a pass.**
 //! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.
@@ -72,6 +74,7 @@ pub mod merge;
 pub mod pragmas;
 pub mod report;
 pub mod scenario;
+pub mod scratch;
 pub mod stats;
 pub mod topology;
 pub mod trial;
