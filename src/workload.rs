@@ -390,9 +390,9 @@ impl TxnWriter {
     /// Runs the next transaction: `BEGIN IMMEDIATE`, the work, its ledger row, `COMMIT`. On an
     /// error before COMMIT nothing is committed (rusqlite rolls back on drop) and the same plan
     /// is retried by the next call; after an I/O error from COMMIT itself ask
-    /// [`Self::settle_failed`] first. `on_bulk` is called once from inside a bulk transaction, with the
-    /// number of pages spilled so far, after the cache has spilled (or after four caches' worth
-    /// of inserts if it never does).
+    /// [`Self::settle_failed`] first. `on_bulk` is called once from inside a bulk transaction,
+    /// with the number of pages spilled so far, after the cache has spilled (or after four
+    /// caches' worth of inserts if it never does).
     pub fn run_txn(&mut self, conn: &mut Connection, on_bulk: &mut dyn FnMut(u64)) -> rusqlite::Result<TxnSummary> {
         let plan = match self.pending.take() {
             Some(plan) => plan,
