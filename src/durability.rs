@@ -51,6 +51,11 @@ pub(crate) fn rate(k: u64, n: u64) -> String {
     }
 }
 
+/// The versions line of a committed page: `- SQLite 3.54.1 (bundled), crashfuzz 0.1.0`.
+pub(crate) fn versions(summary: &Summary) -> String {
+    format!("- SQLite {} (bundled), crashfuzz {}", summary.meta.sqlite_version, summary.meta.crashfuzz_version)
+}
+
 /// The most frequent damage kind of a cell: its name and count.
 pub(crate) fn worst_damage(c: &CellSummary) -> (Option<ViolationKind>, u64) {
     ViolationKind::ALL
@@ -108,11 +113,7 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
     );
     let _ = writeln!(md, "- campaigns: {run}");
     let _ = writeln!(md, "- commit latency: {bench}");
-    let _ = writeln!(
-        md,
-        "- SQLite {} (bundled), crashfuzz {}\n",
-        summary.meta.sqlite_version, summary.meta.crashfuzz_version
-    );
+    let _ = writeln!(md, "{}\n", versions(summary));
     let _ = writeln!(
         md,
         "| journal | synchronous | kill: lost ack | kill: damaged | power loss: lost ack | power loss: damaged \

@@ -83,11 +83,7 @@ pub fn render(summary: &Summary, run: &str) -> String {
          interleaves the processes, so a second run of the same seed gives close but not equal counts.\n"
     );
     let _ = writeln!(md, "- campaign: {run}; rendered by `scripts/hazards.sh`");
-    let _ = writeln!(
-        md,
-        "- SQLite {} (bundled), crashfuzz {}\n",
-        summary.meta.sqlite_version, summary.meta.crashfuzz_version
-    );
+    let _ = writeln!(md, "{}\n", crate::durability::versions(summary));
     let _ = writeln!(
         md,
         "| fault | journal | cell | crash states | damaged | lost ack | kinds seen | SQLite's word (expectation) | verdict |"
