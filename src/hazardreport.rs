@@ -71,8 +71,9 @@ pub fn render(summary: &Summary, run: &str) -> String {
     let _ = writeln!(md, "# Hazards: how SQLite databases really get corrupted, beside the pragmas\n");
     let _ = writeln!(
         md,
-        "Each row is a cell of one campaign over the same workload (two long-lived writers plus short-lived \
-         CLI-like writers on one database, both FTS5 tables, NUL-sentinel JSON content). The first rows are \
+        "Each row is a cell of the campaign named below, one workload throughout (in the shipped `hazards` \
+         scenario: two long-lived writers plus short-lived CLI-like writers on one database, both FTS5 \
+         tables, NUL-sentinel JSON content). The first rows are \
          plain kills, which SQLite promises to survive whatever the synchronous setting; the others are the \
          misuse SQLite's \"How To Corrupt An SQLite Database File\" lists. **damaged** counts the checked crash \
          states that failed any check but lost_ack (open, integrity, fts, phantom, atomicity, prefix, \
