@@ -21,15 +21,16 @@
 
 use crate::pragmas::{self, Pragmas};
 use crate::scenario::IntegrityLevel;
+use crate::sqlerr::{self, ErrorClass};
 use crate::workload::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
 use anyhow::{Context, anyhow};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One named check; a failed check is a violation of this kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -106,6 +107,11 @@ pub enum CheckOutcome {
     Blocked {
         reason: String,
     },
+    /// Could not run for a reason that says nothing about the image: a lock on a file only the
+    /// oracle should have open. Never a pass: the trial that met it is inconclusive.
+    CouldNotRun {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,10 +180,33 @@ impl CheckReport {
             .iter()
             .filter(|r| match r.outcome {
                 CheckOutcome::Violation { .. } => true,
-                CheckOutcome::Pass | CheckOutcome::Blocked { .. } => false,
+                CheckOutcome::Pass | CheckOutcome::Blocked { .. } | CheckOutcome::CouldNotRun { .. } => false,
             })
             .map(|r| r.check)
             .collect()
+    }
+
+    /// The first check that could not run, and why: the image is not judged.
+    pub fn could_not_run(&self) -> Option<String> {
+        self.results.iter().find_map(|r| match &r.outcome {
+            CheckOutcome::CouldNotRun { reason } => Some(format!("check {} could not run: {reason}", r.check.as_str())),
+            CheckOutcome::Pass | CheckOutcome::Violation { .. } | CheckOutcome::Blocked { .. } => None,
+        })
+    }
+
+    /// Adds a finding made outside the image checks (another build's answer, a writer that
+    /// failed to write on) to the result of `check`, which becomes a violation if it was not.
+    pub fn add_violation(results: &mut Vec<CheckResult>, check: ViolationKind, detail: String) {
+        let Some(r) = results.iter_mut().find(|r| r.check == check) else {
+            results.push(CheckResult { check, outcome: CheckOutcome::Violation { detail }, elapsed_us: 0 });
+            return;
+        };
+        r.outcome = match &r.outcome {
+            CheckOutcome::Violation { detail: own } => CheckOutcome::Violation { detail: format!("{own}; {detail}") },
+            CheckOutcome::Pass | CheckOutcome::Blocked { .. } | CheckOutcome::CouldNotRun { .. } => {
+                CheckOutcome::Violation { detail }
+            }
+        };
     }
 
     fn push(&mut self, check: ViolationKind, outcome: CheckOutcome, started: Instant) {
@@ -190,27 +219,28 @@ impl CheckReport {
     }
 }
 
-/// True for the errors that say the database itself is damaged: SQLite's own, and a value of
-/// a type or encoding the schema cannot hold (a `NOT NULL` text column read as NULL, text that
-/// is not UTF-8), which only damage produces in a database only this workload writes.
-fn is_damage(e: &rusqlite::Error) -> bool {
-    match e {
-        rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::FromSqlConversionFailure(..) => true,
-        rusqlite::Error::Utf8Error(..) => true,
-        _ => matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)),
+/// A check's SQLite error, read by [`sqlerr::classify`]: what the image made SQLite say is the
+/// check's violation (or `Blocked` when an earlier check already failed: the damage is counted
+/// once, where it was first seen); a lock on the image means the check could not run; anything
+/// else is the harness's.
+fn classify(report: &CheckReport, what: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome> {
+    let detail = format!("{what}: {}", sqlerr::describe(&e));
+    match sqlerr::classify(&e) {
+        ErrorClass::Harness => Err(anyhow!("{detail}")),
+        ErrorClass::Locked => Ok(CheckOutcome::CouldNotRun { reason: detail }),
+        ErrorClass::Finding if report.failed_so_far() => {
+            Ok(CheckOutcome::Blocked { reason: format!("{detail} (after an earlier violation)") })
+        }
+        ErrorClass::Finding => Ok(CheckOutcome::Violation { detail }),
     }
 }
 
-/// A check's SQLite error: damage is the check's finding, anything else is the harness's.
-fn classify(report: &CheckReport, what: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome> {
-    if !is_damage(&e) {
-        return Err(anyhow!("{what}: {e}"));
+/// True when `e` is the image's doing (see [`sqlerr::classify`]).
+fn is_finding(e: &rusqlite::Error) -> bool {
+    match sqlerr::classify(e) {
+        ErrorClass::Finding => true,
+        ErrorClass::Locked | ErrorClass::Harness => false,
     }
-    Ok(if report.failed_so_far() {
-        CheckOutcome::Blocked { reason: format!("{what}: {e} (after an earlier violation)") }
-    } else {
-        CheckOutcome::Violation { detail: format!("{what}: {e}") }
-    })
 }
 
 /// Copies `db_path` and its `-wal`/`-journal` (never `-shm`: it is rebuilt from the WAL) into
@@ -238,14 +268,31 @@ pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected
 
     // 1. open
     let t = Instant::now();
-    let conn = match open_image(db_path)? {
+    let opened = match open_image(db_path) {
         Ok(conn) => {
+            // The first read of the schema after the one that opened it: damage met here is
+            // still the open check's.
+            match workload::is_session_store(&conn) {
+                Ok(session_store) => Ok((conn, session_store)),
+                Err(e) => Err(classify(&report, "read the schema", e)?),
+            }
+        }
+        Err(OpenFailure::Outcome(outcome)) => Err(outcome),
+        Err(OpenFailure::Harness(e)) => return Err(e),
+    };
+    let conn = match opened {
+        Ok((conn, session_store)) => {
             report.push(ViolationKind::Open, CheckOutcome::Pass, t);
+            report.session_store = session_store;
             conn
         }
-        Err(detail) => {
-            report.push(ViolationKind::Open, CheckOutcome::Violation { detail: detail.clone() }, t);
-            let reason = format!("the image does not open ({detail})");
+        Err(outcome) => {
+            let reason = match &outcome {
+                CheckOutcome::Violation { detail } => format!("the image does not open ({detail})"),
+                CheckOutcome::CouldNotRun { reason } => format!("the image could not be opened ({reason})"),
+                CheckOutcome::Pass | CheckOutcome::Blocked { .. } => unreachable!("open failed"),
+            };
+            report.push(ViolationKind::Open, outcome, t);
             for &kind in [ViolationKind::Integrity, ViolationKind::Fts].iter().chain(ledger_kinds) {
                 report.push(kind, CheckOutcome::Blocked { reason: reason.clone() }, Instant::now());
             }
@@ -253,7 +300,6 @@ pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected
             return Ok(report);
         }
     };
-    report.session_store = workload::is_session_store(&conn).context("read the schema")?;
 
     // 2. integrity
     let t = Instant::now();
@@ -315,25 +361,40 @@ fn outcome_of(problems: Vec<String>) -> CheckOutcome {
     CheckOutcome::Violation { detail }
 }
 
+/// Why check 1 did not give a connection: its outcome (a violation, or could not run), or a
+/// harness error.
+enum OpenFailure {
+    Outcome(CheckOutcome),
+    Harness(anyhow::Error),
+}
+
+/// How long a check's connection waits for a lock. Nothing but the oracle has an image open,
+/// so a lock that outlasts this was left by a process that should be gone.
+pub const CHECK_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Check 1: the file exists, opens without being created, and a first read of the schema
-/// succeeds. The outer `Err` is a harness error, the inner one the violation's detail.
-fn open_image(db_path: &Path) -> anyhow::Result<Result<Connection, String>> {
+/// succeeds.
+fn open_image(db_path: &Path) -> Result<Connection, OpenFailure> {
     if !db_path.exists() {
-        return Ok(Err(format!("{} does not exist", db_path.display())));
+        let detail = format!("{} does not exist", db_path.display());
+        return Err(OpenFailure::Outcome(CheckOutcome::Violation { detail }));
     }
+    let failure = |step: &str, e: rusqlite::Error| {
+        let detail = format!("{step}: {}", sqlerr::describe(&e));
+        match sqlerr::classify(&e) {
+            ErrorClass::Finding => OpenFailure::Outcome(CheckOutcome::Violation { detail }),
+            ErrorClass::Locked => OpenFailure::Outcome(CheckOutcome::CouldNotRun { reason: detail }),
+            ErrorClass::Harness => OpenFailure::Harness(anyhow!("{} {detail}", db_path.display())),
+        }
+    };
     // Never SQLITE_OPEN_CREATE: a missing image must not turn into an empty database.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = match Connection::open_with_flags(db_path, flags) {
-        Ok(conn) => conn,
-        Err(e) if is_damage(&e) => return Ok(Err(format!("open: {e}"))),
-        Err(e) => return Err(anyhow!("open {}: {e}", db_path.display())),
-    };
+    let conn = Connection::open_with_flags(db_path, flags).map_err(|e| failure("open", e))?;
+    conn.busy_timeout(CHECK_BUSY_TIMEOUT).map_err(|e| failure("busy_timeout", e))?;
     // The first read is what runs recovery and reads page 1.
-    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
-        Ok(_) => Ok(Ok(conn)),
-        Err(e) if is_damage(&e) => Ok(Err(format!("first read: {e}"))),
-        Err(e) => Err(anyhow!("first read of {}: {e}", db_path.display())),
-    }
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| failure("first read", e))?;
+    Ok(conn)
 }
 
 /// Check 2: `PRAGMA integrity_check` (or `quick_check`), which since SQLite 3.44 also runs the
@@ -404,7 +465,7 @@ fn fts(
         let q = quote_ident(table);
         match conn.execute(&format!("INSERT INTO {q}({q}, rank) VALUES ('integrity-check', 1)"), []) {
             Ok(_) => {}
-            Err(e) if is_damage(&e) => problems.push(format!("{table}: integrity-check: {e}")),
+            Err(e) if is_finding(&e) => problems.push(format!("{table}: integrity-check: {}", sqlerr::describe(&e))),
             Err(e) => return Err(e),
         }
     }
@@ -424,7 +485,7 @@ fn fts(
         ] {
             match step {
                 Ok(()) => {}
-                Err(e) if is_damage(&e) => problems.push(format!("{table}: {e}")),
+                Err(e) if is_finding(&e) => problems.push(format!("{table}: {}", sqlerr::describe(&e))),
                 Err(e) => return Err(e),
             }
         }
@@ -770,6 +831,10 @@ fn reopen_write(db_path: &Path, cfg: &CheckConfig, session_store: bool) -> anyho
         Ok(conn) => conn,
         Err(e) => return reopen_failure("reopen", e),
     };
+    // The application's busy timeout replaces this one when its pragmas are applied.
+    if let Err(e) = conn.busy_timeout(CHECK_BUSY_TIMEOUT) {
+        return reopen_failure("busy_timeout", e);
+    }
     if let Some(p) = &cfg.reopen.pragmas {
         // The application's pragmas, except that nothing is synced: the write lands on a
         // scratch image whose durability nothing measures (a kept failure is the pristine copy
@@ -812,14 +877,15 @@ fn reopen_write(db_path: &Path, cfg: &CheckConfig, session_store: bool) -> anyho
     }
 }
 
-/// A failed step of check 8. Any SQLite error a restart meets is the symptom this check exists
-/// for, except those of the environment (I/O, disk full, out of memory), which are the harness's.
+/// A failed step of check 8. Any SQLite error a restart meets on the image is the symptom this
+/// check exists for; a lock is contention, not damage (the check could not run); the
+/// environment's failures (memory, the scratch disk) are the harness's.
 fn reopen_failure(step: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome> {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::OutOfMemory | ErrorCode::CannotOpen) => {
-            Err(anyhow!("check 8: {step}: {e}"))
-        }
-        Some(_) | None => Ok(CheckOutcome::Violation { detail: format!("{step} after recovery: {e}") }),
+    let detail = format!("{step} after recovery: {}", sqlerr::describe(&e));
+    match sqlerr::classify(&e) {
+        ErrorClass::Finding => Ok(CheckOutcome::Violation { detail }),
+        ErrorClass::Locked => Ok(CheckOutcome::CouldNotRun { reason: detail }),
+        ErrorClass::Harness => Err(anyhow!("check 8: {detail}")),
     }
 }
 
@@ -1073,10 +1139,10 @@ mod tests {
         assert_eq!(violated(&report), vec![ViolationKind::ReopenWrite], "{report:?}");
     }
 
-    #[test]
-    fn a_hot_wal_is_recovered_and_its_commits_count() {
-        // Copy the files while a connection still holds the WAL open: the image has a hot WAL
-        // holding the last commits, and they must be found.
+    /// A WAL-mode session store whose last `commits` transactions of `WRITER` are only in its
+    /// WAL, with the connection that wrote them still open (so the WAL stays hot); also the
+    /// seed's transaction count and the database file as it was before those commits.
+    fn live_wal(commits: u64) -> (tempfile::TempDir, std::path::PathBuf, Connection, u64, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db.sqlite");
         let w = workload_cfg();
@@ -1084,10 +1150,35 @@ mod tests {
         workload::create_schema(&conn, &w).unwrap();
         pragmas::apply(&conn, &Pragmas { wal_autocheckpoint_pages: 0, ..pragmas(JournalMode::Wal) }).unwrap();
         let n = workload::seed(&mut conn, &w, 1).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        let before = std::fs::read(&db).unwrap();
         let mut txn = TxnWriter::new(WRITER, 2, &w);
-        for _ in 0..5 {
+        for _ in 0..commits {
             txn.run_txn(&mut conn, &mut |_| {}).unwrap();
         }
+        (dir, db, conn, n, before)
+    }
+
+    /// A lock is contention, not damage: check 8 meeting SQLITE_BUSY could not run; it never
+    /// reports a violation (it once did, a false `reopen_write`).
+    #[test]
+    fn reopen_write_meeting_a_lock_could_not_run_and_is_no_violation() {
+        for mode in [JournalMode::Wal, JournalMode::Delete] {
+            let (_dir, db, _) = clean(mode);
+            let holder = Connection::open(&db).unwrap();
+            holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            let outcome = reopen_write(&db, &cfg(mode), true).unwrap();
+            assert!(matches!(outcome, CheckOutcome::CouldNotRun { .. }), "{mode:?}: {outcome:?}");
+            holder.execute_batch("COMMIT").unwrap();
+            assert_eq!(reopen_write(&db, &cfg(mode), true).unwrap(), CheckOutcome::Pass, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_hot_wal_is_recovered_and_its_commits_count() {
+        // Copy the files while a connection still holds the WAL open: the image has a hot WAL
+        // holding the last commits, and they must be found.
+        let (dir, db, _conn, n, _) = live_wal(5);
         let image = dir.path().join("image");
         crate::trial::copy_image(&db, &image).unwrap();
         assert!(image.join("db.sqlite-wal").exists());
@@ -1105,6 +1196,32 @@ mod tests {
         // Without the WAL, the acknowledged commits are gone: the oracle must say so.
         let report = check_image(&image2.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected)).unwrap();
         assert!(report.violations().contains(&ViolationKind::LostAck), "{report:?}");
+    }
+
+    /// The hazards campaign once stopped with exit 3 on this image ("checks could not run:
+    /// fts: disk I/O error"): a database file swapped for its older self under a live WAL.
+    /// What SQLite says reading it is the image's finding, never a harness error.
+    #[test]
+    fn a_database_swapped_under_its_wal_is_a_finding_not_a_harness_error() {
+        let (dir, db, conn, n, older) = live_wal(COMMITS);
+        // The restore: the file of before, under the WAL of after; the WAL's frames point at
+        // pages the old file does not have.
+        let image = dir.path().join("image");
+        crate::trial::copy_image(&db, &image).unwrap();
+        drop(conn);
+        std::fs::write(image.join("db.sqlite"), &older[..older.len() / 2]).unwrap();
+        let expected = Expected {
+            writers: BTreeMap::from([
+                (workload::SEED_WRITER, WriterExpectation { acked: n, begun: n }),
+                (WRITER, WriterExpectation { acked: COMMITS, begun: COMMITS }),
+            ]),
+        };
+        let report = check_image(&image.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected))
+            .expect("a damaged image is a finding, never a harness error");
+        assert!(!report.violations().is_empty(), "{report:?}");
+        assert_eq!(report.could_not_run(), None, "{report:?}");
+        let details = format!("{report:?}");
+        assert!(details.contains("SQLITE_"), "a finding names SQLite's extended code: {details}");
     }
 
     #[test]

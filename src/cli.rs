@@ -237,6 +237,9 @@ fn print_report(report: &CheckReport) -> Vec<&'static str> {
             CheckOutcome::Blocked { reason } => {
                 println!("  {:<13} blocked   : {reason}", r.check.as_str());
             }
+            CheckOutcome::CouldNotRun { reason } => {
+                println!("  {:<13} NOT RUN   : {reason}", r.check.as_str());
+            }
         }
     }
     failed

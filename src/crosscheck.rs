@@ -7,7 +7,7 @@
 //! The other build always works on a copy (its recovery may change the files); the shell is
 //! run with `-bail` and one statement per invocation so that each answer is attributable.
 
-use crate::check::{CheckOutcome, ViolationKind};
+use crate::check::ViolationKind;
 use anyhow::{Context, anyhow};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -99,8 +99,12 @@ fn run_other(cli: &Path, db: &Path, sql: &str) -> anyhow::Result<Result<(), Stri
 
 /// The bundled build's answer to the same statement, on its own copy.
 fn run_bundled(db: &Path, sql: &str, is_pragma: bool) -> anyhow::Result<Result<(), String>> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .with_context(|| format!("open {}", db.display()))?;
+    // An image that does not open is an answer ("unable to open", "not a database"), not a
+    // failure of the comparison.
+    let conn = match Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        Ok(conn) => conn,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
     if is_pragma {
         let lines: Result<Vec<String>, rusqlite::Error> =
             conn.prepare(sql).and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
@@ -130,13 +134,15 @@ pub fn cross_check(db: &Path, cli: &Path) -> anyhow::Result<CrossReport> {
     // The list of FTS5 tables, read by the bundled build from its own copy.
     let tables: Vec<String> = {
         let copy = copy_to(db, &tmp.path().join("list"))?;
-        let conn = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let names: rusqlite::Result<Vec<String>> = conn
-            .prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' \
+        let names: rusqlite::Result<Vec<String>> =
+            Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE).and_then(|conn| {
+                conn.prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' \
                  AND lower(sql) LIKE '%using fts5%' ORDER BY name",
-            )
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+                )
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            });
+        // A schema that cannot be read lists no table: the pragma's answers say why.
         names.unwrap_or_default()
     };
     let mut statements = vec![("PRAGMA integrity_check".to_string(), ViolationKind::Integrity, true)];
@@ -161,16 +167,9 @@ pub fn cross_check(db: &Path, cli: &Path) -> anyhow::Result<CrossReport> {
 
 /// Folds cross-version disagreements into a check report's results (as violations of the
 /// check each statement belongs to).
-pub fn fold_into(results: &mut [crate::check::CheckResult], report: &CrossReport) {
+pub fn fold_into(results: &mut Vec<crate::check::CheckResult>, report: &CrossReport) {
     for (kind, detail) in report.as_violations() {
-        if let Some(r) = results.iter_mut().find(|r| r.check == kind) {
-            r.outcome = match &r.outcome {
-                CheckOutcome::Violation { detail: own } => {
-                    CheckOutcome::Violation { detail: format!("{own}; {detail}") }
-                }
-                CheckOutcome::Pass | CheckOutcome::Blocked { .. } => CheckOutcome::Violation { detail },
-            };
-        }
+        crate::check::CheckReport::add_violation(results, kind, detail);
     }
 }
 

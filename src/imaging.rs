@@ -51,6 +51,9 @@ pub struct Checked {
     /// The checks of the first failing image, or of the last image when none failed.
     pub report: Option<CheckReport>,
     pub failing: Option<FailingImage>,
+    /// A check of some image could not run (see `CheckOutcome::CouldNotRun`): the trial is
+    /// not judged.
+    pub could_not_run: Option<String>,
 }
 
 /// What every image of one trial shares.
@@ -128,7 +131,7 @@ pub fn check_images(im: &Imaging<'_>, cfg: &PowerLossConfig, seed: u64) -> anyho
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cuts = powerloss::cuts(im.records, cfg.images_per_trace as usize, cfg.cut_points, &mut rng);
     let mut seen: HashMap<u64, (u32, Vec<ViolationKind>)> = HashMap::new();
-    let mut out = Checked { images: Vec::new(), report: None, failing: None };
+    let mut out = Checked { images: Vec::new(), report: None, failing: None, could_not_run: None };
     for (index, &cut) in cuts.iter().enumerate() {
         let analysis = im.analyze(cut);
         let choices = powerloss::random_choices(&analysis, cfg.torn_percent, &mut rng);
@@ -155,6 +158,10 @@ pub fn check_images(im: &Imaging<'_>, cfg: &PowerLossConfig, seed: u64) -> anyho
             continue;
         }
         let report = im.check_files(&files, &expected)?;
+        if let Some(reason) = report.could_not_run() {
+            out.could_not_run = Some(format!("image {index}: {reason}"));
+            return Ok(out);
+        }
         record.violations = report.violations();
         seen.insert(key, (index as u32, record.violations.clone()));
         let failed = !record.violations.is_empty();

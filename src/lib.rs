@@ -75,6 +75,7 @@ pub mod pragmas;
 pub mod report;
 pub mod scenario;
 pub mod scratch;
+pub mod sqlerr;
 pub mod stats;
 pub mod topology;
 pub mod trial;

@@ -355,7 +355,7 @@ impl CellAgg {
                     kept_failure: rec.kept_failure.clone(),
                     detail: rec.checks.iter().find_map(|c| match &c.outcome {
                         CheckOutcome::Violation { detail } => Some(one_line(detail)),
-                        CheckOutcome::Pass | CheckOutcome::Blocked { .. } => None,
+                        CheckOutcome::Pass | CheckOutcome::Blocked { .. } | CheckOutcome::CouldNotRun { .. } => None,
                     }),
                 };
                 self.add_failure(example);

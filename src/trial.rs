@@ -1186,6 +1186,12 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             let expected = Expected { writers: history };
             let mut report: CheckReport = check::check_image(&check_db, &check_cfg, Some(&expected))
                 .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
+            if let Some(reason) = report.could_not_run() {
+                record.timing_us.check = micros(t.elapsed());
+                record.outcome = TrialOutcome::Inconclusive { reason };
+                lane.kept = None;
+                return Ok(record);
+            }
             judge_survivors(&mut report, &record.survivors);
             if cell.fault == FaultKind::CrossVersion {
                 // The other build judges the same image (its own copy of the pristine one).
@@ -1242,24 +1248,7 @@ fn judge_survivors(report: &mut CheckReport, survivors: &[SurvivorRecord]) {
     if problems.is_empty() {
         return;
     }
-    let detail = problems.join("; ");
-    match report.results.iter_mut().find(|r| r.check == ViolationKind::ReopenWrite) {
-        Some(r) => {
-            r.outcome = match &r.outcome {
-                check::CheckOutcome::Violation { detail: own } => {
-                    check::CheckOutcome::Violation { detail: format!("{own}; {detail}") }
-                }
-                check::CheckOutcome::Pass | check::CheckOutcome::Blocked { .. } => {
-                    check::CheckOutcome::Violation { detail }
-                }
-            }
-        }
-        None => report.results.push(CheckResult {
-            check: ViolationKind::ReopenWrite,
-            outcome: check::CheckOutcome::Violation { detail },
-            elapsed_us: 0,
-        }),
-    }
+    CheckReport::add_violation(&mut report.results, ViolationKind::ReopenWrite, problems.join("; "));
 }
 
 /// The power-loss half of a trial: images from the trace, checked; the first failing one
@@ -1297,6 +1286,10 @@ fn power_loss_images(
     };
     let checked = imaging::check_images(&im, &sc.power_loss, rng.random())
         .map_err(|e| Error::Harness(format!("trial {} ({}): checks could not run: {e:#}", record.trial, cell.id())))?;
+    if let Some(reason) = checked.could_not_run {
+        record.outcome = TrialOutcome::Inconclusive { reason };
+        return Ok(());
+    }
     record.images = checked.images;
     let mut union: Vec<ViolationKind> = record.images.iter().flat_map(|i| i.violations.iter().copied()).collect();
     union.sort();
@@ -1398,7 +1391,9 @@ impl Kept<'_> {
             .iter()
             .filter_map(|c| match &c.outcome {
                 check::CheckOutcome::Violation { detail } => Some(format!("#  {}: {detail}", c.check.as_str())),
-                check::CheckOutcome::Pass | check::CheckOutcome::Blocked { .. } => None,
+                check::CheckOutcome::Pass
+                | check::CheckOutcome::Blocked { .. }
+                | check::CheckOutcome::CouldNotRun { .. } => None,
             })
             .collect();
         let image = match cut {

@@ -293,8 +293,8 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
     }
 }
 
-/// Fork hazard: the child's busy timeout, in milliseconds.
-const FORK_CHILD_BUSY_MS: u64 = 100;
+/// Fork hazard: how long the parent waits for its child's commit before SIGKILLing it.
+const FORK_CHILD_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Appends one line to an ack file (before the lanes own their files).
 fn ack_line(path: &Path, line: &str) -> Result<(), WriterError> {
@@ -350,7 +350,11 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             // transaction and commits it all. In a rollback journal the parent's RESERVED lock
             // (a POSIX lock the child does not hold) makes that COMMIT fail; in WAL mode the
             // child's SQLite believes it holds the write lock, and nothing stops it.
-            let _ = conn.busy_timeout(Duration::from_millis(FORK_CHILD_BUSY_MS));
+            //
+            // No busy handler: waiting cannot help (the lock the child lacks is held by its
+            // own parent, which waits for it), and with one SQLite retries the EXCLUSIVE lock
+            // of every cache spill of the commit in turn, a busy timeout each: minutes.
+            let _ = conn.busy_timeout(Duration::ZERO);
             let id = cfg.writer_id + 1;
             let mut child_txn = TxnWriter::new(id, cfg.seed.wrapping_add(1), &cfg.workload);
             let code = match ack_line(&cfg.ack_paths[1], "B 1\n")
@@ -375,7 +379,7 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             // The child commits first (bounded by its short busy timeout); then the parent
             // commits the transaction it believes it still holds, from the snapshot it took
             // before the fork. The order is fixed, so the outcome is the same every time.
-            let _ = nix::sys::wait::waitpid(child, None);
+            wait_for_forked_child(child);
             announce(ANNOUNCE_READY);
             wait_for_gate(cfg)?;
             let t0 = Instant::now();
@@ -386,6 +390,26 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
                 LoopEnd::Terminated => shutdown_gracefully(cfg, lane.conn, &mut lane.ack),
                 LoopEnd::Finished => lane.ack.line("E\n"),
             }
+        }
+    }
+}
+
+/// Reaps the fork hazard's child, SIGKILLing it if it has not finished its commit within
+/// [`FORK_CHILD_DEADLINE`] (its acknowledgement file then says it began and never committed).
+fn wait_for_forked_child(child: nix::unistd::Pid) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let deadline = Instant::now() + FORK_CHILD_DEADLINE;
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Ok(WaitStatus::StillAlive) => {
+                eprintln!("forked child {child} did not finish its commit in {FORK_CHILD_DEADLINE:?}: killed");
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return;
+            }
+            // Reaped (or already gone): either way it is over.
+            Ok(_) | Err(_) => return,
         }
     }
 }
