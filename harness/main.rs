@@ -109,6 +109,9 @@ sigterm = ["default", "graceful"]
     for c in summary["cells"].as_array().unwrap() {
         assert_eq!(c["verdict"], "ok", "{c}");
         assert!(c["trials"].as_u64().unwrap() >= 3, "{c}");
+        // An "ok" over inconclusive trials would be vacuous: most trials must have been checked.
+        assert!(c["crash_states"].as_u64().unwrap() >= 2, "too few crash states checked: {c}");
+        assert_eq!(c["crash_states"], c["checked"], "a kill leaves one state per checked trial: {c}");
         let v = &c["violations"];
         for kind in ["open", "integrity", "fts", "lost_ack", "phantom", "atomicity", "prefix", "reopen_write"] {
             assert_eq!(v[kind], 0, "{} {kind}: {c}", c["id"]);
@@ -221,6 +224,44 @@ integrity = "required"
     assert!(junit.contains("<failure"), "{junit}");
 }
 
+/// A cell with no evidence fails the gate: every trial of this one is inconclusive (the writer
+/// commits its one transaction and exits long before the kill), so nothing was shown either way.
+#[test]
+fn a_cell_whose_every_trial_is_inconclusive_is_no_data_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "nodata",
+        &format!(
+            r#"
+[budget]
+trials = 2
+{SMALL_WORKLOAD}txns_max = 1
+[fault.kill]
+kill_at_ms_min = 400
+kill_at_ms_max = 500
+[[matrix]]
+journal_mode = ["wal"]
+synchronous = ["full"]
+"#
+        ),
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 1, "{out}");
+    let c = cell(&summary, "wal/full/kill/auto-checkpoint");
+    assert_eq!(
+        (c["verdict"].as_str(), c["inconclusive"].as_u64(), c["crash_states"].as_u64()),
+        (Some("no-data"), Some(2), Some(0)),
+        "{c}"
+    );
+    assert!(out.contains("verdict: FAILED (1 no-data; 1 cells): no-data wal/full/kill/auto-checkpoint"), "{out}");
+    assert!(out.contains("finished its work before the fault"), "the console says why: {out}");
+    let junit = std::fs::read_to_string(dir.path().join("out/junit.xml")).unwrap();
+    assert!(junit.contains(r#"type="no-data""#), "{junit}");
+    let md = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(md.contains("**no-data**"), "{md}");
+}
+
 #[test]
 fn a_forbidden_violation_is_a_regression() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,6 +304,37 @@ synchronous = ["normal"]
     assert_eq!(summary["trials"], 12);
     for c in summary["cells"].as_array().unwrap() {
         assert_eq!(c["violating_trials"], 0, "{c}");
+    }
+    // One job runs the two cells in turn: each cell's database waits for its next trial and
+    // carries everything its earlier trials committed.
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
+    let trials: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut continued = 0;
+    for t in &trials {
+        let index = t["trial"].as_u64().unwrap();
+        let previous = trials.iter().find(|p| p["trial"].as_u64() == index.checked_sub(2));
+        match previous {
+            None => assert!(t["continued_from"].is_null(), "the first trial of a cell starts fresh: {t}"),
+            Some(p) if p["outcome"]["kind"] == "checked" => {
+                assert_eq!(t["continued_from"].as_u64(), Some(index - 2), "{t}");
+                let (before, now) =
+                    (p["db_bytes_at_start"].as_u64().unwrap(), t["db_bytes_at_start"].as_u64().unwrap());
+                assert!(now >= before, "trial {index}: the database shrank from {before} to {now} bytes");
+                continued += 1;
+            }
+            // After an inconclusive trial the cell starts afresh.
+            Some(_) => assert!(t["continued_from"].is_null(), "{t}"),
+        }
+    }
+    assert!(continued >= 6, "only {continued} of 12 trials continued a database: {lines}");
+    let grew = |cell: &str| -> (u64, u64) {
+        let sizes: Vec<u64> =
+            trials.iter().filter(|t| t["cell"] == cell).map(|t| t["db_bytes_at_start"].as_u64().unwrap()).collect();
+        (sizes[0], *sizes.last().unwrap())
+    };
+    for cell in ["wal/normal/kill/auto-checkpoint", "truncate/normal/kill"] {
+        let (first, last) = grew(cell);
+        assert!(last > first, "{cell}: the kept database did not grow ({first} -> {last} bytes)");
     }
 }
 
@@ -509,7 +581,12 @@ fn bad_scenarios_and_flags_exit_2_naming_what_is_wrong() {
     let file = d.join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let out = file.join("run");
-    assert_bad_input(&["run", "--trials", "1", "--out", out.to_str().unwrap()], &[out.to_str().unwrap()]);
+    assert_bad_input(&["run", "--trials", "29", "--out", out.to_str().unwrap()], &[out.to_str().unwrap()]);
+    // A budget that leaves a cell without a trial (29 cells in the default scenario) is refused
+    // before anything runs, naming the smallest budget that would do.
+    assert_bad_input(&["run", "--trials", "3"], &["26 of 29 cells", "--trials 29"]);
+    assert_bad_input(&["run", "--trials", "29", "--min-states", "2"], &["--min-states 2", "the minimum budget is"]);
+    assert_bad_input(&["run", "--min-states", "0"], &["--min-states"]);
 }
 
 // ---------------------------------------------------------------- no orphans

@@ -48,6 +48,8 @@ pub struct RunOptions {
     /// Run exactly this trial index (replaying a failure).
     pub only_trial: Option<u64>,
     pub progress: bool,
+    /// The fewest distinct crash states a cell needs for a verdict (`--min-states`).
+    pub min_states: u64,
     /// The command line, recorded in run.json.
     pub command: String,
 }
@@ -106,6 +108,62 @@ pub fn trial_at(p: u64, n_cells: u64, shard: Option<(u64, u64)>) -> u64 {
     }
 }
 
+/// How many trials of each cell a budget of `trials` runs (in this shard, if any): cell `c`
+/// gets the trials `t < trials` with `t % cells == c` whose round `t / cells` is this shard's.
+pub fn trials_per_cell(trials: u64, cells: u64, shard: Option<(u64, u64)>) -> Vec<u64> {
+    let (index, shards) = shard.map_or((0, 1), |(i, n)| (i - 1, n));
+    (0..cells)
+        .map(|c| {
+            // Rounds r with r * cells + c < trials: r < ceil((trials - c) / cells).
+            let rounds = trials.saturating_sub(c).div_ceil(cells);
+            // Of rounds 0..rounds, those with r % shards == index.
+            rounds.saturating_sub(index).div_ceil(shards)
+        })
+        .collect()
+}
+
+/// The most distinct crash states one trial of `cell` can check: the images per trace of a
+/// power loss, one otherwise.
+fn max_states_per_trial(cell: &crate::matrix::Cell, sc: &Scenario) -> u64 {
+    // Only a power loss builds several images from one trial; every other fault leaves one.
+    if cell.fault == FaultKind::PowerLoss { u64::from(sc.power_loss.images_per_trace).max(1) } else { 1 }
+}
+
+/// Refuses a trial budget with which some cell could not check `min_states` crash states even
+/// if no trial were inconclusive (`--trials 3` on 29 cells leaves 26 cells without a trial):
+/// such a run could only end in `no-data`. The message names the smallest budget that can.
+pub fn check_budget(
+    trials: u64,
+    states_per_trial: &[u64],
+    shard: Option<(u64, u64)>,
+    min_states: u64,
+) -> Result<(), String> {
+    let cells = states_per_trial.len() as u64;
+    let got = trials_per_cell(trials, cells, shard);
+    let needed: Vec<u64> = states_per_trial.iter().map(|&s| min_states.max(1).div_ceil(s.max(1))).collect();
+    let short = got.iter().zip(&needed).filter(|(g, n)| g < n).count();
+    if short == 0 {
+        return Ok(());
+    }
+    // Cell c's k-th trial in shard I (0-based index i of N) is trial ((k-1)·N + i)·cells + c:
+    // the budget must exceed it.
+    let (index, shards) = shard.map_or((0, 1), |(i, n)| (i - 1, n));
+    let minimum = needed
+        .iter()
+        .enumerate()
+        .map(|(c, &k)| ((k - 1) * shards + index) * cells + c as u64 + 1)
+        .max()
+        .expect("a non-empty matrix");
+    let shard_text = shard.map_or(String::new(), |(i, n)| format!(" in shard {i}/{n}"));
+    let min_states = min_states.max(1);
+    Err(format!(
+        "a budget of {trials} trials leaves {short} of {cells} cells unable to check {min_states} crash \
+         state{}{shard_text} (--min-states {min_states}), so their verdict could only be no-data; the minimum \
+         budget is {minimum} trials (--trials {minimum})",
+        if min_states == 1 { "" } else { "s" },
+    ))
+}
+
 /// Blocks SIGINT and SIGTERM in this thread (and so in every thread spawned after) and starts
 /// the thread that waits for them. Must run before any other thread is spawned.
 pub(crate) fn install_signal_thread() -> Result<()> {
@@ -151,11 +209,15 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     println!("crashfuzz: seed {}  (re-run with: crashfuzz run {} --seed {})", opts.seed, opts.scenario_arg, opts.seed);
     let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), opts.seed);
     let run_dir = opts.out_dir.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&run_id));
-    prepare_run_dir(&run_dir)?;
 
     let cells = opts.scenario.cells();
     let n_cells = cells.len() as u64;
     assert!(n_cells > 0, "validation guarantees a non-empty matrix");
+    if let (Budget::Trials(n), None) = (opts.budget, opts.only_trial) {
+        let states_per_trial: Vec<u64> = cells.iter().map(|c| max_states_per_trial(c, &opts.scenario)).collect();
+        check_budget(n, &states_per_trial, opts.shard, opts.min_states).map_err(Error::Usage)?;
+    }
+    prepare_run_dir(&run_dir)?;
     // The cross-version hazard needs the other build: a scenario that asks for one that is not
     // there is bad input, said before anything runs.
     let cli = &opts.scenario.hazard.sqlite3_cli;
@@ -172,7 +234,13 @@ pub fn run(opts: RunOptions) -> Result<i32> {
             ),
         });
     }
-    let expectations: Vec<_> = cells.iter().map(|c| (*c, expect::expectation_for(c, &opts.scenario.expect))).collect();
+    // A re-run of one trial judges its cell alone: the others ran nothing and claim nothing.
+    let expectations: Vec<_> = cells
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| opts.only_trial.is_none_or(|t| t % n_cells == i as u64))
+        .map(|(_, c)| (*c, expect::expectation_for(c, &opts.scenario.expect)))
+        .collect();
     let sqlite_version = rusqlite::version().to_string();
     let crashfuzz_version = env!("CARGO_PKG_VERSION");
     let started_at_s = started_at.to_rfc3339();
@@ -357,6 +425,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         crashfuzz_version: crashfuzz_version.to_string(),
         sqlite_version,
         command: opts.command.clone(),
+        min_states: opts.min_states,
     };
     let summary = agg.summary(&meta, started.elapsed().as_secs_f64(), interrupted || harness_error.is_some());
     report::write_reports(&run_dir, &summary)
@@ -477,6 +546,46 @@ mod tests {
             }
             prop_assert_eq!(seen.len() as u64, total);
         }
+    }
+
+    proptest! {
+        /// The per-cell count is what enumerating the campaign's trials gives, and the minimum
+        /// budget a refusal names is exactly the smallest that passes.
+        #[test]
+        fn trials_per_cell_counts_the_campaign_and_the_named_minimum_is_tight(
+            n_cells in 1u64..12,
+            shards in 1u64..4,
+            shard_pick in 0u64..4,
+            total in 0u64..200,
+            states in proptest::collection::vec(1u64..4, 12),
+            min_states in 1u64..5,
+        ) {
+            let shard = (shards > 1).then_some((shard_pick % shards + 1, shards));
+            let mut counted = vec![0u64; n_cells as usize];
+            for p in 0.. {
+                let t = trial_at(p, n_cells, shard);
+                if t >= total { break; }
+                counted[(t % n_cells) as usize] += 1;
+            }
+            prop_assert_eq!(trials_per_cell(total, n_cells, shard), counted);
+            let states = &states[..n_cells as usize];
+            if let Err(message) = check_budget(total, states, shard, min_states) {
+                let minimum: u64 = message.rsplit("--trials ").next().unwrap().trim_end_matches(')').parse().unwrap();
+                prop_assert!(minimum > total);
+                prop_assert!(check_budget(minimum, states, shard, min_states).is_ok(), "{}", message);
+                prop_assert!(check_budget(minimum - 1, states, shard, min_states).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn three_trials_on_29_cells_are_refused_naming_29() {
+        let message = check_budget(3, &[1; 29], None, 1).unwrap_err();
+        assert!(message.contains("26 of 29 cells") && message.contains("--trials 29"), "{message}");
+        assert!(check_budget(29, &[1; 29], None, 1).is_ok());
+        // Power-loss cells check up to 8 images a trace: 2 trials can give 10 states.
+        assert!(check_budget(58, &[8; 29], None, 10).is_ok());
+        assert!(check_budget(29, &[8; 29], None, 10).is_err());
     }
 
     #[test]

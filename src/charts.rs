@@ -146,15 +146,26 @@ fn rate_bar(series: usize, k: u64, n: u64) -> Option<Bar> {
     (n > 0).then(|| Bar { series, value: k as f64 / n as f64, interval: Some(stats::wilson_interval(k, n)) })
 }
 
+/// `n=40`, or for a power loss `n=40 traces, 250 img`: the rates are per trial (trace), the
+/// distinct images beside them.
+fn sample_size(c: &CellSummary) -> String {
+    match c.images {
+        0 => format!("n={}", c.checked),
+        _ => format!("n={} traces, {} img", c.checked, c.crash_states),
+    }
+}
+
 fn verdict_mark(c: &CellSummary) -> &'static str {
     match c.verdict {
         Verdict::Ok => "",
         Verdict::Regression => "  [regression]",
+        Verdict::NoData => "  [no-data]",
         Verdict::SilentCanary => "  [silent-canary]",
     }
 }
 
-/// One row per cell: every kind's rate among the cell's crash states.
+/// One row per cell: every kind's rate among the cell's checked trials (traces, for a power
+/// loss: their images are not independent).
 pub fn violation_rows(summary: &Summary) -> Vec<Row> {
     summary
         .cells
@@ -163,11 +174,11 @@ pub fn violation_rows(summary: &Summary) -> Vec<Row> {
             let bars = ViolationKind::ALL
                 .iter()
                 .enumerate()
-                .filter_map(|(i, k)| rate_bar(i, c.violations.get(k).copied().unwrap_or(0), c.crash_states))
+                .filter_map(|(i, k)| rate_bar(i, c.trial_violations.get(k).copied().unwrap_or(0), c.checked))
                 .collect();
             let label = match c.crash_states {
                 0 => format!("{}  no crash state{}", c.id, verdict_mark(c)),
-                n => format!("{}  n={n}{}", c.id, verdict_mark(c)),
+                _ => format!("{}  {}{}", c.id, sample_size(c), verdict_mark(c)),
             };
             Row::Bars { label, bars }
         })
@@ -178,11 +189,12 @@ fn violations_chart(summary: &Summary) -> ChartSpec {
     ChartSpec {
         title: "Violations per cell".into(),
         subtitle: format!(
-            "Share of a cell's n checked crash states showing each kind; whiskers: Wilson 95% interval.\n{}",
+            "Share of a cell's n checked trials (power loss: traces) showing each kind in some crash state; \
+             whiskers: Wilson 95% interval.\n{}",
             scope(summary)
         ),
         x_axis: XAxis::Rate,
-        x_desc: "crash states with the violation".into(),
+        x_desc: "trials with the violation".into(),
         series: ViolationKind::ALL.iter().zip(PALETTE).map(|(k, colour)| (k.as_str().to_string(), colour)).collect(),
         rows: violation_rows(summary),
         empty_note: "The summary has no cell.".into(),
@@ -199,7 +211,7 @@ fn group_label(id: &str) -> String {
 }
 
 /// Cells that differ only in `synchronous`, grouped (a heading per group, then one row per
-/// level, OFF to EXTRA): the rate of any violation and of `lost_ack` among crash states. A cell
+/// level, OFF to EXTRA): the rate of any violation and of `lost_ack` among checked trials. A cell
 /// with no sibling is left out: there is nothing to compare it with.
 pub fn synchronous_rows(summary: &Summary) -> Vec<Row> {
     // Groups in the order their first cell appears in the summary.
@@ -219,12 +231,12 @@ pub fn synchronous_rows(summary: &Summary) -> Vec<Row> {
         members.sort_by_key(|c| c.cell.synchronous);
         rows.push(Row::Heading(group_label(&members[0].id)));
         for c in members {
-            let lost = c.violations.get(&ViolationKind::LostAck).copied().unwrap_or(0);
-            let bars = [rate_bar(0, c.violating_states, c.crash_states), rate_bar(1, lost, c.crash_states)]
+            let lost = c.trial_violations.get(&ViolationKind::LostAck).copied().unwrap_or(0);
+            let bars = [rate_bar(0, c.violating_trials, c.checked), rate_bar(1, lost, c.checked)]
                 .into_iter()
                 .flatten()
                 .collect();
-            let label = format!("synchronous={}  n={}{}", c.cell.synchronous.as_sql(), c.crash_states, verdict_mark(c));
+            let label = format!("synchronous={}  {}{}", c.cell.synchronous.as_sql(), sample_size(c), verdict_mark(c));
             rows.push(Row::Bars { label, bars });
         }
     }
@@ -235,12 +247,12 @@ fn synchronous_chart(summary: &Summary) -> ChartSpec {
     ChartSpec {
         title: "synchronous = OFF, NORMAL, FULL, EXTRA side by side".into(),
         subtitle: format!(
-            "Cells differing only in synchronous: crash states with any violation, and with an acknowledged \
-             commit lost (lost_ack);\nwhiskers: Wilson 95% interval. {}",
+            "Cells differing only in synchronous: trials (power loss: traces) with any violation, and with an \
+             acknowledged commit lost (lost_ack);\nwhiskers: Wilson 95% interval. {}",
             scope(summary)
         ),
         x_axis: XAxis::Rate,
-        x_desc: "crash states".into(),
+        x_desc: "trials".into(),
         series: vec![("any violation".into(), PALETTE[0]), ("lost_ack".into(), PALETTE[1])],
         rows: synchronous_rows(summary),
         empty_note: "No two cells differ only in synchronous: add levels to a matrix block to compare them.".into(),
@@ -572,6 +584,8 @@ mod tests {
             busy_retries: 0,
             transients: 0,
             survivors: Vec::new(),
+            continued_from: None,
+            db_bytes_at_start: 0,
         }
     }
 
@@ -602,13 +616,14 @@ mod tests {
         assert_eq!(rows.len(), 3);
         let Row::Bars { label, bars } = &rows[2] else { panic!("{rows:?}") };
         // The built-in WAL+NORMAL power-loss expectation forbids a prefix hole.
-        assert_eq!(label, "wal/normal/power_loss/auto-checkpoint  n=30  [regression]");
+        // Rates per trace (3 of 10 traces lose a commit), the 30 distinct images beside them.
+        assert_eq!(label, "wal/normal/power_loss/auto-checkpoint  n=10 traces, 30 img  [regression]");
         assert_eq!(bars.len(), 8);
         let lost = &bars[ViolationKind::ALL.iter().position(|&k| k == ViolationKind::LostAck).unwrap()];
-        assert!((lost.value - 0.1).abs() < 1e-12);
-        assert_eq!(lost.interval, Some(stats::wilson_interval(3, 30)));
+        assert!((lost.value - 0.3).abs() < 1e-12);
+        assert_eq!(lost.interval, Some(stats::wilson_interval(3, 10)));
         // A cell without a checked crash state has no bar, and says so.
-        assert_eq!(rows[1], Row::Bars { label: "delete/full/kill  no crash state".into(), bars: vec![] });
+        assert_eq!(rows[1], Row::Bars { label: "delete/full/kill  no crash state  [no-data]".into(), bars: vec![] });
     }
 
     #[test]
@@ -618,14 +633,14 @@ mod tests {
         assert_eq!(rows[0], Row::Heading("wal/*/power_loss/auto-checkpoint".into()));
         // NORMAL before FULL, whatever the summary's order; delete/full has no sibling.
         let Row::Bars { label, bars } = &rows[1] else { panic!("{rows:?}") };
-        assert_eq!(label, "synchronous=normal  n=30  [regression]");
-        // "Any violation" counts states, not kinds: the state with two kinds counts once.
-        assert_eq!((bars[0].series, bars[0].value), (0, 0.1));
-        assert_eq!((bars[1].series, bars[1].value), (1, 0.1));
+        assert_eq!(label, "synchronous=normal  n=10 traces, 30 img  [regression]");
+        // "Any violation" counts traces, not kinds: the trace with two kinds counts once.
+        assert_eq!((bars[0].series, bars[0].value), (0, 0.3));
+        assert_eq!((bars[1].series, bars[1].value), (1, 0.3));
         let Row::Bars { label, bars } = &rows[2] else { panic!("{rows:?}") };
-        assert_eq!(label, "synchronous=full  n=30");
+        assert_eq!(label, "synchronous=full  n=10 traces, 30 img");
         assert_eq!(bars[0].value, 0.0);
-        assert_eq!(bars[0].interval, Some(stats::wilson_interval(0, 30)));
+        assert_eq!(bars[0].interval, Some(stats::wilson_interval(0, 10)));
     }
 
     #[test]
@@ -651,7 +666,7 @@ mod tests {
         // plotters-svg writes a label as its own line inside a <text> element.
         let has_text = |svg: &str, text: &str| svg.contains(&format!(">\n{text}"));
         let violations = &svgs[0].1;
-        assert!(has_text(violations, "wal/normal/power_loss/auto-checkpoint  n=30"), "{violations}");
+        assert!(has_text(violations, "wal/normal/power_loss/auto-checkpoint  n=10 traces, 30 img"), "{violations}");
         assert!(has_text(violations, "lost_ack\n"), "legend: {violations}");
         // One whisker (its dot is a circle) per kind of each cell with crash states.
         assert_eq!(violations.matches("<circle").count(), 2 * 8);

@@ -123,6 +123,10 @@ struct RunArgs {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// The fewest distinct crash states each cell must check; a cell with fewer is `no-data`,
+    /// which fails the run. A budget that cannot reach it in some cell is refused up front.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    min_states: u64,
 }
 
 #[derive(Args, Debug)]
@@ -220,6 +224,7 @@ fn run(a: RunArgs, command: String) -> Result<i32> {
         shard: a.shard,
         only_trial: a.trial,
         progress: !a.no_progress,
+        min_states: a.min_states.max(1),
         command,
     })
 }

@@ -56,14 +56,35 @@ pub(crate) fn versions(summary: &Summary) -> String {
     format!("- SQLite {} (bundled), crashfuzz {}", summary.meta.sqlite_version, summary.meta.crashfuzz_version)
 }
 
-/// The most frequent damage kind of a cell: its name and count.
+/// The damage kind seen in the most checked trials of a cell: its name and trial count.
 pub(crate) fn worst_damage(c: &CellSummary) -> (Option<ViolationKind>, u64) {
     ViolationKind::ALL
         .iter()
         .filter(|k| k.is_damage())
-        .map(|&k| (k, c.violations.get(&k).copied().unwrap_or(0)))
+        .map(|&k| (k, c.trial_violations.get(&k).copied().unwrap_or(0)))
         .max_by_key(|&(_, n)| n)
         .map_or((None, 0), |(k, n)| (if n > 0 { Some(k) } else { None }, n))
+}
+
+/// A cell's rate of `kind` (or of any damage, `None`): per checked trial with its bound, and
+/// for a power loss the distinct images that showed it beside.
+fn cell_rate(c: &CellSummary, kind: Option<ViolationKind>) -> String {
+    let (name, trials, states) = match kind {
+        Some(k) => (
+            String::new(),
+            c.trial_violations.get(&k).copied().unwrap_or(0),
+            c.violations.get(&k).copied().unwrap_or(0),
+        ),
+        None => match worst_damage(c) {
+            (Some(k), n) => (format!("{} ", k.as_str()), n, c.violations.get(&k).copied().unwrap_or(0)),
+            (None, _) => (String::new(), 0, 0),
+        },
+    };
+    let images = match c.images {
+        0 => String::new(),
+        _ => format!(" · {states}/{} img", c.crash_states),
+    };
+    format!("{name}{}{images}", rate(trials, c.checked))
 }
 
 /// SQLite's promise for a cell, in the words of the built-in expectation.
@@ -105,11 +126,15 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
     let _ = writeln!(
         md,
         "Read it row by row: a journal mode and a synchronous level; under **kill** (a process dies, the OS \
-         keeps its page cache) and under **power loss** (unsynced writes are dropped or torn, by the model of \
-         DESIGN §5.2), how many checked crash states lost an acknowledged commit or were damaged, out of how \
-         many. `0/200 (≤ 1.9%)` means none in 200, so the true rate is below 1.9% with 95% confidence: a zero \
-         is only as strong as its bound; a count shows its Wilson 95% interval. **Bold** counts are violations. The last column is what each setting \
-         costs per commit.\n"
+         keeps its page cache) and under **power loss** (unsynced writes are dropped or torn, by the model \
+         the README describes), how many checked trials lost an acknowledged commit or were damaged, out of \
+         how many. `0/200 (≤ 1.9%)` means none in 200, so the true rate is below 1.9% with 95% confidence: a \
+         zero is only as strong as its bound; a count shows its Wilson 95% interval. A kill trial leaves one \
+         crash state. A power-loss trial records one trace and checks several images of it; the bound is \
+         taken over traces, because the images of one trace share its writes and are not independent, and \
+         `· k/n img` beside it counts the distinct images (an image equal to an earlier one of the same \
+         trace is the same state, counted once). **Bold** counts are violations. The last column is what \
+         each setting costs per commit.\n"
     );
     let _ = writeln!(md, "- campaigns: {run}");
     let _ = writeln!(md, "- commit latency: {bench}");
@@ -128,17 +153,9 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
             if kill.is_none() && power.is_none() {
                 continue;
             }
-            let lost = |c: Option<&CellSummary>| {
-                c.map_or("—".to_string(), |c| {
-                    rate(c.violations.get(&ViolationKind::LostAck).copied().unwrap_or(0), c.crash_states)
-                })
-            };
-            let damaged = |c: Option<&CellSummary>| {
-                c.map_or("—".to_string(), |c| match worst_damage(c) {
-                    (Some(k), n) => format!("{} {}", k.as_str(), rate(n, c.crash_states)),
-                    (None, _) => rate(0, c.crash_states),
-                })
-            };
+            let lost =
+                |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| cell_rate(c, Some(ViolationKind::LostAck)));
+            let damaged = |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| cell_rate(c, None));
             let verdict = |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| c.verdict.as_str().to_string());
             let cost = latency.and_then(|l| latency_of(l, j, s)).map_or("—".to_string(), |c| {
                 let ratio = floor.map(|f| format!(", {:.1}× fsync", c.median_us / f)).unwrap_or_default();
@@ -167,15 +184,18 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
         .collect();
     if !others.is_empty() {
         let _ = writeln!(md, "\n## Other cells of the campaign\n");
-        let _ = writeln!(md, "| cell | crash states | lost ack | damaged | verdict |");
-        let _ = writeln!(md, "|---|--:|--:|--:|---|");
+        let _ = writeln!(md, "| cell | trials checked | crash states | lost ack | damaged | verdict |");
+        let _ = writeln!(md, "|---|--:|--:|--:|--:|---|");
         for c in others {
-            let lost = rate(c.violations.get(&ViolationKind::LostAck).copied().unwrap_or(0), c.crash_states);
-            let damaged = match worst_damage(c) {
-                (Some(k), n) => format!("{} {}", k.as_str(), rate(n, c.crash_states)),
-                (None, _) => rate(0, c.crash_states),
-            };
-            let _ = writeln!(md, "| `{}` | {} | {lost} | {damaged} | {} |", c.id, c.crash_states, c.verdict.as_str());
+            let (lost, damaged) = (cell_rate(c, Some(ViolationKind::LostAck)), cell_rate(c, None));
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {lost} | {damaged} | {} |",
+                c.id,
+                c.checked,
+                c.crash_states,
+                c.verdict.as_str()
+            );
         }
     }
     let _ = writeln!(

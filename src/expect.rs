@@ -344,6 +344,10 @@ pub enum Verdict {
     Ok,
     /// A forbidden violation happened.
     Regression,
+    /// Fewer crash states were checked than the run demands (`--min-states`, default 1): every
+    /// trial inconclusive, or none run. Nothing was shown either way, and a gate that passes
+    /// on no evidence passes on anything.
+    NoData,
     /// A canary cell saw none of its required violations.
     SilentCanary,
 }
@@ -353,6 +357,7 @@ impl Verdict {
         match self {
             Verdict::Ok => "ok",
             Verdict::Regression => "regression",
+            Verdict::NoData => "no-data",
             Verdict::SilentCanary => "silent-canary",
         }
     }
@@ -360,18 +365,28 @@ impl Verdict {
     pub fn failed(self) -> bool {
         match self {
             Verdict::Ok => false,
-            Verdict::Regression | Verdict::SilentCanary => true,
+            Verdict::Regression | Verdict::NoData | Verdict::SilentCanary => true,
         }
     }
 }
 
-/// The verdict of a cell given how many trials showed each violation kind. A regression wins
-/// over a silent canary: it is the more urgent news.
-pub fn verdict(expectation: &Expectation, counts: &BTreeMap<ViolationKind, u64>) -> Verdict {
+/// The verdict of a cell given how many of its `crash_states` showed each violation kind, when
+/// the run demands at least `min_states` of them. A regression wins over everything: one
+/// forbidden violation is proof, however few states were checked. Too few states then wins
+/// over a silent canary, which is what no evidence looks like to a canary.
+pub fn verdict(
+    expectation: &Expectation,
+    counts: &BTreeMap<ViolationKind, u64>,
+    crash_states: u64,
+    min_states: u64,
+) -> Verdict {
     let count = |k: ViolationKind| counts.get(&k).copied().unwrap_or(0);
     let forbidden_hit = ViolationKind::ALL.iter().any(|&k| expectation.level(k) == Level::Forbidden && count(k) > 0);
     if forbidden_hit {
         return Verdict::Regression;
+    }
+    if crash_states < min_states.max(1) {
+        return Verdict::NoData;
     }
     let required: Vec<ViolationKind> =
         ViolationKind::ALL.iter().copied().filter(|&k| expectation.level(k) == Level::Required).collect();
@@ -519,15 +534,23 @@ mod tests {
             }
         }
 
-        /// Verdict laws: any forbidden hit is a regression; otherwise a canary with no required
-        /// hit is silent; otherwise ok.
+        /// Verdict laws: any forbidden hit is a regression; otherwise fewer states than demanded
+        /// is no-data; otherwise a canary with no required hit is silent; otherwise ok.
         #[test]
-        fn verdict_laws(cell in any_cell(), c in counts()) {
+        fn verdict_laws(cell in any_cell(), c in counts(), states in 0u64..5, min_states in 0u64..5) {
             let e = builtin(&cell);
-            let v = verdict(&e, &c);
+            let v = verdict(&e, &c, states, min_states);
             let forbidden = ViolationKind::ALL.iter().any(|&k| e.level(k) == Level::Forbidden && c[&k] > 0);
             let required_hit = ViolationKind::ALL.iter().any(|&k| e.level(k) == Level::Required && c[&k] > 0);
-            let want = if forbidden { Verdict::Regression } else if e.is_canary() && !required_hit { Verdict::SilentCanary } else { Verdict::Ok };
+            let want = if forbidden {
+                Verdict::Regression
+            } else if states < min_states.max(1) {
+                Verdict::NoData
+            } else if e.is_canary() && !required_hit {
+                Verdict::SilentCanary
+            } else {
+                Verdict::Ok
+            };
             prop_assert_eq!(v, want);
         }
     }
@@ -570,10 +593,25 @@ mod tests {
     fn zero_counts_make_journalled_ok_and_canary_silent() {
         let wal = cell(JournalMode::Wal, Synchronous::Normal, FaultKind::Kill);
         let off = Cell { journal_mode: JournalMode::Off, checkpoint: None, ..wal };
-        assert_eq!(verdict(&builtin(&wal), &BTreeMap::new()), Verdict::Ok);
-        assert_eq!(verdict(&builtin(&off), &BTreeMap::new()), Verdict::SilentCanary);
+        assert_eq!(verdict(&builtin(&wal), &BTreeMap::new(), 10, 1), Verdict::Ok);
+        assert_eq!(verdict(&builtin(&off), &BTreeMap::new(), 10, 1), Verdict::SilentCanary);
         let hit: BTreeMap<_, _> = [(ViolationKind::Atomicity, 1)].into_iter().collect();
-        assert_eq!(verdict(&builtin(&off), &hit), Verdict::Ok);
-        assert_eq!(verdict(&builtin(&wal), &hit), Verdict::Regression);
+        assert_eq!(verdict(&builtin(&off), &hit, 10, 1), Verdict::Ok);
+        assert_eq!(verdict(&builtin(&wal), &hit, 10, 1), Verdict::Regression);
+    }
+
+    #[test]
+    fn a_cell_without_enough_crash_states_has_no_data_whatever_it_expects() {
+        let wal = cell(JournalMode::Wal, Synchronous::Normal, FaultKind::Kill);
+        let off = Cell { journal_mode: JournalMode::Off, checkpoint: None, ..wal };
+        for e in [builtin(&wal), builtin(&off)] {
+            assert_eq!(verdict(&e, &BTreeMap::new(), 0, 1), Verdict::NoData, "no crash state at all");
+            assert_eq!(verdict(&e, &BTreeMap::new(), 0, 0), Verdict::NoData, "a demand of 0 is a demand of 1");
+            assert_eq!(verdict(&e, &BTreeMap::new(), 4, 5), Verdict::NoData, "fewer than --min-states");
+        }
+        // One forbidden violation is proof, however few states showed it.
+        let hit: BTreeMap<_, _> = [(ViolationKind::Atomicity, 1)].into_iter().collect();
+        assert_eq!(verdict(&builtin(&wal), &hit, 1, 5), Verdict::Regression);
+        assert!(Verdict::NoData.failed());
     }
 }

@@ -91,11 +91,12 @@ pub fn render(summary: &Summary, run: &str) -> String {
     );
     let _ = writeln!(md, "|---|---|---|--:|--:|--:|---|---|---|");
     let mut cells: Vec<&CellSummary> = summary.cells.iter().collect();
-    // Kills first, then the hazards in the order DESIGN §5.4 gives them; a fault's cells keep the
-    // campaign's order.
+    // Kills first, then the hazards in the order `FaultKind::ALL` lists them; a fault's cells
+    // keep the campaign's order.
     cells.sort_by_key(|c| FaultKind::ALL.iter().position(|&f| f == c.cell.fault));
     for c in &cells {
-        let lost = c.violations.get(&ViolationKind::LostAck).copied().unwrap_or(0);
+        // A hazard trial leaves one crash state: per trial and per state are the same count.
+        let lost = c.trial_violations.get(&ViolationKind::LostAck).copied().unwrap_or(0);
         let word = c.expectation.source.first().map_or(c.expectation.describe.as_str(), |s| {
             s.trim_start_matches("builtin: ").trim_start_matches("hazard: ")
         });
@@ -106,8 +107,8 @@ pub fn render(summary: &Summary, run: &str) -> String {
             c.cell.journal_mode.as_sql().to_uppercase(),
             c.id,
             c.crash_states,
-            rate(c.damaged_states, c.crash_states),
-            rate(lost, c.crash_states),
+            rate(c.damaged_trials, c.checked),
+            rate(lost, c.checked),
             kinds_seen(c),
             c.expectation.describe,
             c.verdict.as_str()

@@ -397,6 +397,9 @@ fn merged_meta(runs: &[RunDir], command: &str) -> RunMeta {
         crashfuzz_version: distinct(runs, ", ", |m| &m.crashfuzz_version),
         sqlite_version: distinct(runs, ", ", |m| &m.sqlite_version),
         command: command.to_string(),
+        // The strictest demand of the runs: a merge never judges on less evidence than one of
+        // its parts asked for.
+        min_states: runs.iter().map(|r| r.summary.meta.min_states).max().unwrap_or(1),
     }
 }
 
@@ -477,6 +480,8 @@ mod tests {
             busy_retries: 0,
             transients: 0,
             survivors: Vec::new(),
+            continued_from: None,
+            db_bytes_at_start: 0,
         }
     }
 
@@ -494,6 +499,7 @@ mod tests {
             crashfuzz_version: "0.1.0".into(),
             sqlite_version: "3.54.1".into(),
             command: format!("crashfuzz run unit --seed {seed}"),
+            min_states: 1,
         }
     }
 

@@ -52,6 +52,14 @@ pub struct RunMeta {
     pub sqlite_version: String,
     /// The command line that started the run.
     pub command: String,
+    /// The fewest checked crash states a cell needs for a verdict other than `no-data`
+    /// (`--min-states`).
+    #[serde(default = "one")]
+    pub min_states: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 // ------------------------------------------------------------------------------- aggregation
@@ -74,10 +82,16 @@ struct CellAgg {
     expectation: Expectation,
     trials: u64,
     inconclusive: u64,
-    /// Checked crash images. Today a checked trial yields exactly one; power-loss trials will
-    /// check many images per trial, so this is not `trials - inconclusive`.
+    /// Distinct checked crash images: one per checked process-crash trial, the images of a
+    /// power-loss trace that differ from each other (a duplicate is not a new state).
     crash_states: u64,
+    /// Power loss: every image built, duplicates included.
+    images: u64,
     violating_trials: u64,
+    /// Checked trials showing each kind in some state, and some damage kind: the numerators of
+    /// the bounds (the images of one trace are not independent trials).
+    trial_violations: BTreeMap<ViolationKind, u64>,
+    damaged_trials: u64,
     /// Crash states showing at least one kind.
     violating_states: u64,
     /// Crash states showing at least one damage kind (`ViolationKind::is_damage`).
@@ -226,7 +240,7 @@ impl Aggregator {
     }
 
     pub fn summary(&self, meta: &RunMeta, duration_s: f64, interrupted: bool) -> Summary {
-        let cells: Vec<CellSummary> = self.cells.iter().map(CellAgg::summary).collect();
+        let cells: Vec<CellSummary> = self.cells.iter().map(|c| c.summary(meta.min_states)).collect();
         Summary {
             meta: meta.clone(),
             seeds: meta.seed.into_iter().collect(),
@@ -252,7 +266,10 @@ impl CellAgg {
             trials: 0,
             inconclusive: 0,
             crash_states: 0,
+            images: 0,
             violating_trials: 0,
+            trial_violations: ViolationKind::ALL.iter().map(|&k| (k, 0)).collect(),
+            damaged_trials: 0,
             violating_states: 0,
             damaged_states: 0,
             violations: ViolationKind::ALL.iter().map(|&k| (k, 0)).collect(),
@@ -329,9 +346,10 @@ impl CellAgg {
                 false
             }
             TrialOutcome::Checked => {
-                // A kind counts once per crash state (a power-loss trial has several), however
-                // many of its checks failed.
+                // A kind counts once per distinct crash state (a power-loss trial has several),
+                // however many of its checks failed, and once per trial in the trial counts.
                 let mut kinds: BTreeSet<ViolationKind> = BTreeSet::new();
+                self.images += rec.images.len() as u64;
                 for state in rec.crash_states() {
                     self.crash_states += 1;
                     self.violating_states += u64::from(!state.is_empty());
@@ -342,6 +360,10 @@ impl CellAgg {
                     }
                     kinds.extend(state);
                 }
+                for &k in &kinds {
+                    *self.trial_violations.entry(k).or_insert(0) += 1;
+                }
+                self.damaged_trials += u64::from(kinds.iter().any(|k| k.is_damage()));
                 if kinds.is_empty() {
                     return false;
                 }
@@ -373,7 +395,12 @@ impl CellAgg {
         self.trials += other.trials;
         self.inconclusive += other.inconclusive;
         self.crash_states += other.crash_states;
+        self.images += other.images;
         self.violating_trials += other.violating_trials;
+        for (&k, &n) in &other.trial_violations {
+            *self.trial_violations.entry(k).or_insert(0) += n;
+        }
+        self.damaged_trials += other.damaged_trials;
         self.violating_states += other.violating_states;
         self.damaged_states += other.damaged_states;
         for (&k, &n) in &other.violations {
@@ -442,12 +469,14 @@ impl CellAgg {
         }
     }
 
-    fn summary(&self) -> CellSummary {
+    fn summary(&self, min_states: u64) -> CellSummary {
         let kinds = ViolationKind::ALL;
         let violations: BTreeMap<ViolationKind, u64> =
             kinds.iter().map(|&k| (k, self.violations.get(&k).copied().unwrap_or(0))).collect();
-        let violation_upper_95 =
-            violations.iter().map(|(&k, &n)| (k, stats::wilson_upper(n, self.crash_states))).collect();
+        let trial_violations: BTreeMap<ViolationKind, u64> =
+            kinds.iter().map(|&k| (k, self.trial_violations.get(&k).copied().unwrap_or(0))).collect();
+        let checked = self.trials - self.inconclusive;
+        let violation_upper_95 = trial_violations.iter().map(|(&k, &n)| (k, stats::wilson_upper(n, checked))).collect();
         let mut reasons: Vec<(&String, &u64)> = self.inconclusive_reasons.iter().collect();
         reasons.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
         CellSummary {
@@ -455,13 +484,18 @@ impl CellAgg {
             cell: self.cell,
             trials: self.trials,
             inconclusive: self.inconclusive,
+            checked,
             crash_states: self.crash_states,
+            images: self.images,
             violating_trials: self.violating_trials,
+            damaged_trials: self.damaged_trials,
             violating_states: self.violating_states,
             damaged_states: self.damaged_states,
-            verdict: expect::verdict(&self.expectation, &violations),
-            no_data: self.crash_states == 0,
+            verdict: expect::verdict(&self.expectation, &violations, self.crash_states, min_states),
+            no_data: self.crash_states < min_states.max(1),
+            min_states: min_states.max(1),
             violations,
+            trial_violations,
             violation_upper_95,
             expectation: ExpectationSummary::of(&self.expectation),
             commits: self.commits,
@@ -551,19 +585,15 @@ impl Summary {
         self.cells.iter().any(|c| c.verdict.failed())
     }
 
-    /// (ok, regression, silent-canary) cell counts.
-    pub fn verdict_counts(&self) -> (usize, usize, usize) {
-        let mut counts = (0, 0, 0);
-        for c in &self.cells {
-            match c.verdict {
-                Verdict::Ok => counts.0 += 1,
-                Verdict::Regression => counts.1 += 1,
-                Verdict::SilentCanary => counts.2 += 1,
-            }
-        }
-        counts
+    /// How many cells got each verdict, in [`VERDICT_ORDER`].
+    pub fn verdict_counts(&self) -> Vec<(Verdict, usize)> {
+        VERDICT_ORDER.iter().map(|&v| (v, self.cells.iter().filter(|c| c.verdict == v).count())).collect()
     }
 }
+
+/// The order verdicts are counted and listed in: the good news first, then the failures by
+/// urgency.
+pub const VERDICT_ORDER: [Verdict; 4] = [Verdict::Ok, Verdict::Regression, Verdict::NoData, Verdict::SilentCanary];
 
 /// One run directory a report was built from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -595,26 +625,47 @@ pub struct CellSummary {
     /// Every record of the cell, inconclusive ones included.
     pub trials: u64,
     pub inconclusive: u64,
-    /// Checked crash images.
+    /// Trials whose crash image(s) were checked: `trials - inconclusive`.
+    #[serde(default)]
+    pub checked: u64,
+    /// Distinct checked crash images: one per checked process-crash trial; for a power loss,
+    /// the images of each trace that differ from the trace's other images.
     pub crash_states: u64,
+    /// Power loss: every image built, duplicates of an earlier image of the same trace
+    /// included (0 for the other faults).
+    #[serde(default)]
+    pub images: u64,
     /// Checked trials with at least one violation.
     pub violating_trials: u64,
+    /// Checked trials with some damage kind in some state.
+    #[serde(default)]
+    pub damaged_trials: u64,
     /// Crash states showing at least one violation (a power-loss trial has several states, so
-    /// this is not `violating_trials`): the numerator of the "any violation" rate.
+    /// this is not `violating_trials`).
     #[serde(default)]
     pub violating_states: u64,
-    /// Crash states showing at least one damage kind (every kind but lost_ack): the
-    /// numerator of the corruption rate.
+    /// Crash states showing at least one damage kind (every kind but lost_ack).
     #[serde(default)]
     pub damaged_states: u64,
-    /// Crash states showing each kind (all eight kinds).
+    /// Crash states showing each kind (every kind).
     pub violations: BTreeMap<ViolationKind, u64>,
-    /// Wilson 95% upper bound of `violations[kind] / crash_states` (1.0 with no crash state).
+    /// Checked trials showing each kind in some state: for a process crash the same as
+    /// `violations`; for a power loss, traces.
+    #[serde(default)]
+    pub trial_violations: BTreeMap<ViolationKind, u64>,
+    /// Wilson 95% upper bound of each kind's rate per checked trial, `trial_violations[kind] /
+    /// checked` (1.0 with none checked). Per trial, not per state: the images of one power-loss
+    /// trace share its writes, so they are not independent samples, and counting them as such
+    /// would overstate the evidence by up to the images per trace.
     pub violation_upper_95: BTreeMap<ViolationKind, f64>,
     pub expectation: ExpectationSummary,
     pub verdict: Verdict,
-    /// No crash state was checked: an `ok` here is vacuous.
+    /// Fewer than `min_states` distinct crash states were checked: the verdict is `no-data`
+    /// unless a forbidden violation was seen anyway.
     pub no_data: bool,
+    /// The fewest crash states this cell needed (`--min-states`).
+    #[serde(default = "one")]
+    pub min_states: u64,
     /// Commits acknowledged by the cell's writers.
     pub commits: u64,
     pub commit_latency_us: LatencySummary,
@@ -651,7 +702,6 @@ impl CellSummary {
     /// One line on why the verdict is what it is, e.g. `regression: integrity 3/40 (forbidden)`.
     pub fn verdict_reason(&self) -> String {
         match self.verdict {
-            Verdict::Ok if self.no_data => format!("ok: no crash state checked ({} trials)", self.trials),
             Verdict::Ok => format!("ok: {} crash states met the expectation", self.crash_states),
             Verdict::Regression => {
                 let hits: Vec<String> = self
@@ -660,6 +710,16 @@ impl CellSummary {
                     .map(|(k, n)| format!("{} {n}/{}", k.as_str(), self.crash_states))
                     .collect();
                 format!("regression: {} (forbidden)", hits.join(", "))
+            }
+            Verdict::NoData => {
+                let why = match (self.trials, self.inconclusive_reasons.first()) {
+                    (0, _) => "no trial of this cell ran (raise the budget)".to_string(),
+                    (_, Some(reason)) if self.inconclusive > 0 => {
+                        format!("{} of {} trials inconclusive, e.g. {reason}", self.inconclusive, self.trials)
+                    }
+                    (_, _) => format!("{} trials", self.trials),
+                };
+                format!("no-data: {} crash states checked, {} needed; {why}", self.crash_states, self.min_states)
             }
             Verdict::SilentCanary => {
                 let required: Vec<&str> = ViolationKind::ALL
@@ -673,6 +733,30 @@ impl CellSummary {
                     self.crash_states
                 )
             }
+        }
+    }
+
+    /// The rate of `kind` as the reports print it, with its bound: `k/n (≤ u%)` over checked
+    /// trials, and for a power loss the distinct images beside it (`· k/n img`).
+    pub fn rate_text(&self, kind: ViolationKind) -> String {
+        let per_trial = rate_with_bound(self.trial_violations.get(&kind).copied().unwrap_or(0), self.checked);
+        match self.images {
+            0 => per_trial,
+            _ => {
+                format!("{per_trial} · {}/{} img", self.violations.get(&kind).copied().unwrap_or(0), self.crash_states)
+            }
+        }
+    }
+
+    /// The verdict as a table shows it: `ok (canary fired)`, `**regression**`...
+    fn verdict_label(&self, bold: bool) -> String {
+        match self.verdict {
+            Verdict::Ok if self.expectation.canary => "ok (canary fired)".to_string(),
+            Verdict::Ok => "ok".to_string(),
+            Verdict::Regression | Verdict::NoData | Verdict::SilentCanary if bold => {
+                format!("**{}**", self.verdict.as_str())
+            }
+            Verdict::Regression | Verdict::NoData | Verdict::SilentCanary => self.verdict.as_str().to_string(),
         }
     }
 }
@@ -857,14 +941,12 @@ fn short_expectation(e: &ExpectationSummary) -> String {
 }
 
 fn verdict_counts_line(summary: &Summary) -> String {
-    let (ok, regression, silent) = summary.verdict_counts();
-    let mut parts = vec![format!("{ok} ok")];
-    if regression > 0 {
-        parts.push(format!("{regression} regression"));
-    }
-    if silent > 0 {
-        parts.push(format!("{silent} silent-canary"));
-    }
+    let parts: Vec<String> = summary
+        .verdict_counts()
+        .into_iter()
+        .filter(|&(v, n)| n > 0 || v == Verdict::Ok)
+        .map(|(v, n)| format!("{n} {}", v.as_str()))
+        .collect();
     format!("{} cells: {}", summary.cells.len(), parts.join(", "))
 }
 
@@ -959,28 +1041,26 @@ pub fn markdown(summary: &Summary) -> String {
         let rates: Vec<String> = ViolationKind::ALL
             .iter()
             .map(|&k| {
-                let n = c.violations.get(&k).copied().unwrap_or(0);
-                let text = rate_with_bound(n, c.crash_states);
-                if n > 0 && c.expectation.level(k) == Level::Forbidden { format!("**{text}**") } else { text }
+                let text = c.rate_text(k);
+                let seen = c.violations.get(&k).copied().unwrap_or(0) > 0;
+                if seen && c.expectation.level(k) == Level::Forbidden { format!("**{text}**") } else { text }
             })
             .collect();
         let trials = match c.inconclusive {
             0 => c.trials.to_string(),
             n => format!("{} ({n} inconcl.)", c.trials),
         };
-        let verdict = match c.verdict {
-            Verdict::Ok if c.no_data => "ok (no data)".to_string(),
-            Verdict::Ok if c.expectation.canary => "ok (canary fired)".to_string(),
-            Verdict::Ok => "ok".to_string(),
-            Verdict::Regression | Verdict::SilentCanary => format!("**{}**", c.verdict.as_str()),
+        let states = match c.images {
+            0 => c.crash_states.to_string(),
+            images => format!("{} of {images} img", c.crash_states),
         };
         let _ = writeln!(
             out,
-            "| `{}` | {trials} | {} | {} | {} | {verdict} | {} |",
+            "| `{}` | {trials} | {states} | {} | {} | {} | {} |",
             c.id,
-            c.crash_states,
             rates.join(" | "),
             short_expectation(&c.expectation),
+            c.verdict_label(true),
             latency_pair(&c.commit_latency_us),
         );
     }
@@ -1024,19 +1104,25 @@ pub fn markdown(summary: &Summary) -> String {
     let _ = writeln!(out, "\n## Legend\n");
     let _ = writeln!(
         out,
-        "- `k/n (≤ u%)`: k of n checked crash states showed the violation; u is the Wilson 95% upper bound \
-         on its rate (0/45 means ≤ 7.9%, not 0%). **Bold**: forbidden and seen."
+        "- `k/n (≤ u%)`: k of n checked trials showed the violation; u is the Wilson 95% upper bound on its \
+         rate (0/45 means ≤ 7.9%, not 0%). A process crash leaves one crash state per trial. A power-loss \
+         trial (a trace) yields several images; `· k/n img` counts the distinct ones (an image equal to an \
+         earlier one of its trace is the same state, counted once), but the bound is taken over traces: \
+         the images of one trace share its writes and are not independent samples. **Bold**: forbidden \
+         and seen."
     );
     let _ = writeln!(
         out,
-        "- Verdicts: `ok` met the expectation; `regression` a forbidden violation happened; `silent-canary` \
-         a positive control found none of its required violations, so the harness may have lost its teeth."
+        "- Verdicts: `ok` met the expectation; `regression` a forbidden violation happened; `no-data` fewer \
+         crash states were checked than the run demands (`--min-states`, default 1: every trial \
+         inconclusive, or none ran), so the cell proves nothing and fails the run; `silent-canary` a \
+         positive control found none of its required violations, so the harness may have lost its teeth."
     );
     let _ = writeln!(
         out,
         "- Kinds: open, integ(rity_check), fts, lost (acknowledged commit lost), phant(om), atom(icity), \
-         prefix (hole in a writer's sequence), reopen (write after recovery). Inconclusive trials are not \
-         crash states."
+         prefix (hole in a writer's sequence), reopen (write after recovery), crash (a writer died of \
+         something crashfuzz did not send: `writer_crash`). Inconclusive trials are not crash states."
     );
     out
 }
@@ -1068,7 +1154,7 @@ pub fn junit_xml(summary: &Summary) -> std::io::Result<String> {
     for c in &summary.cells {
         let status = match c.verdict {
             Verdict::Ok => TestCaseStatus::success(),
-            Verdict::Regression | Verdict::SilentCanary => {
+            Verdict::Regression | Verdict::NoData | Verdict::SilentCanary => {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 status.set_message(c.verdict_reason()).set_type(c.verdict.as_str());
                 let replays: Vec<String> = c
@@ -1093,14 +1179,13 @@ pub fn junit_xml(summary: &Summary) -> std::io::Result<String> {
 
 /// The counts of a cell as plain text (junit's system-out).
 fn cell_counts_text(c: &CellSummary) -> String {
-    let kinds: Vec<String> = ViolationKind::ALL
-        .iter()
-        .map(|&k| {
-            format!("{} {}", k.as_str(), rate_with_bound(c.violations.get(&k).copied().unwrap_or(0), c.crash_states))
-        })
-        .collect();
+    let kinds: Vec<String> = ViolationKind::ALL.iter().map(|&k| format!("{} {}", k.as_str(), c.rate_text(k))).collect();
+    let images = match c.images {
+        0 => String::new(),
+        n => format!(" (distinct, of {n} images built)"),
+    };
     format!(
-        "trials {}, inconclusive {}, crash states {}, violating trials {}\nviolations: {}\nexpectation: {}\n\
+        "trials {}, inconclusive {}, crash states {}{images}, violating trials {}\nviolations: {}\nexpectation: {}\n\
          commits {}, commit latency p50/p99 µs: {}\n{}\n",
         c.trials,
         c.inconclusive,
@@ -1115,7 +1200,8 @@ fn cell_counts_text(c: &CellSummary) -> String {
 }
 
 /// What the terminal shows after a campaign: one aligned line per cell, then the verdict line,
-/// which names the failing cells and says `regression` or `silent-canary` for each.
+/// which names the failing cells and says `regression`, `no-data` or `silent-canary` for each,
+/// with the reason.
 pub fn console_matrix(summary: &Summary) -> String {
     let header = ["cell", "trials", "inconcl", "states", "violations", "verdict"];
     let rows: Vec<[String; 6]> = summary
@@ -1124,11 +1210,7 @@ pub fn console_matrix(summary: &Summary) -> String {
         .map(|c| {
             let hits: Vec<String> =
                 c.violations.iter().filter(|&(_, &n)| n > 0).map(|(k, n)| format!("{} {n}", k.as_str())).collect();
-            let verdict = match c.verdict {
-                Verdict::Ok if c.no_data => "ok (no data)".to_string(),
-                Verdict::Ok if c.expectation.canary => "ok (canary fired)".to_string(),
-                Verdict::Ok | Verdict::Regression | Verdict::SilentCanary => c.verdict.as_str().to_string(),
-            };
+            let verdict = c.verdict_label(false);
             [
                 c.id.clone(),
                 c.trials.to_string(),
@@ -1173,14 +1255,12 @@ pub fn console_matrix(summary: &Summary) -> String {
         let _ = writeln!(out, "verdict: ok ({}){interrupted}", verdict_counts_line(summary));
         return out;
     }
-    let (_, regression, silent) = summary.verdict_counts();
-    let mut counts = Vec::new();
-    if regression > 0 {
-        counts.push(format!("{regression} regression"));
-    }
-    if silent > 0 {
-        counts.push(format!("{silent} silent-canary"));
-    }
+    let counts: Vec<String> = summary
+        .verdict_counts()
+        .into_iter()
+        .filter(|&(v, n)| n > 0 && v.failed())
+        .map(|(v, n)| format!("{n} {}", v.as_str()))
+        .collect();
     let failing: Vec<String> = summary
         .cells
         .iter()
@@ -1260,6 +1340,7 @@ pub(crate) mod tests {
             crashfuzz_version: "0.1.0".into(),
             sqlite_version: "3.54.1".into(),
             command: "crashfuzz run unit --seed 7".into(),
+            min_states: 1,
         }
     }
 
@@ -1296,28 +1377,38 @@ pub(crate) mod tests {
             busy_retries: 0,
             transients: 0,
             survivors: Vec::new(),
+            continued_from: None,
+            db_bytes_at_start: 0,
         }
     }
 
     #[test]
-    fn a_power_loss_trial_counts_each_image_as_a_crash_state() {
+    fn a_power_loss_trial_counts_its_distinct_images_as_crash_states_and_its_trace_once_in_the_bound() {
         let mut agg = aggregator();
-        let image = |violations: Vec<ViolationKind>| crate::imaging::ImageRecord {
+        let image = |violations: Vec<ViolationKind>, duplicate_of: Option<u32>| crate::imaging::ImageRecord {
             cut: 10,
             undetermined: 3,
             lost: 1,
             torn: 0,
             violations,
-            duplicate_of: None,
+            duplicate_of,
         };
+        let lost = vec![ViolationKind::LostAck];
         let mut rec = record(1, &wal(), &[ViolationKind::LostAck], &[100]);
-        rec.images = vec![image(vec![]), image(vec![ViolationKind::LostAck]), image(vec![ViolationKind::LostAck])];
+        // Image 3 has the bytes and acknowledgements of image 1: the same state, once.
+        rec.images =
+            vec![image(vec![], None), image(lost.clone(), None), image(lost.clone(), None), image(lost, Some(1))];
         agg.add(&rec);
+        agg.add(&record(4, &wal(), &[], &[100]));
         let summary = agg.summary(&RunMeta::default(), 1.0, false);
         let c = summary.cells.iter().find(|c| c.id == wal().id()).unwrap();
-        assert_eq!(c.crash_states, 3);
+        assert_eq!((c.images, c.crash_states, c.checked), (4, 4, 2), "3 distinct images + 1 kill state");
         assert_eq!(c.violations[&ViolationKind::LostAck], 2);
+        assert_eq!(c.trial_violations[&ViolationKind::LostAck], 1);
         assert_eq!(c.violating_trials, 1);
+        // The bound is over the 2 trials, not the 4 states: 1 of 2.
+        assert_eq!(c.violation_upper_95[&ViolationKind::LostAck], stats::wilson_upper(1, 2));
+        assert_eq!(c.rate_text(ViolationKind::LostAck), format!("{} · 2/4 img", rate_with_bound(1, 2)));
     }
 
     fn inconclusive(trial: u64, cell: &Cell, reason: &str) -> TrialRecord {
@@ -1335,7 +1426,7 @@ pub(crate) mod tests {
         // off: nothing found → silent canary, even with inconclusive trials around.
         agg.add(&record(1, &off(), &[], &[50]));
         agg.add(&inconclusive(4, &off(), "writer 500 finished its work before the fault"));
-        // delete: no records at all → ok, flagged no_data.
+        // delete: no records at all → no-data.
         let s = agg.summary(&meta(), 2.5, false);
         assert_eq!(agg.trials(), 6);
         assert_eq!(agg.violating_trials(), 1);
@@ -1360,27 +1451,55 @@ pub(crate) mod tests {
             o.verdict_reason(),
             "silent-canary: no required violation (required: integrity|fts|atomicity) in 1 crash states"
         );
-        assert_eq!((d.trials, d.verdict, d.no_data), (0, Verdict::Ok, true));
+        assert_eq!((d.trials, d.verdict, d.no_data), (0, Verdict::NoData, true));
+        assert_eq!(
+            d.verdict_reason(),
+            "no-data: 0 crash states checked, 1 needed; no trial of this cell ran (raise the budget)"
+        );
         assert_eq!(d.violation_upper_95[&ViolationKind::Open], 1.0);
         assert_eq!(d.commit_latency_us.p50, None);
         assert_eq!(d.loadavg_1m, LoadRange { min: None, max: None });
         assert!(s.failed && s.failed());
-        assert_eq!(s.verdict_counts(), (1, 1, 1));
+        assert_eq!(
+            s.verdict_counts(),
+            vec![(Verdict::Ok, 0), (Verdict::Regression, 1), (Verdict::NoData, 1), (Verdict::SilentCanary, 1)]
+        );
     }
 
     #[test]
-    fn a_canary_that_fires_is_ok_and_a_canary_without_data_is_silent() {
+    fn a_canary_that_fires_is_ok_and_a_cell_without_data_is_no_data_canary_or_not() {
         let mut agg = aggregator();
+        agg.add(&record(0, &wal(), &[], &[]));
         agg.add(&record(1, &off(), &[ViolationKind::Atomicity], &[]));
+        agg.add(&record(2, &delete(), &[], &[]));
         let s = agg.summary(&meta(), 1.0, false);
         assert_eq!(s.cells[1].verdict, Verdict::Ok);
         assert!(s.cells[1].expectation.canary);
         assert!(!s.failed());
 
         let s = aggregator().summary(&meta(), 0.0, true);
-        assert_eq!(s.cells[1].verdict, Verdict::SilentCanary);
+        assert_eq!(s.cells[1].verdict, Verdict::NoData);
         assert!(s.cells[1].no_data);
-        assert_eq!(s.cells[0].verdict, Verdict::Ok);
+        assert_eq!(s.cells[0].verdict, Verdict::NoData);
+        assert!(s.failed());
+
+        // All inconclusive is no evidence either, and the reason says why.
+        let mut agg = aggregator();
+        agg.add(&inconclusive(0, &wal(), "writer 1000 finished its work before the fault"));
+        let s = agg.summary(&meta(), 1.0, false);
+        assert_eq!(s.cells[0].verdict, Verdict::NoData);
+        assert_eq!(
+            s.cells[0].verdict_reason(),
+            "no-data: 0 crash states checked, 1 needed; 1 of 1 trials inconclusive, e.g. writer 1000 finished its \
+             work before the fault"
+        );
+        // --min-states raises the demand.
+        let mut agg = aggregator();
+        agg.add(&record(0, &wal(), &[], &[10]));
+        agg.add(&record(3, &wal(), &[], &[10]));
+        assert_eq!(agg.summary(&meta(), 1.0, false).cells[0].verdict, Verdict::Ok);
+        let strict = RunMeta { min_states: 3, ..meta() };
+        assert_eq!(agg.summary(&strict, 1.0, false).cells[0].verdict, Verdict::NoData);
     }
 
     #[test]
@@ -1680,10 +1799,20 @@ pub(crate) mod tests {
         assert!(xml.contains(r#"classname="crashfuzz.unit""#), "{xml}");
 
         let mut ok = aggregator();
+        ok.add(&record(0, &wal(), &[], &[]));
         ok.add(&record(1, &off(), &[ViolationKind::Fts], &[]));
+        ok.add(&record(2, &delete(), &[], &[]));
         let xml = junit_xml(&ok.summary(&meta(), 1.0, false)).unwrap();
         assert_eq!(xml.matches("<testcase").count(), 3);
         assert!(!xml.contains("<failure"), "{xml}");
+
+        // A cell without evidence is a failure too, and says why.
+        let mut bare = aggregator();
+        bare.add(&record(0, &wal(), &[], &[]));
+        bare.add(&record(1, &off(), &[ViolationKind::Fts], &[]));
+        let xml = junit_xml(&bare.summary(&meta(), 1.0, false)).unwrap();
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+        assert!(xml.contains(r#"type="no-data""#) && xml.contains("no trial of this cell ran"), "{xml}");
     }
 
     #[test]
@@ -1703,10 +1832,20 @@ pub(crate) mod tests {
 
         let mut silent = aggregator();
         silent.add(&record(0, &wal(), &[], &[5]));
+        silent.add(&record(1, &off(), &[], &[5]));
         silent.add(&record(2, &delete(), &[], &[5]));
         let console = console_matrix(&silent.summary(&meta(), 1.0, false));
         assert!(console.contains("silent-canary"), "{console}");
         assert!(console.contains("off/full/sigkill_only@bulk"), "{console}");
+
+        let mut bare = aggregator();
+        bare.add(&record(0, &wal(), &[], &[5]));
+        bare.add(&inconclusive(1, &off(), "writer 2000 died before the fault (exit:3): setup"));
+        bare.add(&record(2, &delete(), &[], &[5]));
+        let console = console_matrix(&bare.summary(&meta(), 1.0, false));
+        let last = console.lines().find(|l| l.starts_with("verdict:")).unwrap();
+        assert_eq!(last, "verdict: FAILED (1 no-data; 3 cells): no-data off/full/sigkill_only@bulk", "{console}");
+        assert!(console.contains("1 of 1 trials inconclusive, e.g. writer 2000 died"), "{console}");
 
         let mut ok = aggregator();
         ok.add(&record(0, &wal(), &[], &[5]));

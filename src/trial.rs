@@ -101,6 +101,13 @@ pub struct TrialRecord {
     /// The writers that had to write on through the victim's death, and how they fared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub survivors: Vec<SurvivorRecord>,
+    /// `continue`: the trial whose database (checked clean) this one started from; `None` when
+    /// it started from the cell's template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_from: Option<u64>,
+    /// Bytes of the database and its WAL or journal when the writers started.
+    #[serde(default)]
+    pub db_bytes_at_start: u64,
 }
 
 /// serde_json writes a NaN as `null` and refuses to read `null` as an `f64`: without this, a
@@ -110,13 +117,14 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<
 }
 
 impl TrialRecord {
-    /// Crash images this trial checked: its power-loss images, or the one image a process
-    /// crash leaves.
+    /// The distinct crash states this trial checked: its power-loss images but those that
+    /// duplicate an earlier image of the trace (same bytes, same acknowledgements: the same
+    /// state, counted once), or the one image a process crash leaves.
     pub fn crash_states(&self) -> Vec<&[ViolationKind]> {
         if self.images.is_empty() {
             vec![&self.violations[..]]
         } else {
-            self.images.iter().map(|i| &i.violations[..]).collect()
+            self.images.iter().filter(|i| i.duplicate_of.is_none()).map(|i| &i.violations[..]).collect()
         }
     }
 }
@@ -456,23 +464,60 @@ pub fn copy_image(db: &Path, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// One worker's place to run trials: its directory, and under `continue` the database it keeps
-/// across trials of a cell together with what is known to be in it.
+/// One worker's place to run trials: its directory, and under `continue` the databases it
+/// keeps across trials, one per cell, with what is known to be in each.
 #[derive(Debug)]
 pub struct Lane {
     pub dir: PathBuf,
-    /// `continue`: the cell whose database is in `dir`, and the writers it holds.
-    pub kept: Option<(usize, BTreeMap<u64, WriterExpectation>)>,
+    /// `continue`: per cell, the database a clean trial of it left (stashed in
+    /// [`Lane::stash`]) and what is in it.
+    kept: BTreeMap<usize, KeptDatabase>,
+}
+
+/// A database kept for the next trial of its cell (`continue`).
+#[derive(Debug)]
+struct KeptDatabase {
+    /// Per writer, what the database holds: the present transactions of every earlier trial.
+    history: BTreeMap<u64, WriterExpectation>,
+    /// The trial that left it.
+    trial: u64,
 }
 
 impl Lane {
     pub fn new(dir: PathBuf) -> Lane {
-        Lane { dir, kept: None }
+        Lane { dir, kept: BTreeMap::new() }
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.join("db.sqlite")
+        self.dir.join(KEPT_DB_NAME)
     }
+
+    /// Where cell `cell`'s continued database waits between its trials.
+    fn stash(&self, cell: usize) -> PathBuf {
+        self.dir.join(format!("continue-{cell}")).join(KEPT_DB_NAME)
+    }
+}
+
+/// Moves the files of database `from` to `to` (renames within the lane's file system).
+fn move_db_files(from: &Path, to: &Path) -> std::io::Result<()> {
+    remove_db_files(to)?;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    for suffix in IMAGE_SUFFIXES {
+        match std::fs::rename(sidecar(from, suffix), sidecar(to, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // A -shm belongs to no one once its writers are dead; the next opener rebuilds it.
+    remove_db_files(from)
+}
+
+/// The bytes of a database and its journal or WAL.
+fn db_bytes(db: &Path) -> u64 {
+    IMAGE_SUFFIXES.iter().filter_map(|s| std::fs::metadata(sidecar(db, s)).ok()).map(|m| m.len()).sum()
 }
 
 /// What every trial of a campaign shares.
@@ -621,17 +666,23 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         | FaultKind::ForkConnection
         | FaultKind::CrossVersion => false,
     };
-    let reuse = continues && lane.kept.as_ref().is_some_and(|(c, _)| *c == cell_index);
     let template = &env.templates[cell_index];
-    let mut history = match (reuse, lane.kept.take()) {
-        (true, Some((_, history))) => history,
-        _ => {
+    // A continued database comes back from its stash; anything else starts from the template.
+    let kept = if continues { lane.kept.remove(&cell_index) } else { None };
+    let (mut history, continued_from) = match kept {
+        Some(k) => {
+            move_db_files(&lane.stash(cell_index), &db)
+                .map_err(io(format!("restore the database of {}", cell.id())))?;
+            (k.history, Some(k.trial))
+        }
+        None => {
             remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
             std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
             let n = template.seed_txns;
-            BTreeMap::from([(workload::SEED_WRITER, WriterExpectation { acked: n, begun: n })])
+            (BTreeMap::from([(workload::SEED_WRITER, WriterExpectation { acked: n, begun: n })]), None)
         }
     };
+    let db_bytes_at_start = db_bytes(&db);
     let pristine = lane.dir.join("pristine");
     if pristine.exists() {
         std::fs::remove_dir_all(&pristine).map_err(io(format!("clear {}", pristine.display())))?;
@@ -1136,11 +1187,13 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         busy_retries,
         transients,
         survivors: survivor_records,
+        continued_from,
+        db_bytes_at_start,
     };
     if let Some(reason) = inconclusive {
+        // Whatever is in the lane is of unknown provenance now: the cell's next trial starts
+        // afresh (its kept database was taken out of `lane.kept` at the start).
         record.outcome = TrialOutcome::Inconclusive { reason };
-        // Whatever is in the lane is of unknown provenance now: start the next trial afresh.
-        lane.kept = None;
         return Ok(record);
     }
 
@@ -1161,7 +1214,6 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             let t = Instant::now();
             power_loss_images(&ctx, lane, &template.path, &history, &check_cfg, &mut record, &mut rng)?;
             record.timing_us.check = micros(t.elapsed());
-            lane.kept = None;
             Ok(record)
         }
         FaultKind::Kill
@@ -1189,7 +1241,6 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             if let Some(reason) = report.could_not_run() {
                 record.timing_us.check = micros(t.elapsed());
                 record.outcome = TrialOutcome::Inconclusive { reason };
-                lane.kept = None;
                 return Ok(record);
             }
             judge_survivors(&mut report, &record.survivors);
@@ -1216,11 +1267,12 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                         kept.entry(*w).or_insert(WriterExpectation { acked: 0, begun: e.begun });
                     }
                     kept.insert(recovery_writer, WriterExpectation { acked: 1, begun: 1 });
-                    lane.kept = Some((cell_index, kept));
+                    move_db_files(&db, &lane.stash(cell_index))
+                        .map_err(io(format!("keep the database of {} for its next trial", cell.id())))?;
+                    lane.kept.insert(cell_index, KeptDatabase { history: kept, trial });
                 }
                 return Ok(record);
             }
-            lane.kept = None;
             let dir = ctx.claim(&mut record)?;
             if let Some(dir) = dir {
                 std::fs::rename(&pristine, dir.join(KEPT_IMAGE_DIR))
