@@ -262,6 +262,70 @@ synchronous = ["full"]
     assert!(md.contains("**no-data**"), "{md}");
 }
 
+/// A writer that dies of a signal crashfuzz never sends (here SIGABRT, sent by the test while
+/// the writer waits for its kill, as an abort in SQLite or Rust would raise it) is a finding, not an inconclusive trial: `writer_crash`,
+/// forbidden under a kill, and the image is still checked.
+#[test]
+fn a_writer_dying_of_a_signal_crashfuzz_did_not_send_is_a_writer_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "segv",
+        &format!(
+            r#"
+[budget]
+trials = 1
+{SMALL_WORKLOAD}
+[fault.kill]
+kill_at_ms_min = 3000
+kill_at_ms_max = 3000
+[[matrix]]
+journal_mode = ["wal"]
+synchronous = ["full"]
+"#
+        ),
+    );
+    let out = dir.path().join("out");
+    let driver = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--seed", "7", "--no-progress", "--jobs", "1"])
+        .args(["--out", out.to_str().unwrap(), "--workdir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writers = wait_for_writers(dir.path());
+    assert_eq!(writers.len(), 1, "one writer: {writers:?}");
+    // Give it a moment to commit, then crash it. (Not SIGSEGV: Rust's stack-overflow handler
+    // swallows one that no faulting access raised.)
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(writers[0]), nix::sys::signal::Signal::SIGABRT).unwrap();
+    let o = driver.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let summary = read_json(&out.join("summary.json"));
+    let c = cell(&summary, "wal/full/kill/auto-checkpoint");
+    assert_eq!(c["verdict"], "regression", "{c}");
+    assert_eq!((c["crash_states"].as_u64(), c["violations"]["writer_crash"].as_u64()), (Some(1), Some(1)), "{c}");
+    let line: Value = serde_json::from_str(std::fs::read_to_string(out.join("trials.jsonl")).unwrap().trim()).unwrap();
+    assert_eq!(line["outcome"]["kind"], "checked", "{line}");
+    assert!(line["writer_crashes"][0].as_str().unwrap().contains("SIGABRT"), "{line}");
+    // The image was checked like any other, and kept with its replay line.
+    assert!(
+        line["checks"].as_array().unwrap().iter().any(|c| c["check"] == "integrity" && c["outcome"] == "pass"),
+        "{line}"
+    );
+    assert!(line["replay"].as_str().is_some_and(|r| r.contains("--trial 0")), "{line}");
+    assert!(text(&o).contains("writer_crash"), "{}", text(&o));
+    // `replay` re-runs the image's checks and says plainly that the crash itself is an event
+    // of the trial's processes, which no image can replay.
+    let kept = out.join(line["kept_failure"].as_str().unwrap());
+    let replay = crashfuzz(&["replay", kept.to_str().unwrap()]);
+    let said = text(&replay);
+    assert_eq!(replay.status.code(), Some(1), "{said}");
+    assert!(said.contains("reproduced: the image passes its checks"), "{said}");
+    assert!(said.contains("recorded, not replayable from an image: writer_crash:"), "{said}");
+    assert!(said.contains("--trial 0"), "{said}");
+}
+
 #[test]
 fn a_forbidden_violation_is_a_regression() {
     let dir = tempfile::tempdir().unwrap();
@@ -605,6 +669,31 @@ fn processes_mentioning(needle: &str) -> Vec<i32> {
     pids
 }
 
+/// Pids of the writer processes whose database lies under `dir`.
+fn writers_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_str().unwrap();
+    processes_mentioning(needle)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(crashfuzz::writer::WRITER_SUBCOMMAND))
+        })
+        .collect()
+}
+
+/// Waits up to a minute for a writer process under `dir` to exist, and returns the pids seen.
+fn wait_for_writers(dir: &Path) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pids = writers_under(dir);
+        if !pids.is_empty() {
+            return pids;
+        }
+        assert!(Instant::now() < deadline, "no writer process appeared under {}", dir.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn start_long_campaign(dir: &Path) -> (std::process::Child, PathBuf) {
     let scenario = write_scenario(
         dir,
@@ -636,6 +725,9 @@ fn a_sigkilled_driver_leaves_no_writer_behind() {
     let dir = tempfile::tempdir().unwrap();
     let (mut driver, _) = start_long_campaign(dir.path());
     let needle = dir.path().to_str().unwrap().to_string();
+    // Writers are running (this test proves nothing if there is no one to orphan).
+    let writers = wait_for_writers(dir.path());
+    assert!(!writers.is_empty());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(driver.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     driver.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);

@@ -89,8 +89,9 @@ pub struct ChartSpec {
     pub empty_note: String,
 }
 
-/// The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency.
-const PALETTE: [RGBColor; 8] = [
+/// The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency,
+/// and Paul Tol's wine for a ninth; one per violation kind.
+const PALETTE: [RGBColor; ViolationKind::ALL.len()] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -100,6 +101,7 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
     // Okabe–Ito's yellow (240, 228, 66) all but vanishes on white; a grey takes its place.
     RGBColor(128, 128, 128),
+    RGBColor(136, 34, 85),
 ];
 
 /// Height of one bar's slot.
@@ -586,6 +588,7 @@ mod tests {
             survivors: Vec::new(),
             continued_from: None,
             db_bytes_at_start: 0,
+            writer_crashes: Vec::new(),
         }
     }
 
@@ -618,7 +621,7 @@ mod tests {
         // The built-in WAL+NORMAL power-loss expectation forbids a prefix hole.
         // Rates per trace (3 of 10 traces lose a commit), the 30 distinct images beside them.
         assert_eq!(label, "wal/normal/power_loss/auto-checkpoint  n=10 traces, 30 img  [regression]");
-        assert_eq!(bars.len(), 8);
+        assert_eq!(bars.len(), ViolationKind::ALL.len());
         let lost = &bars[ViolationKind::ALL.iter().position(|&k| k == ViolationKind::LostAck).unwrap()];
         assert!((lost.value - 0.3).abs() < 1e-12);
         assert_eq!(lost.interval, Some(stats::wilson_interval(3, 10)));
@@ -669,7 +672,7 @@ mod tests {
         assert!(has_text(violations, "wal/normal/power_loss/auto-checkpoint  n=10 traces, 30 img"), "{violations}");
         assert!(has_text(violations, "lost_ack\n"), "legend: {violations}");
         // One whisker (its dot is a circle) per kind of each cell with crash states.
-        assert_eq!(violations.matches("<circle").count(), 2 * 8);
+        assert_eq!(violations.matches("<circle").count(), 2 * ViolationKind::ALL.len());
         let synchronous = &svgs[1].1;
         assert!(has_text(synchronous, "wal/*/power_loss/auto-checkpoint\n"), "{synchronous}");
         assert_eq!(synchronous.matches("<circle").count(), 2 * 2);

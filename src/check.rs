@@ -50,12 +50,16 @@ pub enum ViolationKind {
     Atomicity,
     /// 7. per writer, the present transactions have no holes.
     Prefix,
-    /// 8. a new message can be appended after recovery.
+    /// 8. a new message can be appended after recovery (by every survivor, too).
     ReopenWrite,
+    /// A writer died of something crashfuzz did not send: a signal (SQLite crashing on a
+    /// damaged file, a mapping truncated under it) or an exit outside the writer's protocol.
+    /// Judged from the trial's processes, not from the image (`fault::death`).
+    WriterCrash,
 }
 
 impl ViolationKind {
-    pub const ALL: [ViolationKind; 8] = [
+    pub const ALL: [ViolationKind; 9] = [
         ViolationKind::Open,
         ViolationKind::Integrity,
         ViolationKind::Fts,
@@ -64,13 +68,16 @@ impl ViolationKind {
         ViolationKind::Atomicity,
         ViolationKind::Prefix,
         ViolationKind::ReopenWrite,
+        ViolationKind::WriterCrash,
     ];
 
     /// The kinds that say the database itself is damaged (unreadable, inconsistent, holding
     /// what no one wrote, or refusing writes), as opposed to merely missing commits.
     pub fn is_damage(self) -> bool {
         match self {
-            ViolationKind::LostAck => false,
+            // A lost commit is loss, not damage; a crashed writer is an event of the trial,
+            // not a state of the file.
+            ViolationKind::LostAck | ViolationKind::WriterCrash => false,
             ViolationKind::Open
             | ViolationKind::Integrity
             | ViolationKind::Fts
@@ -91,6 +98,7 @@ impl ViolationKind {
             ViolationKind::Atomicity => "atomicity",
             ViolationKind::Prefix => "prefix",
             ViolationKind::ReopenWrite => "reopen_write",
+            ViolationKind::WriterCrash => "writer_crash",
         }
     }
 }
@@ -123,12 +131,36 @@ pub struct CheckResult {
 }
 
 /// What the acknowledgement channel says about one writer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriterExpectation {
-    /// Highest sequence number acknowledged (every `1..=acked` must be present); 0 for none.
+    /// Highest sequence number acknowledged; 0 for none. Every `1..=acked` but `unacked` must
+    /// be present.
     pub acked: u64,
     /// Highest sequence number begun (nothing above it may be present); 0 for none.
     pub begun: u64,
+    /// Sequence numbers below `acked` that were begun and never acknowledged: a COMMIT that
+    /// reported an I/O error although its transaction was in the file. They may be present or
+    /// absent; losing one loses nothing anyone was told had committed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unacked: Vec<u64>,
+}
+
+impl WriterExpectation {
+    /// Every `1..=acked` acknowledged, `begun` begun.
+    pub fn upto(acked: u64, begun: u64) -> WriterExpectation {
+        WriterExpectation { acked, begun, unacked: Vec::new() }
+    }
+
+    /// From the sequence numbers acknowledged (in any order) and the highest begun.
+    pub fn from_acked(acked: &[u64], begun: u64) -> WriterExpectation {
+        let set: std::collections::BTreeSet<u64> = acked.iter().copied().collect();
+        let max = set.last().copied().unwrap_or(0);
+        WriterExpectation {
+            acked: max,
+            begun: begun.max(max),
+            unacked: (1..max).filter(|s| !set.contains(s)).collect(),
+        }
+    }
 }
 
 /// Everything the oracle knows about who wrote what, keyed by writer id. A ledger row of a
@@ -682,7 +714,8 @@ pub fn lost_acks(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<Str
     let mut problems = Vec::new();
     for (&w, e) in &expected.writers {
         let present = seqs.get(&w).map_or(&[][..], Vec::as_slice);
-        let lost: Vec<u64> = (1..=e.acked).filter(|s| present.binary_search(s).is_err()).collect();
+        let lost: Vec<u64> =
+            (1..=e.acked).filter(|s| present.binary_search(s).is_err() && !e.unacked.contains(s)).collect();
         if !lost.is_empty() {
             problems.push(format!("writer {w}: acknowledged 1..={}, lost {}", e.acked, ranges(&lost)));
         }
@@ -944,8 +977,8 @@ mod tests {
         drop(conn);
         let expected = Expected {
             writers: BTreeMap::from([
-                (workload::SEED_WRITER, WriterExpectation { acked: n, begun: n }),
-                (WRITER, WriterExpectation { acked: COMMITS, begun: COMMITS + 1 }),
+                (workload::SEED_WRITER, WriterExpectation::upto(n, n)),
+                (WRITER, WriterExpectation::upto(COMMITS, COMMITS + 1)),
             ]),
         };
         (dir, db, expected)
@@ -1095,6 +1128,13 @@ mod tests {
         assert!(format!("{report:?}").contains("torn"));
     }
 
+    /// The first transaction of `WRITER` that is a plain append (compressions rewrite other
+    /// transactions' rows, edits touch others').
+    fn first_plain_append(db: &Path) -> u64 {
+        let sql = format!("SELECT min(seq) FROM ledger WHERE writer = {WRITER} AND kind = 'append' AND live_rows = 1");
+        Connection::open(db).unwrap().query_row(&sql, [], |r| r.get::<_, i64>(0)).unwrap() as u64
+    }
+
     /// Removes transaction (WRITER, seq) wholly: its ledger row, its messages, and their share
     /// of the session counters, so only the hole remains.
     fn remove_whole_txn(db: &Path, seq: u64) {
@@ -1115,19 +1155,26 @@ mod tests {
     fn prefix_fires_on_a_hole_and_lost_ack_with_it_when_the_hole_was_acknowledged() {
         // Find an append (compressions rewrite other transactions' rows, edits touch others').
         let (_dir, db, mut expected) = clean(JournalMode::Wal);
-        let seq: i64 = Connection::open(&db)
-            .unwrap()
-            .query_row(
-                &format!("SELECT min(seq) FROM ledger WHERE writer = {WRITER} AND kind = 'append' AND live_rows = 1"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let seq = first_plain_append(&db) as i64;
         remove_whole_txn(&db, seq as u64);
         let report = run(&db, &expected);
         assert_eq!(violated(&report), vec![ViolationKind::LostAck, ViolationKind::Prefix], "{report:?}");
         // Unacknowledged (begun, never acked): a hole is still a hole, nothing acked is lost.
         expected.writers.get_mut(&WRITER).unwrap().acked = seq as u64 - 1;
+        assert_eq!(violated(&run(&db, &expected)), vec![ViolationKind::Prefix]);
+    }
+
+    /// A transaction whose COMMIT reported an error was never acknowledged, whatever came after
+    /// it: its absence is a hole (prefix), never a lost acknowledgement. `lost_ack` once demanded
+    /// every seq up to the highest acknowledged one, a false alarm here.
+    #[test]
+    fn a_missing_transaction_that_was_never_acknowledged_is_not_a_lost_ack() {
+        let (_dir, db, mut expected) = clean(JournalMode::Wal);
+        let seq = first_plain_append(&db) as i64;
+        remove_whole_txn(&db, seq as u64);
+        let acked: Vec<u64> = (1..=COMMITS).filter(|&s| s != seq as u64).collect();
+        expected.writers.insert(WRITER, WriterExpectation::from_acked(&acked, COMMITS + 1));
+        assert_eq!(expected.writers[&WRITER].unacked, vec![seq as u64]);
         assert_eq!(violated(&run(&db, &expected)), vec![ViolationKind::Prefix]);
     }
 
@@ -1186,10 +1233,7 @@ mod tests {
         std::fs::create_dir(&image2).unwrap();
         std::fs::copy(image.join("db.sqlite"), image2.join("db.sqlite")).unwrap();
         let expected = Expected {
-            writers: BTreeMap::from([
-                (0, WriterExpectation { acked: n, begun: n }),
-                (WRITER, WriterExpectation { acked: 5, begun: 5 }),
-            ]),
+            writers: BTreeMap::from([(0, WriterExpectation::upto(n, n)), (WRITER, WriterExpectation::upto(5, 5))]),
         };
         let report = check_image(&image.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected)).unwrap();
         assert!(report.violations().is_empty(), "{report:?}");
@@ -1212,8 +1256,8 @@ mod tests {
         std::fs::write(image.join("db.sqlite"), &older[..older.len() / 2]).unwrap();
         let expected = Expected {
             writers: BTreeMap::from([
-                (workload::SEED_WRITER, WriterExpectation { acked: n, begun: n }),
-                (WRITER, WriterExpectation { acked: COMMITS, begun: COMMITS }),
+                (workload::SEED_WRITER, WriterExpectation::upto(n, n)),
+                (WRITER, WriterExpectation::upto(COMMITS, COMMITS)),
             ]),
         };
         let report = check_image(&image.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected))
@@ -1254,7 +1298,7 @@ mod tests {
             seqs in seqs_strategy(),
             exp in proptest::collection::btree_map(0u64..4, (0u64..30, 0u64..30), 0..4),
         ) {
-            let expected = Expected { writers: exp.iter().map(|(&w, &(a, b))| (w, WriterExpectation { acked: a.min(b), begun: a.max(b) })).collect() };
+            let expected = Expected { writers: exp.iter().map(|(&w, &(a, b))| (w, WriterExpectation::upto(a.min(b), a.max(b)))).collect() };
             let has = |w: u64, s: u64| seqs.get(&w).is_some_and(|v| v.contains(&s));
             let lost = expected.writers.iter().any(|(&w, e)| (1..=e.acked).any(|s| !has(w, s)));
             prop_assert_eq!(!lost_acks(&seqs, &expected).is_empty(), lost);

@@ -326,19 +326,44 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite3: Option<String>) -> Resu
 fn replay_command(dir: PathBuf) -> Result<i32> {
     let (kept, report) = crate::trial::replay(&dir)?;
     println!("crashfuzz replay: trial {} of cell {} (seed {})", kept.trial, kept.cell_id, kept.seed);
-    let failed = print_report(&report);
     let before: Vec<&str> = kept
         .checks
         .iter()
         .filter(|c| matches!(c.outcome, CheckOutcome::Violation { .. }))
         .map(|c| c.check.as_str())
         .collect();
-    if failed == before {
-        println!("reproduced: the same checks fail as in the campaign ({})", before.join(", "));
-    } else {
-        println!("NOT reproduced: the campaign saw [{}], the replay sees [{}]", before.join(", "), failed.join(", "));
+    let mut failed = false;
+    match &report {
+        None => println!("no image was kept: every image of this trial passed its checks"),
+        Some(report) => {
+            let now = print_report(report);
+            failed = !now.is_empty();
+            if now == before && before.is_empty() {
+                println!("reproduced: the image passes its checks, as in the campaign");
+            } else if now == before {
+                println!("reproduced: the same image checks fail as in the campaign ({})", before.join(", "));
+            } else {
+                println!(
+                    "NOT reproduced: the campaign's image checks saw [{}], the replay sees [{}]",
+                    before.join(", "),
+                    now.join(", ")
+                );
+            }
+        }
     }
-    Ok(if failed.is_empty() { EXIT_OK } else { EXIT_VERDICT_FAILED })
+    // What the processes did is no property of the image: it is shown as recorded.
+    for f in &kept.process_findings {
+        failed = true;
+        println!("recorded, not replayable from an image: {}: {}", f.check.as_str(), f.detail);
+    }
+    if !kept.process_findings.is_empty() {
+        println!(
+            "  (an event of the trial's processes; re-run the trial with `crashfuzz run {} --seed {} --trial {}`: \
+             the same plan, not the same interleaving)",
+            kept.scenario, kept.campaign_seed, kept.trial
+        );
+    }
+    Ok(if failed { EXIT_VERDICT_FAILED } else { EXIT_OK })
 }
 
 fn load_command(a: LoadArgs) -> Result<i32> {

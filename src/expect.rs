@@ -68,10 +68,10 @@ impl Expectation {
         let (required, allowed, forbidden) = (of(Level::Required), of(Level::Allowed), of(Level::Forbidden));
         let mut parts = Vec::new();
         for (name, kinds) in [("required", required), ("forbidden", forbidden), ("allowed", allowed)] {
-            match kinds.len() {
-                0 => {}
-                8 => parts.push(format!("{name}: all")),
-                _ => parts.push(format!("{name}: {}", kinds.join("|"))),
+            if kinds.len() == ViolationKind::ALL.len() {
+                parts.push(format!("{name}: all"));
+            } else if !kinds.is_empty() {
+                parts.push(format!("{name}: {}", kinds.join("|")));
             }
         }
         parts.join("; ")
@@ -80,6 +80,17 @@ impl Expectation {
 
 /// The built-in expectation of a cell, from DESIGN §2's table.
 pub fn builtin(cell: &Cell) -> Expectation {
+    let mut e = builtin_levels(cell);
+    // A writer crashing is no fault of a pragma and no promise SQLite makes away: forbidden
+    // wherever crashfuzz only kills, cuts power or fails I/O. Misuse may crash a process (a
+    // -shm truncated under its mapping raises SIGBUS): a hazard keeps its own level.
+    if !cell.fault.is_hazard() {
+        e.levels.insert(ViolationKind::WriterCrash, Level::Forbidden);
+    }
+    e
+}
+
+fn builtin_levels(cell: &Cell) -> Expectation {
     match cell.fault {
         // A crash point is a process kill at an exact operation: the same promises.
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint => builtin_kill(cell),
@@ -291,6 +302,7 @@ pub struct ExpectOverride {
     pub atomicity: Option<Level>,
     pub prefix: Option<Level>,
     pub reopen_write: Option<Level>,
+    pub writer_crash: Option<Level>,
 }
 
 impl ExpectOverride {
@@ -316,6 +328,7 @@ impl ExpectOverride {
             (ViolationKind::Atomicity, self.atomicity),
             (ViolationKind::Prefix, self.prefix),
             (ViolationKind::ReopenWrite, self.reopen_write),
+            (ViolationKind::WriterCrash, self.writer_crash),
         ];
         by_kind.into_iter().filter_map(|(k, l)| l.map(|l| (k, l))).collect()
     }
@@ -442,12 +455,14 @@ mod tests {
     }
 
     fn counts() -> impl Strategy<Value = BTreeMap<ViolationKind, u64>> {
-        proptest::collection::vec(0u64..3, 8).prop_map(|v| ViolationKind::ALL.iter().copied().zip(v).collect())
+        proptest::collection::vec(0u64..3, ViolationKind::ALL.len())
+            .prop_map(|v| ViolationKind::ALL.iter().copied().zip(v).collect())
     }
 
     proptest! {
-        /// DESIGN §2: under a kill, every journalled mode forbids every violation, whatever
-        /// the synchronous setting, SIGTERM behaviour, checkpoint policy or timing.
+        /// SQLite's promise: under a kill, every journalled mode forbids every violation, whatever
+        /// the synchronous setting, SIGTERM behaviour, checkpoint policy or timing; a crashed
+        /// writer is forbidden everywhere a kill is the fault.
         #[test]
         fn journalled_kill_forbids_everything(
             cell in any_cell(),
@@ -456,11 +471,12 @@ mod tests {
             let cell = crash_cell(cell, fault);
             prop_assert!(is_process_crash(cell.fault));
             let e = builtin(&cell);
-            prop_assert_eq!(e.levels.len(), 8);
+            prop_assert_eq!(e.levels.len(), ViolationKind::ALL.len());
+            prop_assert_eq!(e.level(ViolationKind::WriterCrash), Level::Forbidden);
             if cell.journal_mode.is_journalled() {
                 prop_assert!(e.levels.values().all(|&l| l == Level::Forbidden));
             } else {
-                prop_assert!(e.levels.values().all(|&l| l != Level::Forbidden));
+                prop_assert!(e.levels.iter().all(|(&k, &l)| l != Level::Forbidden || k == ViolationKind::WriterCrash));
                 let graceful = cell.sigterm == Some(SigtermBehaviour::Graceful);
                 prop_assert_eq!(e.is_canary(), !graceful);
             }
@@ -509,7 +525,9 @@ mod tests {
             if cell.fullfsync == FullFsync::On {
                 prop_assert_eq!(e.levels, barrier.levels);
             } else {
-                prop_assert!(e.levels.values().all(|&l| l == Level::Allowed));
+                // Nothing about the file; a crashed writer is still no power loss's doing.
+                prop_assert!(e.levels.iter().all(|(&k, &l)| l == Level::Allowed || k == ViolationKind::WriterCrash));
+                prop_assert_eq!(e.level(ViolationKind::WriterCrash), Level::Forbidden);
             }
         }
 

@@ -75,7 +75,7 @@ impl Imaging<'_> {
     pub fn expected_at(&self, cut: usize) -> Expected {
         let mut writers = self.history.clone();
         for (w, (acked, begun)) in powerloss::acks_at(self.records, cut) {
-            writers.insert(w, WriterExpectation { acked, begun });
+            writers.insert(w, WriterExpectation::from_acked(&acked, begun));
         }
         Expected { writers }
     }
@@ -305,7 +305,7 @@ mod canary_tests {
                 }
             }
         }
-        let history = BTreeMap::from([(0, WriterExpectation { acked: seed_txns, begun: seed_txns })]);
+        let history = BTreeMap::from([(0, WriterExpectation::upto(seed_txns, seed_txns))]);
         Traced { base, records, history, _dir: dir, path, _conn: conn, pragmas: p }
     }
 

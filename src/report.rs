@@ -896,6 +896,7 @@ fn short(kind: ViolationKind) -> &'static str {
         ViolationKind::Atomicity => "atom",
         ViolationKind::Prefix => "prefix",
         ViolationKind::ReopenWrite => "reopen",
+        ViolationKind::WriterCrash => "crash",
     }
 }
 
@@ -1379,6 +1380,7 @@ pub(crate) mod tests {
             survivors: Vec::new(),
             continued_from: None,
             db_bytes_at_start: 0,
+            writer_crashes: Vec::new(),
         }
     }
 
@@ -1436,7 +1438,7 @@ pub(crate) mod tests {
         assert_eq!(w.violations[&ViolationKind::Integrity], 1);
         assert_eq!(w.violations[&ViolationKind::Atomicity], 1);
         assert_eq!(w.violations[&ViolationKind::Open], 0);
-        assert_eq!(w.violations.len(), 8);
+        assert_eq!(w.violations.len(), ViolationKind::ALL.len());
         assert_eq!(w.verdict, Verdict::Regression);
         assert_eq!(w.verdict_reason(), "regression: integrity 1/4, atomicity 1/4 (forbidden)");
         assert_eq!(w.commits, 12);
@@ -1613,13 +1615,13 @@ pub(crate) mod tests {
     }
 
     /// One generated trial: (cell, inconclusive, violation bitmask, latencies, load average).
-    type Gen = (usize, bool, u8, Vec<u64>, Option<f64>);
+    type Gen = (usize, bool, u16, Vec<u64>, Option<f64>);
 
     fn gen_records() -> impl Strategy<Value = Vec<TrialRecord>> {
         let one = (
             0usize..3,
             proptest::bool::weighted(0.2),
-            any::<u8>(),
+            any::<u16>(),
             proptest::collection::vec(1u64..5_000_000, 0..6),
             proptest::option::of(0.0f64..64.0),
         );

@@ -21,6 +21,7 @@ use crate::check::{
 };
 use crate::crosscheck;
 use crate::error::{Error, Result};
+use crate::fault::death::{self, DeathFacts, DeathVerdict};
 use crate::fault::hazard::{self, LockTarget, WriterHazard};
 use crate::fault::kill::{self, Announcement, DeathKind, micros};
 use crate::fault::powerloss::{Choice, Device, Files};
@@ -108,6 +109,10 @@ pub struct TrialRecord {
     /// Bytes of the database and its WAL or journal when the writers started.
     #[serde(default)]
     pub db_bytes_at_start: u64,
+    /// Writers that died of something crashfuzz did not send (a signal, an exit outside the
+    /// writer's protocol), in words: the `writer_crash` finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writer_crashes: Vec<String>,
 }
 
 /// serde_json writes a NaN as `null` and refuses to read `null` as an `f64`: without this, a
@@ -194,8 +199,11 @@ pub struct SurvivorRecord {
     pub commits_after_victim_death: u64,
     /// It ran out of work and closed by itself (a transient's normal end).
     pub finished: bool,
-    /// It died of an SQLite error instead (exit code and its last stderr line).
+    /// It stopped on an SQLite error (the database refused a write): check 8's finding.
     pub error: Option<String>,
+    /// It gave up on a lock where it could not retry: contention, counted, not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -553,10 +561,26 @@ pub struct KeptTrial {
     pub fts_samples: u32,
     pub recovery_writer: u64,
     pub expected: Expected,
+    /// The image's own checks as the campaign ran them (what `replay` re-runs and compares).
     pub checks: Vec<CheckResult>,
+    /// What the trial's processes showed, not its image (a writer that crashed, one that
+    /// failed to write on): recorded here, and re-run only by re-running the trial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub process_findings: Vec<ProcessFinding>,
+    /// No image was kept: only the processes failed (a power-loss trial whose images all
+    /// passed). `replay` then has only the recorded findings to show.
+    #[serde(default)]
+    pub no_image: bool,
     /// A power-loss image: how to rebuild it from `base/` and `trace.bin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<KeptPowerLoss>,
+}
+
+/// A finding of a trial's processes, as kept for `replay`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessFinding {
+    pub check: ViolationKind,
+    pub detail: String,
 }
 
 /// A kept power-loss image: the cut, the fate of each undetermined operation, and the hash of
@@ -679,7 +703,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
             std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
             let n = template.seed_txns;
-            (BTreeMap::from([(workload::SEED_WRITER, WriterExpectation { acked: n, begun: n })]), None)
+            (BTreeMap::from([(workload::SEED_WRITER, WriterExpectation::upto(n, n))]), None)
         }
     };
     let db_bytes_at_start = db_bytes(&db);
@@ -919,19 +943,13 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     };
 
     // --- how did each process die, and what did each connection acknowledge?
-    let victim_deaths = kill::expected_deaths(cell.fault, cell.sigterm);
-    let others_deaths = vec!["exit:0".to_string(), "signal:SIGKILL".to_string()];
     let mut deaths = Vec::new();
     let mut logs: Vec<(u64, AckLog)> = Vec::new();
     let mut survivor_records = Vec::new();
+    let mut writer_crashes = Vec::new();
     let mut ack_paths: Vec<(u64, PathBuf, PathBuf)> = Vec::new();
     for (pi, proc) in fleet.procs.iter().enumerate() {
         let end = proc.end.expect("every process was stopped");
-        let label = end.how.label();
-        let stderr_tail = || {
-            let text = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
-            text.trim().lines().last().unwrap_or("").to_string()
-        };
         let proc_logs: Vec<(u64, AckLog)> = proc
             .ids
             .iter()
@@ -942,115 +960,63 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         for (&id, path) in proc.ids.iter().zip(&proc.ack_paths) {
             ack_paths.push((id, path.clone(), proc.stderr.clone()));
         }
-        let expected = match proc.role {
-            Role::Victim => victim_deaths.clone(),
-            Role::Survivor | Role::Transient => others_deaths.clone(),
+        let stderr = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
+        let verdict = death::judge(&DeathFacts {
+            role: proc.role,
+            fault: cell.fault,
+            sigterm: cell.sigterm,
+            how: end.how,
+            exited_before_signal: end.exited_before_signal,
+            escalated: end.escalated,
+            finished: proc_logs.iter().any(|(_, l)| l.finished),
+            gave_up: proc_logs.iter().any(|(_, l)| l.gave_up),
+            id: proc.ids[0],
+            stderr_tail: stderr.trim().lines().last().unwrap_or(""),
+        });
+        let (error, locked) = match &verdict {
+            DeathVerdict::SqliteError(reason) => (Some(reason.clone()), None),
+            DeathVerdict::Contention(reason) => (None, Some(reason.clone())),
+            DeathVerdict::Expected
+            | DeathVerdict::Inconclusive(_)
+            | DeathVerdict::Crashed(_)
+            | DeathVerdict::Harness(_) => (None, None),
         };
-        match proc.role {
-            Role::Victim => {
-                if end.how == DeathKind::Exit(writer::EXIT_WRITER_SETUP) {
-                    return Err(Error::Harness(format!(
-                        "trial {trial} ({}): writer {} setup failed: {}",
-                        cell.id(),
-                        proc.ids[0],
-                        stderr_tail()
-                    )));
-                }
-                let finished = proc_logs.iter().any(|(_, l)| l.finished);
-                let gave_up = proc_logs.iter().any(|(_, l)| l.gave_up);
-                // A crash point is the writer killing itself, and a writer facing persistent
-                // I/O errors gives up by itself: both are the fault, not an early death.
-                let fault_ends_it = match cell.fault {
-                    FaultKind::CrashPoint => true,
-                    FaultKind::IoError => gave_up,
-                    FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => false,
-                    FaultKind::LockCancel
-                    | FaultKind::LockCancelWal
-                    | FaultKind::LockCancelShm
-                    | FaultKind::DeleteHotWal
-                    | FaultKind::DeleteHotJournal
-                    | FaultKind::SwapDb
-                    | FaultKind::RawCopyBackup
-                    | FaultKind::ForkConnection
-                    | FaultKind::CrossVersion => false,
-                };
-                // A writer that stopped on an SQLite error met a damaged database while
-                // writing: that is a finding (check 8), whatever the fault, never inconclusive.
-                // Under a hazard so is any crash (a -shm truncated under its mapping: SIGBUS).
-                let unexpected_crash =
-                    cell.fault.is_hazard() && !expected.contains(&label) && matches!(end.how, DeathKind::Signal(_));
-                if end.how == DeathKind::Exit(writer::EXIT_WRITER_SQLITE) || unexpected_crash {
-                    for (id, log) in &proc_logs {
-                        survivor_records.push(SurvivorRecord {
-                            writer: *id,
-                            role: Role::Victim,
-                            alive_at_victim_death: false,
-                            commits_after_victim_death: 0,
-                            finished: log.finished,
-                            error: Some(format!("{label}: {}", stderr_tail())),
-                        });
-                    }
-                } else if inconclusive.is_none() {
-                    let id = proc.ids[0];
-                    if (end.exited_before_signal && !fault_ends_it) || finished {
-                        inconclusive = Some(if finished {
-                            format!(
-                                "writer {id} finished its work before the fault (txns_max / writer_lifetime_ms_max)"
-                            )
-                        } else {
-                            format!("writer {id} died before the fault ({label}): {}", stderr_tail())
-                        });
-                    } else if end.escalated && cell.fault == FaultKind::CrashPoint {
-                        inconclusive = Some(format!("writer {id} never reached crash point {injection:?}"));
-                    } else if !expected.contains(&label) {
-                        // An unexplained death is neither a pass nor a failure (STYLE §5).
-                        inconclusive = Some(format!(
-                            "writer {id} died {label}, expected {}: {}",
-                            expected.join(" or "),
-                            stderr_tail()
-                        ));
-                    }
-                }
+        match verdict {
+            DeathVerdict::Expected | DeathVerdict::SqliteError(_) | DeathVerdict::Contention(_) => {}
+            DeathVerdict::Inconclusive(reason) => {
+                inconclusive.get_or_insert(reason);
             }
-            Role::Survivor | Role::Transient => {
-                // A survivor or transient that fails to write on is the finding of check 8
-                // (reopen_write): recorded below, judged after the oracle ran.
-                let died_writing = matches!(
-                    end.how,
-                    DeathKind::Exit(writer::EXIT_WRITER_SQLITE) | DeathKind::Exit(writer::EXIT_WRITER_SETUP)
-                ) || (cell.fault.is_hazard()
-                    && !expected.contains(&label)
-                    && matches!(end.how, DeathKind::Signal(_)));
-                let alive_at_victim_death = survivors_alive.contains(&pi);
-                if alive_at_victim_death || died_writing {
-                    for (id, log) in &proc_logs {
-                        let after = log.acked_at_ns.iter().filter(|&&t| t > victim_died_ns).count() as u64;
-                        survivor_records.push(SurvivorRecord {
-                            writer: *id,
-                            role: proc.role,
-                            alive_at_victim_death,
-                            commits_after_victim_death: after,
-                            finished: log.finished,
-                            error: died_writing.then(|| format!("{label}: {}", stderr_tail())),
-                        });
-                    }
-                }
-                if !expected.contains(&label) && !died_writing && inconclusive.is_none() {
-                    inconclusive = Some(format!(
-                        "{:?} writer {} died {label}, expected {}: {}",
-                        proc.role,
-                        proc.ids[0],
-                        expected.join(" or "),
-                        stderr_tail()
-                    ));
-                }
+            DeathVerdict::Crashed(reason) => writer_crashes.push(reason),
+            DeathVerdict::Harness(reason) => {
+                return Err(Error::Harness(format!("trial {trial} ({}): {reason}", cell.id())));
             }
         }
+        // The writers that had to write on through the victim's death, and every process that
+        // stopped on an error: check 8 judges them after the oracle ran.
+        let alive_at_victim_death = proc.role != Role::Victim && survivors_alive.contains(&pi);
+        if alive_at_victim_death || error.is_some() || locked.is_some() {
+            for (id, log) in &proc_logs {
+                let after = log.acked_at_ns.iter().filter(|&&t| t > victim_died_ns).count() as u64;
+                survivor_records.push(SurvivorRecord {
+                    writer: *id,
+                    role: proc.role,
+                    alive_at_victim_death,
+                    commits_after_victim_death: if alive_at_victim_death { after } else { 0 },
+                    finished: log.finished,
+                    error: error.clone(),
+                    locked: locked.clone(),
+                });
+            }
+        }
+        let expected = match proc.role {
+            Role::Victim => death::expected_deaths(cell.fault, cell.sigterm),
+            Role::Survivor | Role::Transient => death::others_deaths(),
+        };
         for (id, _) in &proc_logs {
             deaths.push(Death {
                 writer: *id,
                 pid: proc.writer.pid(),
-                how: label.clone(),
+                how: end.how.label(),
                 expected: expected.clone(),
                 role: proc.role,
             });
@@ -1069,7 +1035,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let mut busy_retries = 0;
     let mut failed_txns = Vec::new();
     for (id, log) in &logs {
-        acks.insert(*id, WriterExpectation { acked: log.acked, begun: log.begun });
+        acks.insert(*id, WriterExpectation::from_acked(&log.acked_seqs, log.begun));
         commits += log.latencies_us.len() as u64;
         busy_retries += log.busy_retries;
         for &us in &log.latencies_us {
@@ -1138,13 +1104,17 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 None => inconclusive = Some("no backup was taken (the copy runs in uniform timing only)".into()),
                 Some((path, copy_start_ns)) => {
                     // The backup is the crash state; what it must hold is what was
-                    // acknowledged before the copy began (seqs are acknowledged in order).
+                    // acknowledged before the copy began.
                     check_db = path.clone();
                     for (id, log) in &logs {
-                        let before = log.acked_at_ns.iter().filter(|&&t| t < *copy_start_ns).count() as u64;
-                        if let Some(a) = acks.get_mut(id) {
-                            a.acked = before;
-                        }
+                        let before: Vec<u64> = log
+                            .acked_seqs
+                            .iter()
+                            .zip(&log.acked_at_ns)
+                            .filter(|&(_, &t)| t < *copy_start_ns)
+                            .map(|(&seq, _)| seq)
+                            .collect();
+                        acks.insert(*id, WriterExpectation::from_acked(&before, log.begun));
                     }
                 }
             },
@@ -1189,6 +1159,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         survivors: survivor_records,
         continued_from,
         db_bytes_at_start,
+        writer_crashes,
     };
     if let Some(reason) = inconclusive {
         // Whatever is in the lane is of unknown provenance now: the cell's next trial starts
@@ -1233,7 +1204,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             let t = Instant::now();
             copy_image(&check_db, &pristine).map_err(io(format!("copy crash image to {}", pristine.display())))?;
             for (id, a) in &acks {
-                history.insert(*id, *a);
+                history.insert(*id, a.clone());
             }
             let expected = Expected { writers: history };
             let mut report: CheckReport = check::check_image(&check_db, &check_cfg, Some(&expected))
@@ -1243,7 +1214,6 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 record.outcome = TrialOutcome::Inconclusive { reason };
                 return Ok(record);
             }
-            judge_survivors(&mut report, &record.survivors);
             if cell.fault == FaultKind::CrossVersion {
                 // The other build judges the same image (its own copy of the pristine one).
                 let cli = crosscheck::find_cli(&sc.hazard.sqlite3_cli).ok_or_else(|| {
@@ -1252,6 +1222,12 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), &cli)
                     .map_err(|e| Error::Harness(format!("trial {trial}: cross-version check: {e:#}")))?;
                 crosscheck::fold_into(&mut report.results, &cross);
+            }
+            // The image's own results (what `replay` re-runs), then what the processes showed.
+            let image_results = report.results.clone();
+            let findings = process_findings(&record);
+            for (kind, detail) in &findings {
+                CheckReport::add_violation(&mut report.results, *kind, detail.clone());
             }
             record.timing_us.check = micros(t.elapsed());
             record.violations = report.violations();
@@ -1262,11 +1238,11 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                     // What survived is now history: exactly the present transactions, plus
                     // the recovery write of check 8.
                     let mut kept: BTreeMap<u64, WriterExpectation> =
-                        report.present.iter().map(|(&w, &s)| (w, WriterExpectation { acked: s, begun: s })).collect();
+                        report.present.iter().map(|(&w, &s)| (w, WriterExpectation::upto(s, s))).collect();
                     for (w, e) in &expected.writers {
-                        kept.entry(*w).or_insert(WriterExpectation { acked: 0, begun: e.begun });
+                        kept.entry(*w).or_insert(WriterExpectation::upto(0, e.begun));
                     }
-                    kept.insert(recovery_writer, WriterExpectation { acked: 1, begun: 1 });
+                    kept.insert(recovery_writer, WriterExpectation::upto(1, 1));
                     move_db_files(&db, &lane.stash(cell_index))
                         .map_err(io(format!("keep the database of {} for its next trial", cell.id())))?;
                     lane.kept.insert(cell_index, KeptDatabase { history: kept, trial });
@@ -1278,29 +1254,36 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 std::fs::rename(&pristine, dir.join(KEPT_IMAGE_DIR))
                     .or_else(|_| copy_image(&pristine.join(KEPT_DB_NAME), &dir.join(KEPT_IMAGE_DIR)))
                     .map_err(io(format!("keep image in {}", dir.display())))?;
-                ctx.write_kept(&dir, &record, &expected, None)?;
+                ctx.write_kept(&dir, &record, &expected, None, image_results, findings)?;
             }
             Ok(record)
         }
     }
 }
 
-/// Check 8 for the writers that wrote on through the victim's death: none may have died of an
-/// SQLite error (its write after the victim's death failed). A failure turns the image's
-/// `reopen_write` result into a violation that names the writer.
+/// The findings of a trial that come from its processes, not from an image: check 8 for the
+/// writers that stopped on an SQLite error (a survivor's write after the victim's death
+/// failed, a transient could not open the file), and `writer_crash` for every death crashfuzz
+/// did not cause. Each is added to every crash state of the trial.
 ///
 /// A survivor that has not committed yet when the window closes is still waiting for the lock
 /// (SQLite's busy handler is not fair: a writer sleeping 100 ms between tries loses to
-/// newcomers). That is slowness, not a failed write: the record counts it, nothing judges it.
-fn judge_survivors(report: &mut CheckReport, survivors: &[SurvivorRecord]) {
-    let problems: Vec<String> = survivors
+/// newcomers). That is slowness, not a failed write: the record counts it, nothing judges it;
+/// nor is a writer that gave up on a lock (`locked`) judged.
+fn process_findings(record: &TrialRecord) -> Vec<(ViolationKind, String)> {
+    let mut findings = Vec::new();
+    let failed: Vec<String> = record
+        .survivors
         .iter()
-        .filter_map(|s| s.error.as_ref().map(|e| format!("{:?} writer {} failed to write on: {e}", s.role, s.writer)))
+        .filter_map(|s| s.error.as_ref().map(|e| format!("{:?} writer {} failed to write: {e}", s.role, s.writer)))
         .collect();
-    if problems.is_empty() {
-        return;
+    if !failed.is_empty() {
+        findings.push((ViolationKind::ReopenWrite, failed.join("; ")));
     }
-    CheckReport::add_violation(&mut report.results, ViolationKind::ReopenWrite, problems.join("; "));
+    if !record.writer_crashes.is_empty() {
+        findings.push((ViolationKind::WriterCrash, record.writer_crashes.join("; ")));
+    }
+    findings
 }
 
 /// The power-loss half of a trial: images from the trace, checked; the first failing one
@@ -1343,6 +1326,13 @@ fn power_loss_images(
         return Ok(());
     }
     record.images = checked.images;
+    // What the trial's processes showed holds for every image of its trace.
+    let findings = process_findings(record);
+    for image in &mut record.images {
+        image.violations.extend(findings.iter().map(|(kind, _)| *kind));
+        image.violations.sort();
+        image.violations.dedup();
+    }
     let mut union: Vec<ViolationKind> = record.images.iter().flat_map(|i| i.violations.iter().copied()).collect();
     union.sort();
     union.dedup();
@@ -1350,7 +1340,21 @@ fn power_loss_images(
     if let Some(report) = &checked.report {
         record.checks = report.results.clone();
     }
-    let Some(failing) = checked.failing else { return Ok(()) };
+    for (kind, detail) in &findings {
+        CheckReport::add_violation(&mut record.checks, *kind, detail.clone());
+    }
+    let Some(failing) = checked.failing else {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        // Only the processes failed: keep what they left (logs, trace, base files) with the
+        // replay line; there is no failing image to keep.
+        let Some(dir) = ctx.claim(record)? else { return Ok(()) };
+        imaging::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(|e| Error::io("keep the base files", e))?;
+        std::fs::copy(&trace_path, dir.join(KEPT_TRACE)).map_err(|e| Error::io("keep the trace", e))?;
+        let last = checked.report.map(|r| r.results).unwrap_or_default();
+        return ctx.write_kept(&dir, record, &Expected::default(), None, last, findings);
+    };
     let Some(dir) = ctx.claim(record)? else { return Ok(()) };
     let (shrunk, explanation, _) =
         imaging::explain(&im, &failing, sc.power_loss.explain_tests_max as usize, page_size_of(&base))
@@ -1374,7 +1378,10 @@ fn power_loss_images(
         explanation,
     };
     record.checks = failing.report.results.clone();
-    ctx.write_kept(&dir, record, &failing.expected, Some(kept))
+    for (kind, detail) in &findings {
+        CheckReport::add_violation(&mut record.checks, *kind, detail.clone());
+    }
+    ctx.write_kept(&dir, record, &failing.expected, Some(kept), failing.report.results.clone(), findings)
 }
 
 /// What keeping a failure needs.
@@ -1411,6 +1418,8 @@ impl Kept<'_> {
         record: &TrialRecord,
         expected: &Expected,
         power_loss: Option<KeptPowerLoss>,
+        image_checks: Vec<CheckResult>,
+        findings: Vec<(ViolationKind, String)>,
     ) -> Result<()> {
         let (env, sc) = (self.env, self.env.scenario);
         let io = |what: String| move |e: std::io::Error| Error::io(what, e);
@@ -1433,7 +1442,9 @@ impl Kept<'_> {
             fts_samples: sc.check.fts_samples,
             recovery_writer: self.recovery_writer,
             expected: expected.clone(),
-            checks: record.checks.clone(),
+            no_image: image_checks.is_empty() || !dir.join(KEPT_IMAGE_DIR).exists(),
+            checks: image_checks,
+            process_findings: findings.into_iter().map(|(check, detail)| ProcessFinding { check, detail }).collect(),
             power_loss,
         };
         let json = serde_json::to_string_pretty(&kept).expect("kept trial serializes");
@@ -1479,8 +1490,10 @@ impl Kept<'_> {
 
 /// Re-runs the checks on a kept failure: the image is copied first (a power-loss image is
 /// rebuilt from the base files and the trace, and must hash as it did), so a replay is
-/// repeatable.
-pub fn replay(dir: &Path) -> Result<(KeptTrial, CheckReport)> {
+/// repeatable. Returns `None` for the report when no image was kept (only the trial's
+/// processes failed). What the processes showed is in the kept trial's `process_findings`:
+/// an event of the live trial, which no image can replay.
+pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
     let trial_json = dir.join("trial.json");
     let text = std::fs::read_to_string(&trial_json).map_err(|source| Error::BadPath {
         path: trial_json.clone(),
@@ -1493,10 +1506,12 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, CheckReport)> {
         setting: "trial.json".into(),
         message: e.to_string(),
     })?;
-    let work = tempfile::Builder::new()
-        .prefix("crashfuzz-replay-")
-        .tempdir()
-        .map_err(|e| Error::io("create a temporary directory", e))?;
+    if kept.no_image {
+        return Ok((kept, None));
+    }
+    // Stamped like every scratch directory, so a killed replay's is swept by the next run.
+    crate::scratch::sweep_and_say(None);
+    let work = crate::scratch::create(None, "replay-").map_err(|e| Error::io("create a scratch directory", e))?;
     match &kept.power_loss {
         None => copy_image(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), work.path())
             .map_err(|e| Error::io(format!("copy {}", dir.join(KEPT_IMAGE_DIR).display()), e))?,
@@ -1526,7 +1541,7 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, CheckReport)> {
     };
     let report = check::check_image(&work.path().join(KEPT_DB_NAME), &cfg, Some(&kept.expected))
         .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;
-    Ok((kept, report))
+    Ok((kept, Some(report)))
 }
 
 #[cfg(test)]

@@ -9,9 +9,13 @@
 //! the only other channel is one-byte announcements on stdout (`R` ready, `B` inside a bulk
 //! transaction), which carry timing, not results.
 //!
-//! Exit codes of a writer: 0 done or graceful shutdown; [`EXIT_WRITER_SETUP`] a pragma did not
-//! read back or the database could not be opened (a harness error); [`EXIT_WRITER_SQLITE`] a
-//! transaction failed with an error other than busy (reported on stderr).
+//! Exit codes of a writer: 0 done or graceful shutdown; [`EXIT_WRITER_SETUP`] its harness side
+//! failed (configuration, parent-death signal, acknowledgement file, trace, start gate): a
+//! harness error; [`EXIT_WRITER_SQLITE`] SQLite refused to open, configure or write the
+//! database (an error other than a lock; reported on stderr with its extended code): a
+//! finding; [`EXIT_WRITER_LOCKED`] it gave up on a lock outside the retry loop: contention;
+//! [`EXIT_WRITER_IO`] persistent injected I/O errors. Any other death is one crashfuzz did not
+//! cause (`fault::death`).
 
 use crate::fault::hazard::{self, WriterHazard};
 use crate::fault::trace::Record;
@@ -31,10 +35,14 @@ use std::time::{Duration, Instant};
 
 /// The hidden subcommand that runs a writer.
 pub const WRITER_SUBCOMMAND: &str = "__writer";
-/// A writer could not set up (open, pragmas read back wrong): a harness error.
+/// The writer's harness side failed (configuration, parent-death signal, acknowledgement
+/// file, trace, start gate): a harness error.
 pub const EXIT_WRITER_SETUP: i32 = 3;
-/// A transaction failed with an SQLite error other than SQLITE_BUSY.
+/// SQLite refused to open, configure or write the database with an error other than a lock.
 pub const EXIT_WRITER_SQLITE: i32 = 4;
+/// SQLite answered SQLITE_BUSY or SQLITE_LOCKED where the writer cannot retry (a checkpoint,
+/// a close, a forked commit): contention, not damage.
+pub const EXIT_WRITER_LOCKED: i32 = 6;
 /// Under the io_error fault: [`IO_ERRORS_IN_A_ROW_MAX`] transactions in a row failed with an
 /// I/O error (a persistent error); the writer gave up.
 pub const EXIT_WRITER_IO: i32 = 5;
@@ -124,6 +132,10 @@ pub fn main(config_json: &str) -> i32 {
             eprintln!("writer {}: {msg}", cfg.writer_id);
             EXIT_WRITER_SQLITE
         }
+        Err(WriterError::Locked(msg)) => {
+            eprintln!("writer {}: {msg}", cfg.writer_id);
+            EXIT_WRITER_LOCKED
+        }
         Err(WriterError::GaveUp) => {
             eprintln!(
                 "writer {}: {IO_ERRORS_IN_A_ROW_MAX} transactions in a row failed with I/O errors",
@@ -166,6 +178,8 @@ fn install_sigterm(behaviour: SigtermBehaviour) -> nix::Result<()> {
 enum WriterError {
     Setup(String),
     Sqlite(String),
+    /// SQLITE_BUSY / SQLITE_LOCKED where no retry is possible.
+    Locked(String),
     /// Persistent I/O errors (io_error fault): [`EXIT_WRITER_IO`].
     GaveUp,
 }
@@ -203,14 +217,28 @@ struct Lane {
     conn: Connection,
 }
 
+/// A fatal SQLite error: a lock is [`WriterError::Locked`], anything else
+/// [`WriterError::Sqlite`]; the message carries SQLite's extended code.
+fn sqlite_failure(context: &str, e: &rusqlite::Error) -> WriterError {
+    let msg = format!("{context}: {}", crate::sqlerr::describe(e));
+    if crate::sqlerr::is_lock(e) { WriterError::Locked(msg) } else { WriterError::Sqlite(msg) }
+}
+
+/// Opens the database with the cell's pragmas, read back. What SQLite answers here is about the
+/// database (a transient opening a damaged file), so its errors are SQLite's, not setup's.
 fn open_connection(cfg: &WriterConfig) -> Result<Connection, WriterError> {
     let conn = match &cfg.vfs {
         None => Connection::open(&cfg.db_path),
         Some(_) => Connection::open_with_flags_and_vfs(&cfg.db_path, rusqlite::OpenFlags::default(), vfs::VFS_NAME),
     }
-    .map_err(|e| WriterError::Setup(format!("open {}: {e}", cfg.db_path.display())))?;
-    pragmas::apply(&conn, &cfg.pragmas).map_err(|e| WriterError::Setup(e.to_string()))?;
-    Ok(conn)
+    .map_err(|e| sqlite_failure(&format!("open {}", cfg.db_path.display()), &e))?;
+    match pragmas::apply(&conn, &cfg.pragmas) {
+        Ok(()) => Ok(conn),
+        Err(pragmas::PragmaError::Sqlite { pragma, source }) => {
+            Err(sqlite_failure(&format!("PRAGMA {pragma}"), &source))
+        }
+        Err(e @ pragmas::PragmaError::Mismatch { .. }) => Err(WriterError::Sqlite(e.to_string())),
+    }
 }
 
 fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
@@ -274,7 +302,7 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         match (index, end) {
             (0, end) => lane0 = Some((ack, conn, end)),
             (_, LoopEnd::Terminated) => {
-                conn.close().map_err(|(_, e)| WriterError::Sqlite(format!("close: {e}")))?;
+                conn.close().map_err(|(_, e)| sqlite_failure("close", &e))?;
                 ack.line("X\n")?;
             }
             (_, LoopEnd::Finished) => {
@@ -335,7 +363,7 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
     // holds the lock that should make that impossible.
     let mut parent_txn = TxnWriter::new(cfg.writer_id, cfg.seed, &cfg.workload);
     ack_line(&cfg.ack_paths[0], "B 1\n")?;
-    parent_txn.begin_open(&mut conn).map_err(|e| WriterError::Sqlite(format!("open transaction: {e}")))?;
+    parent_txn.begin_open(&mut conn).map_err(|e| sqlite_failure("open transaction", &e))?;
     // SAFETY: this process has exactly one thread here (no connection threads, no canceller),
     // so the child starts from a consistent state; it only runs Rust code and SQLite after.
     match unsafe { nix::unistd::fork() }.map_err(|e| WriterError::Setup(format!("fork: {e}")))? {
@@ -358,14 +386,14 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             let id = cfg.writer_id + 1;
             let mut child_txn = TxnWriter::new(id, cfg.seed.wrapping_add(1), &cfg.workload);
             let code = match ack_line(&cfg.ack_paths[1], "B 1\n")
-                .and_then(|()| child_txn.append_in_open(&mut conn).map_err(|e| WriterError::Sqlite(e.to_string())))
+                .and_then(|()| child_txn.append_in_open(&mut conn).map_err(|e| sqlite_failure("commit", &e)))
             {
                 Ok(seq) => match ack_line(&cfg.ack_paths[1], &format!("A {seq} 0 {}\n", monotonic_ns())) {
                     Ok(()) => 0,
                     Err(_) => EXIT_WRITER_SETUP,
                 },
                 // Refused, as it should be: the child simply ends.
-                Err(WriterError::Sqlite(msg)) => {
+                Err(WriterError::Sqlite(msg) | WriterError::Locked(msg)) => {
                     eprintln!("writer {id} (forked child): {msg}");
                     0
                 }
@@ -383,7 +411,7 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             announce(ANNOUNCE_READY);
             wait_for_gate(cfg)?;
             let t0 = Instant::now();
-            let seq = parent_txn.commit_open(&mut conn).map_err(|e| WriterError::Sqlite(format!("commit: {e}")))?;
+            let seq = parent_txn.commit_open(&mut conn).map_err(|e| sqlite_failure("commit", &e))?;
             ack.line(&format!("A {seq} {} {}\n", t0.elapsed().as_micros(), monotonic_ns()))?;
             let mut lane = Lane { index: 0, writer_id: cfg.writer_id, ack, txn: parent_txn, conn };
             match write_loop(cfg, &mut lane)? {
@@ -450,7 +478,7 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
                     io_error(&mut lane.ack, failed, &e, &mut io_errors_in_a_row)?;
                     continue;
                 }
-                Err(e) => return Err(WriterError::Sqlite(format!("writer {writer} transaction {failed}: {e}"))),
+                Err(e) => return Err(sqlite_failure(&format!("writer {writer} transaction {failed}"), &e)),
             }
         }
         let seq = lane.txn.next_seq();
@@ -485,7 +513,7 @@ fn write_loop(cfg: &WriterConfig, lane: &mut Lane) -> Result<LoopEnd, WriterErro
                 unsettled = Some(seq);
                 continue;
             }
-            Err(e) => return Err(WriterError::Sqlite(format!("writer {writer} transaction {seq}: {e}"))),
+            Err(e) => return Err(sqlite_failure(&format!("writer {writer} transaction {seq}"), &e)),
         }
         let conn = &lane.conn;
         match cfg.checkpoint {
@@ -553,7 +581,7 @@ fn shutdown_gracefully(cfg: &WriterConfig, conn: Connection, ack: &mut AckFile) 
         checkpoint(&conn, ack, cfg.graceful_checkpoint, true)?;
         ack.line("D\n")?;
     }
-    conn.close().map_err(|(_, e)| WriterError::Sqlite(format!("close: {e}")))?;
+    conn.close().map_err(|(_, e)| sqlite_failure("close", &e))?;
     ack.line("X\n")
 }
 
@@ -566,7 +594,7 @@ fn checkpoint(
     let t0 = Instant::now();
     let (busy, log, done): (i64, i64, i64) = conn
         .query_row(&format!("PRAGMA wal_checkpoint({})", mode.as_sql()), [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(|e| WriterError::Sqlite(format!("wal_checkpoint({}): {e}", mode.as_sql())))?;
+        .map_err(|e| sqlite_failure(&format!("wal_checkpoint({})", mode.as_sql()), &e))?;
     let elapsed_us = t0.elapsed().as_micros();
     ack.line(&format!("K {} {busy} {log} {done} {elapsed_us} {}\n", mode.as_sql(), u8::from(on_shutdown)))
 }
@@ -582,6 +610,8 @@ pub struct AckLog {
     pub latencies_us: Vec<u64>,
     /// When each acknowledgement was written, CLOCK_MONOTONIC nanoseconds, in commit order.
     pub acked_at_ns: Vec<u64>,
+    /// The sequence number of each acknowledgement, in commit order.
+    pub acked_seqs: Vec<u64>,
     pub busy_retries: u64,
     pub checkpoints: Vec<CheckpointRecord>,
     /// Graceful shutdown markers: started (`T`), checkpoint begun (`C`) and done (`D`), exited (`X`).
@@ -622,6 +652,7 @@ pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
             "B" => log.begun = log.begun.max(num(1)?),
             "A" => {
                 log.acked = log.acked.max(num(1)?);
+                log.acked_seqs.push(num(1)?);
                 log.latencies_us.push(num(2)?);
                 log.acked_at_ns.push(num(3)?);
             }
@@ -662,6 +693,7 @@ mod tests {
         assert_eq!(log.acked, 2, "the torn `A 3` line must not count as an acknowledgement");
         assert_eq!(log.latencies_us, vec![250, 300]);
         assert_eq!(log.acked_at_ns, vec![7, 9]);
+        assert_eq!(log.acked_seqs, vec![1, 2]);
         assert_eq!(log.io_errors, vec![(2, 266)]);
         assert_eq!(log.busy_retries, 1);
         assert_eq!(log.checkpoints.len(), 1);

@@ -189,8 +189,8 @@ mod tests {
         };
         let expected = Expected {
             writers: BTreeMap::from([
-                (0, WriterExpectation { acked: seed, begun: seed }),
-                (9, WriterExpectation { acked, begun: acked }),
+                (0, WriterExpectation::upto(seed, seed)),
+                (9, WriterExpectation::upto(acked, acked)),
             ]),
         };
         check::check_copy(db, &c, Some(&expected)).unwrap().violations()

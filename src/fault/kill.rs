@@ -5,7 +5,7 @@
 //! Every wait here is bounded. A live writer's process group is registered in [`LIVE_GROUPS`]
 //! from spawn until reap, so a second Ctrl-C can SIGKILL everything at once.
 
-use crate::matrix::{FaultKind, SigtermBehaviour};
+use crate::matrix::FaultKind;
 use crate::writer::{WRITER_SUBCOMMAND, WriterConfig};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -193,34 +193,6 @@ impl DeathKind {
     }
 }
 
-/// The deaths a fault may cause, as labels (DESIGN §5.1): the assertion made after reaping.
-pub fn expected_deaths(fault: FaultKind, sigterm: Option<SigtermBehaviour>) -> Vec<String> {
-    let labels: &[&str] = match (fault, sigterm) {
-        (FaultKind::SigkillOnly, _) => &["signal:SIGKILL"],
-        (FaultKind::Kill, None | Some(SigtermBehaviour::Default)) => &["signal:SIGTERM"],
-        (FaultKind::Kill, Some(SigtermBehaviour::Ignore)) => &["signal:SIGKILL"],
-        // Finishes its transaction and exits 0, or is cut by the SIGKILL after the grace.
-        (FaultKind::Kill, Some(SigtermBehaviour::Graceful)) => &["exit:0", "signal:SIGKILL"],
-        // The driver's SIGKILL, or the VFS's own at the crash point.
-        (FaultKind::PowerLoss | FaultKind::CrashPoint, _) => &["signal:SIGKILL"],
-        // Killed after the error, or gave up after persistent errors.
-        (FaultKind::IoError, _) => &["signal:SIGKILL", "exit:5"],
-        (
-            FaultKind::LockCancel
-            | FaultKind::LockCancelWal
-            | FaultKind::LockCancelShm
-            | FaultKind::DeleteHotWal
-            | FaultKind::DeleteHotJournal
-            | FaultKind::SwapDb
-            | FaultKind::RawCopyBackup
-            | FaultKind::ForkConnection
-            | FaultKind::CrossVersion,
-            _,
-        ) => &["signal:SIGKILL"],
-    };
-    labels.iter().map(|s| s.to_string()).collect()
-}
-
 /// The result of injecting the fault into a set of writers.
 #[derive(Debug)]
 pub struct Injected {
@@ -355,17 +327,6 @@ pub fn micros(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expected_deaths_cover_every_behaviour() {
-        assert_eq!(expected_deaths(FaultKind::SigkillOnly, None), vec!["signal:SIGKILL"]);
-        assert_eq!(expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Default)), vec!["signal:SIGTERM"]);
-        assert_eq!(expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Ignore)), vec!["signal:SIGKILL"]);
-        assert_eq!(
-            expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Graceful)),
-            vec!["exit:0", "signal:SIGKILL"]
-        );
-    }
 
     #[test]
     fn death_labels_name_the_signal() {

@@ -405,19 +405,17 @@ pub fn build(base: &Files, records: &[Record], cut: usize, device: &Device, choi
     bound.into_iter().map(|(name, inode)| (name, std::mem::take(&mut contents[inode]))).collect()
 }
 
-/// Per writer: (highest sequence acknowledged, highest begun) in `records[..cut]`.
-pub fn acks_at(records: &[Record], cut: usize) -> BTreeMap<u64, (u64, u64)> {
-    let mut acks: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+/// Per writer: the sequence numbers acknowledged (in order) and the highest begun, in
+/// `records[..cut]`.
+pub fn acks_at(records: &[Record], cut: usize) -> BTreeMap<u64, (Vec<u64>, u64)> {
+    let mut acks: BTreeMap<u64, (Vec<u64>, u64)> = BTreeMap::new();
     for record in &records[..cut.min(records.len())] {
         match record {
             Record::Begin { writer, seq } => {
                 let e = acks.entry(*writer).or_default();
                 e.1 = e.1.max(*seq);
             }
-            Record::Ack { writer, seq } => {
-                let e = acks.entry(*writer).or_default();
-                e.0 = e.0.max(*seq);
-            }
+            Record::Ack { writer, seq } => acks.entry(*writer).or_default().0.push(*seq),
             Record::Open { .. }
             | Record::Write { .. }
             | Record::Truncate { .. }
@@ -839,7 +837,7 @@ mod tests {
         assert_eq!(undone["db"], vec![5; 4096]);
         let done = build(&base, &records, records.len(), &Device::default(), &[Choice::Keep]);
         assert!(!done.contains_key("db-journal"));
-        assert_eq!(acks_at(&records, records.len())[&1], (1, 0));
+        assert_eq!(acks_at(&records, records.len())[&1], (vec![1], 0));
         let lines = explain(&a, &[Choice::Drop], 4096);
         assert_eq!(lines, vec!["undone: deletion #7 of db-journal (directory never synced after it)"]);
         // With a directory sync after the deletion (synchronous=EXTRA) nothing is undetermined.
