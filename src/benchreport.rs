@@ -58,7 +58,7 @@ pub const ROW_BYTES: usize = 200;
 /// `PRAGMA cache_size` of the commit benches, in KiB: SQLite's own default, set explicitly.
 pub const COMMIT_CACHE_KIB: u32 = 2000;
 /// `PRAGMA wal_autocheckpoint` of the commit benches, in pages: SQLite's default, set
-/// explicitly (STYLE §8).
+/// explicitly: never a library default that the measurement depends on.
 pub const COMMIT_AUTO_CHECKPOINT_PAGES: i64 = 1000;
 /// The WAL size at which the commit benches run their own untimed PASSIVE checkpoint, in
 /// frames: close to the auto-checkpoint, so the WAL restarts as often as it would under it

@@ -202,7 +202,7 @@ enum Message {
     Failed(Error),
 }
 
-/// Runs a campaign to the end (or to Ctrl-C); returns the exit code (DESIGN §8).
+/// Runs a campaign to the end (or to Ctrl-C); returns the exit code (`error`'s table).
 pub fn run(opts: RunOptions) -> Result<i32> {
     let started_at = chrono::Utc::now();
     let started = Instant::now();

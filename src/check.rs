@@ -1,4 +1,4 @@
-//! The oracle: checks 1–8 of DESIGN §6 applied to one crash image.
+//! The oracle: checks 1–8 applied to one crash image (`ViolationKind` lists them).
 //!
 //! Each check names itself and carries the failing detail. A check that cannot run for reasons
 //! of the harness (an I/O error, SQLite out of memory) makes the whole call `Err`, never a pass;

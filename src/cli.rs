@@ -1,4 +1,4 @@
-//! The command line (DESIGN §9): parsing with clap, dispatch, and the mapping of every outcome
+//! The command line: parsing with clap, dispatch, and the mapping of every outcome
 //! to one exit code. No arguments means `run` on the embedded default scenario.
 
 use crate::campaign::{self, RunOptions};

@@ -1,6 +1,6 @@
 //! Checking a database with another SQLite build: its command-line shell runs `PRAGMA
 //! integrity_check` and the FTS5 `integrity-check` command of every FTS5 table, and the answers
-//! are compared with the bundled SQLite's. The case behind crashfuzz (DESIGN §1) had an FTS5
+//! are compared with the bundled SQLite's. The case behind crashfuzz (see the README) had an FTS5
 //! trigram index written by one SQLite version and checked by another; a disagreement between
 //! builds is its own finding, distinct from either build's verdict.
 //!

@@ -1,7 +1,7 @@
 //! The two-tier error model: user and environment errors are values of [`Error`], each mapped
 //! to exactly one exit code in [`Error::exit_code`]; harness bugs are `panic!`s.
 //!
-//! Exit codes (DESIGN §8): 0 every cell met its expectation; 1 some cell did not; 2 bad input
+//! Exit codes: 0 every cell met its expectation; 1 some cell did not; 2 bad input
 //! (scenario, flags, paths); 3 the harness or environment failed; 130 interrupted by Ctrl-C
 //! (partial results are still written).
 

@@ -1,7 +1,30 @@
-//! Expectations and verdicts (DESIGN §7): per cell, which violation kinds are `forbidden`,
-//! `allowed` or `required`, built in from SQLite's documented promises (DESIGN §2) and
+//! Expectations and verdicts: per cell, which violation kinds are `forbidden`,
+//! `allowed` or `required`, built in from SQLite's documented promises (the table below) and
 //! overridable per cell by a scenario's `[[expect]]` blocks; and the verdict of a cell from its
 //! violation counts.
+//!
+//! What SQLite promises (its pages on pragmas, WAL, atomic commit and "how to corrupt"), and so
+//! what the built-in expectations say:
+//!
+//! | journal mode | synchronous | process kill | power loss / OS crash |
+//! |---|---|---|---|
+//! | WAL | OFF | atomic, durable | may corrupt; unsynced commits lost (canary: lost_ack) |
+//! | WAL | NORMAL | atomic, durable | consistent; the last commits may roll back (canary: lost_ack) |
+//! | WAL | FULL, EXTRA | atomic, durable | atomic and durable, if fsync is honest |
+//! | DELETE | OFF | atomic, durable | pages reach the disk before the journal (canary: damage) |
+//! | DELETE | NORMAL | atomic, durable | a very small chance of corruption: measured |
+//! | DELETE | FULL | atomic, durable | no corruption; the journal's unlink is not durable, so the last commit may roll back (canary: lost_ack) |
+//! | DELETE | EXTRA | atomic, durable | atomic and durable (the directory is synced after the unlink) |
+//! | TRUNCATE, PERSIST | NORMAL+ | atomic, durable | no documented promise: measured |
+//! | MEMORY, OFF | any | a kill inside a write transaction very likely corrupts (canary) | no promise |
+//!
+//! A killed process loses nothing that reached the OS page cache, so a kill cannot tell the
+//! synchronous levels apart; only a power loss (unsynced writes dropped or torn) can. A device
+//! whose plain fsync is no barrier (`device = "no_barrier"`) promises nothing unless every
+//! sync is a full one. An injected I/O error must roll back the failed transaction and nothing
+//! else. A hazard (misuse) is never `forbidden`: where its harm is certain it is a canary,
+//! elsewhere it is measured. A writer that crashes (`writer_crash`) is forbidden wherever the
+//! fault is not misuse.
 //!
 //! Everything here is a pure function of its inputs. The built-in table is never weakened to
 //! make a run green: a canary that cannot fire is a finding, not a setting to turn off.
@@ -78,7 +101,7 @@ impl Expectation {
     }
 }
 
-/// The built-in expectation of a cell, from DESIGN §2's table.
+/// The built-in expectation of a cell, from the promise table of the module doc.
 pub fn builtin(cell: &Cell) -> Expectation {
     let mut e = builtin_levels(cell);
     // A writer crashing is no fault of a pragma and no promise SQLite makes away: forbidden
@@ -108,7 +131,7 @@ fn builtin_levels(cell: &Cell) -> Expectation {
     }
 }
 
-/// Hazards (DESIGN §5.4): misuse SQLite documents as corrupting is `allowed`, never
+/// Hazards: misuse SQLite documents as corrupting is `allowed`, never
 /// `forbidden`; where the outcome is certain the cell is a canary (`required`).
 fn builtin_hazard(cell: &Cell) -> Expectation {
     use JournalMode::{Delete, Memory, Off, Persist, Truncate, Wal};
@@ -174,7 +197,7 @@ fn consistent_may_lose(reason: &str) -> Expectation {
 const DAMAGE: [ViolationKind; 4] =
     [ViolationKind::Open, ViolationKind::Integrity, ViolationKind::Fts, ViolationKind::Atomicity];
 
-/// Power loss (DESIGN §2, right-hand column). Canaries: WAL+NORMAL must lose acknowledged
+/// Power loss (the promise table's right-hand column). Canaries: WAL+NORMAL must lose acknowledged
 /// commits, synchronous=OFF must damage a rollback-journal database (and lose commits in
 /// WAL), DELETE+FULL must lose a commit through the journal's unlink not being durable.
 fn builtin_power_loss(cell: &Cell) -> Expectation {

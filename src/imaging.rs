@@ -215,7 +215,7 @@ pub fn explain(
     Ok((shrunk, lines, tests))
 }
 
-/// The power-loss canaries of DESIGN §7, deterministically: a real writer's I/O through the
+/// The power-loss canaries of the built-in expectations (`expect`), deterministically: a real writer's I/O through the
 /// tracing VFS (same seed, same operations), images built at chosen cuts with chosen fates,
 /// and the oracle. If one of these stops failing, the model or the oracle has lost its teeth.
 #[cfg(test)]

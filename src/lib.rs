@@ -28,7 +28,7 @@
 //! | [`imaging`] | power-loss images of a trial: cuts, fates, dedup, checks, shrinking, explanation |
 //! | [`topology`] | the processes of a trial: gateway, connections, transients, victim, survivors |
 //! | [`trial`] | one trial end to end, and its JSON line |
-//! | [`check`] | the oracle: checks 1–8 of DESIGN §6 |
+//! | [`check`] | the oracle: checks 1–8 (open, integrity, fts, lost_ack, phantom, atomicity, prefix, reopen_write) on one image |
 //! | [`durability`] | the durability matrix page: promises beside measured rates and commit costs |
 //! | [`hazardreport`] | the hazards page: damaged and lost-ack rates per hazard beside the kill cells |
 //! | [`crosscheck`] | the same image judged by another SQLite build's shell |
@@ -44,8 +44,12 @@
 //! # Architecture invariants
 //!
 //! - **The driver never holds a connection to a database while writers run on it**, and never
-//!   forks while holding one: it spawns children only through `posix_spawn` + `exec`, and only
-//!   opens a trial's database after every writer of that trial has been reaped.
+//!   forks itself: it starts children only through `std::process::Command` (which uses
+//!   `posix_spawn` where the C library can honour every option asked, here a new process group,
+//!   and otherwise `fork` + `exec` with nothing but async-signal-safe calls between them; no
+//!   `pre_exec` hook is ever installed), and only opens a trial's database after every writer
+//!   of that trial has been reaped. Only a writer forks, on purpose, in the `fork_connection`
+//!   hazard.
 //! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
 //!   set by the child itself, then a parent-pid check that closes the race); the scratch
 //!   directories a SIGKILLed driver leaves are swept by the next one ([`scratch`]).

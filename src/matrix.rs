@@ -159,7 +159,8 @@ impl CheckpointMode {
     }
 }
 
-/// What the writer does on SIGTERM (DESIGN §5.1).
+/// What the writer does on SIGTERM: die at once (`default`), finish its transaction,
+/// checkpoint and close (`graceful`, the fix the production case proposed), or `ignore` it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SigtermBehaviour {
@@ -194,15 +195,15 @@ pub enum FaultKind {
     /// SIGKILL alone.
     SigkillOnly,
     /// The writer runs on the tracing VFS and is SIGKILLed; crash images are then built from
-    /// its trace as a power loss at cut points could leave them (DESIGN §5.2).
+    /// its trace as a power loss at cut points could leave them.
     PowerLoss,
     /// The tracing VFS SIGKILLs the writer just before its n-th write or sync: an exact,
     /// replayable process crash.
     CrashPoint,
     /// The tracing VFS fails the writer's n-th write or sync (SQLITE_IOERR or SQLITE_FULL),
-    /// once or from then on; the writer is SIGKILLed a little later (DESIGN §5.3).
+    /// once or from then on; the writer is SIGKILLed a little later.
     IoError,
-    /// Hazard (DESIGN §5.4): every long-lived writer also opens and closes its own descriptor
+    /// Hazard: every long-lived writer also opens and closes its own descriptor
     /// of the database file at random moments, which drops the process's POSIX locks.
     LockCancel,
     /// Hazard: the same with the `-wal` file.
@@ -263,7 +264,7 @@ impl FaultKind {
         }
     }
 
-    /// True for the hazards of DESIGN §5.4 (misuse, not a fault of the machine).
+    /// True for the hazards (misuse SQLite documents as corrupting, not a fault of the machine).
     pub fn is_hazard(self) -> bool {
         match self {
             FaultKind::Kill

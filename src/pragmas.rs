@@ -1,4 +1,4 @@
-//! Connection settings, set explicitly and read back (STYLE §8): never rely on a library
+//! Connection settings, set explicitly and read back: never rely on a library
 //! default we are testing. A value that does not read back as set is a [`PragmaError::Mismatch`],
 //! which a writer reports as a harness error (exit 3).
 

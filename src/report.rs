@@ -549,7 +549,7 @@ impl TopologyCounts {
     }
 }
 
-/// `summary.json`: the run, and one entry per cell (DESIGN §8).
+/// `summary.json`: the run, and one entry per cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     #[serde(flatten)]
@@ -676,7 +676,7 @@ pub struct CellSummary {
     pub trial_time_us: u64,
     pub checkpoints: CheckpointCounts,
     pub shutdowns: ShutdownSummary,
-    /// Concurrency under the trial's topology (DESIGN §1).
+    /// Concurrency under the trial's topology (`[topology]`).
     #[serde(default)]
     pub topology: TopologyCounts,
     /// Up to [`INCONCLUSIVE_EXAMPLES_MAX`] distinct reasons, earliest trial first.
@@ -874,13 +874,21 @@ pub fn write_reports(run_dir: &Path, summary: &Summary) -> std::io::Result<()> {
     std::fs::File::open(run_dir)?.sync_all()
 }
 
+/// Writes `name` in `dir` whole or not at all: a temporary file, fsynced, renamed over it. A
+/// failure (a full disk) removes the temporary file rather than leave it behind.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, dir.join(name))
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&tmp, dir.join(name))) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------- rendering
@@ -1856,6 +1864,19 @@ pub(crate) mod tests {
         let console = console_matrix(&ok.summary(&meta(), 1.0, false));
         assert_eq!(console.lines().last().unwrap(), "verdict: ok (3 cells: 3 ok)", "{console}");
         assert!(console.contains("integrity 1, atomicity 1"), "{console}");
+    }
+
+    /// A full disk once left `.summary.json.tmp` behind. /dev/full accepts the file's creation
+    /// and fails every write with ENOSPC: the write fails, and no temporary file remains.
+    #[test]
+    fn a_report_that_cannot_be_written_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(".summary.json.tmp");
+        std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+        let err = write_atomically(dir.path(), "summary.json", b"{}").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::ENOSPC), "{err}");
+        assert!(std::fs::symlink_metadata(&tmp).is_err(), "the temporary file was left behind");
+        assert!(!dir.path().join("summary.json").exists());
     }
 
     #[test]

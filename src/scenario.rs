@@ -63,7 +63,7 @@ pub struct Scenario {
     pub expect: Vec<ExpectOverride>,
 }
 
-/// `[fault.power_loss]`: how crash images are built from a trace (DESIGN §5.2).
+/// `[fault.power_loss]`: how crash images are built from a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PowerLossConfig {
@@ -124,7 +124,7 @@ impl Default for CrashPointConfig {
     }
 }
 
-/// `[fault.io_error]` (DESIGN §5.3).
+/// `[fault.io_error]`: which write or sync the tracing VFS fails, and how.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IoErrorConfig {

@@ -4,7 +4,7 @@
 //!
 //! Nothing here does I/O, reads a clock or draws a random number: every function is a function
 //! of its arguments, so summaries rebuilt from `trials.jsonl` are identical to the live ones.
-//! Percentiles come from `hdrhistogram`, never from hand-written code (STYLE §13).
+//! Percentiles come from `hdrhistogram`, never from hand-written code.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -1,4 +1,4 @@
-//! The processes of one trial (DESIGN §1's topology): long-lived writer processes — the first
+//! The processes of one trial, shaped like the production case's (see the README): long-lived writer processes — the first
 //! is the *gateway*, with `connections` connections each driven by its own thread — plus
 //! *transient* writers that open, append a few messages and close, started at a rate. The fault
 //! hits one *victim*; the others are *survivors* that keep writing through its death, and

@@ -1,4 +1,5 @@
-//! The `session_store` workload (DESIGN §1): the schema, the transactions a writer runs, and
+//! The `session_store` workload (the agent application's session store that crashfuzz was born
+//! from, see the README): the schema, the transactions a writer runs, and
 //! the ledger that lets the oracle know which writer and transaction wrote what.
 //!
 //! The application behind the case kept `sessions` and `messages`, two FTS5 tables over the

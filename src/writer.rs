@@ -89,7 +89,7 @@ pub struct WriterConfig {
     /// Report I/O errors (`F` lines) and go on, rather than stop: the io_error fault expects
     /// them.
     pub tolerate_io_errors: bool,
-    /// A hazard this process commits besides writing (DESIGN §5.4).
+    /// A hazard this process commits besides writing (lock cancellation, a fork).
     pub hazard: Option<WriterHazard>,
     /// Wait, once ready, for the driver to open the start gate (one byte on stdin): the
     /// long-lived writers of a trial start writing together, so that none is still setting up

@@ -1,4 +1,4 @@
-//! Hazards (DESIGN §5.4): the misuse that SQLite's "How To Corrupt An SQLite Database File"
+//! Hazards: the misuse that SQLite's "How To Corrupt An SQLite Database File"
 //! lists, run as part of a trial so that its effect sits next to the pragma cells of the same
 //! workload. The writer-side ones ([`WriterHazard`]) run inside writer processes; the
 //! driver-side ones (deleting a hot `-wal` or `-journal`, swapping the database file, copying

@@ -1,4 +1,4 @@
-//! The kill fault (DESIGN §5.1) and the supervision of writer processes: spawn each writer in
+//! The kill fault and the supervision of writer processes: spawn each writer in
 //! its own process group, wait for its announcements with a deadline, send SIGTERM (or SIGKILL
 //! alone), escalate to SIGKILL after the grace period, reap, and classify how each one died.
 //!

@@ -1,4 +1,4 @@
-//! The crash-image builder of the power-loss model (DESIGN §5.2): a pure function of (base
+//! The crash-image builder of the power-loss model: a pure function of (base
 //! files, trace, cut point, device model, choices) to the files a power loss at that cut could
 //! leave. No I/O, no clock, no global state: every property is tested without processes.
 //!

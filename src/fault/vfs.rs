@@ -1,4 +1,4 @@
-//! The tracing and fault-injecting VFS (DESIGN §5.2–5.3): a shim registered as
+//! The tracing and fault-injecting VFS (power loss, crash points, I/O errors): a shim registered as
 //! [`VFS_NAME`] over SQLite's `unix` VFS. It owns the only view the harness has of a writer's file
 //! I/O: every call passes through to `unix`, and for the main database, its rollback journal and
 //! its WAL it appends to the trial's trace ([`super::trace`]) what the call did. It can also SIGKILL its
@@ -26,7 +26,7 @@
 //! - **Every file name SQLite creates or removes for a traced kind is in the trace**: `Open`
 //!   with `created`, `Delete`, and the directory syncs unix does (see below). The `-shm` file is
 //!   never traced: unix opens it itself and SQLite reaches it only through `xShmMap`'s mapping,
-//!   never through `xWrite`; crash images discard it (DESIGN §5.2).
+//!   never through `xWrite`; crash images discard it.
 //!
 //! # What is traced
 //!
