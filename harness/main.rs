@@ -14,8 +14,19 @@ use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_crashfuzz");
 
+/// Where the tests' SQLite builds are cached: under the target directory, so that a version is
+/// compiled once (about a minute) for every later test run, and never in the user's cache.
+fn sqlite_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-builds")
+}
+
 fn crashfuzz(args: &[&str]) -> Output {
-    Command::new(EXE).args(args).stdin(Stdio::null()).output().expect("run crashfuzz")
+    Command::new(EXE)
+        .args(args)
+        .env("CRASHFUZZ_SQLITE_CACHE", sqlite_cache())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crashfuzz")
 }
 
 fn text(o: &Output) -> String {
@@ -1059,25 +1070,103 @@ fn nul_sentinel_db(dir: &Path) -> PathBuf {
     path
 }
 
+/// The SQLite version the cross-version tests check with: one crashfuzz builds itself (once,
+/// cached under the target directory), old enough to read the bundled 3.54's trigram index over
+/// NUL-bearing text differently. (Of the versions crashfuzz can build, 3.39.2, 3.41.2, 3.44.0 and
+/// 3.46.0 call that index malformed, as Debian 12's 3.40.1 does; 3.48.0 and later agree with
+/// 3.54.)
+const OTHER_SQLITE: &str = "3.41.2";
+
 #[test]
 fn check_with_another_sqlite_build_reports_where_the_two_disagree() {
-    let Some(cli) = crashfuzz::crosscheck::find_cli("sqlite3") else {
-        panic!("no sqlite3 on PATH: run scripts/install-sqlite3.sh (.ci/run does) for the cross-version tests");
-    };
     let dir = tempfile::tempdir().unwrap();
     let db = nul_sentinel_db(dir.path());
-    let o = crashfuzz(&["check", "--sqlite3", cli.to_str().unwrap(), db.to_str().unwrap()]);
+    let o = crashfuzz(&["check", "--sqlite", OTHER_SQLITE, db.to_str().unwrap()]);
     let out = text(&o);
     // The bundled SQLite (3.54) passes its own index; the older build reads the trigram index
-    // over NUL-bearing text differently and calls it malformed.
-    // (Debian 12's sqlite3 is 3.40.1: the case's "index written by one version, checked by
-    // another", reproduced.)
-    assert!(out.contains("cross-version: SQLite"), "{out}");
+    // over NUL-bearing text differently and calls it malformed: the case's "index written by one
+    // version, checked by another", reproduced.
+    assert!(out.contains(&format!("cross-version: SQLite 3.54.1 (bundled) vs SQLite {OTHER_SQLITE}")), "{out}");
     assert_eq!(o.status.code(), Some(1), "{out}");
     let line = out.lines().find(|l| l.contains("DISAGREE ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("messages_fts_trigram integrity-check") && line.contains("bundled ok"), "{out}");
+    assert!(line.contains("other database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)"), "{out}");
+    assert!(out.lines().any(|l| l.contains("agree    PRAGMA integrity_check")), "{out}");
     assert!(out.contains("ok: every check passed") || !out.contains("FAILED:"), "the bundled build passes: {out}");
-    // A missing shell is bad input.
-    let o = crashfuzz(&["check", "--sqlite3", "/nonexistent/sqlite3", db.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A build that cannot be had is bad input, said with what can be.
+    for (build, said) in [
+        ("3.40.1", "it builds 3.35.4"),
+        ("/nonexistent/libsqlite3.so", "no such library file"),
+        (db.to_str().unwrap(), "cannot be used"),
+    ] {
+        let o = crashfuzz(&["check", "--sqlite", build, db.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{build}: {}", text(&o));
+        assert!(text(&o).contains(said), "{build}: {}", text(&o));
+    }
+}
+
+/// The test build, built on first use and cached for every later test and run.
+fn other_sqlite() -> crashfuzz::sqlite_builds::ResolvedBuild {
+    let spec = OTHER_SQLITE.parse().unwrap();
+    crashfuzz::sqlite_builds::resolve_in(&spec, &sqlite_cache()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_sql_child_answers_with_the_library_it_loaded() {
+    use crashfuzz::sqlchild::{Outcome, SqlRun, run_sql_with};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.sqlite");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(k PRIMARY KEY, v); INSERT INTO t VALUES (1, NULL);")
+        .unwrap();
+    let statements = [
+        "SELECT sqlite_version(), k, v FROM t".to_string(),
+        "INSERT INTO t VALUES (1, 'again')".to_string(),
+        "SELECT count(*) FROM nosuch".to_string(),
+    ];
+    let SqlRun::Answered(a) = run_sql_with(Path::new(EXE), &other_sqlite(), Some(&db), &statements).unwrap() else {
+        panic!("no answer")
+    };
+    assert_eq!(a.libversion, OTHER_SQLITE);
+    assert!(a.sourceid.starts_with("2023-"), "{}", a.sourceid);
+    assert_eq!(a.answers[0].outcome, Outcome::Rows(vec![vec![Some(OTHER_SQLITE.into()), Some("1".into()), None]]));
+    let Outcome::Error(e) = &a.answers[1].outcome else { panic!("{a:?}") };
+    // SQLITE_CONSTRAINT (19), extended SQLITE_CONSTRAINT_PRIMARYKEY (1555).
+    assert_eq!((e.code, e.extended_code), (19, 1555), "{e:?}");
+    assert_eq!(e.message, "UNIQUE constraint failed: t.k");
+    let Outcome::Error(e) = &a.answers[2].outcome else { panic!("{a:?}") };
+    assert_eq!((e.code, e.extended_code, e.message.as_str()), (1, 1, "no such table: nosuch"));
+    // The bundled build, through the same child, is the one crashfuzz is linked with.
+    let bundled = crashfuzz::sqlite_builds::ResolvedBuild::bundled();
+    let SqlRun::Answered(a) = run_sql_with(Path::new(EXE), &bundled, Some(&db), &statements[..1]).unwrap() else {
+        panic!("no answer")
+    };
+    assert_eq!(a.libversion, rusqlite::version());
+    // The cached library is what build.json says, with the soname a writer can be pointed at.
+    let record = read_json(&sqlite_cache().join(OTHER_SQLITE).join("build.json"));
+    assert_eq!(record["sqlite_version"], OTHER_SQLITE);
+    assert!(record["command"].as_array().unwrap().contains(&Value::from("-Wl,-soname,libsqlite3.so.0")), "{record}");
+}
+
+#[test]
+fn a_cross_version_cell_counts_the_trigram_disagreement_as_fts() {
+    let (code, out, summary, trials) = hazard_campaign(
+        "cross",
+        &format!(
+            "[budget]\ntrials = 2\n[workload]\nseed_messages = 40\nseed_sessions = 4\njson_sentinel_percent = 60\n\
+             [hazard]\nother_sqlite = \"{OTHER_SQLITE}\"\n\
+             [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"cross_version\"]\n"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("check with SQLite {OTHER_SQLITE}")), "{out}");
+    let c = cell(&summary, "wal/full/cross_version/auto-checkpoint");
+    assert_eq!(c["verdict"], "ok", "{c}");
+    let checked: Vec<&Value> = trials.iter().filter(|t| t["outcome"]["kind"] == "checked").collect();
+    assert!(!checked.is_empty(), "{out}");
+    for t in checked {
+        assert!(t["violations"].as_array().unwrap().contains(&Value::from("fts")), "{t}");
+        assert!(t.to_string().contains(&format!("SQLite {OTHER_SQLITE} says database disk image is malformed")), "{t}");
+    }
 }

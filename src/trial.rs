@@ -479,6 +479,9 @@ impl Lane {
 pub struct TrialEnv<'a> {
     /// The `crashfuzz` executable writers are started from.
     pub exe: &'a Path,
+    /// `[hazard] other_sqlite`, resolved before any trial when the matrix has cross_version
+    /// cells.
+    pub other_sqlite: Option<&'a crate::sqlite_builds::ResolvedBuild>,
     pub scenario: &'a Scenario,
     pub cells: &'a [Cell],
     pub templates: &'a [Template],
@@ -1195,10 +1198,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             judge_survivors(&mut report, &record.survivors);
             if cell.fault == FaultKind::CrossVersion {
                 // The other build judges the same image (its own copy of the pristine one).
-                let cli = crosscheck::find_cli(&sc.hazard.sqlite3_cli).ok_or_else(|| {
-                    Error::Harness(format!("hazard.sqlite3_cli {:?} is not installed", sc.hazard.sqlite3_cli))
-                })?;
-                let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), &cli)
+                let other =
+                    env.other_sqlite.expect("the campaign resolves hazard.other_sqlite before any cross_version trial");
+                let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), other)
                     .map_err(|e| Error::Harness(format!("trial {trial}: cross-version check: {e:#}")))?;
                 crosscheck::fold_into(&mut report.results, &cross);
             }
