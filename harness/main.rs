@@ -1149,6 +1149,62 @@ fn the_sql_child_answers_with_the_library_it_loaded() {
     assert!(record["command"].as_array().unwrap().contains(&Value::from("-Wl,-soname,libsqlite3.so.0")), "{record}");
 }
 
+/// A shared library with SQLite's API whose `sqlite3_step` crashes: an old build that dies on
+/// a damaged image, on demand.
+fn crashing_sqlite(dir: &Path) -> PathBuf {
+    let source = dir.join("crash.c");
+    std::fs::write(
+        &source,
+        r#"static int handle;
+const char *sqlite3_libversion(void) { return "0.0.1"; }
+const char *sqlite3_sourceid(void) { return "crashes on every step"; }
+int sqlite3_open_v2(const char *f, void **db, int flags, const char *vfs) { *db = &handle; return 0; }
+int sqlite3_extended_result_codes(void *db, int on) { return 0; }
+int sqlite3_busy_timeout(void *db, int ms) { return 0; }
+int sqlite3_prepare_v2(void *db, const char *sql, int n, void **stmt, const char **tail) {
+    *stmt = &handle; while (*sql) sql++; *tail = sql; return 0;
+}
+int sqlite3_step(void *stmt) { *(volatile int *)0 = 1; return 1; }
+int sqlite3_column_count(void *stmt) { return 0; }
+int sqlite3_column_type(void *stmt, int i) { return 5; }
+const unsigned char *sqlite3_column_text(void *stmt, int i) { return 0; }
+int sqlite3_column_bytes(void *stmt, int i) { return 0; }
+int sqlite3_finalize(void *stmt) { return 0; }
+const char *sqlite3_errmsg(void *db) { return "not an error"; }
+int sqlite3_extended_errcode(void *db) { return 0; }
+int sqlite3_close_v2(void *db) { return 0; }
+"#,
+    )
+    .unwrap();
+    let library = dir.join("libcrash.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let o = Command::new(cc).args(["-shared", "-fPIC", "-o"]).arg(&library).arg(&source).output().expect("run cc");
+    assert!(o.status.success(), "{}", text(&o));
+    library
+}
+
+#[test]
+fn a_build_that_crashes_on_the_image_has_answered() {
+    use crashfuzz::sqlchild::{SqlRun, run_sql_with};
+    let dir = tempfile::tempdir().unwrap();
+    let library = crashing_sqlite(dir.path());
+    let db = clean_db(dir.path());
+    let build = crashfuzz::sqlite_builds::resolve_in(
+        &crashfuzz::sqlite_builds::SqliteBuild::Library(library.clone()),
+        &sqlite_cache(),
+    )
+    .unwrap();
+    let run = run_sql_with(Path::new(EXE), &build, Some(&db), &["PRAGMA integrity_check".to_string()]).unwrap();
+    assert_eq!(run, SqlRun::Died("signal:SIGSEGV".into()));
+    // Through `check`: the crash is the other build's answer to every check, not a harness error.
+    let o = crashfuzz(&["check", "--sqlite", library.to_str().unwrap(), db.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("vs SQLite 0.0.1"), "{out}");
+    let line = out.lines().find(|l| l.contains("DISAGREE PRAGMA integrity_check")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("other the build crashed (signal:SIGSEGV)"), "{out}");
+}
+
 #[test]
 fn a_cross_version_cell_counts_the_trigram_disagreement_as_fts() {
     let (code, out, summary, trials) = hazard_campaign(

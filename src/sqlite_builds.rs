@@ -637,6 +637,30 @@ mod tests {
     }
 
     #[test]
+    fn a_second_builder_waits_for_the_first_and_partials_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path(), "3.41.2").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            let started = Instant::now();
+            let second = lock(&path, "3.41.2").map(|_| ());
+            tx.send(()).unwrap();
+            (second, started.elapsed())
+        });
+        // flock locks belong to the open file: a second open waits even in one process.
+        assert!(rx.recv_timeout(Duration::from_millis(600)).is_err(), "the second lock did not wait");
+        drop(first);
+        let (second, waited) = waiter.join().unwrap();
+        assert!(second.is_ok() && waited >= Duration::from_millis(600), "{second:?} after {waited:?}");
+        std::fs::write(dir.path().join(format!("{PARTIAL_PREFIX}7-{SONAME}")), b"half").unwrap();
+        std::fs::create_dir(dir.path().join(format!("{PARTIAL_PREFIX}fetch-x"))).unwrap();
+        remove_partials(dir.path()).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [LOCK_FILE]);
+    }
+
+    #[test]
     fn the_amalgamation_says_its_version() {
         let text = b"/* ... */\n#define SQLITE_VERSION        \"3.41.2\"\n#define SQLITE_VERSION_NUMBER 3041002\n";
         assert_eq!(amalgamation_version(text).as_deref(), Some("3.41.2"));
