@@ -14,8 +14,19 @@ use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_crashfuzz");
 
+/// Where the tests' SQLite builds are cached: under the target directory, so that a version is
+/// compiled once (about a minute) for every later test run, and never in the user's cache.
+fn sqlite_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-builds")
+}
+
 fn crashfuzz(args: &[&str]) -> Output {
-    Command::new(EXE).args(args).stdin(Stdio::null()).output().expect("run crashfuzz")
+    Command::new(EXE)
+        .args(args)
+        .env("CRASHFUZZ_SQLITE_CACHE", sqlite_cache())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crashfuzz")
 }
 
 fn text(o: &Output) -> String {
@@ -1228,25 +1239,168 @@ fn nul_sentinel_db(dir: &Path) -> PathBuf {
     path
 }
 
+/// The SQLite version the cross-version tests check with: one crashfuzz builds itself (once,
+/// cached under the target directory), old enough to read the bundled 3.54's trigram index over
+/// NUL-bearing text differently. (Of the versions crashfuzz can build, 3.39.2, 3.41.2, 3.44.0 and
+/// 3.46.0 call that index malformed, as Debian 12's 3.40.1 does; 3.48.0 and later agree with
+/// 3.54.)
+const OTHER_SQLITE: &str = "3.41.2";
+
 #[test]
 fn check_with_another_sqlite_build_reports_where_the_two_disagree() {
-    let Some(cli) = crashfuzz::crosscheck::find_cli("sqlite3") else {
-        panic!("no sqlite3 on PATH: run scripts/install-sqlite3.sh (.ci/run does) for the cross-version tests");
-    };
     let dir = tempfile::tempdir().unwrap();
     let db = nul_sentinel_db(dir.path());
-    let o = crashfuzz(&["check", "--sqlite3", cli.to_str().unwrap(), db.to_str().unwrap()]);
+    let o = crashfuzz(&["check", "--sqlite", OTHER_SQLITE, db.to_str().unwrap()]);
     let out = text(&o);
     // The bundled SQLite (3.54) passes its own index; the older build reads the trigram index
-    // over NUL-bearing text differently and calls it malformed.
-    // (Debian 12's sqlite3 is 3.40.1: the case's "index written by one version, checked by
-    // another", reproduced.)
-    assert!(out.contains("cross-version: SQLite"), "{out}");
+    // over NUL-bearing text differently and calls it malformed: the case's "index written by one
+    // version, checked by another", reproduced.
+    assert!(out.contains(&format!("cross-version: SQLite 3.54.1 (bundled) vs SQLite {OTHER_SQLITE}")), "{out}");
     assert_eq!(o.status.code(), Some(1), "{out}");
     let line = out.lines().find(|l| l.contains("DISAGREE ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("messages_fts_trigram integrity-check") && line.contains("bundled ok"), "{out}");
+    assert!(line.contains("other database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)"), "{out}");
+    assert!(out.lines().any(|l| l.contains("agree    PRAGMA integrity_check")), "{out}");
     assert!(out.contains("ok: every check passed") || !out.contains("FAILED:"), "the bundled build passes: {out}");
-    // A missing shell is bad input.
-    let o = crashfuzz(&["check", "--sqlite3", "/nonexistent/sqlite3", db.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A build that cannot be had is bad input, said with what can be.
+    for (build, said) in [
+        ("3.40.1", "it builds 3.35.4"),
+        ("/nonexistent/libsqlite3.so", "no such library file"),
+        (db.to_str().unwrap(), "cannot be used"),
+    ] {
+        let o = crashfuzz(&["check", "--sqlite", build, db.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{build}: {}", text(&o));
+        assert!(text(&o).contains(said), "{build}: {}", text(&o));
+    }
+}
+
+/// The test build, built on first use and cached for every later test and run.
+fn other_sqlite() -> crashfuzz::sqlite_builds::ResolvedBuild {
+    let spec = OTHER_SQLITE.parse().unwrap();
+    crashfuzz::sqlite_builds::resolve_in(&spec, &sqlite_cache()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_sql_child_answers_with_the_library_it_loaded() {
+    use crashfuzz::sqlchild::{Outcome, SqlRun, run_sql_with};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.sqlite");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(k PRIMARY KEY, v); INSERT INTO t VALUES (1, NULL);")
+        .unwrap();
+    let statements = [
+        "SELECT sqlite_version(), k, v FROM t".to_string(),
+        "INSERT INTO t VALUES (1, 'again')".to_string(),
+        "SELECT count(*) FROM nosuch".to_string(),
+    ];
+    let SqlRun::Answered(a) = run_sql_with(Path::new(EXE), &other_sqlite(), Some(&db), &statements).unwrap() else {
+        panic!("no answer")
+    };
+    assert_eq!(a.libversion, OTHER_SQLITE);
+    assert!(a.sourceid.starts_with("2023-"), "{}", a.sourceid);
+    assert_eq!(a.answers[0].outcome, Outcome::Rows(vec![vec![Some(OTHER_SQLITE.into()), Some("1".into()), None]]));
+    let Outcome::Error(e) = &a.answers[1].outcome else { panic!("{a:?}") };
+    // SQLITE_CONSTRAINT (19), extended SQLITE_CONSTRAINT_PRIMARYKEY (1555).
+    assert_eq!((e.code, e.extended_code), (19, 1555), "{e:?}");
+    assert_eq!(e.message, "UNIQUE constraint failed: t.k");
+    let Outcome::Error(e) = &a.answers[2].outcome else { panic!("{a:?}") };
+    assert_eq!((e.code, e.extended_code, e.message.as_str()), (1, 1, "no such table: nosuch"));
+    // The bundled build, through the same child, is the one crashfuzz is linked with.
+    let bundled = crashfuzz::sqlite_builds::ResolvedBuild::bundled();
+    let SqlRun::Answered(a) = run_sql_with(Path::new(EXE), &bundled, Some(&db), &statements[..1]).unwrap() else {
+        panic!("no answer")
+    };
+    assert_eq!(a.libversion, rusqlite::version());
+    // The cached library is what build.json says, with the soname a writer can be pointed at.
+    let record = read_json(&sqlite_cache().join(OTHER_SQLITE).join("build.json"));
+    assert_eq!(record["sqlite_version"], OTHER_SQLITE);
+    assert!(record["command"].as_array().unwrap().contains(&Value::from("-Wl,-soname,libsqlite3.so.0")), "{record}");
+}
+
+/// A shared library with SQLite's API whose `sqlite3_step` crashes: an old build that dies on
+/// a damaged image, on demand.
+fn crashing_sqlite(dir: &Path) -> PathBuf {
+    let source = dir.join("crash.c");
+    std::fs::write(
+        &source,
+        r#"static int handle;
+const char *sqlite3_libversion(void) { return "0.0.1"; }
+const char *sqlite3_sourceid(void) { return "crashes on every step"; }
+int sqlite3_open_v2(const char *f, void **db, int flags, const char *vfs) { *db = &handle; return 0; }
+int sqlite3_extended_result_codes(void *db, int on) { return 0; }
+int sqlite3_busy_timeout(void *db, int ms) { return 0; }
+int sqlite3_prepare_v2(void *db, const char *sql, int n, void **stmt, const char **tail) {
+    *stmt = &handle; while (*sql) sql++; *tail = sql; return 0;
+}
+int sqlite3_step(void *stmt) { *(volatile int *)0 = 1; return 1; }
+int sqlite3_column_count(void *stmt) { return 0; }
+int sqlite3_column_type(void *stmt, int i) { return 5; }
+const unsigned char *sqlite3_column_text(void *stmt, int i) { return 0; }
+int sqlite3_column_bytes(void *stmt, int i) { return 0; }
+int sqlite3_finalize(void *stmt) { return 0; }
+const char *sqlite3_errmsg(void *db) { return "not an error"; }
+int sqlite3_extended_errcode(void *db) { return 0; }
+int sqlite3_close_v2(void *db) { return 0; }
+"#,
+    )
+    .unwrap();
+    let library = dir.join("libcrash.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let o = Command::new(cc).args(["-shared", "-fPIC", "-o"]).arg(&library).arg(&source).output().expect("run cc");
+    assert!(o.status.success(), "{}", text(&o));
+    library
+}
+
+#[test]
+fn a_build_that_crashes_on_the_image_has_answered() {
+    use crashfuzz::sqlchild::{SqlRun, run_sql_with};
+    let dir = tempfile::tempdir().unwrap();
+    let library = crashing_sqlite(dir.path());
+    let db = clean_db(dir.path());
+    let build = crashfuzz::sqlite_builds::resolve_in(
+        &crashfuzz::sqlite_builds::SqliteBuild::Library(library.clone()),
+        &sqlite_cache(),
+    )
+    .unwrap();
+    let run = run_sql_with(Path::new(EXE), &build, Some(&db), &["PRAGMA integrity_check".to_string()]).unwrap();
+    assert_eq!(run, SqlRun::Died("signal:SIGSEGV".into()));
+    // Through `check`: the crash is the other build's answer to every check, not a harness error.
+    let o = crashfuzz(&["check", "--sqlite", library.to_str().unwrap(), db.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("vs SQLite 0.0.1"), "{out}");
+    let line = out.lines().find(|l| l.contains("DISAGREE PRAGMA integrity_check")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("other the build crashed (signal:SIGSEGV)"), "{out}");
+}
+
+#[test]
+fn a_cross_version_cell_counts_the_trigram_disagreement_as_fts_and_replays_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[budget]\ntrials = 2\n[workload]\nseed_messages = 40\nseed_sessions = 4\njson_sentinel_percent = 60\n\
+         [hazard]\nother_sqlite = \"{OTHER_SQLITE}\"\n\
+         [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"cross_version\"]\n"
+    );
+    let scenario = write_scenario(dir.path(), "cross", &body);
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("check with SQLite {OTHER_SQLITE}")), "{out}");
+    let c = cell(&summary, "wal/full/cross_version/auto-checkpoint");
+    assert_eq!(c["verdict"], "ok", "{c}");
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
+    let trials: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let checked: Vec<&Value> = trials.iter().filter(|t| t["outcome"]["kind"] == "checked").collect();
+    assert!(!checked.is_empty(), "{out}");
+    for t in &checked {
+        assert!(t["violations"].as_array().unwrap().contains(&Value::from("fts")), "{t}");
+        assert!(t.to_string().contains(&format!("SQLite {OTHER_SQLITE} says database disk image is malformed")), "{t}");
+    }
+    // `replay` asks the other build again: the disagreement reproduces from the kept image.
+    let kept = checked.iter().find_map(|t| t["kept_failure"].as_str()).expect("a kept failure");
+    let replay = crashfuzz(&["replay", dir.path().join("out").join(kept).to_str().unwrap()]);
+    let said = text(&replay);
+    assert_eq!(replay.status.code(), Some(1), "{said}");
+    assert!(said.contains("reproduced: the same image checks fail as in the campaign (fts)"), "{said}");
+    assert!(said.contains(&format!("SQLite {OTHER_SQLITE} says database disk image is malformed")), "{said}");
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hazards page: installs the second SQLite build the cross_version cell checks with, runs
+# The hazards page: installs the OS's libsqlite3.so.0 the cross_version cell checks with, runs
 # the `hazards` scenario (480 trials, under a minute on two cores) and renders
 # results/hazards.md from it: per hazard and journal mode, damaged and lost-acknowledgement
 # rates with their Wilson intervals, beside the plain kill cells of the same workload.

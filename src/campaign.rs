@@ -70,9 +70,37 @@ struct RunJson<'a> {
     cells: Vec<String>,
     machine: Machine,
     scenario: &'a Scenario,
+    /// The other SQLite build of the cross_version cells, as its library names itself.
+    other_sqlite: Option<OtherSqlite>,
     /// The load generator's warm-up, when the scenario asks for a load average (filled in
     /// when it ends; run.json is rewritten then).
     load_warmup: Option<crate::fault::load::LoadStatus>,
+}
+
+#[derive(Serialize)]
+struct OtherSqlite {
+    /// As resolved: the spec and where its library is.
+    build: String,
+    libversion: String,
+    sourceid: String,
+}
+
+/// `[hazard] other_sqlite`, made concrete and loaded once: a build that cannot be had is a
+/// scenario error (exit 2).
+fn resolve_other_sqlite(
+    scenario: &Scenario,
+) -> Result<(crate::sqlite_builds::ResolvedBuild, crate::sqlchild::Identity)> {
+    let bad = |e: crate::sqlite_builds::BuildError| Error::Scenario {
+        file: scenario.source.clone(),
+        line: None,
+        setting: "hazard.other_sqlite".into(),
+        message: format!("{e}; the matrix has cross_version cells, which need it"),
+    };
+    let build = crate::sqlite_builds::resolve(&scenario.hazard.other_sqlite).map_err(bad)?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let identity = crate::sqlchild::identify(&exe, &build).map_err(bad)?;
+    println!("crashfuzz: cross_version cells check with SQLite {}: {build}", identity.libversion);
+    Ok((build, identity))
 }
 
 #[derive(Serialize)]
@@ -217,23 +245,14 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         let states_per_trial: Vec<u64> = cells.iter().map(|c| max_states_per_trial(c, &opts.scenario)).collect();
         check_budget(n, &states_per_trial, opts.shard, opts.min_states).map_err(Error::Usage)?;
     }
+    // The cross-version hazard needs the other build: resolved (built, if it is a version not
+    // yet cached) and loaded once before any trial; one that cannot be had is bad input.
+    let other_sqlite = if cells.iter().any(|c| c.fault == crate::matrix::FaultKind::CrossVersion) {
+        Some(resolve_other_sqlite(&opts.scenario)?)
+    } else {
+        None
+    };
     prepare_run_dir(&run_dir)?;
-    // The cross-version hazard needs the other build: a scenario that asks for one that is not
-    // there is bad input, said before anything runs.
-    let cli = &opts.scenario.hazard.sqlite3_cli;
-    if cells.iter().any(|c| c.fault == crate::matrix::FaultKind::CrossVersion)
-        && crate::crosscheck::find_cli(cli).is_none()
-    {
-        return Err(Error::Scenario {
-            file: opts.scenario.source.clone(),
-            line: None,
-            setting: "hazard.sqlite3_cli".into(),
-            message: format!(
-                "{cli:?} is not installed, and the matrix has cross_version cells; install Debian's sqlite3 with \
-                 scripts/install-sqlite3.sh or set a path"
-            ),
-        });
-    }
     // A re-run of one trial judges its cell alone: the others ran nothing and claim nothing.
     let expectations: Vec<_> = cells
         .iter()
@@ -259,6 +278,11 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         cells: cells.iter().map(|c| c.id()).collect(),
         machine: machine(),
         scenario: &opts.scenario,
+        other_sqlite: other_sqlite.as_ref().map(|(build, identity)| OtherSqlite {
+            build: build.to_string(),
+            libversion: identity.libversion.clone(),
+            sourceid: identity.sourceid.clone(),
+        }),
         load_warmup: None,
     };
     write_synced(&run_dir.join("run.json"), serde_json::to_string_pretty(&run_json).expect("serializes").as_bytes())
@@ -288,6 +312,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
     let env = TrialEnv {
         exe: &exe,
+        other_sqlite: other_sqlite.as_ref().map(|(build, _)| build),
         scenario: &opts.scenario,
         cells: &cells,
         templates: &templates,

@@ -5,6 +5,7 @@ use crate::campaign::{self, RunOptions};
 use crate::check::{self, CheckConfig, CheckOutcome, CheckReport, ReopenConfig};
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::scenario::{self, Budget, IntegrityLevel};
+use crate::sqlite_builds::{self, ResolvedBuild, SqliteBuild};
 use crate::workload::WorkloadConfig;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,12 +28,17 @@ enum Command {
         /// Use `PRAGMA quick_check` instead of the full integrity check.
         #[arg(long)]
         quick: bool,
-        /// Also run `PRAGMA integrity_check` and the FTS5 integrity checks with this other
-        /// SQLite build's shell (e.g. Debian's `/usr/bin/sqlite3`, 3.40), and report where the
-        /// two builds disagree.
-        #[arg(long, value_name = "PATH_TO_SQLITE3_CLI")]
-        sqlite3: Option<String>,
+        /// Also run `PRAGMA integrity_check` and the FTS5 integrity checks with another SQLite
+        /// build, and report where it and the bundled build disagree: `system` (the OS's
+        /// libsqlite3.so.0), a version crashfuzz builds and caches (`crashfuzz sqlite list`),
+        /// or a path to a libsqlite3.so.
+        #[arg(long, value_name = "BUILD")]
+        sqlite: Option<SqliteBuild>,
     },
+    /// The SQLite builds crashfuzz can obtain itself (from crates.io's libsqlite3-sys releases,
+    /// compiled once and cached).
+    #[command(subcommand)]
+    Sqlite(SqliteCommand),
     /// Re-run the checks on a kept failure (`RUN_DIR/failures/<trial>`).
     Replay { failure_dir: PathBuf },
     /// Rebuild a run's reports from its trials.jsonl, or merge several runs (the shards of one
@@ -89,6 +95,17 @@ enum Command {
         /// (results/write-latency.json).
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SqliteCommand {
+    /// The versions crashfuzz can build, and which of them are cached.
+    List,
+    /// Build (and cache) a version now rather than when first used; about a minute.
+    Build {
+        /// e.g. 3.41.2 (see `crashfuzz sqlite list`).
+        version: SqliteBuild,
     },
 }
 
@@ -175,7 +192,9 @@ pub fn main(args: Vec<String>) -> i32 {
     let result = match cli.command {
         None => run(RunArgs::default(), command_line),
         Some(Command::Run(a)) => run(a, command_line),
-        Some(Command::Check { db_path, quick, sqlite3 }) => check_command(db_path, quick, sqlite3),
+        Some(Command::Check { db_path, quick, sqlite }) => check_command(db_path, quick, sqlite),
+        Some(Command::Sqlite(SqliteCommand::List)) => sqlite_list_command(),
+        Some(Command::Sqlite(SqliteCommand::Build { version })) => sqlite_build_command(&version),
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Report { run_dirs, out }) => crate::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
@@ -250,15 +269,12 @@ fn print_report(report: &CheckReport) -> Vec<&'static str> {
     failed
 }
 
-fn check_command(db_path: PathBuf, quick: bool, sqlite3: Option<String>) -> Result<i32> {
-    // The other build is resolved first: a missing shell is bad input, said before any work.
-    let other = match &sqlite3 {
+fn check_command(db_path: PathBuf, quick: bool, sqlite: Option<SqliteBuild>) -> Result<i32> {
+    // The other build is resolved first (built, if need be) and loaded once: one that cannot
+    // be had is bad input, said before any work.
+    let other = match &sqlite {
         None => None,
-        Some(cli) => Some(crate::crosscheck::find_cli(cli).ok_or_else(|| Error::BadPath {
-            path: PathBuf::from(cli),
-            what: "--sqlite3: no such program (scripts/install-sqlite3.sh installs Debian's sqlite3)".into(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        })?),
+        Some(build) => Some(usable_build(build, "--sqlite")?),
     };
     let meta = std::fs::metadata(&db_path).map_err(|source| Error::BadPath {
         path: db_path.clone(),
@@ -284,14 +300,12 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite3: Option<String>) -> Resu
         .map_err(|e| Error::Harness(format!("{}: checks could not run: {e:#}", db_path.display())))?;
     let failed = print_report(&report);
     let mut disagree = Vec::new();
-    if let Some(cli) = other {
-        let cross = crate::crosscheck::cross_check(&db_path, &cli)
+    if let Some(other) = other {
+        let cross = crate::crosscheck::cross_check(&db_path, &other)
             .map_err(|e| Error::Harness(format!("{}: cross-version check: {e:#}", db_path.display())))?;
         println!(
-            "cross-version: SQLite {} (bundled) vs SQLite {} ({})",
-            cross.bundled_version,
-            cross.other_version,
-            cli.display()
+            "cross-version: SQLite {} (bundled) vs SQLite {}: {other}",
+            cross.bundled_version, cross.other_version
         );
         for c in &cross.checks {
             let side = |r: &std::result::Result<(), String>| match r {
@@ -321,6 +335,45 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite3: Option<String>) -> Resu
             Ok(EXIT_VERDICT_FAILED)
         }
     }
+}
+
+/// `build` made concrete (built first if it is a version not yet cached) and loaded once in a
+/// child; `what` names who asked for it in the error.
+fn usable_build(build: &SqliteBuild, what: &str) -> Result<ResolvedBuild> {
+    let bad = |source| Error::SqliteBuild { what: format!("{what} {build}"), source };
+    let resolved = sqlite_builds::resolve(build).map_err(bad)?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    crate::sqlchild::identify(&exe, &resolved).map_err(bad)?;
+    Ok(resolved)
+}
+
+fn sqlite_list_command() -> Result<i32> {
+    let cache = sqlite_builds::cache_dir().map_err(|source| Error::SqliteBuild { what: "cache".into(), source })?;
+    println!("SQLite builds crashfuzz compiles from crates.io's libsqlite3-sys (cache: {}):", cache.display());
+    for (version, crate_version) in sqlite_builds::available() {
+        let state = match sqlite_builds::cached(&cache, version) {
+            Some(path) => format!("cached  {}", path.display()),
+            None => "not built".to_string(),
+        };
+        println!("  {version:<8} libsqlite3-sys {crate_version:<7} {state}");
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let system_state =
+        match sqlite_builds::resolve(&SqliteBuild::System).and_then(|b| crate::sqlchild::identify(&exe, &b)) {
+            Ok(identity) => format!("SQLite {}", identity.libversion),
+            Err(e) => format!("not usable: {e}"),
+        };
+    println!("  bundled  SQLite {} (linked in)", rusqlite::version());
+    println!("  system   {} ({system_state})", sqlite_builds::SONAME);
+    println!("A path to a libsqlite3.so is a build too. A version is built on first use (about a minute), or ahead");
+    println!("of it with `crashfuzz sqlite build VERSION`.");
+    Ok(EXIT_OK)
+}
+
+fn sqlite_build_command(build: &SqliteBuild) -> Result<i32> {
+    let resolved = usable_build(build, "sqlite build")?;
+    println!("{resolved}");
+    Ok(EXIT_OK)
 }
 
 fn replay_command(dir: PathBuf) -> Result<i32> {

@@ -1,17 +1,20 @@
-//! Checking a database with another SQLite build: its command-line shell runs `PRAGMA
-//! integrity_check` and the FTS5 `integrity-check` command of every FTS5 table, and the answers
-//! are compared with the bundled SQLite's. The case behind crashfuzz (see the README) had an FTS5
-//! trigram index written by one SQLite version and checked by another; a disagreement between
-//! builds is its own finding, distinct from either build's verdict.
+//! Checking a database with another SQLite build: both builds run `PRAGMA integrity_check` and
+//! the FTS5 `integrity-check` command of every FTS5 table, each in an `__sql` child
+//! ([`crate::sqlchild`]) on its own copy of the image, and their answers are compared. The case
+//! behind crashfuzz (see the README) had an FTS5 trigram index written by one SQLite version and checked by
+//! another; a disagreement between builds is its own finding, distinct from either build's
+//! verdict.
 //!
-//! The other build always works on a copy (its recovery may change the files); the shell is
-//! run with `-bail` and one statement per invocation so that each answer is attributable.
+//! Each copy serves one statement of one build (a build's recovery may change the files), so
+//! that each answer is attributable. A build that crashes on the image has answered: its death
+//! is its verdict on that statement. The versions named are those the libraries report.
 
 use crate::check::ViolationKind;
-use anyhow::{Context, anyhow};
+use crate::sqlchild::{self, Outcome, SqlRun};
+use crate::sqlite_builds::ResolvedBuild;
+use anyhow::{Context, anyhow, bail};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// One check as both builds answered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +37,9 @@ impl Compared {
 /// The other build's answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrossReport {
-    /// `sqlite3 --version` of the other build, first field.
+    /// `sqlite3_libversion()` of the other build.
     pub other_version: String,
+    /// `sqlite3_libversion()` of the bundled build.
     pub bundled_version: String,
     pub checks: Vec<Compared>,
 }
@@ -71,50 +75,29 @@ impl CrossReport {
     }
 }
 
-/// Resolves `cli` (a path, or a name looked up in PATH) to an executable file.
-pub fn find_cli(cli: &str) -> Option<PathBuf> {
-    let candidate = Path::new(cli);
-    if cli.contains('/') {
-        return candidate.is_file().then(|| candidate.to_path_buf());
-    }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(cli)).find(|p| p.is_file())
-}
-
-/// Runs one statement in the other build's shell; `Ok` when it printed nothing but `ok`
-/// lines and exited 0.
-fn run_other(cli: &Path, db: &Path, sql: &str) -> anyhow::Result<Result<(), String>> {
-    let out =
-        Command::new(cli).arg("-bail").arg(db).arg(sql).output().with_context(|| format!("run {}", cli.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let noise: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty() && l.trim() != "ok").collect();
-    Ok(if out.status.success() && noise.is_empty() && stderr.trim().is_empty() {
-        Ok(())
-    } else {
-        let mut msg: Vec<String> = noise.iter().take(3).map(|s| s.to_string()).collect();
-        msg.extend(stderr.lines().take(3).map(str::to_string));
-        Err(msg.join("; "))
-    })
-}
-
-/// The bundled build's answer to the same statement, on its own copy.
-fn run_bundled(db: &Path, sql: &str, is_pragma: bool) -> anyhow::Result<Result<(), String>> {
-    // An image that does not open is an answer ("unable to open", "not a database"), not a
-    // failure of the comparison.
-    let conn = match Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE) {
-        Ok(conn) => conn,
-        Err(e) => return Ok(Err(e.to_string())),
+/// A build's answer to one statement: `Ok` for a pragma that answered one `ok` row or a
+/// command that succeeded; else the first rows, the error, or how the build died.
+fn judge(build: &ResolvedBuild, run: SqlRun, is_pragma: bool) -> anyhow::Result<Result<(), String>> {
+    let answers = match run {
+        SqlRun::Answered(a) => a,
+        SqlRun::Died(how) => return Ok(Err(format!("the build crashed ({how})"))),
+        SqlRun::TimedOut(after) => return Ok(Err(format!("no answer in {} s (killed)", after.as_secs()))),
+        SqlRun::Unloadable(said) => bail!("SQLite build {build} cannot be loaded: {said}"),
     };
-    if is_pragma {
-        let lines: Result<Vec<String>, rusqlite::Error> =
-            conn.prepare(sql).and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
-        return Ok(match lines {
-            Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(()),
-            Ok(lines) => Err(lines.into_iter().take(3).collect::<Vec<_>>().join("; ")),
-            Err(e) => Err(e.to_string()),
-        });
-    }
-    Ok(conn.execute_batch(sql).map_err(|e| e.to_string()))
+    let [answer] = answers.answers.as_slice() else {
+        bail!("SQLite build {build} gave {} answers to one statement", answers.answers.len());
+    };
+    Ok(match &answer.outcome {
+        Outcome::Error(e) => Err(e.to_string()),
+        Outcome::Rows(_) if !is_pragma => Ok(()),
+        Outcome::Rows(rows) => {
+            let lines: Vec<String> = rows
+                .iter()
+                .map(|r| r.iter().map(|c| c.as_deref().unwrap_or("NULL")).collect::<Vec<_>>().join("|"))
+                .collect();
+            if lines == ["ok"] { Ok(()) } else { Err(lines.into_iter().take(3).collect::<Vec<_>>().join("; ")) }
+        }
+    })
 }
 
 /// Copies the image (`db` and its `-wal`/`-journal`) into a fresh directory.
@@ -124,12 +107,13 @@ fn copy_to(db: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir.join(db.file_name().ok_or_else(|| anyhow!("{}: no file name", db.display()))?))
 }
 
-/// Checks `db` with both builds: `PRAGMA integrity_check` and every FTS5 table's
-/// `integrity-check`, each build on its own copy of the image.
-pub fn cross_check(db: &Path, cli: &Path) -> anyhow::Result<CrossReport> {
-    let version = Command::new(cli).arg("--version").output().with_context(|| format!("run {}", cli.display()))?;
-    let other_version =
-        String::from_utf8_lossy(&version.stdout).split_whitespace().next().unwrap_or("unknown").to_string();
+/// Checks `db` with the bundled build and `other`: `PRAGMA integrity_check` and every FTS5
+/// table's `integrity-check`, each build on its own copy of the image.
+pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
+    let exe = std::env::current_exe().context("locate the crashfuzz executable")?;
+    let bundled = ResolvedBuild::bundled();
+    let bundled_version = sqlchild::identify(&exe, &bundled)?.libversion;
+    let other_version = sqlchild::identify(&exe, other)?.libversion;
     let tmp = crate::scratch::create(None, "cross-")?;
     // The list of FTS5 tables, read by the bundled build from its own copy.
     let tables: Vec<String> = {
@@ -145,24 +129,29 @@ pub fn cross_check(db: &Path, cli: &Path) -> anyhow::Result<CrossReport> {
         // A schema that cannot be read lists no table: the pragma's answers say why.
         names.unwrap_or_default()
     };
-    let mut statements = vec![("PRAGMA integrity_check".to_string(), ViolationKind::Integrity, true)];
+    let mut statements =
+        vec![("PRAGMA integrity_check".to_string(), "PRAGMA integrity_check".to_string(), ViolationKind::Integrity)];
     for t in &tables {
         let q = format!("\"{}\"", t.replace('"', "\"\""));
-        statements.push((format!("INSERT INTO {q}({q}) VALUES('integrity-check');"), ViolationKind::Fts, false));
+        statements.push((
+            format!("{t} integrity-check"),
+            format!("INSERT INTO {q}({q}) VALUES('integrity-check');"),
+            ViolationKind::Fts,
+        ));
     }
     let mut checks = Vec::new();
-    for (i, (sql, kind, is_pragma)) in statements.into_iter().enumerate() {
-        let mine = copy_to(db, &tmp.path().join(format!("bundled-{i}")))?;
-        let theirs = copy_to(db, &tmp.path().join(format!("other-{i}")))?;
-        let what = if is_pragma { sql.clone() } else { format!("{} integrity-check", tables[i - 1]) };
-        checks.push(Compared {
-            what,
-            kind,
-            bundled: run_bundled(&mine, &sql, is_pragma)?,
-            other: run_other(cli, &theirs, &sql)?,
-        });
+    for (i, (what, sql, kind)) in statements.into_iter().enumerate() {
+        let is_pragma = kind == ViolationKind::Integrity;
+        let answer = |build: &ResolvedBuild, side: &str| -> anyhow::Result<Result<(), String>> {
+            let copy = copy_to(db, &tmp.path().join(format!("{side}-{i}")))?;
+            let run = sqlchild::run_sql_with(&exe, build, Some(&copy), std::slice::from_ref(&sql))?;
+            judge(build, run, is_pragma)
+        };
+        let bundled_answer = answer(&bundled, "bundled")?;
+        let other_answer = answer(other, "other")?;
+        checks.push(Compared { what, kind, bundled: bundled_answer, other: other_answer });
     }
-    Ok(CrossReport { other_version, bundled_version: rusqlite::version().to_string(), checks })
+    Ok(CrossReport { other_version, bundled_version, checks })
 }
 
 /// Folds cross-version disagreements into a check report's results (as violations of the
@@ -177,10 +166,39 @@ pub fn fold_into(results: &mut Vec<crate::check::CheckResult>, report: &CrossRep
 mod tests {
     use super::*;
 
+    fn answered(outcome: Outcome) -> SqlRun {
+        SqlRun::Answered(crate::sqlchild::SqlAnswers {
+            libversion: "3.41.2".into(),
+            sourceid: "x".into(),
+            answers: vec![crate::sqlchild::Answer { sql: "s".into(), outcome }],
+        })
+    }
+
     #[test]
-    fn a_missing_cli_is_not_found() {
-        assert_eq!(find_cli("/nonexistent/sqlite3"), None);
-        assert_eq!(find_cli("crashfuzz-no-such-program"), None);
+    fn answers_are_judged_ok_only_when_the_check_says_so() {
+        let b = ResolvedBuild::bundled();
+        let rows = |v: &[&str]| Outcome::Rows(v.iter().map(|r| vec![Some(r.to_string())]).collect());
+        assert_eq!(judge(&b, answered(rows(&["ok"])), true).unwrap(), Ok(()));
+        assert_eq!(
+            judge(&b, answered(rows(&["row 3 missing", "page 4 unused", "x", "y"])), true).unwrap(),
+            Err("row 3 missing; page 4 unused; x".into())
+        );
+        assert_eq!(judge(&b, answered(rows(&[])), false).unwrap(), Ok(()));
+        let malformed = crate::sqlchild::SqlError {
+            code: 11,
+            extended_code: 267,
+            message: "database disk image is malformed".into(),
+        };
+        assert_eq!(
+            judge(&b, answered(Outcome::Error(malformed)), false).unwrap(),
+            Err("database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)".into())
+        );
+        // A build that crashed has answered; one that cannot be loaded has not.
+        assert_eq!(
+            judge(&b, SqlRun::Died("signal:SIGSEGV".into()), true).unwrap(),
+            Err("the build crashed (signal:SIGSEGV)".into())
+        );
+        assert!(judge(&b, SqlRun::Unloadable("no such file".into()), true).is_err());
     }
 
     #[test]

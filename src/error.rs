@@ -27,6 +27,11 @@ pub enum Error {
     #[error("{}: {what}: {source}", path.display())]
     BadPath { path: PathBuf, what: String, source: std::io::Error },
 
+    /// Another SQLite build cannot be had: not one crashfuzz builds, no compiler, a library
+    /// that does not load. `what` says who asked for it (`--sqlite`).
+    #[error("{what}: {source}")]
+    SqliteBuild { what: String, source: crate::sqlite_builds::BuildError },
+
     /// The harness or its environment failed (a child died unexplained, a disk filled...).
     #[error("harness error: {0}")]
     Harness(String),
@@ -43,7 +48,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Scenario { .. } | Error::Usage(_) | Error::BadPath { .. } => EXIT_BAD_INPUT,
+            Error::Scenario { .. } | Error::Usage(_) | Error::BadPath { .. } | Error::SqliteBuild { .. } => {
+                EXIT_BAD_INPUT
+            }
             Error::Harness(_) | Error::Io { .. } | Error::Sqlite { .. } => EXIT_HARNESS,
         }
     }

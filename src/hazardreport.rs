@@ -46,7 +46,7 @@ fn what(f: FaultKind) -> &'static str {
         FaultKind::ForkConnection => "a writer forks while holding its open connection and the child writes through it",
         FaultKind::CrossVersion => {
             "NUL-sentinel content written through both FTS5 tables by the bundled SQLite; every image \
-             also checked (integrity_check, FTS5 integrity-check) by another build's shell"
+             also checked (integrity_check, FTS5 integrity-check) by another SQLite build ([hazard] other_sqlite)"
         }
     }
 }

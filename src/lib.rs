@@ -31,7 +31,9 @@
 //! | [`check`] | the oracle: checks 1–8 (open, integrity, fts, lost_ack, phantom, atomicity, prefix, reopen_write) on one image |
 //! | [`durability`] | the durability matrix page: promises beside measured rates and commit costs |
 //! | [`hazardreport`] | the hazards page: damaged and lost-ack rates per hazard beside the kill cells |
-//! | [`crosscheck`] | the same image judged by another SQLite build's shell |
+//! | [`crosscheck`] | the same image judged by the bundled and another SQLite build, side by side |
+//! | [`sqlite_builds`] | naming SQLite builds (`bundled`, `system`, `3.X.Y`, a path); the versions crashfuzz fetches, compiles and caches itself |
+//! | [`sqlchild`] | the `__sql` child: SQL run by any SQLite build, loaded in a process of its own |
 //! | [`expect`] | built-in expectations, overrides and verdicts |
 //! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
 //! | [`report`] | summary.json, summary.md, junit.xml and the console matrix |
@@ -52,7 +54,12 @@
 //!   hazard.
 //! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
 //!   set by the child itself, then a parent-pid check that closes the race); the scratch
-//!   directories a SIGKILLed driver leaves are swept by the next one ([`scratch`]).
+//!   directories a SIGKILLed driver leaves are swept by the next one ([`scratch`]). The one
+//!   exception is the build tools (cargo, the C compiler) that make another SQLite before any
+//!   trial: they stay in crashfuzz's process group, so that Ctrl-C reaches them as it would any
+//!   build ([`sqlite_builds`]).
+//! - **Only the bundled SQLite is linked in**; any other build runs in an `__sql` child
+//!   ([`sqlchild`]), so that a build crashing on an image never takes the driver down.
 //! - **All randomness derives from the campaign seed**: trial `i` uses ChaCha8 stream `i`.
 //! - **A check that cannot run is a harness error, never a pass.**
 //! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.
@@ -79,7 +86,9 @@ pub mod pragmas;
 pub mod report;
 pub mod scenario;
 pub mod scratch;
+pub mod sqlchild;
 pub mod sqlerr;
+pub mod sqlite_builds;
 pub mod stats;
 pub mod topology;
 pub mod trial;

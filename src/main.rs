@@ -1,4 +1,5 @@
-//! The `crashfuzz` binary: the writer child's entry point, and the command line.
+//! The `crashfuzz` binary: the entry points of its children (writers, load burners, `__sql`),
+//! and the command line.
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -10,6 +11,9 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some(crashfuzz::fault::load::BURNER_SUBCOMMAND) {
         std::process::exit(crashfuzz::fault::load::burner_main(&args[2..]));
+    }
+    if args.get(1).map(String::as_str) == Some(crashfuzz::sqlchild::SQL_SUBCOMMAND) {
+        std::process::exit(crashfuzz::sqlchild::child_main(&args[2..]));
     }
     std::process::exit(crashfuzz::cli::main(args));
 }

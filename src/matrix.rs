@@ -222,7 +222,7 @@ pub enum FaultKind {
     RawCopyBackup,
     /// Hazard: the writer forks while holding its connection and the child writes through it.
     ForkConnection,
-    /// Hazard: the image is also checked by another SQLite build (`[hazard] sqlite3_cli`), as
+    /// Hazard: the image is also checked by another SQLite build (`[hazard] other_sqlite`), as
     /// when a database written by one version is opened by another.
     CrossVersion,
 }

@@ -694,13 +694,9 @@ fn load_problems(l: &LoadConfig) -> Vec<Problem> {
 
 fn hazard_problems(h: &HazardConfig) -> Vec<Problem> {
     let at = |key: &str| SettingPath::key("hazard").then(key);
-    let cli =
-        h.sqlite3_cli.trim().is_empty().then(|| {
-            Problem::new(at("sqlite3_cli"), "\"\" names no program; allowed: a path or a name in PATH".into())
-        });
+    // `other_sqlite` is checked as it is read: a build that cannot be named never gets here.
     [
         in_range(at("lock_cancel_interval_us_max"), h.lock_cancel_interval_us_max, Allowed::Between(1, 10_000_000)),
-        cli,
         in_range(at("backup_chunk_bytes"), h.backup_chunk_bytes, Allowed::Between(512, 64 << 20)),
     ]
     .into_iter()
@@ -1136,6 +1132,13 @@ fn backticked(message: &str) -> Vec<&str> {
     message.split('`').skip(1).step_by(2).collect()
 }
 
+/// Keys that older scenarios wrote, and what replaced them.
+const RENAMED_KEYS: &[(&str, &str)] = &[(
+    "sqlite3_cli",
+    "it was replaced by `other_sqlite`, an SQLite build crashfuzz loads itself (\"system\", a version such as \
+     \"3.41.2\", or a path to a libsqlite3.so), not a shell",
+)];
+
 /// Rewrites serde's messages in the words of a scenario file: "key" and "table" rather than
 /// "field" and "struct RawFault", and integer types as ranges. `written` is the text the error
 /// points at, for the messages that do not quote it. A message of an unknown shape is kept as
@@ -1158,7 +1161,9 @@ fn humanize(message: &str, written: Option<&str>) -> String {
             if allowed.is_empty() {
                 return format!("unknown key `{bad}`; this table has no keys");
             }
-            return format!("unknown key `{bad}`; allowed keys: {}", allowed.join(", "));
+            let renamed =
+                RENAMED_KEYS.iter().find(|(old, _)| old == bad).map_or(String::new(), |(_, now)| format!("; {now}"));
+            return format!("unknown key `{bad}`{renamed}; allowed keys: {}", allowed.join(", "));
         }
     }
     let mut message = message
@@ -1429,6 +1434,29 @@ mod tests {
                 vec!["unknown key `bogus`", "kill_at_ms_min", "ready_timeout_ms"],
             ),
             (format!("{m}[fault]\nkil = 1\n"), Some(5), "fault.kil", vec!["`kil`", "allowed keys: kill"]),
+            // [hazard] other_sqlite: a build spec, read as it is parsed; the shell it replaced
+            (
+                format!("{m}[hazard]\nother_sqlite = \"3.40.1\"\n"),
+                Some(5),
+                "hazard.other_sqlite",
+                vec!["SQLite 3.40.1 is not one crashfuzz can build", "3.39.2, 3.41.2", "\"system\""],
+            ),
+            (
+                format!("{m}[hazard]\nother_sqlite = \"sqlite3\"\n"),
+                Some(5),
+                "hazard.other_sqlite",
+                vec!["\"sqlite3\" names no SQLite build", "a path to a libsqlite3.so"],
+            ),
+            (
+                format!("{m}[hazard]\nsqlite3_cli = \"/usr/bin/sqlite3\"\n"),
+                Some(5),
+                "hazard.sqlite3_cli",
+                vec![
+                    "unknown key `sqlite3_cli`",
+                    "replaced by `other_sqlite`",
+                    "allowed keys: lock_cancel_interval_us_max",
+                ],
+            ),
             (
                 format!("{m}[[matrix]]\njournal = [\"wal\"]\n"),
                 Some(5),

@@ -532,6 +532,9 @@ fn db_bytes(db: &Path) -> u64 {
 pub struct TrialEnv<'a> {
     /// The `crashfuzz` executable writers are started from.
     pub exe: &'a Path,
+    /// `[hazard] other_sqlite`, resolved before any trial when the matrix has cross_version
+    /// cells.
+    pub other_sqlite: Option<&'a crate::sqlite_builds::ResolvedBuild>,
     pub scenario: &'a Scenario,
     pub cells: &'a [Cell],
     pub templates: &'a [Template],
@@ -571,6 +574,10 @@ pub struct KeptTrial {
     /// passed). `replay` then has only the recorded findings to show.
     #[serde(default)]
     pub no_image: bool,
+    /// A cross_version cell: the other build that judged the image too (`replay` asks it
+    /// again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_sqlite: Option<crate::sqlite_builds::SqliteBuild>,
     /// A power-loss image: how to rebuild it from `base/` and `trace.bin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<KeptPowerLoss>,
@@ -1216,10 +1223,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             }
             if cell.fault == FaultKind::CrossVersion {
                 // The other build judges the same image (its own copy of the pristine one).
-                let cli = crosscheck::find_cli(&sc.hazard.sqlite3_cli).ok_or_else(|| {
-                    Error::Harness(format!("hazard.sqlite3_cli {:?} is not installed", sc.hazard.sqlite3_cli))
-                })?;
-                let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), &cli)
+                let other =
+                    env.other_sqlite.expect("the campaign resolves hazard.other_sqlite before any cross_version trial");
+                let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), other)
                     .map_err(|e| Error::Harness(format!("trial {trial}: cross-version check: {e:#}")))?;
                 crosscheck::fold_into(&mut report.results, &cross);
             }
@@ -1445,6 +1451,7 @@ impl Kept<'_> {
             no_image: image_checks.is_empty() || !dir.join(KEPT_IMAGE_DIR).exists(),
             checks: image_checks,
             process_findings: findings.into_iter().map(|(check, detail)| ProcessFinding { check, detail }).collect(),
+            other_sqlite: (self.cell.fault == FaultKind::CrossVersion).then(|| sc.hazard.other_sqlite.clone()),
             power_loss,
         };
         let json = serde_json::to_string_pretty(&kept).expect("kept trial serializes");
@@ -1539,8 +1546,18 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             workload: kept.workload.clone(),
         },
     };
-    let report = check::check_image(&work.path().join(KEPT_DB_NAME), &cfg, Some(&kept.expected))
+    let mut report = check::check_image(&work.path().join(KEPT_DB_NAME), &cfg, Some(&kept.expected))
         .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;
+    if let Some(other) = &kept.other_sqlite {
+        // The other build judges the kept image again, on its own copies (never the kept one).
+        let resolved = crate::sqlite_builds::resolve(other).map_err(|source| Error::SqliteBuild {
+            what: format!("replay {}: the other build", dir.display()),
+            source,
+        })?;
+        let cross = crosscheck::cross_check(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), &resolved)
+            .map_err(|e| Error::Harness(format!("replay {}: cross-version check: {e:#}", dir.display())))?;
+        crosscheck::fold_into(&mut report.results, &cross);
+    }
     Ok((kept, Some(report)))
 }
 

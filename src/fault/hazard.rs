@@ -5,6 +5,7 @@
 //! it raw) are plain file operations the driver performs on the trial's files at the moment the
 //! trial says. Nothing here judges: the oracle does.
 
+use crate::sqlite_builds::SqliteBuild;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,17 +20,17 @@ pub struct HazardConfig {
     /// Lock cancellation: the longest pause between two open-and-close of the file, in
     /// microseconds (each pause is uniform in 0..=this).
     pub lock_cancel_interval_us_max: u64,
-    /// Cross-version: the other SQLite build's command-line shell (a path, or a name looked up
-    /// in PATH). Debian's `sqlite3` package (3.40) is what `scripts/install-sqlite3.sh`
-    /// installs.
-    pub sqlite3_cli: String,
+    /// Cross-version: the other SQLite build that checks each image beside the bundled one:
+    /// `system` (the OS's `libsqlite3.so.0`), a version crashfuzz builds itself (`3.41.2`, see
+    /// `crashfuzz sqlite list`), or a path to a `libsqlite3.so`.
+    pub other_sqlite: SqliteBuild,
     /// Raw-copy backup: the size of each plain read, in bytes.
     pub backup_chunk_bytes: u32,
 }
 
 impl Default for HazardConfig {
     fn default() -> Self {
-        HazardConfig { lock_cancel_interval_us_max: 2000, sqlite3_cli: "sqlite3".into(), backup_chunk_bytes: 65536 }
+        HazardConfig { lock_cancel_interval_us_max: 2000, other_sqlite: SqliteBuild::System, backup_chunk_bytes: 65536 }
     }
 }
 

@@ -81,6 +81,66 @@ pub fn spawn_registered(command: &mut Command) -> std::io::Result<Child> {
     Ok(child)
 }
 
+/// Waits up to `limit` for `child` to exit (and reaps it); `None` when it is still running.
+/// Polls, with a pause that grows from 1 to 50 ms: the children waited for here (a compiler,
+/// cargo, an `__sql` child) are not trial writers whose death must be seen to the millisecond.
+pub fn wait_within(child: &mut Child, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
+    const PAUSE_MAX: Duration = Duration::from_millis(50);
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(PAUSE_MAX);
+    }
+}
+
+/// Runs `command` to its end within `limit`, stdin closed and its output captured in anonymous
+/// files (no pipe to fill, no reader thread); `None` when it ran out of time and was killed.
+/// With `own_group`, the child gets its own process group, registered in [`LIVE_GROUPS`] until
+/// reaped, and the whole group is killed at the deadline; without, it stays in crashfuzz's
+/// group (a build tool that the terminal's Ctrl-C must reach) and only it is killed.
+pub fn run_captured(
+    command: &mut Command,
+    limit: Duration,
+    own_group: bool,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Seek;
+    let mut stdout = tempfile::tempfile()?;
+    let mut stderr = tempfile::tempfile()?;
+    command.stdin(Stdio::null()).stdout(stdout.try_clone()?).stderr(stderr.try_clone()?);
+    let mut child = if own_group { spawn_registered(command.process_group(0))? } else { command.spawn()? };
+    let pid = i32::try_from(child.id()).expect("pid fits in i32");
+    let waited = wait_within(&mut child, limit);
+    if !matches!(waited, Ok(Some(_))) {
+        if own_group {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        } else {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+    if own_group {
+        unregister(pid);
+    }
+    let Some(status) = waited? else {
+        return Ok(None);
+    };
+    let read = |file: &mut File| -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        file.rewind()?;
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    Ok(Some(std::process::Output { status, stdout: read(&mut stdout)?, stderr: read(&mut stderr)? }))
+}
+
 /// Spawns `exe __writer CONFIG` in a new process group (pgid = its pid), stdout piped for the
 /// announcements, stderr to `stderr_path`. std spawns with posix_spawn when it can, so the
 /// driver never forks while holding anything.
@@ -173,7 +233,7 @@ pub enum DeathKind {
 }
 
 impl DeathKind {
-    fn from_status(status: ExitStatus) -> DeathKind {
+    pub fn from_status(status: ExitStatus) -> DeathKind {
         match (status.code(), status.signal()) {
             (Some(code), _) => DeathKind::Exit(code),
             (None, Some(sig)) => DeathKind::Signal(sig),
