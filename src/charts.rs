@@ -588,6 +588,7 @@ mod tests {
             survivors: Vec::new(),
             continued_from: None,
             db_bytes_at_start: 0,
+            plan: Default::default(),
             writer_crashes: Vec::new(),
         }
     }

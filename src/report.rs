@@ -1388,6 +1388,7 @@ pub(crate) mod tests {
             survivors: Vec::new(),
             continued_from: None,
             db_bytes_at_start: 0,
+            plan: Default::default(),
             writer_crashes: Vec::new(),
         }
     }

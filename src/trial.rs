@@ -109,6 +109,9 @@ pub struct TrialRecord {
     /// Bytes of the database and its WAL or journal when the writers started.
     #[serde(default)]
     pub db_bytes_at_start: u64,
+    /// What the trial's seed decided before anything ran.
+    #[serde(default)]
+    pub plan: TrialPlan,
     /// Writers that died of something crashfuzz did not send (a signal, an exit outside the
     /// writer's protocol), in words: the `writer_crash` finding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -132,6 +135,30 @@ impl TrialRecord {
             self.images.iter().filter(|i| i.duplicate_of.is_none()).map(|i| &i.violations[..]).collect()
         }
     }
+}
+
+/// What a trial's seed decided, drawn in a fixed order from its ChaCha8 stream: the same
+/// campaign seed and trial index give the same plan on any machine, however the processes then
+/// interleave. (The victim drawn among live processes at the fault's moment, under
+/// `victim = "any"`, depends on how many are alive then, so it is not part of the plan.)
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrialPlan {
+    /// The long-lived process an injected fault (crash point, I/O error) lives in.
+    pub injected_victim: u32,
+    /// Each long-lived writer process's seed, in spawn order.
+    pub writer_seeds: Vec<u64>,
+    /// The seed the transient writers' seeds are drawn from.
+    pub transient_seed: u64,
+    /// The fault's moment, in microseconds: after every writer is ready (uniform timing),
+    /// after the bulk transaction is announced (bulk), or after the injected error (io_error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_delay_us: Option<u64>,
+    /// Raw-copy backup: where in the window the copy starts, as a fraction of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_at_fraction: Option<f64>,
+    /// Power loss: the seed of the cuts and fates of the trace's images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_seed: Option<u64>,
 }
 
 /// A transaction a writer saw fail with an I/O error, and how many attempts failed in a row
@@ -743,9 +770,11 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         (VictimChoice::Any, true) => rng.random_range(0..n_long as usize),
         (VictimChoice::Gateway, _) | (VictimChoice::Any, false) => 0,
     };
+    let mut plan = TrialPlan { injected_victim: injected_victim as u32, ..TrialPlan::default() };
     let vfs_for = |id: u64, injection: Injection| VfsConfig { writer: id, trace_path: trace_path.clone(), injection };
     for p in 0..n_long as usize {
         let writer_seed: u64 = rng.random();
+        plan.writer_seeds.push(writer_seed);
         let bulk_first = cell.timing == KillTiming::Bulk && p == injected_victim;
         let mut make = |id: u64, acks: Vec<PathBuf>| {
             let mut cfg = writer_config(&cell, sc, &db, acks, id, writer_seed, bulk_first);
@@ -801,7 +830,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     timing.spawn = micros(t.elapsed());
 
     // Transients: one connection, `transient_txns` transactions, then a clean exit.
-    let mut transient_seeds = ChaCha8Rng::seed_from_u64(rng.random());
+    plan.transient_seed = rng.random();
+    let mut transient_seeds = ChaCha8Rng::seed_from_u64(plan.transient_seed);
     let mut make_transient = |id: u64, acks: Vec<PathBuf>| {
         let mut cfg = writer_config(&cell, sc, &db, acks, id, transient_seeds.random(), false);
         cfg.workload.txns_max = u64::from(sc.topology.transient_txns);
@@ -836,11 +866,15 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                     let lo = sc.kill.kill_at_ms_min * 1000;
                     let hi = sc.kill.kill_at_ms_max * 1000;
                     let start = Instant::now();
-                    let until = start + Duration::from_micros(rng.random_range(lo..=hi));
+                    let delay_us = rng.random_range(lo..=hi);
+                    plan.fault_delay_us = Some(delay_us);
+                    let until = start + Duration::from_micros(delay_us);
                     // The raw-copy backup runs at a random moment of the window, while the
                     // writers write.
                     if cell.fault == FaultKind::RawCopyBackup {
-                        let at = start + (until - start).mul_f64(rng.random_range(0.0..1.0));
+                        let fraction = rng.random_range(0.0..1.0);
+                        plan.backup_at_fraction = Some(fraction);
+                        let at = start + (until - start).mul_f64(fraction);
                         fleet
                             .run_until(at, env.exe, &lane.dir, &mut make_transient)
                             .map_err(io("transients".into()))?;
@@ -864,7 +898,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                     for proc in &mut fleet.procs {
                         kill::open_gate(&mut proc.writer);
                     }
-                    std::thread::sleep(Duration::from_micros(rng.random_range(0..=sc.kill.bulk_delay_us_max)));
+                    let delay_us = rng.random_range(0..=sc.kill.bulk_delay_us_max);
+                    plan.fault_delay_us = Some(delay_us);
+                    std::thread::sleep(Duration::from_micros(delay_us));
                 }
             }
             Duration::from_millis(sc.kill.grace_ms)
@@ -879,8 +915,9 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 Announcement::Byte(ANNOUNCE_INJECTED) => {}
                 other => inconclusive = Some(format!("operation {injection:?} was never reached ({other:?})")),
             }
-            let until =
-                Instant::now() + Duration::from_micros(rng.random_range(0..=sc.io_error.kill_after_ms_max * 1000));
+            let delay_us = rng.random_range(0..=sc.io_error.kill_after_ms_max * 1000);
+            plan.fault_delay_us = Some(delay_us);
+            let until = Instant::now() + Duration::from_micros(delay_us);
             fleet.run_until(until, env.exe, &lane.dir, &mut make_transient).map_err(io("transients".into()))?;
             Duration::from_millis(sc.kill.grace_ms)
         }
@@ -1166,6 +1203,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         survivors: survivor_records,
         continued_from,
         db_bytes_at_start,
+        plan,
         writer_crashes,
     };
     if let Some(reason) = inconclusive {
@@ -1325,7 +1363,9 @@ fn power_loss_images(
         dir: &image_dir,
         db_name: KEPT_DB_NAME,
     };
-    let checked = imaging::check_images(&im, &sc.power_loss, rng.random())
+    let images_seed: u64 = rng.random();
+    record.plan.images_seed = Some(images_seed);
+    let checked = imaging::check_images(&im, &sc.power_loss, images_seed)
         .map_err(|e| Error::Harness(format!("trial {} ({}): checks could not run: {e:#}", record.trial, cell.id())))?;
     if let Some(reason) = checked.could_not_run {
         record.outcome = TrialOutcome::Inconclusive { reason };
