@@ -1138,6 +1138,22 @@ mod tests {
         assert!(fts.starts_with("messages_fts_trigram: integrity-check: "), "{fts}");
     }
 
+    /// Each of SQLite's three wordings of an FTS5 verdict is read for the table it names, and
+    /// never for another whose name it starts with.
+    #[test]
+    fn fts_verdict_lines_are_read_for_the_table_they_name() {
+        let lines: Vec<String> = [
+            "malformed inverted index for FTS5 table main.messages_fts_trigram",
+            "unable to validate the inverted index for FTS5 table main.messages_fts: out of memory",
+            "fts5: corruption found reading blob 137438953473 from table \"messages_fts_trigram\"",
+            "row 12 missing from index messages_by_txn",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(fts_lines_for(&lines, "messages_fts").collect::<Vec<_>>(), vec![&lines[1]]);
+        assert_eq!(fts_lines_for(&lines, "messages_fts_trigram").collect::<Vec<_>>(), vec![&lines[0], &lines[2]]);
+    }
+
     #[test]
     fn fts_fires_on_deleted_shadow_rows() {
         let (_dir, db, expected) = clean(JournalMode::Wal);
@@ -1208,6 +1224,9 @@ mod tests {
         assert_eq!(violated(&run(&db, &expected)), vec![ViolationKind::Integrity, ViolationKind::Fts]);
         let problems = fts_problems(&db);
         for (table, _) in FTS_TABLES {
+            // The FTS5 verdict in integrity_check's words, read for the table it names.
+            let verdict = format!("{table}: integrity-check: malformed inverted index for FTS5 table main.{table}");
+            assert!(problems.contains(&verdict), "{problems:?}");
             let missed = format!("{table}: MATCH ");
             assert!(problems.iter().any(|p| p.starts_with(&missed) && p.contains(" misses message ")), "{problems:?}");
         }
@@ -1621,6 +1640,8 @@ mod tests {
     #[test]
     fn ranges_read_well() {
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1..=3, 5, 7..=8");
+        assert_eq!(ranges(&[1, 3, 5, 7, 9, 11]), "1, 3, 5, 7, 9, 11");
+        assert_eq!(ranges(&[1, 3, 5, 7, 9, 11, 13]), "1, 3, 5, 7, 9, 11, ...");
         assert_eq!(ranges(&[]), "");
     }
 }
