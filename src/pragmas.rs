@@ -85,22 +85,63 @@ pub fn apply(conn: &Connection, p: &Pragmas) -> Result<(), PragmaError> {
 mod tests {
     use super::*;
 
+    /// Each pragma, queried on its own after `apply`, holds what was asked: every journal mode,
+    /// synchronous level and fullfsync setting, and values away from SQLite's defaults (the
+    /// connection starts with a nonzero `mmap_size`), so that a setting `apply` skipped could
+    /// not pass for one it made.
     #[test]
-    fn every_journal_mode_and_synchronous_reads_back() {
+    fn apply_sets_each_pragma_to_what_was_asked() {
         let dir = tempfile::tempdir().unwrap();
-        for (i, j) in JournalMode::ALL.iter().enumerate() {
-            for s in Synchronous::ALL {
-                let conn = Connection::open(dir.path().join(format!("{i}-{}.db", s.as_sql()))).unwrap();
+        for (i, j) in JournalMode::ALL.into_iter().enumerate() {
+            for (k, s) in Synchronous::ALL.into_iter().enumerate() {
+                let conn = Connection::open(dir.path().join(format!("{i}-{k}.db"))).unwrap();
+                let int = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+                assert_eq!(int("PRAGMA mmap_size=65536"), 65536);
                 let p = Pragmas {
-                    journal_mode: *j,
+                    journal_mode: j,
                     synchronous: s,
-                    busy_timeout_ms: 1234,
-                    cache_size_kib: 64,
-                    wal_autocheckpoint_pages: 0,
-                    fullfsync: FullFsync::ALL[i % 3],
+                    busy_timeout_ms: 1000 + 7 * k as u32,
+                    cache_size_kib: 64 + i as u32,
+                    wal_autocheckpoint_pages: (4 * i + k) as i64,
+                    fullfsync: FullFsync::ALL[(i + k) % 3],
                 };
                 apply(&conn, &p).unwrap();
+                let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+                assert_eq!(mode, j.as_sql(), "{p:?}");
+                assert_eq!(int("PRAGMA synchronous"), s.pragma_value(), "{p:?}");
+                assert_eq!(int("PRAGMA busy_timeout"), i64::from(p.busy_timeout_ms), "{p:?}");
+                assert_eq!(int("PRAGMA cache_size"), -i64::from(p.cache_size_kib), "{p:?}");
+                assert_eq!(int("PRAGMA wal_autocheckpoint"), p.wal_autocheckpoint_pages, "{p:?}");
+                let (full, checkpoint_full) = p.fullfsync.pragmas();
+                assert_eq!(int("PRAGMA fullfsync"), i64::from(full), "{p:?}");
+                assert_eq!(int("PRAGMA checkpoint_fullfsync"), i64::from(checkpoint_full), "{p:?}");
+                assert_eq!(int("PRAGMA mmap_size"), 0, "{p:?}");
             }
         }
+    }
+
+    /// What SQLite will not set reads back as something else, and `apply` says so, naming the
+    /// pragma: an in-memory database keeps its journal in memory whatever mode is asked, and a
+    /// negative `wal_autocheckpoint` turns automatic checkpoints off (reads back 0).
+    #[test]
+    fn apply_reports_a_pragma_that_reads_back_other_than_asked() {
+        let asked = Pragmas {
+            journal_mode: JournalMode::Wal,
+            synchronous: Synchronous::Normal,
+            busy_timeout_ms: 100,
+            cache_size_kib: 64,
+            wal_autocheckpoint_pages: 100,
+            fullfsync: FullFsync::Off,
+        };
+        for j in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
+            let conn = Connection::open_in_memory().unwrap();
+            let result = apply(&conn, &Pragmas { journal_mode: j, ..asked.clone() });
+            let Err(PragmaError::Mismatch { pragma, wanted, got }) = result else { panic!("{j:?}: {result:?}") };
+            assert_eq!((pragma, wanted.as_str(), got.as_str()), ("journal_mode", j.as_sql(), "memory"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        let err = apply(&conn, &Pragmas { wal_autocheckpoint_pages: -1, ..asked }).unwrap_err();
+        assert_eq!(err.to_string(), "PRAGMA wal_autocheckpoint: set -1, read back 0");
     }
 }

@@ -708,6 +708,89 @@ mod tests {
         files
     }
 
+    /// The durability floor on a barrier device after `records` (everything undetermined
+    /// lost), from the module doc alone: a file's data operations count up to its last sync,
+    /// name changes (creations, deletions) up to the last directory sync. Returns the files
+    /// and the records of the operations it leaves out, in trace order.
+    fn durability_floor(base: &Files, records: &[Record]) -> (Files, Vec<usize>) {
+        // A file is its inode: a base file's name, or the record that created it.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        enum Inode {
+            Base(String),
+            Created(usize),
+        }
+        let last_dir_sync = records.iter().rposition(|r| matches!(r, Record::DirSync { .. }));
+        let name_durable = |i: usize| last_dir_sync.is_some_and(|d| i < d);
+        // Names as the process saw them, and as they are on the disk.
+        let mut seen: HashMap<String, Inode> = base.keys().map(|n| (n.clone(), Inode::Base(n.clone()))).collect();
+        let mut on_disk = seen.clone();
+        let mut handles: HashMap<FileRef, Inode> = HashMap::new();
+        let mut data: Vec<(usize, Inode)> = Vec::new();
+        let mut last_sync: HashMap<Inode, usize> = HashMap::new();
+        let mut left_out = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            match r {
+                Record::Open { file, path, created, .. } => {
+                    let name = file_name(path).to_string();
+                    let inode = match seen.get(&name) {
+                        Some(inode) if !created => inode.clone(),
+                        _ => {
+                            seen.insert(name.clone(), Inode::Created(i));
+                            if name_durable(i) {
+                                on_disk.insert(name, Inode::Created(i));
+                            } else {
+                                left_out.push(i);
+                            }
+                            Inode::Created(i)
+                        }
+                    };
+                    handles.insert(*file, inode);
+                }
+                Record::Delete { path, .. } => {
+                    seen.remove(file_name(path));
+                    if name_durable(i) {
+                        on_disk.remove(file_name(path));
+                    } else {
+                        left_out.push(i);
+                    }
+                }
+                Record::Write { file, .. } | Record::Truncate { file, .. } => {
+                    data.extend(handles.get(file).map(|inode| (i, inode.clone())));
+                }
+                Record::Sync { file, .. } => {
+                    if let Some(inode) = handles.get(file) {
+                        last_sync.insert(inode.clone(), i);
+                    }
+                }
+                Record::Close { file } => {
+                    handles.remove(file);
+                }
+                Record::DirSync { .. } | Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => {}
+            }
+        }
+        let synced = |i: usize, inode: &Inode| last_sync.get(inode).is_some_and(|&s| i < s);
+        left_out.extend(data.iter().filter(|(i, inode)| !synced(*i, inode)).map(|(i, _)| *i));
+        left_out.sort_unstable();
+        let files = on_disk
+            .into_iter()
+            .map(|(name, inode)| {
+                let mut content = match &inode {
+                    Inode::Base(base_name) => base[base_name].clone(),
+                    Inode::Created(_) => Vec::new(),
+                };
+                for (i, _) in data.iter().filter(|(i, of)| *of == inode && synced(*i, of)) {
+                    match &records[*i] {
+                        Record::Write { offset, data, .. } => write_at(&mut content, *offset as usize, data),
+                        Record::Truncate { size, .. } => content.resize(*size as usize, 0),
+                        other => unreachable!("data operations are writes and truncates, not {other:?}"),
+                    }
+                }
+                (name, content)
+            })
+            .collect();
+        (files, left_out)
+    }
+
     fn keep_all(analysis: &Analysis) -> Vec<Choice> {
         vec![Choice::Keep; analysis.undetermined.len()]
     }
@@ -724,35 +807,38 @@ mod tests {
             prop_assert_eq!(build(&base(), &records, cut, &device, &keep_all(&a)), process_view(&base(), &records[..cut]));
         }
 
-        /// Whatever the choices, every byte written before a barrier sync of its file (and
-        /// not overwritten or truncated since) is in the image, as long as the file's name
-        /// binding is durable too.
+        /// On a barrier device, dropping every undetermined operation leaves exactly the
+        /// durability floor ([`durability_floor`], modelled apart from `build`), and the
+        /// undetermined operations are exactly those the floor leaves out.
         #[test]
-        fn durable_writes_always_survive(ops in proptest::collection::vec(op(), 0..60), cut in any::<prop::sample::Index>(), seed in any::<u64>()) {
+        fn dropping_every_undetermined_operation_leaves_the_durability_floor(ops in proptest::collection::vec(op(), 0..60), cut in any::<prop::sample::Index>()) {
             let records = trace_from(ops);
             let cut = cut.index(records.len() + 1);
             let device = Device::default();
             let names: Vec<String> = base().keys().cloned().collect();
             let a = analyze(&names, &records, cut, &device);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let choices = random_choices(&a, 30, &mut rng);
+            let (floor, left_out) = durability_floor(&base(), &records[..cut]);
+            prop_assert_eq!(a.undetermined.iter().map(|u| u.record).collect::<Vec<_>>(), left_out);
+            let drop_all = vec![Choice::Drop; a.undetermined.len()];
+            prop_assert_eq!(build(&base(), &records, cut, &device, &drop_all), floor);
+        }
+
+        /// On a barrier device, whatever the choices, a name that no undetermined operation
+        /// concerns (no write, truncation, creation or deletion under it) is in the image
+        /// exactly as in the durability floor: present with the same bytes, or absent.
+        #[test]
+        fn whatever_the_choices_a_file_no_undetermined_operation_touched_is_as_in_the_floor(ops in proptest::collection::vec(op(), 0..60), cut in any::<prop::sample::Index>(), seed in any::<u64>()) {
+            let records = trace_from(ops);
+            let cut = cut.index(records.len() + 1);
+            let device = Device::default();
+            let names: Vec<String> = base().keys().cloned().collect();
+            let a = analyze(&names, &records, cut, &device);
+            let choices = random_choices(&a, 30, &mut ChaCha8Rng::seed_from_u64(seed));
             let image = build(&base(), &records, cut, &device, &choices);
-            // Dropping everything undetermined is the floor: the image of "all undetermined
-            // lost" and a random image agree wherever no undetermined op touched.
-            let floor: Vec<Choice> = a.undetermined.iter().map(|_| Choice::Drop).collect();
-            let floor_image = build(&base(), &records, cut, &device, &floor);
-            let undetermined_records: std::collections::HashSet<usize> = a.undetermined.iter().map(|u| u.record).collect();
-            // Only names whose binding is fully determined are compared.
-            let names_determined = a.undetermined.iter().all(|u| !u.what.is_name_change());
-            if names_determined {
-                prop_assert_eq!(image.keys().collect::<Vec<_>>(), floor_image.keys().collect::<Vec<_>>());
-                for (name, floor_bytes) in &floor_image {
-                    let touched = records[..cut].iter().enumerate().any(|(i, r)| undetermined_records.contains(&i)
-                        && matches!(r, Record::Write { .. } | Record::Truncate { .. })
-                        && a.undetermined.iter().any(|u| u.record == i && &u.name == name));
-                    if !touched {
-                        prop_assert_eq!(&image[name], floor_bytes, "{}", name);
-                    }
+            let (floor, _) = durability_floor(&base(), &records[..cut]);
+            for name in ["db", "db-wal", "db-journal"] {
+                if !a.undetermined.iter().any(|u| u.name == name) {
+                    prop_assert_eq!(image.get(name), floor.get(name), "{}", name);
                 }
             }
         }
@@ -783,6 +869,27 @@ mod tests {
             prop_assert_eq!(left.len(), 1);
             prop_assert!(culprits.contains(&left[0]));
         }
+    }
+
+    #[test]
+    fn only_the_write_after_the_last_sync_is_undetermined_and_dropping_it_leaves_what_was_synced() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Write { file: f(0), offset: 0, data: vec![2; 4096] },
+            Record::Sync { file: f(0), flags: 2 },
+            Record::Write { file: f(0), offset: 4096, data: vec![3; 4096] },
+        ];
+        let base: Files = [("db".to_string(), vec![1u8; 8192])].into_iter().collect();
+        let a = analyze(&["db".to_string()], &records, records.len(), &Device::default());
+        let last =
+            Undetermined { record: 3, what: OpKind::Write { offset: 4096, len: 4096, sectors: 8 }, name: "db".into() };
+        assert_eq!(a.undetermined, vec![last]);
+        let synced = [vec![2u8; 4096], vec![1u8; 4096]].concat();
+        let image = build(&base, &records, records.len(), &Device::default(), &[Choice::Drop]);
+        assert_eq!(image, [("db".to_string(), synced.clone())].into_iter().collect::<Files>());
+        assert_eq!(durability_floor(&base, &records), (image, vec![3]));
+        let image = build(&base, &records, records.len(), &Device::default(), &[Choice::Keep]);
+        assert_eq!(image["db"], [vec![2u8; 4096], vec![3u8; 4096]].concat());
     }
 
     #[test]

@@ -1294,7 +1294,10 @@ pub(crate) mod tests {
     // -- child processes: injections, each with its own registration ------------------------
 
     const CHILD_ENV: &str = "CRASHFUZZ_VFS_CHILD";
-    const CHILD_TEST: &str = "fault::vfs::tests::child_entry";
+    /// The test that is also the child's body (a rename that forgets this makes the child run
+    /// no test and write no report, which every parent asserts on).
+    const CHILD_TEST: &str =
+        "fault::vfs::tests::a_child_without_injection_commits_every_transaction_and_traces_every_operation";
     const CHILD_TXNS: u32 = 8;
     const CHILD_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -1317,12 +1320,27 @@ pub(crate) mod tests {
         integrity: String,
     }
 
-    /// Not a test on its own: the body of a child process (see [`run_child`]). Without the
-    /// environment variable, as in a normal `cargo test`, it does nothing.
+    /// Run as the child of [`run_child`] (the environment variable set), the child's body: its
+    /// own registration, the session store, [`CHILD_TXNS`] transactions, a report. Run by
+    /// `cargo test`, the parent of a child with no injection in each journal mode, asserting
+    /// what [`clean_run`] does and that every handle in the child's trace is the child's own.
     #[test]
-    fn child_entry() {
-        let Ok(spec) = std::env::var(CHILD_ENV) else { return };
-        let spec: ChildSpec = serde_json::from_str(&spec).unwrap();
+    fn a_child_without_injection_commits_every_transaction_and_traces_every_operation() {
+        if let Ok(spec) = std::env::var(CHILD_ENV) {
+            return child_body(serde_json::from_str(&spec).unwrap());
+        }
+        for mode in [JournalMode::Delete, JournalMode::Wal] {
+            let (report, records) = clean_run(mode);
+            assert!(report.setup_ops > 0 && report.txns.len() == CHILD_TXNS as usize, "{mode:?}: {report:?}");
+            for r in &records {
+                if let Record::Open { file, .. } | Record::Write { file, .. } | Record::Sync { file, .. } = r {
+                    assert_eq!(file.writer, CHILD_WRITER, "{mode:?}: {r:?}");
+                }
+            }
+        }
+    }
+
+    fn child_body(spec: ChildSpec) {
         let trace_path = spec.dir.join("trace");
         register(VfsConfig { writer: CHILD_WRITER, trace_path, injection: spec.injection }).unwrap();
         let cfg = small_workload();
@@ -1357,7 +1375,7 @@ pub(crate) mod tests {
         records: Vec<Record>,
     }
 
-    /// Re-runs this test binary on [`child_entry`] alone, with its own registration, in a fresh
+    /// Re-runs this test binary on [`CHILD_TEST`] alone, with its own registration, in a fresh
     /// directory; waits at most [`CHILD_DEADLINE`].
     fn run_child(journal_mode: JournalMode, injection: Injection) -> ChildRun {
         let (guard, dir) = fresh_dir();
@@ -1399,15 +1417,25 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// A child run with no injection, which must be clean: every transaction commits, every
+    /// counted operation is in the trace, nothing is injected, the database checks `ok`.
+    fn clean_run(mode: JournalMode) -> (ChildReport, Vec<Record>) {
+        let run = run_child(mode, Injection::None);
+        assert!(run.status.success(), "{mode:?}: {:?}", run.status);
+        let report = run.report.expect("the child wrote its report");
+        assert!(report.txns.iter().all(|(_, e)| e.is_none()), "{mode:?}: {report:?}");
+        assert_eq!(op_kinds(&run.records).len() as u64, report.ops, "{mode:?}: every counted operation is traced");
+        assert_eq!(report.injected, 0, "{mode:?}");
+        assert!(!run.records.iter().any(|r| matches!(r, Record::Injected { .. })), "{mode:?}");
+        assert_eq!(report.integrity, "ok", "{mode:?}");
+        (report, run.records)
+    }
+
     /// A dry run, then the number of the first operation of kind `op` in transaction `txn`
     /// (0-based). The workload is seeded and SQLite deterministic, so the same numbers recur.
     fn pick_op(mode: JournalMode, txn: usize, op: Op) -> u64 {
-        let dry = run_child(mode, Injection::None);
-        assert!(dry.status.success(), "dry run: {:?}", dry.status);
-        let report = dry.report.unwrap();
-        assert!(report.txns.iter().all(|(_, e)| e.is_none()), "{report:?}");
-        let kinds = op_kinds(&dry.records);
-        assert_eq!(kinds.len() as u64, report.ops, "every counted operation of a clean run is in the trace");
+        let (report, records) = clean_run(mode);
+        let kinds = op_kinds(&records);
         let from = if txn == 0 { report.setup_ops } else { report.txns[txn - 1].0 };
         let to = report.txns[txn].0;
         (from + 1..=to).find(|n| kinds[(*n - 1) as usize] == op).expect("transaction has such an operation")
