@@ -8,15 +8,16 @@
 //! unsharded campaign. Trial `t`'s randomness is ChaCha8 stream `t` of the campaign seed, so any
 //! trial can be re-run alone with `--trial t`.
 
+use crate::base::scratch;
 use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::expect;
 use crate::fault::kill;
 use crate::fault::load::LoadGen;
 use crate::matrix::FaultKind;
+use crate::record::TrialRecord;
 use crate::report::{self, Aggregator, RunMeta};
 use crate::scenario::{Budget, CrashPoints, Scenario};
-use crate::scratch;
-use crate::trial::{self, Lane, Template, TrialEnv, TrialRecord};
+use crate::trial::{self, Lane, Template, TrialEnv};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
 use serde::Serialize;

@@ -20,11 +20,11 @@
 //! the viewer renders with its own fonts. Nothing here needs fontconfig or a font file, and the
 //! row labels use a monospace family so the estimate matches what is drawn.
 
-use crate::check::ViolationKind;
+use crate::base::stats;
 use crate::expect::Verdict;
 use crate::matrix::Synchronous;
+use crate::record::checks::ViolationKind;
 use crate::report::{CellSummary, Summary};
-use crate::stats;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
@@ -531,8 +531,10 @@ mod tests {
     use super::*;
     use crate::expect;
     use crate::matrix::{Cell, CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming};
+    use crate::record::TrialOutcome;
+    use crate::record::TrialRecord;
+    use crate::record::TrialTiming;
     use crate::report::{Aggregator, RunMeta};
-    use crate::trial::{TrialOutcome, TrialRecord, TrialTiming};
     use std::collections::BTreeMap;
 
     fn cell(journal_mode: JournalMode, synchronous: Synchronous, fault: FaultKind) -> Cell {
@@ -572,7 +574,7 @@ mod tests {
             replay: None,
             images: images
                 .iter()
-                .map(|v| crate::imaging::ImageRecord {
+                .map(|v| crate::record::ImageRecord {
                     cut: 1,
                     undetermined: 0,
                     lost: 0,

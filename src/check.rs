@@ -19,156 +19,19 @@
 //! durability (4), no phantom (5) and prefix (7); the ledger's `live_rows`, the message rows'
 //! tags and hashes and the sessions' counters give atomicity (6) without any acknowledgement.
 
+use crate::base::sqlerr::{self, ErrorClass};
 use crate::pragmas::{self, Pragmas};
+use crate::record::checks::{CheckOutcome, CheckResult, ViolationKind};
+use crate::record::expected::Expected;
 use crate::scenario::IntegrityLevel;
-use crate::sqlerr::{self, ErrorClass};
 use crate::workload::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
 use anyhow::{Context, anyhow};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// One named check; a failed check is a violation of this kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ViolationKind {
-    /// 1. the image opens and a first read succeeds.
-    Open,
-    /// 2. `PRAGMA integrity_check`.
-    Integrity,
-    /// 3. FTS5 `integrity-check` on every FTS table, and sampled MATCH queries.
-    Fts,
-    /// 4. every acknowledged commit is present.
-    LostAck,
-    /// 5. nothing is present that was never begun.
-    Phantom,
-    /// 6. every transaction is wholly present or wholly absent.
-    Atomicity,
-    /// 7. per writer, the present transactions have no holes.
-    Prefix,
-    /// 8. a new message can be appended after recovery (by every survivor, too).
-    ReopenWrite,
-    /// A writer died of something crashfuzz did not send: a signal (SQLite crashing on a
-    /// damaged file, a mapping truncated under it) or an exit outside the writer's protocol.
-    /// Judged from the trial's processes, not from the image (`fault::death`).
-    WriterCrash,
-}
-
-impl ViolationKind {
-    pub const ALL: [ViolationKind; 9] = [
-        ViolationKind::Open,
-        ViolationKind::Integrity,
-        ViolationKind::Fts,
-        ViolationKind::LostAck,
-        ViolationKind::Phantom,
-        ViolationKind::Atomicity,
-        ViolationKind::Prefix,
-        ViolationKind::ReopenWrite,
-        ViolationKind::WriterCrash,
-    ];
-
-    /// The kinds that say the database itself is damaged (unreadable, inconsistent, holding
-    /// what no one wrote, or refusing writes), as opposed to merely missing commits.
-    pub fn is_damage(self) -> bool {
-        match self {
-            // A lost commit is loss, not damage; a crashed writer is an event of the trial,
-            // not a state of the file.
-            ViolationKind::LostAck | ViolationKind::WriterCrash => false,
-            ViolationKind::Open
-            | ViolationKind::Integrity
-            | ViolationKind::Fts
-            | ViolationKind::Phantom
-            | ViolationKind::Atomicity
-            | ViolationKind::Prefix
-            | ViolationKind::ReopenWrite => true,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ViolationKind::Open => "open",
-            ViolationKind::Integrity => "integrity",
-            ViolationKind::Fts => "fts",
-            ViolationKind::LostAck => "lost_ack",
-            ViolationKind::Phantom => "phantom",
-            ViolationKind::Atomicity => "atomicity",
-            ViolationKind::Prefix => "prefix",
-            ViolationKind::ReopenWrite => "reopen_write",
-            ViolationKind::WriterCrash => "writer_crash",
-        }
-    }
-}
-
-/// The outcome of one check on one image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum CheckOutcome {
-    Pass,
-    Violation {
-        detail: String,
-    },
-    /// Could not run because the image failed an earlier check (e.g. it does not open).
-    Blocked {
-        reason: String,
-    },
-    /// Could not run for a reason that says nothing about the image: a lock on a file only the
-    /// oracle should have open. Never a pass: the trial that met it is inconclusive.
-    CouldNotRun {
-        reason: String,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub check: ViolationKind,
-    #[serde(flatten)]
-    pub outcome: CheckOutcome,
-    pub elapsed_us: u64,
-}
-
-/// What the acknowledgement channel says about one writer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriterExpectation {
-    /// Highest sequence number acknowledged; 0 for none. Every `1..=acked` but `unacked` must
-    /// be present.
-    pub acked: u64,
-    /// Highest sequence number begun (nothing above it may be present); 0 for none.
-    pub begun: u64,
-    /// Sequence numbers below `acked` that were begun and never acknowledged: a COMMIT that
-    /// reported an I/O error although its transaction was in the file. They may be present or
-    /// absent; losing one loses nothing anyone was told had committed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unacked: Vec<u64>,
-}
-
-impl WriterExpectation {
-    /// Every `1..=acked` acknowledged, `begun` begun.
-    pub fn upto(acked: u64, begun: u64) -> WriterExpectation {
-        WriterExpectation { acked, begun, unacked: Vec::new() }
-    }
-
-    /// From the sequence numbers acknowledged (in any order) and the highest begun.
-    pub fn from_acked(acked: &[u64], begun: u64) -> WriterExpectation {
-        let set: std::collections::BTreeSet<u64> = acked.iter().copied().collect();
-        let max = set.last().copied().unwrap_or(0);
-        WriterExpectation {
-            acked: max,
-            begun: begun.max(max),
-            unacked: (1..max).filter(|s| !set.contains(s)).collect(),
-        }
-    }
-}
-
-/// Everything the oracle knows about who wrote what, keyed by writer id. A ledger row of a
-/// writer not in this map is a phantom.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Expected {
-    pub writers: BTreeMap<u64, WriterExpectation>,
-}
 
 /// How to check an image.
 #[derive(Clone, Debug)]
@@ -226,21 +89,6 @@ impl CheckReport {
         })
     }
 
-    /// Adds a finding made outside the image checks (another build's answer, a writer that
-    /// failed to write on) to the result of `check`, which becomes a violation if it was not.
-    pub fn add_violation(results: &mut Vec<CheckResult>, check: ViolationKind, detail: String) {
-        let Some(r) = results.iter_mut().find(|r| r.check == check) else {
-            results.push(CheckResult { check, outcome: CheckOutcome::Violation { detail }, elapsed_us: 0 });
-            return;
-        };
-        r.outcome = match &r.outcome {
-            CheckOutcome::Violation { detail: own } => CheckOutcome::Violation { detail: format!("{own}; {detail}") },
-            CheckOutcome::Pass | CheckOutcome::Blocked { .. } | CheckOutcome::CouldNotRun { .. } => {
-                CheckOutcome::Violation { detail }
-            }
-        };
-    }
-
     fn push(&mut self, check: ViolationKind, outcome: CheckOutcome, started: Instant) {
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.results.push(CheckResult { check, outcome, elapsed_us });
@@ -278,15 +126,9 @@ fn is_finding(e: &rusqlite::Error) -> bool {
 /// Copies `db_path` and its `-wal`/`-journal` (never `-shm`: it is rebuilt from the WAL) into
 /// a temporary directory and checks the copy, so the original is never modified.
 pub fn check_copy(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
-    let dir = crate::scratch::create(None, "check-").context("create a temporary directory")?;
-    let copy = dir.path().join(db_path.file_name().ok_or_else(|| anyhow!("{}: no file name", db_path.display()))?);
-    for suffix in ["", "-wal", "-journal"] {
-        let from = crate::trial::sidecar(db_path, suffix);
-        if from.exists() {
-            std::fs::copy(&from, crate::trial::sidecar(&copy, suffix))
-                .with_context(|| format!("copy {}", from.display()))?;
-        }
-    }
+    let dir = crate::base::scratch::create(None, "check-").context("create a temporary directory")?;
+    let copy =
+        crate::base::dbfiles::copy_image(db_path, dir.path()).with_context(|| format!("copy {}", db_path.display()))?;
     check_image(&copy, cfg, expected)
 }
 
@@ -944,6 +786,7 @@ fn reopen_failure(step: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome
 mod tests {
     use super::*;
     use crate::matrix::{JournalMode, Synchronous};
+    use crate::record::expected::WriterExpectation;
     use proptest::prelude::*;
 
     const WRITER: u64 = 101;
@@ -1570,7 +1413,7 @@ mod tests {
         // holding the last commits, and they must be found.
         let (dir, db, _conn, n, _) = live_wal(5);
         let image = dir.path().join("image");
-        crate::trial::copy_image(&db, &image).unwrap();
+        crate::base::dbfiles::copy_image(&db, &image).unwrap();
         assert!(image.join("db.sqlite-wal").exists());
         let image2 = dir.path().join("image2");
         std::fs::create_dir(&image2).unwrap();
@@ -1594,7 +1437,7 @@ mod tests {
         // The restore: the file of before, under the WAL of after; the WAL's frames point at
         // pages the old file does not have.
         let image = dir.path().join("image");
-        crate::trial::copy_image(&db, &image).unwrap();
+        crate::base::dbfiles::copy_image(&db, &image).unwrap();
         drop(conn);
         std::fs::write(image.join("db.sqlite"), &older[..older.len() / 2]).unwrap();
         let expected = Expected {

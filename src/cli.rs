@@ -2,8 +2,9 @@
 //! to one exit code. No arguments means `run` on the embedded default scenario.
 
 use crate::campaign::{self, RunOptions};
-use crate::check::{self, CheckConfig, CheckOutcome, CheckReport, ReopenConfig};
+use crate::check::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
+use crate::record::checks::CheckOutcome;
 use crate::scenario::{self, Budget, IntegrityLevel};
 use crate::sqlite_builds::{self, ResolvedBuild, SqliteBuild};
 use crate::workload::WorkloadConfig;

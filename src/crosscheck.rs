@@ -9,12 +9,13 @@
 //! that each answer is attributable. A build that crashes on the image has answered: its death
 //! is its verdict on that statement. The versions named are those the libraries report.
 
-use crate::check::ViolationKind;
+use crate::base::dbfiles::copy_image;
+use crate::record::checks::ViolationKind;
 use crate::sqlchild::{self, Outcome, SqlRun};
 use crate::sqlite_builds::ResolvedBuild;
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One check as both builds answered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,13 +101,6 @@ fn judge(build: &ResolvedBuild, run: SqlRun, is_pragma: bool) -> anyhow::Result<
     })
 }
 
-/// Copies the image (`db` and its `-wal`/`-journal`) into a fresh directory.
-fn copy_to(db: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    crate::trial::copy_image(db, dir).with_context(|| format!("copy {}", db.display()))?;
-    Ok(dir.join(db.file_name().ok_or_else(|| anyhow!("{}: no file name", db.display()))?))
-}
-
 /// Checks `db` with the bundled build and `other`: `PRAGMA integrity_check` and every FTS5
 /// table's `integrity-check`, each build on its own copy of the image.
 pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
@@ -114,10 +108,10 @@ pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossRepo
     let bundled = ResolvedBuild::bundled();
     let bundled_version = sqlchild::identify(&exe, &bundled)?.libversion;
     let other_version = sqlchild::identify(&exe, other)?.libversion;
-    let tmp = crate::scratch::create(None, "cross-")?;
+    let tmp = crate::base::scratch::create(None, "cross-")?;
     // The list of FTS5 tables, read by the bundled build from its own copy.
     let tables: Vec<String> = {
-        let copy = copy_to(db, &tmp.path().join("list"))?;
+        let copy = copy_image(db, &tmp.path().join("list"))?;
         let names: rusqlite::Result<Vec<String>> =
             Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE).and_then(|conn| {
                 conn.prepare(
@@ -143,7 +137,7 @@ pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossRepo
     for (i, (what, sql, kind)) in statements.into_iter().enumerate() {
         let is_pragma = kind == ViolationKind::Integrity;
         let answer = |build: &ResolvedBuild, side: &str| -> anyhow::Result<Result<(), String>> {
-            let copy = copy_to(db, &tmp.path().join(format!("{side}-{i}")))?;
+            let copy = copy_image(db, &tmp.path().join(format!("{side}-{i}")))?;
             let run = sqlchild::run_sql_with(&exe, build, Some(&copy), std::slice::from_ref(&sql))?;
             judge(build, run, is_pragma)
         };
@@ -156,9 +150,9 @@ pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossRepo
 
 /// Folds cross-version disagreements into a check report's results (as violations of the
 /// check each statement belongs to).
-pub fn fold_into(results: &mut Vec<crate::check::CheckResult>, report: &CrossReport) {
+pub fn fold_into(results: &mut Vec<crate::record::checks::CheckResult>, report: &CrossReport) {
     for (kind, detail) in report.as_violations() {
-        crate::check::CheckReport::add_violation(results, kind, detail);
+        crate::record::checks::add_violation(results, kind, detail);
     }
 }
 

@@ -4,10 +4,10 @@
 //! latency the benchmarks measured for the same settings. A pure rendering of a campaign's
 //! `summary.json` (and of `write-latency.json` when given); it measures nothing itself.
 
-use crate::check::ViolationKind;
+use crate::base::stats;
 use crate::matrix::{FaultKind, JournalMode, Synchronous};
+use crate::record::checks::ViolationKind;
 use crate::report::{CellSummary, Summary};
-use crate::stats;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 

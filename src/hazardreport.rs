@@ -3,9 +3,9 @@
 //! interval, beside the plain kill cells of the same workload and SQLite's word on each. A pure
 //! rendering of a campaign's `summary.json`; it measures nothing itself.
 
-use crate::check::ViolationKind;
 use crate::durability::rate;
 use crate::matrix::FaultKind;
+use crate::record::checks::ViolationKind;
 use crate::report::{CellSummary, Summary};
 use std::fmt::Write;
 
@@ -138,8 +138,9 @@ pub fn render(summary: &Summary, run: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::{CheckOutcome, CheckResult};
     use crate::matrix::{Cell, JournalMode, Synchronous};
+    use crate::record::checks::CheckOutcome;
+    use crate::record::checks::CheckResult;
     use crate::report::tests::{aggregator_of, meta, record, wal};
 
     #[test]

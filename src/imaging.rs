@@ -7,33 +7,22 @@
 //! acknowledgements equal an earlier one's of the same trial is not checked again (the oracle
 //! is deterministic for a given seed), and is recorded as a duplicate of it.
 
-use crate::check::{self, CheckConfig, CheckReport, Expected, ViolationKind, WriterExpectation};
-use crate::fault::powerloss::{self, Analysis, Choice, Device, Files};
+use crate::check::{self, CheckConfig, CheckReport};
+use crate::record::ImageRecord;
+
+use crate::record::expected::Expected;
+
+use crate::record::checks::ViolationKind;
+
+use crate::base::dbfiles::{self, Files};
+use crate::fault::powerloss::{self, Analysis, Choice, Device};
 use crate::fault::trace::Record;
+use crate::record::expected::WriterExpectation;
 use crate::scenario::PowerLossConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-
-/// One crash image of a power-loss trial, as `trials.jsonl` records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRecord {
-    /// Records of the trace before the cut.
-    pub cut: u64,
-    /// Operations after the last barrier before the cut, and how many of them were lost
-    /// (dropped, or a name change not persisted) or torn in this image.
-    pub undetermined: u32,
-    pub lost: u32,
-    pub torn: u32,
-    /// The kinds of the failed checks.
-    pub violations: Vec<ViolationKind>,
-    /// The index of an earlier image of this trial with the same bytes and acknowledgements,
-    /// whose outcome this one shares.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate_of: Option<u32>,
-}
 
 /// The first failing image of a trial, with what is needed to keep and replay it.
 pub struct FailingImage {
@@ -91,21 +80,9 @@ impl Imaging<'_> {
 
     /// Writes `files` into the image directory (and nothing else) and checks them.
     pub fn check_files(&self, files: &Files, expected: &Expected) -> anyhow::Result<CheckReport> {
-        write_files(self.dir, files)?;
+        dbfiles::write_files(self.dir, files)?;
         check::check_image(&self.dir.join(self.db_name), self.check, Some(expected))
     }
-}
-
-/// Replaces the contents of `dir` with `files`.
-pub fn write_files(dir: &Path, files: &Files) -> std::io::Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
-    std::fs::create_dir_all(dir)?;
-    for (name, bytes) in files {
-        std::fs::write(dir.join(name), bytes)?;
-    }
-    Ok(())
 }
 
 /// A hash of an image's files and the acknowledgements it is judged against.

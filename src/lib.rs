@@ -68,6 +68,7 @@
 //!   one `write(2)`; a power-loss image is built only from records, and from the files present
 //!   at the trial's start, which are fsynced first.
 
+pub mod base;
 pub mod benchreport;
 pub mod campaign;
 pub mod charts;
@@ -83,13 +84,11 @@ pub mod imaging;
 pub mod matrix;
 pub mod merge;
 pub mod pragmas;
+pub mod record;
 pub mod report;
 pub mod scenario;
-pub mod scratch;
 pub mod sqlchild;
-pub mod sqlerr;
 pub mod sqlite_builds;
-pub mod stats;
 pub mod topology;
 pub mod trial;
 pub mod workload;

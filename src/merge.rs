@@ -18,12 +18,12 @@
 //! skipped with a warning and the report is marked interrupted. Nothing here writes into a
 //! source run directory unless it is the report's own output (`report RUN_DIR` re-renders it).
 
+use crate::base::stats;
 use crate::error::{EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::expect::Expectation;
 use crate::matrix::Cell;
+use crate::record::TrialRecord;
 use crate::report::{self, Aggregator, RunMeta, SourceRun, Summary};
-use crate::stats;
-use crate::trial::TrialRecord;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
@@ -171,7 +171,7 @@ fn open_run(dir: &Path) -> Result<RunDir> {
 
 /// Levels that differ between two expectations, e.g. `integrity forbidden vs allowed`.
 fn level_differences(a: &Expectation, b: &Expectation) -> Vec<String> {
-    crate::check::ViolationKind::ALL
+    crate::record::checks::ViolationKind::ALL
         .iter()
         .filter(|&&k| a.level(k) != b.level(k))
         .map(|&k| format!("{} {} vs {}", k.as_str(), a.level(k).as_str(), b.level(k).as_str()))
@@ -406,10 +406,11 @@ fn merged_meta(runs: &[RunDir], command: &str) -> RunMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::ViolationKind;
     use crate::expect::{self, Level};
     use crate::matrix::{CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming, Synchronous};
-    use crate::trial::{TrialOutcome, TrialTiming};
+    use crate::record::TrialOutcome;
+    use crate::record::TrialTiming;
+    use crate::record::checks::ViolationKind;
     use std::collections::BTreeMap;
     use std::io::Write;
 

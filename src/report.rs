@@ -15,12 +15,15 @@
 //! percentile or XML is computed by hand (hdrhistogram, quick-junit). Report files are written
 //! to a temporary name, fsynced and renamed, so a reader never sees half a report.
 
+use crate::base::stats::{self, LatencySummary};
 use crate::charts;
-use crate::check::{CheckOutcome, ViolationKind};
 use crate::expect::{self, Expectation, Level, Verdict};
 use crate::matrix::Cell;
-use crate::stats::{self, LatencySummary};
-use crate::trial::{TrialOutcome, TrialRecord, TrialTiming};
+use crate::record::TrialOutcome;
+use crate::record::TrialRecord;
+use crate::record::TrialTiming;
+use crate::record::checks::CheckOutcome;
+use crate::record::checks::ViolationKind;
 use hdrhistogram::Histogram;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::{Deserialize, Serialize};
@@ -1296,7 +1299,8 @@ pub fn console_matrix(summary: &Summary) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::matrix::{CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous};
-    use crate::trial::{CheckpointRecord, ShutdownRecord};
+    use crate::record::CheckpointRecord;
+    use crate::record::ShutdownRecord;
     use proptest::prelude::*;
 
     pub(crate) fn wal() -> Cell {
@@ -1396,7 +1400,7 @@ pub(crate) mod tests {
     #[test]
     fn a_power_loss_trial_counts_its_distinct_images_as_crash_states_and_its_trace_once_in_the_bound() {
         let mut agg = aggregator();
-        let image = |violations: Vec<ViolationKind>, duplicate_of: Option<u32>| crate::imaging::ImageRecord {
+        let image = |violations: Vec<ViolationKind>, duplicate_of: Option<u32>| crate::record::ImageRecord {
             cut: 10,
             undetermined: 3,
             lost: 1,

@@ -17,7 +17,6 @@
 //! file, the 1-based line, the setting (`fault.kill.grace_ms`, `matrix[2].journal_mode`; blocks
 //! are counted from 1, as a reader of the file counts them), the bad value and what is allowed.
 
-use crate::check::ViolationKind;
 use crate::error::{Error, Result};
 use crate::expect::{ExpectOverride, Level};
 use crate::fault::hazard::HazardConfig;
@@ -28,6 +27,7 @@ use crate::matrix::{
     self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming,
     MatrixBlock, SigtermBehaviour, Synchronous,
 };
+use crate::record::checks::ViolationKind;
 use crate::topology::TopologyConfig;
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};

@@ -78,10 +78,10 @@ pub struct SqlError {
 }
 
 impl std::fmt::Display for SqlError {
-    /// `database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)`, as [`crate::sqlerr`]
+    /// `database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)`, as [`crate::base::sqlerr`]
     /// says the bundled build's errors.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {})", self.message, crate::sqlerr::code_name(self.extended_code), self.extended_code)
+        write!(f, "{} ({}, {})", self.message, crate::base::sqlerr::code_name(self.extended_code), self.extended_code)
     }
 }
 

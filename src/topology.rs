@@ -9,6 +9,7 @@
 //! the fleet is dropped (`kill::Writer`'s own drop guarantees it on every path).
 
 use crate::fault::kill::{self, DeathKind, Writer};
+use crate::record::Role;
 use crate::writer::WriterConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -56,18 +57,6 @@ impl Default for TopologyConfig {
 pub enum VictimChoice {
     Gateway,
     Any,
-}
-
-/// What a process is to the trial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The process the fault hits.
-    Victim,
-    /// A long-lived process that must write on through the victim's death.
-    Survivor,
-    /// A short-lived process: opens, appends `transient_txns` messages, closes.
-    Transient,
 }
 
 /// One process of the trial.

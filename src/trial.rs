@@ -16,22 +16,31 @@
 //! - `io_error`: the writer's VFS fails operation n; once the writer announces it, the driver
 //!   SIGKILLs it after a random delay.
 
-use crate::check::{
-    self, CheckConfig, CheckReport, CheckResult, Expected, ReopenConfig, ViolationKind, WriterExpectation,
+use crate::base::dbfiles::{
+    self, DB_NAME, Files, copy_image, db_bytes, move_db_files, read_files, remove_db_files, sidecar,
 };
+use crate::check::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::crosscheck;
 use crate::error::{Error, Result};
 use crate::fault::death::{self, DeathFacts, DeathVerdict};
 use crate::fault::hazard::{self, LockTarget, WriterHazard};
 use crate::fault::kill::{self, Announcement, DeathKind, micros};
-use crate::fault::powerloss::{Choice, Device, Files};
+use crate::fault::powerloss::{Choice, Device};
 use crate::fault::trace;
 use crate::fault::vfs::{Injection, VfsConfig};
-use crate::imaging::{self, ImageRecord, Imaging};
+use crate::imaging::{self, Imaging};
 use crate::matrix::{Cell, FaultKind, JournalMode, KillTiming, SigtermBehaviour};
 use crate::pragmas::{self, Pragmas};
+use crate::record::checks::CheckResult;
+use crate::record::checks::ViolationKind;
+use crate::record::expected::Expected;
+use crate::record::expected::WriterExpectation;
+use crate::record::{
+    Death, FailedTxn, InjectionRecord, Role, ShutdownRecord, SurvivorRecord, TrialOutcome, TrialPlan, TrialRecord,
+    TrialTiming,
+};
 use crate::scenario::{CrashPoints, DatabaseMode, Scenario};
-use crate::topology::{Fleet, Role, VictimChoice};
+use crate::topology::{Fleet, VictimChoice};
 use crate::workload::{self, WorkloadConfig};
 use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, AckLog, WriterConfig};
 use rand::{RngExt, SeedableRng};
@@ -41,241 +50,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// One line of `trials.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrialRecord {
-    /// Trial index within the campaign (the ChaCha8 stream of its randomness).
-    pub trial: u64,
-    /// Seed of this trial's writers and fault timing, derived from the campaign seed.
-    pub seed: u64,
-    /// When the trial started, in milliseconds since the campaign started.
-    #[serde(default)]
-    pub started_ms: u64,
-    /// Cell id, e.g. `wal/full/kill/auto-checkpoint`.
-    pub cell: String,
-    pub outcome: TrialOutcome,
-    /// How each writer process died, and whether that is what the fault should cause.
-    pub deaths: Vec<Death>,
-    /// Per writer id: highest sequence acknowledged and begun.
-    pub acks: BTreeMap<u64, WriterExpectation>,
-    /// Commits acknowledged by this trial's writers.
-    pub commits: u64,
-    /// Delay from writer ready to the first signal (or, for a crash point, to the writer's
-    /// death), in microseconds.
-    pub fault_at_us: u64,
-    pub checks: Vec<CheckResult>,
-    /// The kinds of the failed checks, in check order.
-    pub violations: Vec<ViolationKind>,
-    /// This trial's commit latencies: an HdrHistogram (microseconds) in V2 serialization,
-    /// base64-encoded; empty when no commit was acknowledged.
-    pub commit_latency_hist: String,
-    /// Every explicit checkpoint the writers ran, with SQLite's `busy` column.
-    pub checkpoints: Vec<CheckpointRecord>,
-    /// For graceful writers: what happened between SIGTERM and death.
-    pub shutdowns: Vec<ShutdownRecord>,
-    pub timing_us: TrialTiming,
-    /// The 1-minute load average when the fault was injected; NaN when unknown, which JSON
-    /// writes as `null` (and `nan_from_null` reads back).
-    #[serde(deserialize_with = "nan_from_null")]
-    pub loadavg_1m: f64,
-    /// `failures/<trial>` relative to the run directory, when the crash image was kept.
-    pub kept_failure: Option<String>,
-    /// A command that re-runs the checks on the kept image (and one that re-runs the trial).
-    pub replay: Option<String>,
-    /// Power loss: one entry per crash image built from the trace. Empty for the other
-    /// faults, whose one crash image is the files as the fault left them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub images: Vec<ImageRecord>,
-    /// Crash point and I/O error: where the tracing VFS struck, and what the writers saw.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub injection: Option<InjectionRecord>,
-    /// Power loss: the kept failure's lost writes, shrunk to a minimal set, in words.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub explanation: Vec<String>,
-    /// SQLITE_BUSY retries of every writer (each one a transaction tried again).
-    #[serde(default)]
-    pub busy_retries: u64,
-    /// Transient writer processes started.
-    #[serde(default)]
-    pub transients: u32,
-    /// The writers that had to write on through the victim's death, and how they fared.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub survivors: Vec<SurvivorRecord>,
-    /// `continue`: the trial whose database (checked clean) this one started from; `None` when
-    /// it started from the cell's template.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continued_from: Option<u64>,
-    /// Bytes of the database and its WAL or journal when the writers started.
-    #[serde(default)]
-    pub db_bytes_at_start: u64,
-    /// What the trial's seed decided before anything ran.
-    #[serde(default)]
-    pub plan: TrialPlan,
-    /// Writers that died of something crashfuzz did not send (a signal, an exit outside the
-    /// writer's protocol), in words: the `writer_crash` finding.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub writer_crashes: Vec<String>,
-}
-
-/// serde_json writes a NaN as `null` and refuses to read `null` as an `f64`: without this, a
-/// record of a trial whose load average was unknown could not be read back by `report`.
-fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-impl TrialRecord {
-    /// The distinct crash states this trial checked: its power-loss images but those that
-    /// duplicate an earlier image of the trace (same bytes, same acknowledgements: the same
-    /// state, counted once), or the one image a process crash leaves.
-    pub fn crash_states(&self) -> Vec<&[ViolationKind]> {
-        if self.images.is_empty() {
-            vec![&self.violations[..]]
-        } else {
-            self.images.iter().filter(|i| i.duplicate_of.is_none()).map(|i| &i.violations[..]).collect()
-        }
-    }
-}
-
-/// What a trial's seed decided, drawn in a fixed order from its ChaCha8 stream: the same
-/// campaign seed and trial index give the same plan on any machine, however the processes then
-/// interleave. (The victim drawn among live processes at the fault's moment, under
-/// `victim = "any"`, depends on how many are alive then, so it is not part of the plan.)
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrialPlan {
-    /// The long-lived process an injected fault (crash point, I/O error) lives in.
-    pub injected_victim: u32,
-    /// Each long-lived writer process's seed, in spawn order.
-    pub writer_seeds: Vec<u64>,
-    /// The seed the transient writers' seeds are drawn from.
-    pub transient_seed: u64,
-    /// The fault's moment, in microseconds: after every writer is ready (uniform timing),
-    /// after the bulk transaction is announced (bulk), or after the injected error (io_error).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault_delay_us: Option<u64>,
-    /// Raw-copy backup: where in the window the copy starts, as a fraction of it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_at_fraction: Option<f64>,
-    /// Power loss: the seed of the cuts and fates of the trace's images.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images_seed: Option<u64>,
-}
-
-/// A transaction a writer saw fail with an I/O error, and how many attempts failed in a row
-/// with the same extended code.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FailedTxn {
-    pub writer: u64,
-    pub seq: u64,
-    /// The SQLite extended result code, e.g. 778 (SQLITE_IOERR_WRITE) or 13 (SQLITE_FULL).
-    pub code: i32,
-    pub attempts: u32,
-    /// COMMIT reported the error, yet the transaction was committed (the writer found its
-    /// ledger row and never acknowledged it).
-    #[serde(default)]
-    pub committed: bool,
-}
-
-/// Where a crash point or an I/O error was injected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InjectionRecord {
-    /// The operation (a write, sync or truncate on a database file, counted from 1).
-    pub op: u64,
-    /// Systematic crash points: the operations of the short trace being enumerated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ops_in_trace: Option<u64>,
-    /// I/O error: the transactions the writers saw fail (never acknowledged for that attempt).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<FailedTxn>,
-    /// I/O error: a writer gave up after persistent errors.
-    #[serde(default)]
-    pub gave_up: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TrialOutcome {
-    /// The fault happened as planned and the crash image was checked.
-    Checked,
-    /// The trial cannot be judged (e.g. the writer finished its work before the fault):
-    /// neither a pass nor a failure, counted separately.
-    Inconclusive { reason: String },
-}
-
-/// How a writer process ended, as `waitpid` reported it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Death {
-    pub writer: u64,
-    pub pid: i32,
-    /// `signal:SIGTERM`, `signal:SIGKILL`, `exit:0`, ...
-    pub how: String,
-    /// The deaths the fault allows here, e.g. `["signal:SIGKILL"]`.
-    pub expected: Vec<String>,
-    /// What the process was to the trial (one entry per connection of a process).
-    pub role: Role,
-}
-
-/// A writer that had to write on through the victim's death (check 8 for survivors).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SurvivorRecord {
-    pub writer: u64,
-    pub role: Role,
-    /// Its process was running when the victim died.
-    pub alive_at_victim_death: bool,
-    /// Transactions it committed after the victim died.
-    pub commits_after_victim_death: u64,
-    /// It ran out of work and closed by itself (a transient's normal end).
-    pub finished: bool,
-    /// It stopped on an SQLite error (the database refused a write): check 8's finding.
-    pub error: Option<String>,
-    /// It gave up on a lock where it could not retry: contention, counted, not judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locked: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckpointRecord {
-    pub writer: u64,
-    /// PASSIVE, FULL, RESTART or TRUNCATE.
-    pub mode: String,
-    /// SQLite's `busy` column: 1 when the checkpoint could not complete.
-    pub busy: i64,
-    /// Frames in the WAL, and frames checkpointed (-1 when not in WAL mode).
-    pub log_frames: i64,
-    pub checkpointed_frames: i64,
-    /// True for the checkpoint a graceful writer runs on SIGTERM.
-    pub on_shutdown: bool,
-    pub elapsed_us: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShutdownRecord {
-    pub writer: u64,
-    /// The writer saw SIGTERM and started its shutdown.
-    pub started: bool,
-    /// The shutdown checkpoint began / completed before the writer died.
-    pub checkpoint_started: bool,
-    pub checkpoint_done: bool,
-    /// SIGKILL arrived after the shutdown checkpoint began and before it completed.
-    pub killed_mid_checkpoint: bool,
-    /// SIGTERM to exit, in microseconds, when the writer exited by itself.
-    pub duration_us: Option<u64>,
-}
-
-/// Where the trial's wall time went, in microseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrialTiming {
-    /// Preparing the trial directory and database.
-    pub setup: u64,
-    /// Spawning the writers until all reported ready.
-    pub spawn: u64,
-    /// Writers running until the first signal (the kill window).
-    pub write: u64,
-    /// First signal until every writer was reaped.
-    pub kill: u64,
-    /// Copying or building the crash image(s) and running the checks.
-    pub check: u64,
-}
 
 /// Writer ids are `(trial + 1) * WRITER_ID_STRIDE + w`, unique across a campaign so that a
 /// database kept across trials (`continue`) never confuses two trials' writers. The recovery
@@ -367,7 +141,7 @@ pub fn measure_short_trace(
 ) -> Result<u64> {
     let io = |what: String| move |e: std::io::Error| Error::io(what, e);
     std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
-    let db = dir.join(KEPT_DB_NAME);
+    let db = dir.join(DB_NAME);
     remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
     std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
     let trace_path = dir.join("trace.bin");
@@ -463,42 +237,6 @@ fn writer_config(
     }
 }
 
-/// `db` + suffix, e.g. `db.sqlite-wal`.
-pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// The files of a database that a crash leaves and recovery needs. `-shm` is never part of a
-/// crash image: it is rebuilt from the WAL by the first connection.
-pub const IMAGE_SUFFIXES: [&str; 3] = ["", "-wal", "-journal"];
-
-fn remove_db_files(db: &Path) -> std::io::Result<()> {
-    for suffix in ["", "-wal", "-journal", "-shm"] {
-        match std::fs::remove_file(sidecar(db, suffix)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Copies the crash image of `db` (the database and its hot journal or WAL, if any) into `dir`,
-/// under the same file names.
-pub fn copy_image(db: &Path, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let name = db.file_name().expect("db path has a file name");
-    for suffix in IMAGE_SUFFIXES {
-        let from = sidecar(db, suffix);
-        if from.exists() {
-            std::fs::copy(&from, sidecar(&dir.join(name), suffix))?;
-        }
-    }
-    Ok(())
-}
-
 /// One worker's place to run trials: its directory, and under `continue` the databases it
 /// keeps across trials, one per cell, with what is known to be in each.
 #[derive(Debug)]
@@ -524,35 +262,13 @@ impl Lane {
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.join(KEPT_DB_NAME)
+        self.dir.join(DB_NAME)
     }
 
     /// Where cell `cell`'s continued database waits between its trials.
     fn stash(&self, cell: usize) -> PathBuf {
-        self.dir.join(format!("continue-{cell}")).join(KEPT_DB_NAME)
+        self.dir.join(format!("continue-{cell}")).join(DB_NAME)
     }
-}
-
-/// Moves the files of database `from` to `to` (renames within the lane's file system).
-fn move_db_files(from: &Path, to: &Path) -> std::io::Result<()> {
-    remove_db_files(to)?;
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    for suffix in IMAGE_SUFFIXES {
-        match std::fs::rename(sidecar(from, suffix), sidecar(to, suffix)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    // A -shm belongs to no one once its writers are dead; the next opener rebuilds it.
-    remove_db_files(from)
-}
-
-/// The bytes of a database and its journal or WAL.
-fn db_bytes(db: &Path) -> u64 {
-    IMAGE_SUFFIXES.iter().filter_map(|s| std::fs::metadata(sidecar(db, s)).ok()).map(|m| m.len()).sum()
 }
 
 /// What every trial of a campaign shares.
@@ -632,36 +348,9 @@ pub struct KeptPowerLoss {
 
 /// File name of the image inside a kept failure directory.
 pub const KEPT_IMAGE_DIR: &str = "image";
-pub const KEPT_DB_NAME: &str = "db.sqlite";
 /// Power loss: the files present at the trial's start, and the trace.
 pub const KEPT_BASE_DIR: &str = "base";
 pub const KEPT_TRACE: &str = "trace.bin";
-
-/// The first page of `db` tells its page size (bytes 16–17, big-endian; 1 means 65536).
-fn page_size_of(files: &Files) -> u64 {
-    let Some(header) = files.get(KEPT_DB_NAME).and_then(|b| b.get(16..18)) else { return 4096 };
-    match u16::from_be_bytes([header[0], header[1]]) {
-        1 => 65_536,
-        0 => 4096,
-        n => u64::from(n),
-    }
-}
-
-/// Reads the files of the database `db` (main file, `-wal`, `-journal`) into memory.
-fn read_files(db: &Path) -> std::io::Result<Files> {
-    let name = db.file_name().expect("a file name").to_string_lossy().into_owned();
-    let mut files = Files::new();
-    for suffix in IMAGE_SUFFIXES {
-        match std::fs::read(sidecar(db, suffix)) {
-            Ok(bytes) => {
-                files.insert(format!("{name}{suffix}"), bytes);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(files)
-}
 
 /// The plan of one trial's fault: the injection of the VFS, if any.
 fn injection_for(env: &TrialEnv<'_>, cell: &Cell, cell_index: usize, trial: u64, rng: &mut ChaCha8Rng) -> Injection {
@@ -878,7 +567,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                         fleet
                             .run_until(at, env.exe, &lane.dir, &mut make_transient)
                             .map_err(io("transients".into()))?;
-                        let to = lane.dir.join("backup").join(KEPT_DB_NAME);
+                        let to = lane.dir.join("backup").join(DB_NAME);
                         std::fs::create_dir_all(to.parent().expect("a parent")).map_err(io("backup dir".into()))?;
                         let copy_start_ns = writer::monotonic_ns();
                         hazard::raw_copy(&db, &to, sc.hazard.backup_chunk_bytes as usize)
@@ -1072,7 +761,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let transients = fleet.procs.iter().filter(|p| p.role == Role::Transient).count() as u32;
     drop(fleet);
     let mut acks = BTreeMap::new();
-    let mut latency = crate::stats::new_latency_histogram();
+    let mut latency = crate::base::stats::new_latency_histogram();
     let mut checkpoints = Vec::new();
     let mut shutdowns = Vec::new();
     let mut commits = 0;
@@ -1115,7 +804,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             });
         }
     }
-    let commit_latency_hist = if latency.is_empty() { String::new() } else { crate::stats::encode_histogram(&latency) };
+    let commit_latency_hist =
+        if latency.is_empty() { String::new() } else { crate::base::stats::encode_histogram(&latency) };
     let injection_record = match injection {
         Injection::None => None,
         Injection::CrashAt { op } | Injection::FailAt { op, .. } => Some(InjectionRecord {
@@ -1263,7 +953,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 // The other build judges the same image (its own copy of the pristine one).
                 let other =
                     env.other_sqlite.expect("the campaign resolves hazard.other_sqlite before any cross_version trial");
-                let cross = crosscheck::cross_check(&pristine.join(KEPT_DB_NAME), other)
+                let cross = crosscheck::cross_check(&pristine.join(DB_NAME), other)
                     .map_err(|e| Error::Harness(format!("trial {trial}: cross-version check: {e:#}")))?;
                 crosscheck::fold_into(&mut report.results, &cross);
             }
@@ -1271,7 +961,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             let image_results = report.results.clone();
             let findings = process_findings(&record);
             for (kind, detail) in &findings {
-                CheckReport::add_violation(&mut report.results, *kind, detail.clone());
+                crate::record::checks::add_violation(&mut report.results, *kind, detail.clone());
             }
             record.timing_us.check = micros(t.elapsed());
             record.violations = report.violations();
@@ -1296,7 +986,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             let dir = ctx.claim(&mut record)?;
             if let Some(dir) = dir {
                 std::fs::rename(&pristine, dir.join(KEPT_IMAGE_DIR))
-                    .or_else(|_| copy_image(&pristine.join(KEPT_DB_NAME), &dir.join(KEPT_IMAGE_DIR)))
+                    .or_else(|_| copy_image(&pristine.join(DB_NAME), &dir.join(KEPT_IMAGE_DIR)).map(drop))
                     .map_err(io(format!("keep image in {}", dir.display())))?;
                 ctx.write_kept(&dir, &record, &expected, None, image_results, findings)?;
             }
@@ -1345,7 +1035,7 @@ fn power_loss_images(
     let cell = ctx.cell;
     let trace_path = lane.dir.join(KEPT_TRACE);
     let trace = trace::read(&trace_path).map_err(Error::Harness)?;
-    let base: Files = [(KEPT_DB_NAME.to_string(), std::fs::read(template).map_err(|e| Error::io("read template", e))?)]
+    let base: Files = [(DB_NAME.to_string(), std::fs::read(template).map_err(|e| Error::io("read template", e))?)]
         .into_iter()
         .collect();
     let device = Device {
@@ -1361,7 +1051,7 @@ fn power_loss_images(
         history,
         check: check_cfg,
         dir: &image_dir,
-        db_name: KEPT_DB_NAME,
+        db_name: DB_NAME,
     };
     let images_seed: u64 = rng.random();
     record.plan.images_seed = Some(images_seed);
@@ -1387,7 +1077,7 @@ fn power_loss_images(
         record.checks = report.results.clone();
     }
     for (kind, detail) in &findings {
-        CheckReport::add_violation(&mut record.checks, *kind, detail.clone());
+        crate::record::checks::add_violation(&mut record.checks, *kind, detail.clone());
     }
     let Some(failing) = checked.failing else {
         if findings.is_empty() {
@@ -1396,22 +1086,22 @@ fn power_loss_images(
         // Only the processes failed: keep what they left (logs, trace, base files) with the
         // replay line; there is no failing image to keep.
         let Some(dir) = ctx.claim(record)? else { return Ok(()) };
-        imaging::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(|e| Error::io("keep the base files", e))?;
+        dbfiles::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(|e| Error::io("keep the base files", e))?;
         std::fs::copy(&trace_path, dir.join(KEPT_TRACE)).map_err(|e| Error::io("keep the trace", e))?;
         let last = checked.report.map(|r| r.results).unwrap_or_default();
         return ctx.write_kept(&dir, record, &Expected::default(), None, last, findings);
     };
     let Some(dir) = ctx.claim(record)? else { return Ok(()) };
     let (shrunk, explanation, _) =
-        imaging::explain(&im, &failing, sc.power_loss.explain_tests_max as usize, page_size_of(&base))
+        imaging::explain(&im, &failing, sc.power_loss.explain_tests_max as usize, dbfiles::page_size(&base))
             .map_err(|e| Error::Harness(format!("trial {}: shrinking: {e:#}", record.trial)))?;
     record.explanation = explanation.clone();
     let io = |what: &str| {
         let what = format!("{what} in {}", dir.display());
         move |e: std::io::Error| Error::io(what, e)
     };
-    imaging::write_files(&dir.join(KEPT_IMAGE_DIR), &failing.files).map_err(io("keep the image"))?;
-    imaging::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(io("keep the base files"))?;
+    dbfiles::write_files(&dir.join(KEPT_IMAGE_DIR), &failing.files).map_err(io("keep the image"))?;
+    dbfiles::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(io("keep the base files"))?;
     std::fs::copy(&trace_path, dir.join(KEPT_TRACE)).map_err(io("keep the trace"))?;
     std::fs::write(dir.join("explain.txt"), format!("{}\n", explanation.join("\n")))
         .map_err(io("write explain.txt"))?;
@@ -1425,7 +1115,7 @@ fn power_loss_images(
     };
     record.checks = failing.report.results.clone();
     for (kind, detail) in &findings {
-        CheckReport::add_violation(&mut record.checks, *kind, detail.clone());
+        crate::record::checks::add_violation(&mut record.checks, *kind, detail.clone());
     }
     ctx.write_kept(&dir, record, &failing.expected, Some(kept), failing.report.results.clone(), findings)
 }
@@ -1500,10 +1190,12 @@ impl Kept<'_> {
             .checks
             .iter()
             .filter_map(|c| match &c.outcome {
-                check::CheckOutcome::Violation { detail } => Some(format!("#  {}: {detail}", c.check.as_str())),
-                check::CheckOutcome::Pass
-                | check::CheckOutcome::Blocked { .. }
-                | check::CheckOutcome::CouldNotRun { .. } => None,
+                crate::record::checks::CheckOutcome::Violation { detail } => {
+                    Some(format!("#  {}: {detail}", c.check.as_str()))
+                }
+                crate::record::checks::CheckOutcome::Pass
+                | crate::record::checks::CheckOutcome::Blocked { .. }
+                | crate::record::checks::CheckOutcome::CouldNotRun { .. } => None,
             })
             .collect();
         let image = match cut {
@@ -1557,13 +1249,15 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
         return Ok((kept, None));
     }
     // Stamped like every scratch directory, so a killed replay's is swept by the next run.
-    crate::scratch::sweep_and_say(None);
-    let work = crate::scratch::create(None, "replay-").map_err(|e| Error::io("create a scratch directory", e))?;
+    crate::base::scratch::sweep_and_say(None);
+    let work = crate::base::scratch::create(None, "replay-").map_err(|e| Error::io("create a scratch directory", e))?;
     match &kept.power_loss {
-        None => copy_image(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), work.path())
-            .map_err(|e| Error::io(format!("copy {}", dir.join(KEPT_IMAGE_DIR).display()), e))?,
+        None => {
+            copy_image(&dir.join(KEPT_IMAGE_DIR).join(DB_NAME), work.path())
+                .map_err(|e| Error::io(format!("copy {}", dir.join(KEPT_IMAGE_DIR).display()), e))?;
+        }
         Some(p) => {
-            let base = read_files(&dir.join(KEPT_BASE_DIR).join(KEPT_DB_NAME))
+            let base = read_files(&dir.join(KEPT_BASE_DIR).join(DB_NAME))
                 .map_err(|e| Error::io(format!("read {}", dir.join(KEPT_BASE_DIR).display()), e))?;
             let trace = trace::read(&dir.join(KEPT_TRACE)).map_err(Error::Harness)?;
             let files = crate::fault::powerloss::build(&base, &trace.records, p.cut as usize, &p.device, &p.choices);
@@ -1573,7 +1267,7 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
                     dir.display()
                 )));
             }
-            imaging::write_files(work.path(), &files).map_err(|e| Error::io("write the rebuilt image", e))?;
+            dbfiles::write_files(work.path(), &files).map_err(|e| Error::io("write the rebuilt image", e))?;
         }
     }
     let cfg = CheckConfig {
@@ -1586,7 +1280,7 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             workload: kept.workload.clone(),
         },
     };
-    let mut report = check::check_image(&work.path().join(KEPT_DB_NAME), &cfg, Some(&kept.expected))
+    let mut report = check::check_image(&work.path().join(DB_NAME), &cfg, Some(&kept.expected))
         .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;
     if let Some(other) = &kept.other_sqlite {
         // The other build judges the kept image again, on its own copies (never the kept one).
@@ -1594,7 +1288,7 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             what: format!("replay {}: the other build", dir.display()),
             source,
         })?;
-        let cross = crosscheck::cross_check(&dir.join(KEPT_IMAGE_DIR).join(KEPT_DB_NAME), &resolved)
+        let cross = crosscheck::cross_check(&dir.join(KEPT_IMAGE_DIR).join(DB_NAME), &resolved)
             .map_err(|e| Error::Harness(format!("replay {}: cross-version check: {e:#}", dir.display())))?;
         crosscheck::fold_into(&mut report.results, &cross);
     }

@@ -22,7 +22,7 @@ use crate::fault::trace::Record;
 use crate::fault::vfs::{self, VfsConfig};
 use crate::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
 use crate::pragmas::{self, Pragmas};
-use crate::trial::CheckpointRecord;
+use crate::record::CheckpointRecord;
 use crate::workload::{TxnWriter, WorkloadConfig};
 use rusqlite::{Connection, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -220,8 +220,8 @@ struct Lane {
 /// A fatal SQLite error: a lock is [`WriterError::Locked`], anything else
 /// [`WriterError::Sqlite`]; the message carries SQLite's extended code.
 fn sqlite_failure(context: &str, e: &rusqlite::Error) -> WriterError {
-    let msg = format!("{context}: {}", crate::sqlerr::describe(e));
-    if crate::sqlerr::is_lock(e) { WriterError::Locked(msg) } else { WriterError::Sqlite(msg) }
+    let msg = format!("{context}: {}", crate::base::sqlerr::describe(e));
+    if crate::base::sqlerr::is_lock(e) { WriterError::Locked(msg) } else { WriterError::Sqlite(msg) }
 }
 
 /// Opens the database with the cell's pragmas, read back. What SQLite answers here is about the
@@ -251,7 +251,7 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
     }
     if let Some(WriterHazard::LockCancel { target, interval_us_max }) = cfg.hazard {
         // Runs until the process dies (hazard trials end with a SIGKILL).
-        let file = crate::trial::sidecar(&cfg.db_path, target.suffix());
+        let file = crate::base::dbfiles::sidecar(&cfg.db_path, target.suffix());
         let _canceller =
             hazard::start_lock_canceller(file, interval_us_max, cfg.seed, Arc::new(AtomicBool::new(false)));
     }

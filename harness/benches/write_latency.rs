@@ -44,6 +44,7 @@
 //! All data comes from fixed seeds: the templates, the message pool (1 KiB messages from the
 //! workload's own generator) and the plain rows are the same in every run.
 
+use crashfuzz::base::stats;
 use crashfuzz::benchreport::{
     self, BenchId, BenchRun, CHECKPOINT_AT_FRAMES, COMMIT_AUTO_CHECKPOINT_PAGES, COMMIT_CACHE_KIB, FSYNC_PROBE_WRITES,
     FloorKind, FsyncProbe, MESSAGE_BYTES, PairedVfs, Payload, ROW_BYTES, VfsKind,
@@ -51,7 +52,6 @@ use crashfuzz::benchreport::{
 use crashfuzz::fault::vfs::{self, Injection, VfsConfig};
 use crashfuzz::matrix::{CheckpointMode, FullFsync, JournalMode, Synchronous};
 use crashfuzz::pragmas::{self, Pragmas};
-use crashfuzz::stats;
 use crashfuzz::workload::{self, Message, Plan, TxnWriter, WorkloadConfig};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};

@@ -15,7 +15,7 @@
 
 use crate::fault::kill::DeathKind;
 use crate::matrix::{FaultKind, SigtermBehaviour};
-use crate::topology::Role;
+use crate::record::Role;
 use crate::writer::{EXIT_WRITER_IO, EXIT_WRITER_LOCKED, EXIT_WRITER_SETUP, EXIT_WRITER_SQLITE};
 use nix::sys::signal::Signal;
 

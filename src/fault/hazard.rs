@@ -94,7 +94,7 @@ pub fn start_lock_canceller(
 /// it), as a naive cleanup script does after a crash. Returns the size of the deleted file, or
 /// `None` when there was nothing to delete.
 pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
-    let path = crate::trial::sidecar(db, suffix);
+    let path = crate::base::dbfiles::sidecar(db, suffix);
     let size = match std::fs::metadata(&path) {
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -102,7 +102,7 @@ pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
     };
     std::fs::remove_file(&path)?;
     if suffix == "-wal" {
-        match std::fs::remove_file(crate::trial::sidecar(db, "-shm")) {
+        match std::fs::remove_file(crate::base::dbfiles::sidecar(db, "-shm")) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -115,7 +115,7 @@ pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
 /// it, then `rename(2)` over it. Its `-wal` and `-shm` stay; connections already open keep the
 /// old inode.
 pub fn swap_in(db: &Path, snapshot: &Path) -> std::io::Result<()> {
-    let staging = crate::trial::sidecar(db, ".swap");
+    let staging = crate::base::dbfiles::sidecar(db, ".swap");
     std::fs::copy(snapshot, &staging)?;
     std::fs::rename(&staging, db)
 }
@@ -149,14 +149,20 @@ mod tests {
         let db = dir.path().join("db.sqlite");
         std::fs::write(&db, b"db").unwrap();
         assert_eq!(delete_hot(&db, "-wal").unwrap(), None);
-        std::fs::write(crate::trial::sidecar(&db, "-wal"), vec![1; 100]).unwrap();
-        std::fs::write(crate::trial::sidecar(&db, "-shm"), vec![1; 10]).unwrap();
+        std::fs::write(crate::base::dbfiles::sidecar(&db, "-wal"), vec![1; 100]).unwrap();
+        std::fs::write(crate::base::dbfiles::sidecar(&db, "-shm"), vec![1; 10]).unwrap();
         assert_eq!(delete_hot(&db, "-wal").unwrap(), Some(100));
-        assert!(!crate::trial::sidecar(&db, "-shm").exists());
+        assert!(!crate::base::dbfiles::sidecar(&db, "-shm").exists());
         assert!(db.exists());
     }
 
-    use crate::check::{self, CheckConfig, Expected, ReopenConfig, ViolationKind, WriterExpectation};
+    use crate::check::{self, CheckConfig, ReopenConfig};
+
+    use crate::record::expected::Expected;
+
+    use crate::record::checks::ViolationKind;
+
+    use crate::record::expected::WriterExpectation;
     use crate::workload::{self, TxnWriter, WorkloadConfig};
     use rusqlite::Connection;
     use std::collections::BTreeMap;
@@ -207,7 +213,8 @@ mod tests {
         raw_copy(&db, &backup, 65536).unwrap();
         assert!(judge(&backup, seed, 10).contains(&ViolationKind::LostAck));
         // Copied with its WAL, nothing is missing: the oracle blames the copy, not the data.
-        std::fs::copy(crate::trial::sidecar(&db, "-wal"), crate::trial::sidecar(&backup, "-wal")).unwrap();
+        std::fs::copy(crate::base::dbfiles::sidecar(&db, "-wal"), crate::base::dbfiles::sidecar(&backup, "-wal"))
+            .unwrap();
         assert_eq!(judge(&backup, seed, 10), vec![]);
     }
 
@@ -228,7 +235,7 @@ mod tests {
         }
         let image = dir.path().join("image");
         std::fs::create_dir(&image).unwrap();
-        crate::trial::copy_image(&db, &image).unwrap();
+        crate::base::dbfiles::copy_image(&db, &image).unwrap();
         swap_in(&image.join("db.sqlite"), &snapshot).unwrap();
         // The WAL's frames are pages of the newer file, applied over the older one: the
         // b-trees no longer fit together.

@@ -313,8 +313,8 @@ pub struct Held {
 /// `crashfuzz load --target N --duration S`: runs the generator alone, printing the load
 /// average as it goes.
 pub fn run_standalone(exe: PathBuf, cfg: LoadConfig, duration: Duration, stop: &AtomicBool) -> std::io::Result<Held> {
-    crate::scratch::sweep_and_say(None);
-    let dir = crate::scratch::create(None, "load-")?;
+    crate::base::scratch::sweep_and_say(None);
+    let dir = crate::base::scratch::create(None, "load-")?;
     let generator = LoadGen::start(exe, cfg.clone(), dir.path().to_path_buf());
     let t0 = Instant::now();
     let mut held: Option<(f64, f64)> = None;

@@ -34,6 +34,7 @@
 //! "Keep everything" at cut `c` gives exactly the files the process saw after record `c`
 //! (tested), which is also what a process crash at that point leaves.
 
+use crate::base::dbfiles::Files;
 use crate::fault::trace::{FileRef, Record, SYNC_FULL};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -66,9 +67,6 @@ pub enum TornFill {
     /// Bytes that were never written by anyone (a sector caught mid-write).
     Garbage,
 }
-
-/// The files of an image: name (within the database's directory) to content.
-pub type Files = BTreeMap<String, Vec<u8>>;
 
 /// The decision for one undetermined operation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
