@@ -23,15 +23,25 @@ use crate::base::sqlerr::{self, ErrorClass};
 use crate::pragmas::{self, Pragmas};
 use crate::record::checks::{CheckOutcome, CheckResult, ViolationKind};
 use crate::record::expected::Expected;
-use crate::scenario::IntegrityLevel;
 use crate::workload::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
 use anyhow::{Context, anyhow};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// How thoroughly check 2 looks (`[check] integrity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrityLevel {
+    /// `PRAGMA integrity_check`.
+    Full,
+    /// `PRAGMA quick_check` (a speed setting: it skips index/table consistency).
+    Quick,
+}
 
 /// How to check an image.
 #[derive(Clone, Debug)]

@@ -1,11 +1,12 @@
 //! The command line: parsing with clap, dispatch, and the mapping of every outcome
 //! to one exit code. No arguments means `run` on the embedded default scenario.
 
-use crate::campaign::{self, RunOptions};
+use crate::check::IntegrityLevel;
 use crate::check::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::record::checks::CheckOutcome;
-use crate::scenario::{self, Budget, IntegrityLevel};
+use crate::run::campaign::{self, RunOptions};
+use crate::scenario::{self, Budget};
 use crate::sqlite_builds::{self, ResolvedBuild, SqliteBuild};
 use crate::workload::WorkloadConfig;
 use clap::{Args, Parser, Subcommand};
@@ -197,7 +198,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Sqlite(SqliteCommand::List)) => sqlite_list_command(),
         Some(Command::Sqlite(SqliteCommand::Build { version })) => sqlite_build_command(&version),
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
-        Some(Command::Report { run_dirs, out }) => crate::merge::run(&run_dirs, out.as_deref(), &command_line),
+        Some(Command::Report { run_dirs, out }) => crate::report::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
         Some(Command::DurabilityReport { out_md, run_dirs, latency }) => {
             durability_report_command(&out_md, &run_dirs, latency.as_deref())
@@ -378,7 +379,7 @@ fn sqlite_build_command(build: &SqliteBuild) -> Result<i32> {
 }
 
 fn replay_command(dir: PathBuf) -> Result<i32> {
-    let (kept, report) = crate::trial::replay(&dir)?;
+    let (kept, report) = crate::run::trial::replay(&dir)?;
     println!("crashfuzz replay: trial {} of cell {} (seed {})", kept.trial, kept.cell_id, kept.seed);
     let before: Vec<&str> = kept
         .checks
@@ -430,7 +431,7 @@ fn load_command(a: LoadArgs) -> Result<i32> {
     if !(-20..=19).contains(&a.nice) {
         return Err(Error::Usage(format!("--nice: {}; expected -20..=19", a.nice)));
     }
-    crate::campaign::install_signal_thread()?;
+    crate::run::campaign::install_signal_thread()?;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let cfg = crate::fault::load::LoadConfig {
         target_loadavg: a.target,
@@ -440,7 +441,7 @@ fn load_command(a: LoadArgs) -> Result<i32> {
         warmup_timeout_s: a.duration,
     };
     println!("crashfuzz load: target {} for {} s (Ctrl-C stops and kills every burner)", a.target, a.duration);
-    let stop = &crate::campaign::STOP;
+    let stop = &crate::run::campaign::STOP;
     let held = crate::fault::load::run_standalone(exe, cfg, std::time::Duration::from_secs(a.duration), stop)
         .map_err(|e| Error::io("run the load generator", e))?;
     match (held.reached_after_s, held.range_after) {
@@ -480,10 +481,10 @@ fn load_runs(
     out_md: &std::path::Path,
     run_dirs: &[PathBuf],
     merged_by: &str,
-) -> Result<(crate::report::Summary, String)> {
+) -> Result<(crate::report::summary::Summary, String)> {
     let mut run_lines = Vec::new();
     for dir in run_dirs {
-        let summary: crate::report::Summary = read_json(&dir.join("summary.json"))?;
+        let summary: crate::report::summary::Summary = read_json(&dir.join("summary.json"))?;
         let run: serde_json::Value = read_json(&dir.join("run.json"))?;
         let machine = &run["machine"];
         run_lines.push(format!(
@@ -501,7 +502,7 @@ fn load_runs(
     // Rebuilt from the trials even for one run, so that a page never shows a figure an older
     // summary.json did not have.
     let out_dir = out_md.parent().unwrap_or(std::path::Path::new("."));
-    let merged = crate::merge::merge_runs(run_dirs, out_dir, merged_by)?;
+    let merged = crate::report::merge::merge_runs(run_dirs, out_dir, merged_by)?;
     for w in &merged.warnings {
         eprintln!("crashfuzz: warning: {w}");
     }
@@ -524,18 +525,18 @@ fn durability_report_command(
     run_dirs: &[PathBuf],
     latency: Option<&std::path::Path>,
 ) -> Result<i32> {
-    let latency: Option<crate::durability::LatencyReport> = latency.map(read_json).transpose()?;
+    let latency: Option<crate::report::pages::durability::LatencyReport> = latency.map(read_json).transpose()?;
     let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz durability-report")?;
     let bench = match &latency {
         Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
         None => "not given".to_string(),
     };
-    write_page(out_md, crate::durability::render(&summary, &runs, latency.as_ref(), &bench))
+    write_page(out_md, crate::report::pages::durability::render(&summary, &runs, latency.as_ref(), &bench))
 }
 
 fn hazards_report_command(out_md: &std::path::Path, run_dirs: &[PathBuf]) -> Result<i32> {
     let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz hazards-report")?;
-    write_page(out_md, crate::hazardreport::render(&summary, &runs))
+    write_page(out_md, crate::report::pages::hazards::render(&summary, &runs))
 }
 
 fn scenarios_command() -> Result<i32> {
@@ -552,7 +553,7 @@ fn bench_report_command(
     svg: Option<PathBuf>,
     json: Option<PathBuf>,
 ) -> Result<i32> {
-    crate::benchreport::run(&criterion_dir, &out_md, svg.as_deref(), json.as_deref())?;
+    crate::report::pages::bench::run(&criterion_dir, &out_md, svg.as_deref(), json.as_deref())?;
     for path in std::iter::once(&out_md).chain(svg.iter()).chain(json.iter()) {
         println!("wrote {}", path.display());
     }

@@ -15,10 +15,10 @@ use crate::record::expected::Expected;
 use crate::record::checks::ViolationKind;
 
 use crate::base::dbfiles::{self, Files};
+use crate::fault::powerloss::PowerLossConfig;
 use crate::fault::powerloss::{self, Analysis, Choice, Device};
 use crate::fault::trace::Record;
 use crate::record::expected::WriterExpectation;
-use crate::scenario::PowerLossConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -198,13 +198,13 @@ pub fn explain(
 #[cfg(test)]
 mod canary_tests {
     use super::*;
+    use crate::check::IntegrityLevel;
     use crate::check::ReopenConfig;
     use crate::fault::powerloss::OpKind;
     use crate::fault::trace::FileKind;
     use crate::fault::vfs::{self, tests as vfs_tests};
     use crate::matrix::{FullFsync, JournalMode, Synchronous};
     use crate::pragmas::{self, Pragmas};
-    use crate::scenario::IntegrityLevel;
     use crate::workload::{self, TxnWriter, WorkloadConfig};
     use rusqlite::{Connection, OpenFlags};
 

@@ -69,27 +69,20 @@
 //!   at the trial's start, which are fsynced first.
 
 pub mod base;
-pub mod benchreport;
-pub mod campaign;
-pub mod charts;
 pub mod check;
 pub mod cli;
 pub mod crosscheck;
-pub mod durability;
 pub mod error;
 pub mod expect;
 pub mod fault;
-pub mod hazardreport;
 pub mod imaging;
 pub mod matrix;
-pub mod merge;
 pub mod pragmas;
 pub mod record;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod sqlchild;
 pub mod sqlite_builds;
-pub mod topology;
-pub mod trial;
 pub mod workload;
 pub mod writer;

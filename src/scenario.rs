@@ -17,18 +17,19 @@
 //! file, the 1-based line, the setting (`fault.kill.grace_ms`, `matrix[2].journal_mode`; blocks
 //! are counted from 1, as a reader of the file counts them), the bad value and what is allowed.
 
+use crate::check::IntegrityLevel;
 use crate::error::{Error, Result};
 use crate::expect::{ExpectOverride, Level};
 use crate::fault::hazard::HazardConfig;
 use crate::fault::load::LoadConfig;
-use crate::fault::powerloss::{CutPoints, TornFill};
+use crate::fault::powerloss::PowerLossConfig;
 use crate::fault::vfs::IoErrorKind;
 use crate::matrix::{
     self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming,
     MatrixBlock, SigtermBehaviour, Synchronous,
 };
 use crate::record::checks::ViolationKind;
-use crate::topology::TopologyConfig;
+use crate::run::topology::TopologyConfig;
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,39 +62,6 @@ pub struct Scenario {
     pub output: OutputConfig,
     pub matrix: Vec<MatrixBlock>,
     pub expect: Vec<ExpectOverride>,
-}
-
-/// `[fault.power_loss]`: how crash images are built from a trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PowerLossConfig {
-    /// Crash images built from each trial's trace (cut points), each checked.
-    pub images_per_trace: u32,
-    /// Where the cuts fall: `random` record positions, or `systematic` (before every sync).
-    pub cut_points: CutPoints,
-    /// The unit a write is torn in, in bytes.
-    pub sector_size_bytes: u32,
-    /// Chance that an undetermined write that does not persist whole is torn rather than
-    /// dropped, in percent.
-    pub torn_percent: u32,
-    /// What the sectors of a torn write that did not persist hold: `old` bytes or `garbage`.
-    pub torn_fill: TornFill,
-    /// Upper bound on the checks run to shrink one kept failure to its minimal set of lost
-    /// writes (delta debugging); 0 turns shrinking off.
-    pub explain_tests_max: u32,
-}
-
-impl Default for PowerLossConfig {
-    fn default() -> Self {
-        PowerLossConfig {
-            images_per_trace: 8,
-            cut_points: CutPoints::Random,
-            sector_size_bytes: 512,
-            torn_percent: 20,
-            torn_fill: TornFill::Old,
-            explain_tests_max: 48,
-        }
-    }
 }
 
 /// How crash points are chosen.
@@ -206,15 +174,6 @@ impl Default for KillConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IntegrityLevel {
-    /// `PRAGMA integrity_check`.
-    Full,
-    /// `PRAGMA quick_check` (a speed setting: it skips index/table consistency).
-    Quick,
-}
-
 /// `[check]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -263,8 +222,8 @@ pub const PAGE_SIZE_BYTES_MAX: u32 = 65_536;
 // Writer ids are `(trial + 1) * WRITER_ID_STRIDE + w`, the last id of each block being the
 // recovery writer's, and a trial spawns at most `WRITERS_MAX` writers: the scenario's bound must
 // fit inside both, or two writers could share an id.
-const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::trial::WRITERS_MAX);
-const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::trial::WRITER_ID_STRIDE - 1);
+const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::run::ids::WRITERS_MAX);
+const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::run::ids::WRITER_ID_STRIDE - 1);
 
 impl Scenario {
     pub fn cells(&self) -> Vec<crate::matrix::Cell> {

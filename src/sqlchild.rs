@@ -15,7 +15,6 @@
 //! re-exported; `nm -D target/debug/crashfuzz | grep sqlite3_` prints nothing), so the library
 //! loaded here binds its own calls to its own functions, never to the bundled ones.
 
-use crate::fault::kill;
 use crate::sqlite_builds::{BuildError, ResolvedBuild};
 use anyhow::{Context, anyhow};
 use rusqlite::ffi;
@@ -123,23 +122,23 @@ pub fn run_sql_with(
     if let Some(db) = db {
         command.arg(db).args(statements);
     }
-    let Some(out) =
-        kill::run_captured(&mut command, SQL_TIME_MAX, true).with_context(|| format!("run {}", exe.display()))?
+    let Some(out) = crate::base::process::run_captured(&mut command, SQL_TIME_MAX, true)
+        .with_context(|| format!("run {}", exe.display()))?
     else {
         return Ok(SqlRun::TimedOut(SQL_TIME_MAX));
     };
     let said = || String::from_utf8_lossy(&out.stderr).trim().to_string();
-    match kill::DeathKind::from_status(out.status) {
-        kill::DeathKind::Exit(0) => {
+    match crate::base::process::DeathKind::from_status(out.status) {
+        crate::base::process::DeathKind::Exit(0) => {
             let answers: SqlAnswers = serde_json::from_slice(&out.stdout)
                 .with_context(|| format!("the {SQL_SUBCOMMAND} child for {build} printed no answer"))?;
             Ok(SqlRun::Answered(answers))
         }
-        kill::DeathKind::Exit(EXIT_UNLOADABLE) => Ok(SqlRun::Unloadable(said())),
-        kill::DeathKind::Exit(code) => {
+        crate::base::process::DeathKind::Exit(EXIT_UNLOADABLE) => Ok(SqlRun::Unloadable(said())),
+        crate::base::process::DeathKind::Exit(code) => {
             Err(anyhow!("the {SQL_SUBCOMMAND} child for {build} exited with code {code}: {}", said()))
         }
-        death @ kill::DeathKind::Signal(_) => Ok(SqlRun::Died(death.label())),
+        death @ crate::base::process::DeathKind::Signal(_) => Ok(SqlRun::Died(death.label())),
     }
 }
 

@@ -20,7 +20,6 @@
 //! cargo and the compiler run in crashfuzz's own process group, in the foreground as any build
 //! tool, so that the Ctrl-C that stops crashfuzz stops them too; they run before any trial.
 
-use crate::fault::kill;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::fmt;
@@ -527,7 +526,7 @@ fn compile(version: &str, source: &Path, output: &Path) -> Result<Vec<String>, B
 /// Runs a tool to its end within `limit`. `Ok(Err(why))` when it failed or ran out of time,
 /// with the end of what it said.
 fn output_within(command: &mut Command, limit: Duration) -> std::io::Result<Result<Output, String>> {
-    let Some(output) = kill::run_captured(command, limit, false)? else {
+    let Some(output) = crate::base::process::run_captured(command, limit, false)? else {
         return Ok(Err(format!("ran out of its {} s", limit.as_secs())));
     };
     if output.status.success() {

@@ -2,7 +2,7 @@
 //! `synchronous` level, next to the physical floor of the same file system (a 4 KiB write and
 //! fsync), what a WAL checkpoint costs, and what crashfuzz's tracing VFS adds to a commit.
 //! `scripts/bench.sh` runs them and renders `results/write-latency.md` with
-//! `crashfuzz bench-report`; the benchmark ids are defined in `crashfuzz::benchreport`, so the
+//! `crashfuzz bench-report`; the benchmark ids are defined in `crashfuzz::report::pages::bench`, so the
 //! bench and the report cannot drift apart.
 //!
 //! | group | what one iteration times |
@@ -14,7 +14,7 @@
 //!
 //! # Where and how long
 //!
-//! Databases live in `crashfuzz::benchreport::bench_dir()`: `$CRASHFUZZ_BENCH_DIR` when set,
+//! Databases live in `crashfuzz::report::pages::bench::bench_dir()`: `$CRASHFUZZ_BENCH_DIR` when set,
 //! else `${CARGO_TARGET_DIR:-target}/bench-db`, on the real disk. Set
 //! `CRASHFUZZ_BENCH_DIR=/dev/shm/crashfuzz-bench` for a tmpfs contrast (no fsync reaches a
 //! device there; the report says which file system it was). Criterion writes to
@@ -45,13 +45,13 @@
 //! workload's own generator) and the plain rows are the same in every run.
 
 use crashfuzz::base::stats;
-use crashfuzz::benchreport::{
-    self, BenchId, BenchRun, CHECKPOINT_AT_FRAMES, COMMIT_AUTO_CHECKPOINT_PAGES, COMMIT_CACHE_KIB, FSYNC_PROBE_WRITES,
-    FloorKind, FsyncProbe, MESSAGE_BYTES, PairedVfs, Payload, ROW_BYTES, VfsKind,
-};
 use crashfuzz::fault::vfs::{self, Injection, VfsConfig};
 use crashfuzz::matrix::{CheckpointMode, FullFsync, JournalMode, Synchronous};
 use crashfuzz::pragmas::{self, Pragmas};
+use crashfuzz::report::pages::bench::{
+    self, BenchId, BenchRun, CHECKPOINT_AT_FRAMES, COMMIT_AUTO_CHECKPOINT_PAGES, COMMIT_CACHE_KIB, FSYNC_PROBE_WRITES,
+    FloorKind, FsyncProbe, MESSAGE_BYTES, PairedVfs, Payload, ROW_BYTES, VfsKind,
+};
 use crashfuzz::workload::{self, Message, Plan, TxnWriter, WorkloadConfig};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
@@ -91,9 +91,9 @@ const PAGE_ROW_BYTES: usize = 3000;
 const CHECKPOINT_CACHE_KIB: u32 = 16 * 1024;
 
 fn main() {
-    let bench_dir = benchreport::bench_dir();
+    let bench_dir = bench::bench_dir();
     std::fs::create_dir_all(&bench_dir).unwrap_or_else(|e| panic!("{}: {e}", bench_dir.display()));
-    let criterion_dir = benchreport::criterion_dir();
+    let criterion_dir = bench::criterion_dir();
     std::fs::create_dir_all(&criterion_dir).unwrap_or_else(|e| panic!("{}: {e}", criterion_dir.display()));
     let mut c = Criterion::default()
         .sample_size(DEFAULT_SAMPLES)
@@ -109,7 +109,7 @@ fn main() {
     let benchmarking = args.iter().any(|a| a == "--bench")
         && !args.iter().any(|a| matches!(a.as_str(), "--test" | "--list" | "--profile-time"));
     let mut run = BenchRun {
-        wrapper_command: std::env::var(benchreport::COMMAND_ENV).ok().filter(|c| !c.is_empty()),
+        wrapper_command: std::env::var(bench::COMMAND_ENV).ok().filter(|c| !c.is_empty()),
         bench_args: args,
         default_samples: DEFAULT_SAMPLES,
         default_warm_up_ms: DEFAULT_WARM_UP.as_millis() as u64,
@@ -119,11 +119,11 @@ fn main() {
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         started_at_unix_s: chrono::Utc::now().timestamp() as u64,
         finished_at: None,
-        machine: benchreport::machine(&bench_dir),
+        machine: bench::machine(&bench_dir),
         fsync_probes: Vec::new(),
         vfs_paired: None,
     };
-    let run_file = criterion_dir.join(benchreport::RUN_FILE);
+    let run_file = criterion_dir.join(bench::RUN_FILE);
     if benchmarking {
         write_run(&run_file, &run);
     }
@@ -212,7 +212,7 @@ impl Data {
         close_and_sync(conn, &message_template);
 
         let page_template = dir.join("pages.sqlite");
-        let frames_max = *benchreport::CHECKPOINT_FRAMES.iter().max().expect("frames are listed");
+        let frames_max = *bench::CHECKPOINT_FRAMES.iter().max().expect("frames are listed");
         let conn = new_db(&page_template);
         conn.execute_batch("CREATE TABLE pages (id INTEGER PRIMARY KEY, body BLOB NOT NULL)").expect("create pages");
         conn.execute_batch("BEGIN").expect("begin");
@@ -441,14 +441,14 @@ fn commit_messages(
 fn bench_commits(c: &mut Criterion, bench_dir: &Path, data: &Data, before_group: &mut dyn FnMut(&str)) {
     let db = bench_dir.join("commit").join("db.sqlite");
     std::fs::create_dir_all(db.parent().expect("has a parent")).expect("create the commit directory");
-    for journal in benchreport::COMMIT_JOURNALS {
+    for journal in bench::COMMIT_JOURNALS {
         for sync in Synchronous::ALL {
-            let group_name = benchreport::commit_id(journal, sync, Payload::Row, 1).group;
+            let group_name = bench::commit_id(journal, sync, Payload::Row, 1).group;
             before_group(&group_name);
             let mut group = c.benchmark_group(group_name);
             group.sampling_mode(SamplingMode::Flat);
             for payload in Payload::ALL {
-                for rows in benchreport::ROWS_PER_TXN {
+                for rows in bench::ROWS_PER_TXN {
                     let case = CommitCase {
                         db: db.clone(),
                         pragmas: commit_pragmas(journal, sync),
@@ -458,7 +458,7 @@ fn bench_commits(c: &mut Criterion, bench_dir: &Path, data: &Data, before_group:
                         data,
                         trace: None,
                     };
-                    bench(&mut group, &benchreport::commit_id(journal, sync, payload, rows), |b| {
+                    bench(&mut group, &bench::commit_id(journal, sync, payload, rows), |b| {
                         b.iter_custom(|iters| case.sample(iters))
                     });
                 }
@@ -491,11 +491,11 @@ fn bench_vfs_overhead(c: &mut Criterion, bench_dir: &Path, data: &Data) -> Paire
             VfsKind::Traced => Some(trace.clone()),
         },
     };
-    let mut group = c.benchmark_group(benchreport::vfs_id(VfsKind::Plain).group);
+    let mut group = c.benchmark_group(bench::vfs_id(VfsKind::Plain).group);
     group.sampling_mode(SamplingMode::Flat);
-    for kind in benchreport::vfs_ids() {
+    for kind in bench::vfs_ids() {
         let case = case(kind);
-        bench(&mut group, &benchreport::vfs_id(kind), |b| b.iter_custom(|iters| case.sample(iters)));
+        bench(&mut group, &bench::vfs_id(kind), |b| b.iter_custom(|iters| case.sample(iters)));
     }
     group.finish();
 
@@ -532,7 +532,7 @@ fn fsync_probe(bench_dir: &Path, before_group: &str) -> FsyncProbe {
         .write(true)
         .open(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let block = [0xa5u8; benchreport::FLOOR_BLOCK_BYTES];
+    let block = [0xa5u8; bench::FLOOR_BLOCK_BYTES];
     let mut us = stats::new_latency_histogram();
     for _ in 0..FSYNC_PROBE_WRITES {
         let started = Instant::now();
@@ -557,15 +557,15 @@ fn bench_checkpoints(c: &mut Criterion, bench_dir: &Path, data: &Data) {
         wal_autocheckpoint_pages: 0,
         fullfsync: FullFsync::Off,
     };
-    let mut group = c.benchmark_group(benchreport::checkpoint_id(CheckpointMode::Passive, 1).group);
+    let mut group = c.benchmark_group(bench::checkpoint_id(CheckpointMode::Passive, 1).group);
     group.sampling_mode(SamplingMode::Flat);
-    for (mode, frames) in benchreport::checkpoint_ids() {
+    for (mode, frames) in bench::checkpoint_ids() {
         // The database does not grow (every update rewrites a row in place), so one copy
         // serves every sample of a benchmark.
         fresh_copy(&data.page_template, &db);
         let conn = open(&db, VfsKind::Plain, &pragmas);
         let mut round = 0u8;
-        bench(&mut group, &benchreport::checkpoint_id(mode, frames), |b| {
+        bench(&mut group, &bench::checkpoint_id(mode, frames), |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {
@@ -618,9 +618,9 @@ fn check_checkpoint(mode: CheckpointMode, frames: u32, (busy, log, done): (i64, 
 fn bench_fsync_floor(c: &mut Criterion, bench_dir: &Path) {
     let dir = bench_dir.join("floor");
     std::fs::create_dir_all(&dir).expect("create the floor directory");
-    let block = [0x5au8; benchreport::FLOOR_BLOCK_BYTES];
-    let mut group = c.benchmark_group(benchreport::floor_id(FloorKind::Append).group);
-    for kind in benchreport::floor_ids() {
+    let block = [0x5au8; bench::FLOOR_BLOCK_BYTES];
+    let mut group = c.benchmark_group(bench::floor_id(FloorKind::Append).group);
+    for kind in bench::floor_ids() {
         let path = dir.join(format!("{}.bin", kind.as_str()));
         // O_APPEND for the append case, so every write lands at the end even after the
         // untimed truncations (std refuses `truncate` with `append`, hence `set_len`).
@@ -636,7 +636,7 @@ fn bench_fsync_floor(c: &mut Criterion, bench_dir: &Path) {
             file.write_all_at(&block, 0).and_then(|()| file.sync_all()).expect("preallocate the overwrite block");
         }
         let mut appended = 0u64;
-        bench(&mut group, &benchreport::floor_id(kind), |b| {
+        bench(&mut group, &bench::floor_id(kind), |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {

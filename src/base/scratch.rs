@@ -94,7 +94,12 @@ mod tests {
 
     /// The pid of a process that has exited and been reaped.
     fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
+        // This test binary itself, listing its tests: it needs nothing on PATH.
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let pid = child.id();
         child.wait().unwrap();
         pid

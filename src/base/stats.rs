@@ -120,9 +120,59 @@ pub fn wilson_upper(successes: u64, trials: u64) -> f64 {
     wilson_interval(successes, trials).1
 }
 
+/// A rate as a percentage with about two significant figures: `7.9%`, `19%`, `0.38%`.
+pub fn percent(rate: f64) -> String {
+    let p = rate * 100.0;
+    match p {
+        p if p >= 10.0 => format!("{p:.0}%"),
+        p if p >= 1.0 => format!("{p:.1}%"),
+        p if p >= 0.1 => format!("{p:.2}%"),
+        p => format!("{p:.3}%"),
+    }
+}
+
+/// `k/n (≤ u%)`, u the Wilson 95% upper bound; `–` when nothing was checked.
+pub fn rate_with_bound(k: u64, n: u64) -> String {
+    if n == 0 {
+        return "–".to_string();
+    }
+    format!("{k}/{n} (≤ {})", percent(wilson_upper(k, n)))
+}
+
+/// `k/n` with what it means, for the pages: a zero with its Wilson 95% upper bound, a count
+/// (bold: these are violations) with its whole interval; `no data` when nothing was checked.
+pub fn rate_with_interval(k: u64, n: u64) -> String {
+    if n == 0 {
+        return "no data".into();
+    }
+    let (lower, upper) = wilson_interval(k, n);
+    // A zero is read by its upper bound; a count by its whole interval.
+    if k == 0 {
+        format!("0/{n} (≤ {})", percent(upper))
+    } else {
+        format!("**{k}/{n}** ({}–{})", percent(lower), percent(upper))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_for_the_pages_show_a_zero_by_its_bound_and_a_count_by_its_interval() {
+        assert_eq!(rate_with_interval(0, 200), "0/200 (≤ 1.9%)");
+        assert_eq!(rate_with_interval(3, 40), "**3/40** (2.6%–20%)");
+        assert_eq!(rate_with_interval(0, 0), "no data");
+    }
+
+    #[test]
+    fn rates_are_shown_with_their_bound() {
+        assert_eq!(rate_with_bound(0, 45), "0/45 (≤ 7.9%)");
+        assert_eq!(rate_with_bound(40, 40), "40/40 (≤ 100%)");
+        assert_eq!(rate_with_bound(0, 1000), "0/1000 (≤ 0.38%)");
+        assert_eq!(rate_with_bound(0, 0), "–");
+    }
+
     use proptest::prelude::*;
 
     fn close(a: f64, b: f64) -> bool {

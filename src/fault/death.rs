@@ -13,7 +13,7 @@
 //! configuration) is a harness error. Only what says nothing either way (the victim finished
 //! its work before the fault came, a crash point was never reached) is inconclusive.
 
-use crate::fault::kill::DeathKind;
+use crate::base::process::DeathKind;
 use crate::matrix::{FaultKind, SigtermBehaviour};
 use crate::record::Role;
 use crate::writer::{EXIT_WRITER_IO, EXIT_WRITER_LOCKED, EXIT_WRITER_SETUP, EXIT_WRITER_SQLITE};

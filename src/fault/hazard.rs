@@ -189,7 +189,7 @@ mod tests {
 
     fn judge(db: &Path, seed: u64, acked: u64) -> Vec<ViolationKind> {
         let c = CheckConfig {
-            integrity: crate::scenario::IntegrityLevel::Full,
+            integrity: crate::check::IntegrityLevel::Full,
             fts_samples: 4,
             seed: 1,
             reopen: ReopenConfig { pragmas: None, writer_id: 99, workload: cfg() },

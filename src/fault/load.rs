@@ -18,7 +18,6 @@
 //! when it stops; nothing else touches them except a second Ctrl-C (through the live-group
 //! registry of `kill`).
 
-use crate::fault::kill;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -184,7 +183,7 @@ fn spawn_burner(exe: &Path, cfg: &LoadConfig, io_file: Option<&Path>) -> std::io
     if let Some(path) = io_file {
         command.arg(path);
     }
-    kill::spawn_registered(&mut command)
+    crate::base::process::spawn_registered(&mut command)
 }
 
 fn loadavg_1m() -> f64 {
@@ -245,7 +244,7 @@ fn retire(mut child: Child) {
     let pid = child.id() as i32;
     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     let _ = child.wait();
-    kill::unregister_group(pid);
+    crate::base::process::unregister_group(pid);
 }
 
 fn control(exe: &Path, cfg: &LoadConfig, dir: &Path, stop: &AtomicBool, status: &Mutex<LoadStatus>) {

@@ -58,6 +58,39 @@ impl Default for Device {
     }
 }
 
+/// `[fault.power_loss]`: how crash images are built from a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerLossConfig {
+    /// Crash images built from each trial's trace (cut points), each checked.
+    pub images_per_trace: u32,
+    /// Where the cuts fall: `random` record positions, or `systematic` (before every sync).
+    pub cut_points: CutPoints,
+    /// The unit a write is torn in, in bytes.
+    pub sector_size_bytes: u32,
+    /// Chance that an undetermined write that does not persist whole is torn rather than
+    /// dropped, in percent.
+    pub torn_percent: u32,
+    /// What the sectors of a torn write that did not persist hold: `old` bytes or `garbage`.
+    pub torn_fill: TornFill,
+    /// Upper bound on the checks run to shrink one kept failure to its minimal set of lost
+    /// writes (delta debugging); 0 turns shrinking off.
+    pub explain_tests_max: u32,
+}
+
+impl Default for PowerLossConfig {
+    fn default() -> Self {
+        PowerLossConfig {
+            images_per_trace: 8,
+            cut_points: CutPoints::Random,
+            sector_size_bytes: 512,
+            torn_percent: 20,
+            torn_fill: TornFill::Old,
+            explain_tests_max: 48,
+        }
+    }
+}
+
 /// What the sectors of a torn write that did not reach the disk hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -23,7 +23,10 @@ use crate::error::{EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::expect::Expectation;
 use crate::matrix::Cell;
 use crate::record::TrialRecord;
-use crate::report::{self, Aggregator, RunMeta, SourceRun, Summary};
+use crate::report::aggregate::Aggregator;
+use crate::report::summary::RunMeta;
+use crate::report::summary::SourceRun;
+use crate::report::summary::Summary;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
@@ -74,12 +77,12 @@ pub fn run(run_dirs: &[PathBuf], out: Option<&Path>, command: &str) -> Result<i3
         what: "cannot create --out".into(),
         source,
     })?;
-    report::write_reports(&out, &merged.summary).map_err(|source| Error::BadPath {
+    crate::report::files::write_reports(&out, &merged.summary).map_err(|source| Error::BadPath {
         path: out.clone(),
         what: "cannot write the reports".into(),
         source,
     })?;
-    print!("{}", report::console_matrix(&merged.summary));
+    print!("{}", crate::report::console::console_matrix(&merged.summary));
     println!("report: {}", out.display());
     Ok(if merged.summary.failed() { EXIT_VERDICT_FAILED } else { EXIT_OK })
 }
@@ -411,7 +414,7 @@ mod tests {
     use crate::record::TrialOutcome;
     use crate::record::TrialTiming;
     use crate::record::checks::ViolationKind;
-    use std::collections::BTreeMap;
+
     use std::io::Write;
 
     fn cells() -> Vec<Cell> {
@@ -442,49 +445,27 @@ mod tests {
     fn record(t: u64) -> TrialRecord {
         let cells = cells();
         let cell = &cells[(t % 3) as usize];
-        let mut h = stats::new_latency_histogram();
-        for i in 0..(t % 5) {
-            h.saturating_record(50 + 37 * t + 1000 * i);
-        }
         let violations = match (t % 3, t % 4) {
             (2, 0) => vec![ViolationKind::Integrity],
             (2, _) => vec![ViolationKind::Atomicity, ViolationKind::Fts],
             (0, _) if t == 9 => vec![ViolationKind::LostAck],
             _ => vec![],
         };
+        let latencies: Vec<u64> = (0..(t % 5)).map(|i| 50 + 37 * t + 1000 * i).collect();
+        let base = crate::report::testkit::record(t, cell, &violations, &latencies);
         TrialRecord {
-            trial: t,
             seed: t * 7 + 1,
             started_ms: t * 30,
-            cell: cell.id(),
             outcome: if t == 4 {
                 TrialOutcome::Inconclusive { reason: "writer finished its work before the fault".into() }
             } else {
                 TrialOutcome::Checked
             },
-            deaths: Vec::new(),
-            acks: BTreeMap::new(),
-            commits: h.len(),
             fault_at_us: 1_000,
-            checks: Vec::new(),
-            kept_failure: (!violations.is_empty()).then(|| format!("failures/{t}")),
             replay: (!violations.is_empty()).then(|| format!("crashfuzz run unit --seed 7 --trial {t}")),
-            violations,
-            commit_latency_hist: if h.is_empty() { String::new() } else { stats::encode_histogram(&h) },
-            checkpoints: Vec::new(),
-            shutdowns: Vec::new(),
             timing_us: TrialTiming { setup: 100 + t, spawn: 200, write: 300, kill: 40, check: 5_000 + t },
             loadavg_1m: if t % 6 == 0 { f64::NAN } else { t as f64 / 4.0 },
-            images: Vec::new(),
-            injection: None,
-            explanation: Vec::new(),
-            busy_retries: 0,
-            transients: 0,
-            survivors: Vec::new(),
-            continued_from: None,
-            db_bytes_at_start: 0,
-            plan: Default::default(),
-            writer_crashes: Vec::new(),
+            ..base
         }
     }
 
@@ -519,7 +500,7 @@ mod tests {
         std::fs::write(dir.join("trials.jsonl"), lines).unwrap();
         let mut agg = Aggregator::new(expectations());
         records.iter().for_each(|r| agg.add(r));
-        report::write_reports(dir, &agg.summary(&meta(seed), 2.5, false)).unwrap();
+        crate::report::files::write_reports(dir, &agg.summary(&meta(seed), 2.5, false)).unwrap();
         dir.to_path_buf()
     }
 

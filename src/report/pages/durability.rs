@@ -4,10 +4,11 @@
 //! latency the benchmarks measured for the same settings. A pure rendering of a campaign's
 //! `summary.json` (and of `write-latency.json` when given); it measures nothing itself.
 
-use crate::base::stats;
+use crate::base::stats::rate_with_interval;
 use crate::matrix::{FaultKind, JournalMode, Synchronous};
 use crate::record::checks::ViolationKind;
-use crate::report::{CellSummary, Summary};
+use crate::report::summary::CellSummary;
+use crate::report::summary::Summary;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -30,25 +31,6 @@ pub struct LatencyReport {
     pub commits: Vec<CommitLatency>,
     /// The median of a 4 KiB append + fsync on the same file system.
     pub fsync_floor_us: Option<f64>,
-}
-
-/// `k/n` with what it means: a zero with its Wilson 95% upper bound, a count (bold: these are
-/// violations) with its whole interval.
-pub(crate) fn rate(k: u64, n: u64) -> String {
-    if n == 0 {
-        return "no data".into();
-    }
-    let pct = |p: f64| {
-        let p = p * 100.0;
-        if p < 10.0 { format!("{p:.1}%") } else { format!("{p:.0}%") }
-    };
-    let (lower, upper) = stats::wilson_interval(k, n);
-    // A zero is read by its upper bound; a count by its whole interval.
-    if k == 0 {
-        format!("0/{n} (≤ {})", pct(upper))
-    } else {
-        format!("**{k}/{n}** ({}–{})", pct(lower), pct(upper))
-    }
 }
 
 /// The versions line of a committed page: `- SQLite 3.54.1 (bundled), crashfuzz 0.1.0`.
@@ -84,7 +66,7 @@ fn cell_rate(c: &CellSummary, kind: Option<ViolationKind>) -> String {
         0 => String::new(),
         _ => format!(" · {states}/{} img", c.crash_states),
     };
-    format!("{name}{}{images}", rate(trials, c.checked))
+    format!("{name}{}{images}", rate_with_interval(trials, c.checked))
 }
 
 /// SQLite's promise for a cell, in the words of the built-in expectation.
@@ -204,16 +186,4 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
          Every cell's full counts, expectation and failures are in the run's `summary.md`."
     );
     md
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_show_their_bound_and_bold_violations() {
-        assert_eq!(rate(0, 200), "0/200 (≤ 1.9%)");
-        assert_eq!(rate(3, 40), "**3/40** (2.6%–20%)");
-        assert_eq!(rate(0, 0), "no data");
-    }
 }

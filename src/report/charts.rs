@@ -1,5 +1,5 @@
 //! Charts: the SVG figures of a [`Summary`], written beside `summary.md` by `crashfuzz run` and
-//! `crashfuzz report` alike ([`report::write_reports`](crate::report::write_reports)):
+//! `crashfuzz report` alike ([`crate::report::files::write_reports`](crate::report::files::write_reports)):
 //!
 //! - `violations.svg`: per cell, the rate of each violation kind among its checked crash
 //!   states, with the Wilson 95% interval as whiskers;
@@ -24,7 +24,8 @@ use crate::base::stats;
 use crate::expect::Verdict;
 use crate::matrix::Synchronous;
 use crate::record::checks::ViolationKind;
-use crate::report::{CellSummary, Summary};
+use crate::report::summary::CellSummary;
+use crate::report::summary::Summary;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
@@ -531,11 +532,11 @@ mod tests {
     use super::*;
     use crate::expect;
     use crate::matrix::{Cell, CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming};
-    use crate::record::TrialOutcome;
+
     use crate::record::TrialRecord;
-    use crate::record::TrialTiming;
-    use crate::report::{Aggregator, RunMeta};
-    use std::collections::BTreeMap;
+
+    use crate::report::aggregate::Aggregator;
+    use crate::report::summary::RunMeta;
 
     fn cell(journal_mode: JournalMode, synchronous: Synchronous, fault: FaultKind) -> Cell {
         Cell {
@@ -551,47 +552,18 @@ mod tests {
     }
 
     fn record(trial: u64, cell: &Cell, images: &[&[ViolationKind]], latencies_us: &[u64]) -> TrialRecord {
-        let mut h = stats::new_latency_histogram();
-        latencies_us.iter().for_each(|&us| h.saturating_record(us));
+        let violations: Vec<ViolationKind> = images.iter().flat_map(|i| i.iter().copied()).collect();
+        let image = |v: &&[ViolationKind]| crate::record::ImageRecord {
+            cut: 1,
+            undetermined: 0,
+            lost: 0,
+            torn: 0,
+            violations: v.to_vec(),
+            duplicate_of: None,
+        };
         TrialRecord {
-            trial,
-            seed: trial,
-            started_ms: 0,
-            cell: cell.id(),
-            outcome: TrialOutcome::Checked,
-            deaths: Vec::new(),
-            acks: BTreeMap::new(),
-            commits: latencies_us.len() as u64,
-            fault_at_us: 0,
-            checks: Vec::new(),
-            violations: images.iter().flat_map(|i| i.iter().copied()).collect(),
-            commit_latency_hist: if h.is_empty() { String::new() } else { stats::encode_histogram(&h) },
-            checkpoints: Vec::new(),
-            shutdowns: Vec::new(),
-            timing_us: TrialTiming { setup: 1, spawn: 1, write: 1, kill: 1, check: 1 },
-            loadavg_1m: f64::NAN,
-            kept_failure: None,
-            replay: None,
-            images: images
-                .iter()
-                .map(|v| crate::record::ImageRecord {
-                    cut: 1,
-                    undetermined: 0,
-                    lost: 0,
-                    torn: 0,
-                    violations: v.to_vec(),
-                    duplicate_of: None,
-                })
-                .collect(),
-            injection: None,
-            explanation: Vec::new(),
-            busy_retries: 0,
-            transients: 0,
-            survivors: Vec::new(),
-            continued_from: None,
-            db_bytes_at_start: 0,
-            plan: Default::default(),
-            writer_crashes: Vec::new(),
+            images: images.iter().map(image).collect(),
+            ..crate::report::testkit::record(trial, cell, &violations, latencies_us)
         }
     }
 

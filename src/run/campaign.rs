@@ -11,13 +11,13 @@
 use crate::base::scratch;
 use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
 use crate::expect;
-use crate::fault::kill;
 use crate::fault::load::LoadGen;
 use crate::matrix::FaultKind;
 use crate::record::TrialRecord;
-use crate::report::{self, Aggregator, RunMeta};
+use crate::report::aggregate::Aggregator;
+use crate::report::summary::RunMeta;
+use crate::run::trial::{self, Lane, Template, TrialEnv};
 use crate::scenario::{Budget, CrashPoints, Scenario};
-use crate::trial::{self, Lane, Template, TrialEnv};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
 use serde::Serialize;
@@ -215,7 +215,7 @@ pub(crate) fn install_signal_thread() -> Result<()> {
                         sig.as_str()
                     );
                 } else {
-                    kill::kill_all_live();
+                    crate::base::process::kill_all_live();
                     eprintln!("\ncrashfuzz: killed every writer; exiting without a summary");
                     std::process::exit(EXIT_INTERRUPTED);
                 }
@@ -439,7 +439,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     }
     // Every writer was reaped by its trial (or by Writer's Drop), every burner by the load
     // generator; nothing may be left.
-    debug_assert!(kill::LIVE_GROUPS.lock().map(|g| g.is_empty()).unwrap_or(true));
+    debug_assert!(crate::base::process::LIVE_GROUPS.lock().map(|g| g.is_empty()).unwrap_or(true));
 
     let interrupted = STOP.load(Ordering::SeqCst) && harness_error.is_none();
     let meta = RunMeta {
@@ -454,9 +454,9 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         min_states: opts.min_states,
     };
     let summary = agg.summary(&meta, started.elapsed().as_secs_f64(), interrupted || harness_error.is_some());
-    report::write_reports(&run_dir, &summary)
+    crate::report::files::write_reports(&run_dir, &summary)
         .map_err(|e| Error::io(format!("write reports in {}", run_dir.display()), e))?;
-    print!("{}", report::console_matrix(&summary));
+    print!("{}", crate::report::console::console_matrix(&summary));
     println!("results: {}", run_dir.display());
     drop(work);
 
@@ -502,12 +502,12 @@ fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[crate::m
         .enumerate()
         .map(|(i, cell)| {
             // Template seeds live far from trial streams: stream 2^63 + cell index.
-            let seed = trial::trial_seed(opts.seed, (1 << 63) + i as u64);
+            let seed = crate::run::ids::trial_seed(opts.seed, (1 << 63) + i as u64);
             let mut template = trial::build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
             let systematic = cell.fault == FaultKind::CrashPoint && sc.crash_point.points == CrashPoints::Systematic;
             if systematic {
                 // The short trace's writer seed: stream 2^62 + cell index.
-                let writer_seed = trial::trial_seed(opts.seed, (1 << 62) + i as u64);
+                let writer_seed = crate::run::ids::trial_seed(opts.seed, (1 << 62) + i as u64);
                 let ops =
                     trial::measure_short_trace(exe, &template, cell, sc, &dir.join(format!("short-{i}")), writer_seed)?;
                 template.short_trace = Some((writer_seed, ops));

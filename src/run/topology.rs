@@ -8,7 +8,8 @@
 //! faults (`trial` does) and never opens the database. Every process it starts is reaped before
 //! the fleet is dropped (`kill::Writer`'s own drop guarantees it on every path).
 
-use crate::fault::kill::{self, DeathKind, Writer};
+use crate::base::process::DeathKind;
+use crate::fault::kill::{self, Writer};
 use crate::record::Role;
 use crate::writer::WriterConfig;
 use serde::{Deserialize, Serialize};

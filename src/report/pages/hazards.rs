@@ -3,10 +3,11 @@
 //! interval, beside the plain kill cells of the same workload and SQLite's word on each. A pure
 //! rendering of a campaign's `summary.json`; it measures nothing itself.
 
-use crate::durability::rate;
+use crate::base::stats::rate_with_interval;
 use crate::matrix::FaultKind;
 use crate::record::checks::ViolationKind;
-use crate::report::{CellSummary, Summary};
+use crate::report::summary::CellSummary;
+use crate::report::summary::Summary;
 use std::fmt::Write;
 
 /// What a fault does to the files, in a sentence (the mechanism, not an outcome).
@@ -84,7 +85,7 @@ pub fn render(summary: &Summary, run: &str) -> String {
          interleaves the processes, so a second run of the same seed gives close but not equal counts.\n"
     );
     let _ = writeln!(md, "- campaign: {run}; rendered by `scripts/hazards.sh`");
-    let _ = writeln!(md, "{}\n", crate::durability::versions(summary));
+    let _ = writeln!(md, "{}\n", crate::report::pages::durability::versions(summary));
     let _ = writeln!(
         md,
         "| fault | journal | cell | crash states | damaged | lost ack | kinds seen | SQLite's word (expectation) | verdict |"
@@ -107,8 +108,8 @@ pub fn render(summary: &Summary, run: &str) -> String {
             c.cell.journal_mode.as_sql().to_uppercase(),
             c.id,
             c.crash_states,
-            rate(c.damaged_trials, c.checked),
-            rate(lost, c.checked),
+            rate_with_interval(c.damaged_trials, c.checked),
+            rate_with_interval(lost, c.checked),
             kinds_seen(c),
             c.expectation.describe,
             c.verdict.as_str()
@@ -141,7 +142,7 @@ mod tests {
     use crate::matrix::{Cell, JournalMode, Synchronous};
     use crate::record::checks::CheckOutcome;
     use crate::record::checks::CheckResult;
-    use crate::report::tests::{aggregator_of, meta, record, wal};
+    use crate::report::testkit::{aggregator_of, meta, record, wal};
 
     #[test]
     fn damaged_and_lost_are_counted_apart_and_kills_come_first() {

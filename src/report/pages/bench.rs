@@ -916,13 +916,13 @@ pub fn render_svg(results: &Results) -> Result<String, ReportError> {
 }
 
 /// The commit medians and the fsync floor in the shape the durability page reads
-/// (`write-latency.json`, [`crate::durability::LatencyReport`]).
-pub fn latency_report(results: &Results) -> crate::durability::LatencyReport {
+/// (`write-latency.json`, [`crate::report::pages::durability::LatencyReport`]).
+pub fn latency_report(results: &Results) -> crate::report::pages::durability::LatencyReport {
     let us = |ns: f64| ns / 1000.0;
     let commits = results
         .commit
         .iter()
-        .map(|((journal, sync, payload, rows), m)| crate::durability::CommitLatency {
+        .map(|((journal, sync, payload, rows), m)| crate::report::pages::durability::CommitLatency {
             journal_mode: journal.as_sql().to_string(),
             synchronous: sync.as_sql().to_string(),
             payload: payload.as_str().to_string(),
@@ -932,7 +932,10 @@ pub fn latency_report(results: &Results) -> crate::durability::LatencyReport {
             hi_us: us(m.upper_ns),
         })
         .collect();
-    crate::durability::LatencyReport { commits, fsync_floor_us: Some(us(results.floor(FloorKind::Append).median_ns)) }
+    crate::report::pages::durability::LatencyReport {
+        commits,
+        fsync_floor_us: Some(us(results.floor(FloorKind::Append).median_ns)),
+    }
 }
 
 /// `crashfuzz bench-report`: reads `criterion_dir`, writes `out_md` and, if asked, the chart
@@ -1095,7 +1098,7 @@ mod tests {
         assert!(svg.contains("fsync floor"));
 
         // The durability page's view: every commit cell, in microseconds, and the floor.
-        let json: crate::durability::LatencyReport =
+        let json: crate::report::pages::durability::LatencyReport =
             serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
         assert_eq!(json.commits.len(), 64);
         assert_eq!(json.fsync_floor_us, Some(250.0));

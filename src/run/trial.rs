@@ -19,12 +19,13 @@
 use crate::base::dbfiles::{
     self, DB_NAME, Files, copy_image, db_bytes, move_db_files, read_files, remove_db_files, sidecar,
 };
+use crate::base::process::{DeathKind, micros};
 use crate::check::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::crosscheck;
 use crate::error::{Error, Result};
 use crate::fault::death::{self, DeathFacts, DeathVerdict};
 use crate::fault::hazard::{self, LockTarget, WriterHazard};
-use crate::fault::kill::{self, Announcement, DeathKind, micros};
+use crate::fault::kill::{self, Announcement};
 use crate::fault::powerloss::{Choice, Device};
 use crate::fault::trace;
 use crate::fault::vfs::{Injection, VfsConfig};
@@ -39,8 +40,9 @@ use crate::record::{
     Death, FailedTxn, InjectionRecord, Role, ShutdownRecord, SurvivorRecord, TrialOutcome, TrialPlan, TrialRecord,
     TrialTiming,
 };
+use crate::run::ids::{recovery_writer_id, trial_seed, writer_id};
+use crate::run::topology::{Fleet, VictimChoice};
 use crate::scenario::{CrashPoints, DatabaseMode, Scenario};
-use crate::topology::{Fleet, VictimChoice};
 use crate::workload::{self, WorkloadConfig};
 use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, AckLog, WriterConfig};
 use rand::{RngExt, SeedableRng};
@@ -50,30 +52,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// Writer ids are `(trial + 1) * WRITER_ID_STRIDE + w`, unique across a campaign so that a
-/// database kept across trials (`continue`) never confuses two trials' writers. The recovery
-/// write of check 8 uses the last id of the block.
-pub const WRITER_ID_STRIDE: u64 = 1000;
-/// Upper bound on writers per trial (the scenario validates `workload.writers` against it).
-pub const WRITERS_MAX: u64 = 64;
-
-pub fn writer_id(trial: u64, w: u64) -> u64 {
-    debug_assert!(w < WRITERS_MAX);
-    (trial + 1) * WRITER_ID_STRIDE + w
-}
-
-pub fn recovery_writer_id(trial: u64) -> u64 {
-    (trial + 1) * WRITER_ID_STRIDE + WRITER_ID_STRIDE - 1
-}
-
-/// The derived seed of trial `trial`: ChaCha8 seeded with the campaign seed, stream `trial`.
-/// Any trial can be re-run alone from (campaign seed, trial index).
-pub fn trial_seed(campaign_seed: u64, trial: u64) -> u64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(campaign_seed);
-    rng.set_stream(trial);
-    rng.random()
-}
 
 /// The pragmas every connection of `cell` uses.
 pub fn cell_pragmas(cell: &Cell, workload: &WorkloadConfig) -> Pragmas {
@@ -303,7 +281,7 @@ pub struct KeptTrial {
     pub scenario: String,
     pub pragmas: Pragmas,
     pub workload: WorkloadConfig,
-    pub integrity: crate::scenario::IntegrityLevel,
+    pub integrity: crate::check::IntegrityLevel,
     pub fts_samples: u32,
     pub recovery_writer: u64,
     pub expected: Expected,
@@ -1293,29 +1271,4 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
         crosscheck::fold_into(&mut report.results, &cross);
     }
     Ok((kept, Some(report)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trial_seeds_are_stable_and_distinct() {
-        assert_eq!(trial_seed(42, 7), trial_seed(42, 7));
-        let seeds: std::collections::BTreeSet<u64> = (0..1000).map(|t| trial_seed(42, t)).collect();
-        assert_eq!(seeds.len(), 1000);
-        assert_ne!(trial_seed(42, 0), trial_seed(43, 0));
-    }
-
-    #[test]
-    fn writer_ids_never_collide_across_trials() {
-        let mut ids = std::collections::BTreeSet::new();
-        for t in 0..200 {
-            for w in 0..WRITERS_MAX {
-                assert!(ids.insert(writer_id(t, w)));
-            }
-            assert!(ids.insert(recovery_writer_id(t)));
-        }
-        assert!(!ids.contains(&workload::SEED_WRITER));
-    }
 }

@@ -1,0 +1,216 @@
+//! `summary.md`: a header line, one table row per cell, the failures, a legend.
+
+use crate::expect::Level;
+use crate::record::checks::ViolationKind;
+use crate::report::charts;
+use crate::report::summary::{CellSummary, Summary};
+use crate::report::text::*;
+use std::fmt::Write as _;
+
+/// `summary.md`: a header line, one table row per cell, the failures, a legend.
+pub fn markdown(summary: &Summary) -> String {
+    let m = &summary.meta;
+    let mut out = String::new();
+    let verdict = if summary.failed() { "FAILED" } else { "ok" };
+    let _ = writeln!(out, "# crashfuzz: {}\n", m.scenario);
+    let merged = summary.sources.len() > 1;
+    let _ = writeln!(
+        out,
+        "**verdict: {verdict}** ({}) · {} trials ({} checked, {} inconclusive) · {} · {:.1} s{} · \
+         SQLite {} · crashfuzz {}{}\n",
+        verdict_counts_line(summary),
+        summary.trials,
+        summary.checked,
+        summary.inconclusive,
+        seeds_text(summary),
+        summary.duration_s,
+        if merged { format!(" summed over {} runs", summary.sources.len()) } else { String::new() },
+        m.sqlite_version,
+        m.crashfuzz_version,
+        if summary.interrupted { " · **interrupted**: only the trials that finished" } else { "" },
+    );
+    if merged {
+        let _ = writeln!(
+            out,
+            "Merged from {} runs by `{}`; the first started {}.\n",
+            summary.sources.len(),
+            m.command,
+            m.started_at
+        );
+        let _ = writeln!(out, "| run directory | run id | scenario | shard | seed | trials | duration |");
+        let _ = writeln!(out, "|---|---|---|---|--:|--:|--:|");
+        for r in &summary.sources {
+            let mut notes = Vec::new();
+            if r.interrupted {
+                notes.push("interrupted");
+            }
+            if r.torn_last_line {
+                notes.push("torn last line skipped");
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {} | {} | {}{} | {:.1} s |",
+                r.dir,
+                r.run_id,
+                r.scenario,
+                r.shard.as_deref().unwrap_or("–"),
+                r.seed.map_or_else(|| "–".to_string(), |s| s.to_string()),
+                r.trials,
+                if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) },
+                r.duration_s,
+            );
+        }
+        let _ = writeln!(out);
+    } else {
+        let _ = writeln!(
+            out,
+            "Run `{}` started {} from `{}`: `{}`\n",
+            m.run_id, m.started_at, m.scenario_source, m.command
+        );
+    }
+
+    let kinds: Vec<&str> = ViolationKind::ALL.iter().map(|&k| short(k)).collect();
+    let _ = writeln!(
+        out,
+        "| cell | trials | crash states | {} | expectation | verdict | commit p50 / p99 µs |",
+        kinds.join(" | ")
+    );
+    let _ = writeln!(out, "|---|--:|--:|{}---|---|--:|", "--:|".repeat(kinds.len()));
+    for c in &summary.cells {
+        let rates: Vec<String> = ViolationKind::ALL
+            .iter()
+            .map(|&k| {
+                let text = c.rate_text(k);
+                let seen = c.violations.get(&k).copied().unwrap_or(0) > 0;
+                if seen && c.expectation.level(k) == Level::Forbidden { format!("**{text}**") } else { text }
+            })
+            .collect();
+        let trials = match c.inconclusive {
+            0 => c.trials.to_string(),
+            n => format!("{} ({n} inconcl.)", c.trials),
+        };
+        let states = match c.images {
+            0 => c.crash_states.to_string(),
+            images => format!("{} of {images} img", c.crash_states),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {trials} | {states} | {} | {} | {} | {} |",
+            c.id,
+            rates.join(" | "),
+            short_expectation(&c.expectation),
+            c.verdict_label(true),
+            latency_pair(&c.commit_latency_us),
+        );
+    }
+
+    let _ = writeln!(out, "\n## Failures\n");
+    let failing: Vec<&CellSummary> = summary.cells.iter().filter(|c| c.verdict.failed()).collect();
+    if failing.is_empty() {
+        let _ = writeln!(out, "None: every cell met its expectation.");
+    }
+    for c in failing {
+        let _ = writeln!(out, "- `{}`: {}", c.id, c.verdict_reason());
+        for f in &c.failures {
+            let kinds: Vec<&str> = f.violations.iter().map(|k| k.as_str()).collect();
+            let replay = f.replay.as_deref().map_or_else(|| "no replay line".to_string(), |r| format!("`{r}`"));
+            let _ = writeln!(out, "  - trial {} ({}): {replay}", f.trial, kinds.join(", "));
+            if let Some(detail) = &f.detail {
+                let _ = writeln!(out, "    {}: {detail}", f.violations.first().map_or("check", |k| k.as_str()));
+            }
+        }
+    }
+    let inconclusive: Vec<&CellSummary> = summary.cells.iter().filter(|c| c.inconclusive > 0).collect();
+    if !inconclusive.is_empty() {
+        let _ = writeln!(out, "\n## Inconclusive trials\n");
+        for c in inconclusive {
+            let _ = writeln!(
+                out,
+                "- `{}`: {} of {}, e.g. {}",
+                c.id,
+                c.inconclusive,
+                c.trials,
+                c.inconclusive_reasons.join("; ")
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\n## Charts\n");
+    for (name, what) in charts::CHARTS {
+        let _ = writeln!(out, "- [{name}]({name}): {what}");
+    }
+
+    let _ = writeln!(out, "\n## Legend\n");
+    let _ = writeln!(
+        out,
+        "- `k/n (≤ u%)`: k of n checked trials showed the violation; u is the Wilson 95% upper bound on its \
+         rate (0/45 means ≤ 7.9%, not 0%). A process crash leaves one crash state per trial. A power-loss \
+         trial (a trace) yields several images; `· k/n img` counts the distinct ones (an image equal to an \
+         earlier one of its trace is the same state, counted once), but the bound is taken over traces: \
+         the images of one trace share its writes and are not independent samples. **Bold**: forbidden \
+         and seen."
+    );
+    let _ = writeln!(
+        out,
+        "- Verdicts: `ok` met the expectation; `regression` a forbidden violation happened; `no-data` fewer \
+         crash states were checked than the run demands (`--min-states`, default 1: every trial \
+         inconclusive, or none ran), so the cell proves nothing and fails the run; `silent-canary` a \
+         positive control found none of its required violations, so the harness may have lost its teeth."
+    );
+    let _ = writeln!(
+        out,
+        "- Kinds: open, integ(rity_check), fts, lost (acknowledged commit lost), phant(om), atom(icity), \
+         prefix (hole in a writer's sequence), reopen (write after recovery), crash (a writer died of \
+         something crashfuzz did not send: `writer_crash`). Inconclusive trials are not crash states."
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::checks::ViolationKind;
+    use crate::report::console::console_matrix;
+    use crate::report::testkit::*;
+
+    #[test]
+    fn markdown_and_console_show_bounds_and_verdicts() {
+        let s = sample_summary();
+        let md = markdown(&s);
+        assert!(md.contains("0/45 (≤ 7.9%)"), "{md}");
+        assert!(md.contains("**3/40 (≤ 20%)**"), "{md}");
+        assert!(md.contains("**regression**"), "{md}");
+        assert!(md.contains("crashfuzz replay out/failures/17"), "{md}");
+        assert_eq!(md.matches("\n| `").count(), 3);
+        let console = console_matrix(&s);
+        assert!(console.contains("regression"), "{console}");
+        let last = console.lines().find(|l| l.starts_with("verdict:")).unwrap();
+        assert_eq!(last, "verdict: FAILED (1 regression; 3 cells): regression delete/normal/kill");
+        println!("{md}\n{console}");
+
+        let mut silent = aggregator();
+        silent.add(&record(0, &wal(), &[], &[5]));
+        silent.add(&record(1, &off(), &[], &[5]));
+        silent.add(&record(2, &delete(), &[], &[5]));
+        let console = console_matrix(&silent.summary(&meta(), 1.0, false));
+        assert!(console.contains("silent-canary"), "{console}");
+        assert!(console.contains("off/full/sigkill_only@bulk"), "{console}");
+
+        let mut bare = aggregator();
+        bare.add(&record(0, &wal(), &[], &[5]));
+        bare.add(&inconclusive(1, &off(), "writer 2000 died before the fault (exit:3): setup"));
+        bare.add(&record(2, &delete(), &[], &[5]));
+        let console = console_matrix(&bare.summary(&meta(), 1.0, false));
+        let last = console.lines().find(|l| l.starts_with("verdict:")).unwrap();
+        assert_eq!(last, "verdict: FAILED (1 no-data; 3 cells): no-data off/full/sigkill_only@bulk", "{console}");
+        assert!(console.contains("1 of 1 trials inconclusive, e.g. writer 2000 died"), "{console}");
+
+        let mut ok = aggregator();
+        ok.add(&record(0, &wal(), &[], &[5]));
+        ok.add(&record(1, &off(), &[ViolationKind::Integrity, ViolationKind::Atomicity], &[5]));
+        ok.add(&record(2, &delete(), &[], &[5]));
+        let console = console_matrix(&ok.summary(&meta(), 1.0, false));
+        assert_eq!(console.lines().last().unwrap(), "verdict: ok (3 cells: 3 ok)", "{console}");
+        assert!(console.contains("integrity 1, atomicity 1"), "{console}");
+    }
+}
