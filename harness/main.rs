@@ -544,10 +544,11 @@ fn merged_shards_give_the_unsharded_summary() {
 
 fn clean_db(dir: &Path) -> PathBuf {
     let path = dir.join("clean.sqlite");
-    let cfg = crashfuzz::workload::WorkloadConfig { seed_messages: 60, seed_sessions: 3, ..Default::default() };
+    let cfg =
+        crashfuzz::writer::session_store::WorkloadConfig { seed_messages: 60, seed_sessions: 3, ..Default::default() };
     let mut conn = Connection::open(&path).unwrap();
-    crashfuzz::workload::create_schema(&conn, &cfg).unwrap();
-    crashfuzz::workload::seed(&mut conn, &cfg, 1).unwrap();
+    crashfuzz::writer::session_store::create_schema(&conn, &cfg).unwrap();
+    crashfuzz::writer::session_store::seed(&mut conn, &cfg, 1).unwrap();
     conn.close().unwrap();
     path
 }
@@ -688,7 +689,7 @@ fn writers_under(dir: &Path) -> Vec<i32> {
         .into_iter()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(crashfuzz::writer::WRITER_SUBCOMMAND))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(crashfuzz::writer::protocol::WRITER_SUBCOMMAND))
         })
         .collect()
 }
@@ -1227,15 +1228,15 @@ fn a_connection_carried_across_fork_commits_in_the_child_only_without_a_rollback
 /// A session store whose messages are NUL-sentinel JSON, written by the bundled SQLite.
 fn nul_sentinel_db(dir: &Path) -> PathBuf {
     let path = dir.join("nul.sqlite");
-    let cfg = crashfuzz::workload::WorkloadConfig {
+    let cfg = crashfuzz::writer::session_store::WorkloadConfig {
         seed_messages: 120,
         seed_sessions: 4,
         json_sentinel_percent: 60,
         ..Default::default()
     };
     let mut conn = Connection::open(&path).unwrap();
-    crashfuzz::workload::create_schema(&conn, &cfg).unwrap();
-    crashfuzz::workload::seed(&mut conn, &cfg, 3).unwrap();
+    crashfuzz::writer::session_store::create_schema(&conn, &cfg).unwrap();
+    crashfuzz::writer::session_store::seed(&mut conn, &cfg, 3).unwrap();
     conn.close().unwrap();
     path
 }
@@ -1276,14 +1277,14 @@ fn check_with_another_sqlite_build_reports_where_the_two_disagree() {
 }
 
 /// The test build, built on first use and cached for every later test and run.
-fn other_sqlite() -> crashfuzz::sqlite_builds::ResolvedBuild {
+fn other_sqlite() -> crashfuzz::sqlite::builds::ResolvedBuild {
     let spec = OTHER_SQLITE.parse().unwrap();
-    crashfuzz::sqlite_builds::resolve_in(&spec, &sqlite_cache()).unwrap_or_else(|e| panic!("{e}"))
+    crashfuzz::sqlite::builds::resolve_in(&spec, &sqlite_cache()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn the_sql_child_answers_with_the_library_it_loaded() {
-    use crashfuzz::sqlchild::{Outcome, SqlRun, run_sql_with};
+    use crashfuzz::sqlite::child::{Outcome, SqlRun, run_sql_with};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.sqlite");
     Connection::open(&db)
@@ -1308,7 +1309,7 @@ fn the_sql_child_answers_with_the_library_it_loaded() {
     let Outcome::Error(e) = &a.answers[2].outcome else { panic!("{a:?}") };
     assert_eq!((e.code, e.extended_code, e.message.as_str()), (1, 1, "no such table: nosuch"));
     // The bundled build, through the same child, is the one crashfuzz is linked with.
-    let bundled = crashfuzz::sqlite_builds::ResolvedBuild::bundled();
+    let bundled = crashfuzz::sqlite::builds::ResolvedBuild::bundled();
     let SqlRun::Answered(a) = run_sql_with(Path::new(EXE), &bundled, Some(&db), &statements[..1]).unwrap() else {
         panic!("no answer")
     };
@@ -1355,12 +1356,12 @@ int sqlite3_close_v2(void *db) { return 0; }
 
 #[test]
 fn a_build_that_crashes_on_the_image_has_answered() {
-    use crashfuzz::sqlchild::{SqlRun, run_sql_with};
+    use crashfuzz::sqlite::child::{SqlRun, run_sql_with};
     let dir = tempfile::tempdir().unwrap();
     let library = crashing_sqlite(dir.path());
     let db = clean_db(dir.path());
-    let build = crashfuzz::sqlite_builds::resolve_in(
-        &crashfuzz::sqlite_builds::SqliteBuild::Library(library.clone()),
+    let build = crashfuzz::sqlite::builds::resolve_in(
+        &crashfuzz::sqlite::builds::SqliteBuild::Library(library.clone()),
         &sqlite_cache(),
     )
     .unwrap();

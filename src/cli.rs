@@ -1,14 +1,14 @@
 //! The command line: parsing with clap, dispatch, and the mapping of every outcome
 //! to one exit code. No arguments means `run` on the embedded default scenario.
 
-use crate::check::IntegrityLevel;
-use crate::check::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
+use crate::oracle::IntegrityLevel;
+use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::record::checks::CheckOutcome;
 use crate::run::campaign::{self, RunOptions};
 use crate::scenario::{self, Budget};
-use crate::sqlite_builds::{self, ResolvedBuild, SqliteBuild};
-use crate::workload::WorkloadConfig;
+use crate::sqlite::builds::{self, ResolvedBuild, SqliteBuild};
+use crate::writer::session_store::WorkloadConfig;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -298,12 +298,12 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite: Option<SqliteBuild>) -> 
         reopen: ReopenConfig { pragmas: None, writer_id: u64::from(u32::MAX), workload: WorkloadConfig::default() },
     };
     println!("crashfuzz check {} (on a copy; the file is not modified)", db_path.display());
-    let report = check::check_copy(&db_path, &cfg, None)
+    let report = oracle::check_copy(&db_path, &cfg, None)
         .map_err(|e| Error::Harness(format!("{}: checks could not run: {e:#}", db_path.display())))?;
     let failed = print_report(&report);
     let mut disagree = Vec::new();
     if let Some(other) = other {
-        let cross = crate::crosscheck::cross_check(&db_path, &other)
+        let cross = crate::oracle::crosscheck::cross_check(&db_path, &other)
             .map_err(|e| Error::Harness(format!("{}: cross-version check: {e:#}", db_path.display())))?;
         println!(
             "cross-version: SQLite {} (bundled) vs SQLite {}: {other}",
@@ -343,17 +343,17 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite: Option<SqliteBuild>) -> 
 /// child; `what` names who asked for it in the error.
 fn usable_build(build: &SqliteBuild, what: &str) -> Result<ResolvedBuild> {
     let bad = |source| Error::SqliteBuild { what: format!("{what} {build}"), source };
-    let resolved = sqlite_builds::resolve(build).map_err(bad)?;
+    let resolved = builds::resolve(build).map_err(bad)?;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    crate::sqlchild::identify(&exe, &resolved).map_err(bad)?;
+    crate::sqlite::child::identify(&exe, &resolved).map_err(bad)?;
     Ok(resolved)
 }
 
 fn sqlite_list_command() -> Result<i32> {
-    let cache = sqlite_builds::cache_dir().map_err(|source| Error::SqliteBuild { what: "cache".into(), source })?;
+    let cache = builds::cache_dir().map_err(|source| Error::SqliteBuild { what: "cache".into(), source })?;
     println!("SQLite builds crashfuzz compiles from crates.io's libsqlite3-sys (cache: {}):", cache.display());
-    for (version, crate_version) in sqlite_builds::available() {
-        let state = match sqlite_builds::cached(&cache, version) {
+    for (version, crate_version) in builds::available() {
+        let state = match builds::cached(&cache, version) {
             Some(path) => format!("cached  {}", path.display()),
             None => "not built".to_string(),
         };
@@ -361,12 +361,12 @@ fn sqlite_list_command() -> Result<i32> {
     }
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let system_state =
-        match sqlite_builds::resolve(&SqliteBuild::System).and_then(|b| crate::sqlchild::identify(&exe, &b)) {
+        match builds::resolve(&SqliteBuild::System).and_then(|b| crate::sqlite::child::identify(&exe, &b)) {
             Ok(identity) => format!("SQLite {}", identity.libversion),
             Err(e) => format!("not usable: {e}"),
         };
     println!("  bundled  SQLite {} (linked in)", rusqlite::version());
-    println!("  system   {} ({system_state})", sqlite_builds::SONAME);
+    println!("  system   {} ({system_state})", builds::SONAME);
     println!("A path to a libsqlite3.so is a build too. A version is built on first use (about a minute), or ahead");
     println!("of it with `crashfuzz sqlite build VERSION`.");
     Ok(EXIT_OK)

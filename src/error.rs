@@ -30,7 +30,7 @@ pub enum Error {
     /// Another SQLite build cannot be had: not one crashfuzz builds, no compiler, a library
     /// that does not load. `what` says who asked for it (`--sqlite`).
     #[error("{what}: {source}")]
-    SqliteBuild { what: String, source: crate::sqlite_builds::BuildError },
+    SqliteBuild { what: String, source: crate::sqlite::builds::BuildError },
 
     /// The harness or its environment failed (a child died unexplained, a disk filled...).
     #[error("harness error: {0}")]

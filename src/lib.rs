@@ -10,7 +10,7 @@
 //!       → fault::kill (signal, or the VFS's own crash point / I/O error) → reap
 //!    ─► crash image(s): the files as left (process crash) or imaging (power loss:
 //!       fault::trace → fault::powerloss::build at cut points)
-//!    ─► check::check_image (oracle) ─► expect::verdict ─► report (summary, junit, charts)
+//!    ─► oracle::check_image (oracle) ─► expect::verdict ─► report (summary, junit, charts)
 //!
 //! trials.jsonl of one or more runs ─► merge (`crashfuzz report`) ─► report
 //! ```
@@ -69,20 +69,13 @@
 //!   at the trial's start, which are fsynced first.
 
 pub mod base;
-pub mod check;
 pub mod cli;
-pub mod crosscheck;
 pub mod error;
-pub mod expect;
 pub mod fault;
-pub mod imaging;
-pub mod matrix;
-pub mod pragmas;
+pub mod oracle;
 pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
-pub mod sqlchild;
-pub mod sqlite_builds;
-pub mod workload;
+pub mod sqlite;
 pub mod writer;

@@ -46,13 +46,13 @@
 
 use crashfuzz::base::stats;
 use crashfuzz::fault::vfs::{self, Injection, VfsConfig};
-use crashfuzz::matrix::{CheckpointMode, FullFsync, JournalMode, Synchronous};
-use crashfuzz::pragmas::{self, Pragmas};
 use crashfuzz::report::pages::bench::{
     self, BenchId, BenchRun, CHECKPOINT_AT_FRAMES, COMMIT_AUTO_CHECKPOINT_PAGES, COMMIT_CACHE_KIB, FSYNC_PROBE_WRITES,
     FloorKind, FsyncProbe, MESSAGE_BYTES, PairedVfs, Payload, ROW_BYTES, VfsKind,
 };
-use crashfuzz::workload::{self, Message, Plan, TxnWriter, WorkloadConfig};
+use crashfuzz::scenario::matrix::{CheckpointMode, FullFsync, JournalMode, Synchronous};
+use crashfuzz::writer::pragmas::{self, Pragmas};
+use crashfuzz::writer::session_store::{self, Message, Plan, TxnWriter, WorkloadConfig};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use rand::{RngExt, SeedableRng};
@@ -207,8 +207,8 @@ impl Data {
         let message_template = dir.join("message.sqlite");
         let cfg = WorkloadConfig::default();
         let mut conn = new_db(&message_template);
-        workload::create_schema(&conn, &cfg).expect("create the session-store schema");
-        workload::seed(&mut conn, &cfg, SEED).expect("seed the session store");
+        session_store::create_schema(&conn, &cfg).expect("create the session-store schema");
+        session_store::seed(&mut conn, &cfg, SEED).expect("seed the session store");
         close_and_sync(conn, &message_template);
 
         let page_template = dir.join("pages.sqlite");
@@ -420,7 +420,7 @@ fn commit_rows(conn: &mut Connection, seq: i64, rows: u32, bodies: &[Vec<u8>]) -
 }
 
 /// One transaction of `rows` messages through the workload's own append statements
-/// (`workload::append_messages`: each message, its session's counters, the ledger row); the
+/// (`session_store::append_messages`: each message, its session's counters, the ledger row); the
 /// messages table's triggers fill both FTS5 indexes.
 fn commit_messages(
     conn: &mut Connection,
@@ -433,7 +433,7 @@ fn commit_messages(
     let messages: Vec<&Message> =
         (0..i64::from(rows)).map(|k| &pool[((seq * i64::from(rows) + k) as usize) % pool.len()]).collect();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    workload::append_messages(&tx, WRITER_ID as u64, seq as u64, session, &messages)?;
+    session_store::append_messages(&tx, WRITER_ID as u64, seq as u64, session, &messages)?;
     tx.commit()
 }
 

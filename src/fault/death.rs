@@ -14,9 +14,12 @@
 //! its work before the fault came, a crash point was never reached) is inconclusive.
 
 use crate::base::process::DeathKind;
-use crate::matrix::{FaultKind, SigtermBehaviour};
 use crate::record::Role;
-use crate::writer::{EXIT_WRITER_IO, EXIT_WRITER_LOCKED, EXIT_WRITER_SETUP, EXIT_WRITER_SQLITE};
+use crate::scenario::matrix::{FaultKind, SigtermBehaviour};
+use crate::writer::protocol::EXIT_WRITER_IO;
+use crate::writer::protocol::EXIT_WRITER_LOCKED;
+use crate::writer::protocol::EXIT_WRITER_SETUP;
+use crate::writer::protocol::EXIT_WRITER_SQLITE;
 use nix::sys::signal::Signal;
 
 /// What one reaped writer process tells about the trial.

@@ -3,9 +3,8 @@
 //! of the power-loss model (`powerloss`), the hazards (`hazard`: misuse SQLite documents as corrupting),
 //! and how a writer's death is judged (`death`).
 pub mod death;
-pub mod hazard;
-pub mod kill;
 pub mod load;
-pub mod powerloss;
+pub mod misuse;
+pub mod power_loss;
 pub mod trace;
 pub mod vfs;

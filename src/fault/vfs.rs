@@ -782,9 +782,9 @@ unsafe extern "C" fn x_fetch(
 pub(crate) mod tests {
     use super::*;
     use crate::fault::trace;
-    use crate::matrix::{JournalMode, Synchronous};
-    use crate::pragmas::{self, Pragmas};
-    use crate::workload::{self, TxnWriter, WorkloadConfig};
+    use crate::scenario::matrix::{JournalMode, Synchronous};
+    use crate::writer::pragmas::{self, Pragmas};
+    use crate::writer::session_store::{self, TxnWriter, WorkloadConfig};
     use proptest::prelude::*;
     use rusqlite::{Connection, OpenFlags};
     use std::collections::HashMap;
@@ -840,7 +840,7 @@ pub(crate) mod tests {
             busy_timeout_ms: 1000,
             cache_size_kib: 64,
             wal_autocheckpoint_pages: 24,
-            fullfsync: crate::matrix::FullFsync::Off,
+            fullfsync: crate::scenario::matrix::FullFsync::Off,
         }
     }
 
@@ -852,11 +852,11 @@ pub(crate) mod tests {
         // Connection settings first, so that even the schema's transaction runs under them
         // (the journal mode waits: the page size must be set before WAL).
         conn.execute_batch(&format!("PRAGMA synchronous={}; {extra_sql}", sync.as_sql())).unwrap();
-        workload::create_schema(&conn, &cfg).unwrap();
+        session_store::create_schema(&conn, &cfg).unwrap();
         pragmas::apply(&conn, &pragmas_for(mode, sync)).unwrap();
         // `apply` sets fullfsync explicitly (off here): the test's own settings go on top.
         conn.execute_batch(extra_sql).unwrap();
-        workload::seed(&mut conn, &cfg, 3).unwrap();
+        session_store::seed(&mut conn, &cfg, 3).unwrap();
         let mut w = TxnWriter::new(5, 4, &cfg);
         for _ in 0..txns {
             w.run_txn(&mut conn, &mut |_| {}).unwrap();
@@ -1140,7 +1140,7 @@ pub(crate) mod tests {
         assert_eq!(mmap(&conn), 0, "through the shim");
         assert_eq!(mmap(&Connection::open(dir.join("plain.sqlite")).unwrap()), 1_048_576, "plain unix maps");
         let cfg = small_workload();
-        workload::create_schema(&conn, &cfg).unwrap();
+        session_store::create_schema(&conn, &cfg).unwrap();
         let mut chunk: c_int = 1 << 20;
         // SAFETY: a live handle, a NUL-terminated schema name, and an int for this op.
         let rc = unsafe {
@@ -1153,7 +1153,7 @@ pub(crate) mod tests {
         };
         assert_eq!(rc, ffi::SQLITE_OK);
         assert_eq!(chunk, 1 << 20, "the caller's int is left alone");
-        workload::seed(&mut conn, &cfg, 3).unwrap();
+        session_store::seed(&mut conn, &cfg, 3).unwrap();
         let (_g, replayed) = fresh_dir();
         replay(&records_in(&dir), &replayed);
         assert_same_files(&dir, &replayed, "chunk size");
@@ -1346,9 +1346,9 @@ pub(crate) mod tests {
         let cfg = small_workload();
         let db = spec.dir.join("db.sqlite");
         let mut conn = open_traced(&db);
-        workload::create_schema(&conn, &cfg).unwrap();
+        session_store::create_schema(&conn, &cfg).unwrap();
         pragmas::apply(&conn, &pragmas_for(spec.journal_mode, Synchronous::Full)).unwrap();
-        workload::seed(&mut conn, &cfg, 3).unwrap();
+        session_store::seed(&mut conn, &cfg, 3).unwrap();
         let setup_ops = ops();
         let mut w = TxnWriter::new(5, 4, &cfg);
         let txns = (0..CHILD_TXNS)

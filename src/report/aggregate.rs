@@ -3,11 +3,11 @@
 //! carry.
 
 use crate::base::stats::{self, LatencySummary};
-use crate::expect::{self, Expectation, Level};
-use crate::matrix::Cell;
 use crate::record::checks::{CheckOutcome, ViolationKind};
 use crate::record::{TrialOutcome, TrialRecord, TrialTiming};
 use crate::report::summary::*;
+use crate::scenario::expect::{self, Expectation, Level};
+use crate::scenario::matrix::Cell;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -472,9 +472,9 @@ impl CellAgg {
 mod tests {
     use super::*;
     use crate::base::stats::rate_with_bound;
-    use crate::expect::Verdict;
     use crate::record::{CheckpointRecord, ShutdownRecord};
     use crate::report::testkit::*;
+    use crate::scenario::expect::Verdict;
     use proptest::prelude::*;
 
     #[test]

@@ -21,11 +21,11 @@
 //! row labels use a monospace family so the estimate matches what is drawn.
 
 use crate::base::stats;
-use crate::expect::Verdict;
-use crate::matrix::Synchronous;
 use crate::record::checks::ViolationKind;
 use crate::report::summary::CellSummary;
 use crate::report::summary::Summary;
+use crate::scenario::expect::Verdict;
+use crate::scenario::matrix::Synchronous;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
@@ -205,7 +205,7 @@ fn violations_chart(summary: &Summary) -> ChartSpec {
 }
 
 /// `wal/*/power_loss/auto-checkpoint`: a cell's id with its synchronous level left open. Every
-/// id starts `journal_mode/synchronous/` ([`crate::matrix::Cell::id`]).
+/// id starts `journal_mode/synchronous/` ([`crate::scenario::matrix::Cell::id`]).
 fn group_label(id: &str) -> String {
     match id.split_once('/').and_then(|(journal, rest)| rest.split_once('/').map(|(_, rest)| (journal, rest))) {
         Some((journal, rest)) => format!("{journal}/*/{rest}"),
@@ -218,9 +218,9 @@ fn group_label(id: &str) -> String {
 /// with no sibling is left out: there is nothing to compare it with.
 pub fn synchronous_rows(summary: &Summary) -> Vec<Row> {
     // Groups in the order their first cell appears in the summary.
-    let mut groups: Vec<(crate::matrix::Cell, Vec<&CellSummary>)> = Vec::new();
+    let mut groups: Vec<(crate::scenario::matrix::Cell, Vec<&CellSummary>)> = Vec::new();
     for c in &summary.cells {
-        let key = crate::matrix::Cell { synchronous: Synchronous::Off, ..c.cell };
+        let key = crate::scenario::matrix::Cell { synchronous: Synchronous::Off, ..c.cell };
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(c),
             None => groups.push((key, vec![c])),
@@ -530,8 +530,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect;
-    use crate::matrix::{Cell, CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming};
+    use crate::scenario::expect;
+    use crate::scenario::matrix::{Cell, CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming};
 
     use crate::record::TrialRecord;
 

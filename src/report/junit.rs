@@ -1,9 +1,9 @@
 //! `junit.xml`: one suite named after the scenario, one test case per cell.
 
-use crate::expect::Verdict;
 use crate::record::checks::ViolationKind;
 use crate::report::summary::{CellSummary, Summary};
 use crate::report::text::*;
+use crate::scenario::expect::Verdict;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 

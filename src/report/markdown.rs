@@ -1,10 +1,10 @@
 //! `summary.md`: a header line, one table row per cell, the failures, a legend.
 
-use crate::expect::Level;
 use crate::record::checks::ViolationKind;
 use crate::report::charts;
 use crate::report::summary::{CellSummary, Summary};
 use crate::report::text::*;
+use crate::scenario::expect::Level;
 use std::fmt::Write as _;
 
 /// `summary.md`: a header line, one table row per cell, the failures, a legend.

@@ -20,13 +20,13 @@
 
 use crate::base::stats;
 use crate::error::{EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
-use crate::expect::Expectation;
-use crate::matrix::Cell;
 use crate::record::TrialRecord;
 use crate::report::aggregate::Aggregator;
 use crate::report::summary::RunMeta;
 use crate::report::summary::SourceRun;
 use crate::report::summary::Summary;
+use crate::scenario::expect::Expectation;
+use crate::scenario::matrix::Cell;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
@@ -409,11 +409,11 @@ fn merged_meta(runs: &[RunDir], command: &str) -> RunMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::{self, Level};
-    use crate::matrix::{CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming, Synchronous};
     use crate::record::TrialOutcome;
     use crate::record::TrialTiming;
     use crate::record::checks::ViolationKind;
+    use crate::scenario::expect::{self, Level};
+    use crate::scenario::matrix::{CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming, Synchronous};
 
     use std::io::Write;
 
@@ -422,7 +422,7 @@ mod tests {
             journal_mode: JournalMode::Wal,
             synchronous: Synchronous::Full,
             fault: FaultKind::Kill,
-            sigterm: Some(crate::matrix::SigtermBehaviour::Default),
+            sigterm: Some(crate::scenario::matrix::SigtermBehaviour::Default),
             checkpoint: Some(CheckpointPolicy::Auto),
             timing: KillTiming::Uniform,
             device: None,

@@ -3,9 +3,9 @@
 //! renderers read it, `crashfuzz report` reads it back.
 
 use crate::base::stats::{LatencySummary, rate_with_bound};
-use crate::expect::{Expectation, Level, Verdict};
-use crate::matrix::Cell;
 use crate::record::checks::ViolationKind;
+use crate::scenario::expect::{Expectation, Level, Verdict};
+use crate::scenario::matrix::Cell;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -377,8 +377,8 @@ pub struct FailureExample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect;
     use crate::report::testkit::*;
+    use crate::scenario::expect;
 
     #[test]
     fn summary_json_has_the_documented_keys_and_round_trips() {

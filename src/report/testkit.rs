@@ -1,12 +1,14 @@
 //! Fixtures for the reports' tests: cells, records, aggregators and a sample summary.
 
 use crate::base::stats;
-use crate::expect;
-use crate::matrix::{Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous};
 use crate::record::checks::ViolationKind;
 use crate::record::{TrialOutcome, TrialRecord, TrialTiming};
 use crate::report::aggregate::Aggregator;
 use crate::report::summary::{RunMeta, Summary};
+use crate::scenario::expect;
+use crate::scenario::matrix::{
+    Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -19,7 +21,7 @@ pub(crate) fn wal() -> Cell {
         checkpoint: Some(CheckpointPolicy::Auto),
         timing: KillTiming::Uniform,
         device: None,
-        fullfsync: crate::matrix::FullFsync::Off,
+        fullfsync: crate::scenario::matrix::FullFsync::Off,
     }
 }
 
@@ -32,7 +34,7 @@ pub(crate) fn off() -> Cell {
         checkpoint: None,
         timing: KillTiming::Bulk,
         device: None,
-        fullfsync: crate::matrix::FullFsync::Off,
+        fullfsync: crate::scenario::matrix::FullFsync::Off,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Words and numbers the text reports share (Markdown, JUnit, the console).
 
 use crate::base::stats::LatencySummary;
-use crate::expect::{Level, Verdict};
 use crate::record::checks::ViolationKind;
 use crate::report::summary::{ExpectationSummary, Summary};
+use crate::scenario::expect::{Level, Verdict};
 
 /// Column header of each kind in the markdown table (the legend spells them out).
 pub(crate) fn short(kind: ViolationKind) -> &'static str {

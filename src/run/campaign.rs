@@ -10,13 +10,13 @@
 
 use crate::base::scratch;
 use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
-use crate::expect;
 use crate::fault::load::LoadGen;
-use crate::matrix::FaultKind;
 use crate::record::TrialRecord;
 use crate::report::aggregate::Aggregator;
 use crate::report::summary::RunMeta;
 use crate::run::trial::{self, Lane, Template, TrialEnv};
+use crate::scenario::expect;
+use crate::scenario::matrix::FaultKind;
 use crate::scenario::{Budget, CrashPoints, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
@@ -90,16 +90,16 @@ struct OtherSqlite {
 /// scenario error (exit 2).
 fn resolve_other_sqlite(
     scenario: &Scenario,
-) -> Result<(crate::sqlite_builds::ResolvedBuild, crate::sqlchild::Identity)> {
-    let bad = |e: crate::sqlite_builds::BuildError| Error::Scenario {
+) -> Result<(crate::sqlite::builds::ResolvedBuild, crate::sqlite::child::Identity)> {
+    let bad = |e: crate::sqlite::builds::BuildError| Error::Scenario {
         file: scenario.source.clone(),
         line: None,
         setting: "hazard.other_sqlite".into(),
         message: format!("{e}; the matrix has cross_version cells, which need it"),
     };
-    let build = crate::sqlite_builds::resolve(&scenario.hazard.other_sqlite).map_err(bad)?;
+    let build = crate::sqlite::builds::resolve(&scenario.hazard.other_sqlite).map_err(bad)?;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    let identity = crate::sqlchild::identify(&exe, &build).map_err(bad)?;
+    let identity = crate::sqlite::child::identify(&exe, &build).map_err(bad)?;
     println!("crashfuzz: cross_version cells check with SQLite {}: {build}", identity.libversion);
     Ok((build, identity))
 }
@@ -153,7 +153,7 @@ pub fn trials_per_cell(trials: u64, cells: u64, shard: Option<(u64, u64)>) -> Ve
 
 /// The most distinct crash states one trial of `cell` can check: the images per trace of a
 /// power loss, one otherwise.
-fn max_states_per_trial(cell: &crate::matrix::Cell, sc: &Scenario) -> u64 {
+fn max_states_per_trial(cell: &crate::scenario::matrix::Cell, sc: &Scenario) -> u64 {
     // Only a power loss builds several images from one trial; every other fault leaves one.
     if cell.fault == FaultKind::PowerLoss { u64::from(sc.power_loss.images_per_trace).max(1) } else { 1 }
 }
@@ -248,7 +248,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     }
     // The cross-version hazard needs the other build: resolved (built, if it is a version not
     // yet cached) and loaded once before any trial; one that cannot be had is bad input.
-    let other_sqlite = if cells.iter().any(|c| c.fault == crate::matrix::FaultKind::CrossVersion) {
+    let other_sqlite = if cells.iter().any(|c| c.fault == crate::scenario::matrix::FaultKind::CrossVersion) {
         Some(resolve_other_sqlite(&opts.scenario)?)
     } else {
         None
@@ -493,7 +493,12 @@ fn prepare_run_dir(run_dir: &Path) -> Result<()> {
     })
 }
 
-fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[crate::matrix::Cell]) -> Result<Vec<Template>> {
+fn build_templates(
+    exe: &Path,
+    work: &Path,
+    opts: &RunOptions,
+    cells: &[crate::scenario::matrix::Cell],
+) -> Result<Vec<Template>> {
     let dir = work.join("templates");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     let sc = &opts.scenario;

@@ -53,6 +53,6 @@ mod tests {
             }
             assert!(ids.insert(recovery_writer_id(t)));
         }
-        assert!(!ids.contains(&crate::workload::SEED_WRITER));
+        assert!(!ids.contains(&crate::writer::session_store::SEED_WRITER));
     }
 }

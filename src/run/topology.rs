@@ -6,12 +6,12 @@
 //!
 //! This module owns spawning, the transient schedule, and reaping; it decides nothing about
 //! faults (`trial` does) and never opens the database. Every process it starts is reaped before
-//! the fleet is dropped (`kill::Writer`'s own drop guarantees it on every path).
+//! the fleet is dropped (`process::Writer`'s own drop guarantees it on every path).
 
 use crate::base::process::DeathKind;
-use crate::fault::kill::{self, Writer};
 use crate::record::Role;
-use crate::writer::WriterConfig;
+use crate::writer::process::{self, Writer};
+use crate::writer::protocol::WriterConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -137,7 +137,7 @@ impl Fleet {
         }
         let stderr = dir.join(format!("stderr-{first}.log"));
         let cfg = make(first, ack_paths.clone());
-        let writer = kill::spawn(exe, &cfg, &stderr)?;
+        let writer = process::spawn(exe, &cfg, &stderr)?;
         self.procs.push(Proc { writer, role, ids, ack_paths, stderr, end: None });
         Ok(Some(self.procs.len() - 1))
     }
@@ -151,7 +151,7 @@ impl Fleet {
         make: &mut dyn FnMut(u64, Vec<PathBuf>) -> WriterConfig,
     ) -> std::io::Result<Option<Instant>> {
         for p in &mut self.procs {
-            if p.end.is_none() && p.role == Role::Transient && kill::try_reap(&mut p.writer)? {
+            if p.end.is_none() && p.role == Role::Transient && process::try_reap(&mut p.writer)? {
                 let how = p.writer.death().expect("reaped");
                 p.end = Some(Ended { how, exited_before_signal: true, escalated: false, signal_to_reap_us: 0 });
             }
@@ -219,7 +219,7 @@ impl Fleet {
                 .filter(|(i, _)| slots.contains(i))
                 .map(|(_, p)| &mut p.writer)
                 .collect();
-            kill::inject(&mut writers, signal, wait)?
+            process::inject(&mut writers, signal, wait)?
         };
         // `inject` reports in the order of the slice: slots in increasing order.
         for (k, &i) in slots.iter().enumerate() {

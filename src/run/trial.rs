@@ -20,18 +20,15 @@ use crate::base::dbfiles::{
     self, DB_NAME, Files, copy_image, db_bytes, move_db_files, read_files, remove_db_files, sidecar,
 };
 use crate::base::process::{DeathKind, micros};
-use crate::check::{self, CheckConfig, CheckReport, ReopenConfig};
-use crate::crosscheck;
 use crate::error::{Error, Result};
 use crate::fault::death::{self, DeathFacts, DeathVerdict};
-use crate::fault::hazard::{self, LockTarget, WriterHazard};
-use crate::fault::kill::{self, Announcement};
-use crate::fault::powerloss::{Choice, Device};
+use crate::fault::misuse::{self, LockTarget, WriterHazard};
+use crate::fault::power_loss::builder::{Choice, Device};
+use crate::fault::power_loss::images::{self, Imaging};
 use crate::fault::trace;
 use crate::fault::vfs::{Injection, VfsConfig};
-use crate::imaging::{self, Imaging};
-use crate::matrix::{Cell, FaultKind, JournalMode, KillTiming, SigtermBehaviour};
-use crate::pragmas::{self, Pragmas};
+use crate::oracle::crosscheck;
+use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::record::checks::CheckResult;
 use crate::record::checks::ViolationKind;
 use crate::record::expected::Expected;
@@ -42,9 +39,16 @@ use crate::record::{
 };
 use crate::run::ids::{recovery_writer_id, trial_seed, writer_id};
 use crate::run::topology::{Fleet, VictimChoice};
+use crate::scenario::matrix::{Cell, FaultKind, JournalMode, KillTiming, SigtermBehaviour};
 use crate::scenario::{CrashPoints, DatabaseMode, Scenario};
-use crate::workload::{self, WorkloadConfig};
-use crate::writer::{self, ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, AckLog, WriterConfig};
+use crate::writer::acklog::AckLog;
+use crate::writer::pragmas::{self, Pragmas};
+use crate::writer::process::{self, Announcement};
+use crate::writer::protocol::ANNOUNCE_BULK;
+use crate::writer::protocol::ANNOUNCE_INJECTED;
+use crate::writer::protocol::ANNOUNCE_READY;
+use crate::writer::protocol::WriterConfig;
+use crate::writer::session_store::{self, WorkloadConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -70,7 +74,7 @@ pub fn cell_pragmas(cell: &Cell, workload: &WorkloadConfig) -> Pragmas {
 #[derive(Clone, Debug)]
 pub struct Template {
     pub path: PathBuf,
-    /// Transactions the seed wrote as writer [`workload::SEED_WRITER`].
+    /// Transactions the seed wrote as writer [`session_store::SEED_WRITER`].
     pub seed_txns: u64,
     /// Systematic crash points: the writer seed of the short trace, and its operation count.
     pub short_trace: Option<(u64, u64)>,
@@ -81,9 +85,9 @@ pub struct Template {
 pub fn build_template(path: &Path, cell: &Cell, workload_cfg: &WorkloadConfig, seed: u64) -> Result<Template> {
     let ctx = |what: &str| format!("template {} for {}: {what}", path.display(), cell.id());
     let mut conn = rusqlite::Connection::open(path).map_err(|e| Error::sqlite(ctx("open"), e))?;
-    workload::create_schema(&conn, workload_cfg).map_err(|e| Error::sqlite(ctx("schema"), e))?;
+    session_store::create_schema(&conn, workload_cfg).map_err(|e| Error::sqlite(ctx("schema"), e))?;
     pragmas::apply(&conn, &cell_pragmas(cell, workload_cfg)).map_err(|e| Error::Harness(ctx(&e.to_string())))?;
-    let seed_txns = workload::seed(&mut conn, workload_cfg, seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
+    let seed_txns = session_store::seed(&mut conn, workload_cfg, seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
     conn.close().map_err(|(_, e)| Error::sqlite(ctx("close"), e))?;
     // PERSIST keeps its journal with a zeroed header after every commit: not hot, not needed.
     // Remove it so the template is one self-contained file like the others.
@@ -130,9 +134,9 @@ pub fn measure_short_trace(
         ..writer_config(cell, sc, &db, vec![dir.join("acks.log")], writer_id(0, 0), writer_seed, false)
     };
     let stderr = dir.join("stderr.log");
-    let mut child = kill::spawn(exe, &cfg, &stderr).map_err(io("spawn the short-trace writer".into()))?;
+    let mut child = process::spawn(exe, &cfg, &stderr).map_err(io("spawn the short-trace writer".into()))?;
     let timeout = Duration::from_millis(sc.kill.ready_timeout_ms) * 4;
-    let injected = kill::inject(&mut [&mut child], None, timeout).map_err(io("wait".into()))?;
+    let injected = process::inject(&mut [&mut child], None, timeout).map_err(io("wait".into()))?;
     let how = injected.deaths[0].2;
     if how != DeathKind::Exit(0) {
         let text = std::fs::read_to_string(&stderr).unwrap_or_default();
@@ -255,7 +259,7 @@ pub struct TrialEnv<'a> {
     pub exe: &'a Path,
     /// `[hazard] other_sqlite`, resolved before any trial when the matrix has cross_version
     /// cells.
-    pub other_sqlite: Option<&'a crate::sqlite_builds::ResolvedBuild>,
+    pub other_sqlite: Option<&'a crate::sqlite::builds::ResolvedBuild>,
     pub scenario: &'a Scenario,
     pub cells: &'a [Cell],
     pub templates: &'a [Template],
@@ -281,7 +285,7 @@ pub struct KeptTrial {
     pub scenario: String,
     pub pragmas: Pragmas,
     pub workload: WorkloadConfig,
-    pub integrity: crate::check::IntegrityLevel,
+    pub integrity: crate::oracle::IntegrityLevel,
     pub fts_samples: u32,
     pub recovery_writer: u64,
     pub expected: Expected,
@@ -298,7 +302,7 @@ pub struct KeptTrial {
     /// A cross_version cell: the other build that judged the image too (`replay` asks it
     /// again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub other_sqlite: Option<crate::sqlite_builds::SqliteBuild>,
+    pub other_sqlite: Option<crate::sqlite::builds::SqliteBuild>,
     /// A power-loss image: how to rebuild it from `base/` and `trace.bin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<KeptPowerLoss>,
@@ -404,7 +408,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
             std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
             let n = template.seed_txns;
-            (BTreeMap::from([(workload::SEED_WRITER, WriterExpectation::upto(n, n))]), None)
+            (BTreeMap::from([(session_store::SEED_WRITER, WriterExpectation::upto(n, n))]), None)
         }
     };
     let db_bytes_at_start = db_bytes(&db);
@@ -470,7 +474,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let ready_timeout = Duration::from_millis(sc.kill.ready_timeout_ms);
     for p in 0..fleet.procs.len() {
         let proc = &mut fleet.procs[p];
-        match kill::wait_announcement(&mut proc.writer, ready_timeout).map_err(io("wait for writer".into()))? {
+        match process::wait_announcement(&mut proc.writer, ready_timeout).map_err(io("wait for writer".into()))? {
             Announcement::Byte(ANNOUNCE_READY) => {}
             // A crash point may come before the writer could announce anything.
             Announcement::Closed if cell.fault == FaultKind::CrashPoint => {}
@@ -491,7 +495,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let bulk = cell.timing == KillTiming::Bulk;
     for proc in &mut fleet.procs {
         if !bulk || proc.role == Role::Victim {
-            kill::open_gate(&mut proc.writer);
+            process::open_gate(&mut proc.writer);
         }
     }
     timing.spawn = micros(t.elapsed());
@@ -547,8 +551,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                             .map_err(io("transients".into()))?;
                         let to = lane.dir.join("backup").join(DB_NAME);
                         std::fs::create_dir_all(to.parent().expect("a parent")).map_err(io("backup dir".into()))?;
-                        let copy_start_ns = writer::monotonic_ns();
-                        hazard::raw_copy(&db, &to, sc.hazard.backup_chunk_bytes as usize)
+                        let copy_start_ns = crate::writer::child::monotonic_ns();
+                        misuse::raw_copy(&db, &to, sc.hazard.backup_chunk_bytes as usize)
                             .map_err(io(format!("raw copy of {}", db.display())))?;
                         backup = Some((to, copy_start_ns));
                     }
@@ -556,14 +560,14 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 }
                 KillTiming::Bulk => {
                     let v = victim_index(&fleet);
-                    match kill::wait_announcement(&mut fleet.procs[v].writer, ready_timeout)
+                    match process::wait_announcement(&mut fleet.procs[v].writer, ready_timeout)
                         .map_err(io("wait for bulk".into()))?
                     {
                         Announcement::Byte(ANNOUNCE_BULK) => {}
                         other => inconclusive = Some(format!("no bulk transaction was announced ({other:?})")),
                     }
                     for proc in &mut fleet.procs {
-                        kill::open_gate(&mut proc.writer);
+                        process::open_gate(&mut proc.writer);
                     }
                     let delay_us = rng.random_range(0..=sc.kill.bulk_delay_us_max);
                     plan.fault_delay_us = Some(delay_us);
@@ -576,7 +580,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         FaultKind::CrashPoint => ready_timeout,
         FaultKind::IoError => {
             let v = victim_index(&fleet);
-            match kill::wait_announcement(&mut fleet.procs[v].writer, ready_timeout)
+            match process::wait_announcement(&mut fleet.procs[v].writer, ready_timeout)
                 .map_err(io("wait for the error".into()))?
             {
                 Announcement::Byte(ANNOUNCE_INJECTED) => {}
@@ -591,7 +595,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     };
     // The "restore": the database file replaced by the trial's starting copy, writers running.
     if cell.fault == FaultKind::SwapDb {
-        hazard::swap_in(&db, &template.path).map_err(io(format!("swap {}", db.display())))?;
+        misuse::swap_in(&db, &template.path).map_err(io(format!("swap {}", db.display())))?;
     }
     // A signal's victim among every live process, when the scenario says `any`.
     if sc.topology.victim == VictimChoice::Any && !cell.fault.uses_vfs() {
@@ -623,12 +627,13 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         | FaultKind::ForkConnection
         | FaultKind::CrossVersion => {
             let all: Vec<usize> = (0..fleet.procs.len()).collect();
-            let us = fleet.stop(&all, kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
-            (us, writer::monotonic_ns())
+            let us = fleet.stop(&all, process::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
+            (us, crate::writer::child::monotonic_ns())
         }
         FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::CrashPoint | FaultKind::IoError => {
-            let us = fleet.stop(&[victim], kill::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
-            (us, writer::monotonic_ns())
+            let us =
+                fleet.stop(&[victim], process::first_signal(cell.fault), wait).map_err(io("inject fault".into()))?;
+            (us, crate::writer::child::monotonic_ns())
         }
     };
     timing.kill = kill_us;
@@ -665,7 +670,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             .ids
             .iter()
             .zip(&proc.ack_paths)
-            .map(|(&id, path)| writer::read_acks(path, id).map(|log| (id, log)))
+            .map(|(&id, path)| crate::writer::acklog::read_acks(path, id).map(|log| (id, log)))
             .collect::<std::result::Result<_, _>>()
             .map_err(Error::Harness)?;
         for (&id, path) in proc.ids.iter().zip(&proc.ack_paths) {
@@ -802,13 +807,13 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
             move |e: std::io::Error| Error::io(what, e)
         };
         match cell.fault {
-            FaultKind::DeleteHotWal => match hazard::delete_hot(&db, "-wal").map_err(hazard_io("delete -wal"))? {
+            FaultKind::DeleteHotWal => match misuse::delete_hot(&db, "-wal").map_err(hazard_io("delete -wal"))? {
                 None => inconclusive = Some("no hot WAL to delete".into()),
                 Some(_) if commits == 0 => inconclusive = Some("no acknowledged commit the WAL could hold".into()),
                 Some(_) => {}
             },
             FaultKind::DeleteHotJournal => {
-                if hazard::delete_hot(&db, "-journal").map_err(hazard_io("delete -journal"))?.is_none() {
+                if misuse::delete_hot(&db, "-journal").map_err(hazard_io("delete -journal"))?.is_none() {
                     inconclusive = Some("no hot journal to delete (the kill fell between transactions)".into());
                 }
             }
@@ -920,7 +925,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
                 history.insert(*id, a.clone());
             }
             let expected = Expected { writers: history };
-            let mut report: CheckReport = check::check_image(&check_db, &check_cfg, Some(&expected))
+            let mut report: CheckReport = oracle::check_image(&check_db, &check_cfg, Some(&expected))
                 .map_err(|e| Error::Harness(format!("trial {trial} ({}): checks could not run: {e:#}", cell.id())))?;
             if let Some(reason) = report.could_not_run() {
                 record.timing_us.check = micros(t.elapsed());
@@ -1033,7 +1038,7 @@ fn power_loss_images(
     };
     let images_seed: u64 = rng.random();
     record.plan.images_seed = Some(images_seed);
-    let checked = imaging::check_images(&im, &sc.power_loss, images_seed)
+    let checked = images::check_images(&im, &sc.power_loss, images_seed)
         .map_err(|e| Error::Harness(format!("trial {} ({}): checks could not run: {e:#}", record.trial, cell.id())))?;
     if let Some(reason) = checked.could_not_run {
         record.outcome = TrialOutcome::Inconclusive { reason };
@@ -1071,7 +1076,7 @@ fn power_loss_images(
     };
     let Some(dir) = ctx.claim(record)? else { return Ok(()) };
     let (shrunk, explanation, _) =
-        imaging::explain(&im, &failing, sc.power_loss.explain_tests_max as usize, dbfiles::page_size(&base))
+        images::explain(&im, &failing, sc.power_loss.explain_tests_max as usize, dbfiles::page_size(&base))
             .map_err(|e| Error::Harness(format!("trial {}: shrinking: {e:#}", record.trial)))?;
     record.explanation = explanation.clone();
     let io = |what: &str| {
@@ -1087,7 +1092,7 @@ fn power_loss_images(
         cut: failing.cut as u64,
         device,
         choices: failing.choices.clone(),
-        files_hash: imaging::files_hash(&failing.files),
+        files_hash: images::files_hash(&failing.files),
         shrunk,
         explanation,
     };
@@ -1238,8 +1243,9 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             let base = read_files(&dir.join(KEPT_BASE_DIR).join(DB_NAME))
                 .map_err(|e| Error::io(format!("read {}", dir.join(KEPT_BASE_DIR).display()), e))?;
             let trace = trace::read(&dir.join(KEPT_TRACE)).map_err(Error::Harness)?;
-            let files = crate::fault::powerloss::build(&base, &trace.records, p.cut as usize, &p.device, &p.choices);
-            if imaging::files_hash(&files) != p.files_hash {
+            let files =
+                crate::fault::power_loss::builder::build(&base, &trace.records, p.cut as usize, &p.device, &p.choices);
+            if images::files_hash(&files) != p.files_hash {
                 return Err(Error::Harness(format!(
                     "replay {}: the rebuilt image differs from the one the campaign checked",
                     dir.display()
@@ -1258,11 +1264,11 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             workload: kept.workload.clone(),
         },
     };
-    let mut report = check::check_image(&work.path().join(DB_NAME), &cfg, Some(&kept.expected))
+    let mut report = oracle::check_image(&work.path().join(DB_NAME), &cfg, Some(&kept.expected))
         .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;
     if let Some(other) = &kept.other_sqlite {
         // The other build judges the kept image again, on its own copies (never the kept one).
-        let resolved = crate::sqlite_builds::resolve(other).map_err(|source| Error::SqliteBuild {
+        let resolved = crate::sqlite::builds::resolve(other).map_err(|source| Error::SqliteBuild {
             what: format!("replay {}: the other build", dir.display()),
             source,
         })?;

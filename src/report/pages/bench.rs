@@ -20,7 +20,7 @@
 //! assumed). Rendering never touches the machine: everything about the run comes from
 //! [`RUN_FILE`], which the bench writes.
 
-use crate::matrix::{CheckpointMode, JournalMode, Synchronous};
+use crate::scenario::matrix::{CheckpointMode, JournalMode, Synchronous};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

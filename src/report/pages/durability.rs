@@ -5,10 +5,10 @@
 //! `summary.json` (and of `write-latency.json` when given); it measures nothing itself.
 
 use crate::base::stats::rate_with_interval;
-use crate::matrix::{FaultKind, JournalMode, Synchronous};
 use crate::record::checks::ViolationKind;
 use crate::report::summary::CellSummary;
 use crate::report::summary::Summary;
+use crate::scenario::matrix::{FaultKind, JournalMode, Synchronous};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -85,11 +85,11 @@ fn plain(summary: &Summary, j: JournalMode, s: Synchronous, f: FaultKind) -> Opt
         c.cell.journal_mode == j
             && c.cell.synchronous == s
             && c.cell.fault == f
-            && c.cell.sigterm.is_none_or(|b| b == crate::matrix::SigtermBehaviour::Default)
-            && c.cell.checkpoint.is_none_or(|p| p == crate::matrix::CheckpointPolicy::Auto)
-            && c.cell.timing == crate::matrix::KillTiming::Uniform
-            && c.cell.device.is_none_or(|d| d == crate::matrix::DeviceModel::Barrier)
-            && c.cell.fullfsync == crate::matrix::FullFsync::Off
+            && c.cell.sigterm.is_none_or(|b| b == crate::scenario::matrix::SigtermBehaviour::Default)
+            && c.cell.checkpoint.is_none_or(|p| p == crate::scenario::matrix::CheckpointPolicy::Auto)
+            && c.cell.timing == crate::scenario::matrix::KillTiming::Uniform
+            && c.cell.device.is_none_or(|d| d == crate::scenario::matrix::DeviceModel::Barrier)
+            && c.cell.fullfsync == crate::scenario::matrix::FullFsync::Off
     })
 }
 

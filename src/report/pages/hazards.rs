@@ -4,10 +4,10 @@
 //! rendering of a campaign's `summary.json`; it measures nothing itself.
 
 use crate::base::stats::rate_with_interval;
-use crate::matrix::FaultKind;
 use crate::record::checks::ViolationKind;
 use crate::report::summary::CellSummary;
 use crate::report::summary::Summary;
+use crate::scenario::matrix::FaultKind;
 use std::fmt::Write;
 
 /// What a fault does to the files, in a sentence (the mechanism, not an outcome).
@@ -139,10 +139,10 @@ pub fn render(summary: &Summary, run: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matrix::{Cell, JournalMode, Synchronous};
     use crate::record::checks::CheckOutcome;
     use crate::record::checks::CheckResult;
     use crate::report::testkit::{aggregator_of, meta, record, wal};
+    use crate::scenario::matrix::{Cell, JournalMode, Synchronous};
 
     #[test]
     fn damaged_and_lost_are_counted_apart_and_kills_come_first() {

@@ -14,7 +14,7 @@
 //!   library there and builds nothing.
 //! - **The library of version V is SQLite V**: the amalgamation's `SQLITE_VERSION` is read and
 //!   compared with V before anything is compiled.
-//! - Nothing here loads a library: the `__sql` child does ([`crate::sqlchild`]), so that a
+//! - Nothing here loads a library: the `__sql` child does ([`crate::sqlite::child`]), so that a
 //!   build that crashes takes only that child down.
 //!
 //! cargo and the compiler run in crashfuzz's own process group, in the foreground as any build

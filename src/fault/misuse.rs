@@ -5,34 +5,12 @@
 //! it raw) are plain file operations the driver performs on the trial's files at the moment the
 //! trial says. Nothing here judges: the oracle does.
 
-use crate::sqlite_builds::SqliteBuild;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-/// `[hazard]`: the knobs of the hazard faults.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HazardConfig {
-    /// Lock cancellation: the longest pause between two open-and-close of the file, in
-    /// microseconds (each pause is uniform in 0..=this).
-    pub lock_cancel_interval_us_max: u64,
-    /// Cross-version: the other SQLite build that checks each image beside the bundled one:
-    /// `system` (the OS's `libsqlite3.so.0`), a version crashfuzz builds itself (`3.41.2`, see
-    /// `crashfuzz sqlite list`), or a path to a `libsqlite3.so`.
-    pub other_sqlite: SqliteBuild,
-    /// Raw-copy backup: the size of each plain read, in bytes.
-    pub backup_chunk_bytes: u32,
-}
-
-impl Default for HazardConfig {
-    fn default() -> Self {
-        HazardConfig { lock_cancel_interval_us_max: 2000, other_sqlite: SqliteBuild::System, backup_chunk_bytes: 65536 }
-    }
-}
 
 /// Which file a lock-cancelling writer opens and closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,14 +134,14 @@ mod tests {
         assert!(db.exists());
     }
 
-    use crate::check::{self, CheckConfig, ReopenConfig};
+    use crate::oracle::{self, CheckConfig, ReopenConfig};
 
     use crate::record::expected::Expected;
 
     use crate::record::checks::ViolationKind;
 
     use crate::record::expected::WriterExpectation;
-    use crate::workload::{self, TxnWriter, WorkloadConfig};
+    use crate::writer::session_store::{self, TxnWriter, WorkloadConfig};
     use rusqlite::Connection;
     use std::collections::BTreeMap;
 
@@ -176,9 +154,9 @@ mod tests {
     fn wal_db(dir: &Path, txns: u64) -> (PathBuf, Connection, TxnWriter, u64) {
         let db = dir.join("db.sqlite");
         let mut conn = Connection::open(&db).unwrap();
-        workload::create_schema(&conn, &cfg()).unwrap();
+        session_store::create_schema(&conn, &cfg()).unwrap();
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0").unwrap();
-        let seed = workload::seed(&mut conn, &cfg(), 1).unwrap();
+        let seed = session_store::seed(&mut conn, &cfg(), 1).unwrap();
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
         let mut w = TxnWriter::new(9, 2, &cfg());
         for _ in 0..txns {
@@ -189,7 +167,7 @@ mod tests {
 
     fn judge(db: &Path, seed: u64, acked: u64) -> Vec<ViolationKind> {
         let c = CheckConfig {
-            integrity: crate::check::IntegrityLevel::Full,
+            integrity: crate::oracle::IntegrityLevel::Full,
             fts_samples: 4,
             seed: 1,
             reopen: ReopenConfig { pragmas: None, writer_id: 99, workload: cfg() },
@@ -200,7 +178,7 @@ mod tests {
                 (9, WriterExpectation::upto(acked, acked)),
             ]),
         };
-        check::check_copy(db, &c, Some(&expected)).unwrap().violations()
+        oracle::check_copy(db, &c, Some(&expected)).unwrap().violations()
     }
 
     #[test]

@@ -19,11 +19,13 @@
 //! durability (4), no phantom (5) and prefix (7); the ledger's `live_rows`, the message rows'
 //! tags and hashes and the sessions' counters give atomicity (6) without any acknowledgement.
 
+pub mod crosscheck;
+
 use crate::base::sqlerr::{self, ErrorClass};
-use crate::pragmas::{self, Pragmas};
 use crate::record::checks::{CheckOutcome, CheckResult, ViolationKind};
 use crate::record::expected::Expected;
-use crate::workload::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
+use crate::writer::pragmas::{self, Pragmas};
+use crate::writer::session_store::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
 use anyhow::{Context, anyhow};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -156,7 +158,7 @@ pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected
         Ok(conn) => {
             // The first read of the schema after the one that opened it: damage met here is
             // still the open check's.
-            match workload::is_session_store(&conn) {
+            match session_store::is_session_store(&conn) {
                 Ok(session_store) => Ok((conn, session_store)),
                 Err(e) => Err(classify(&report, "read the schema", e)?),
             }
@@ -712,7 +714,7 @@ fn atomicity(conn: &Connection) -> rusqlite::Result<Vec<String>> {
             | rusqlite::types::ValueRef::Blob(_) => None,
         };
         let whole = match (parts, hash) {
-            ((Some(c), Some(t), Some(k)), Some(h)) => workload::row_hash_bytes(&c, &t, &k) == h,
+            ((Some(c), Some(t), Some(k)), Some(h)) => session_store::row_hash_bytes(&c, &t, &k) == h,
             _ => false,
         };
         if !whole {
@@ -742,7 +744,7 @@ fn reopen_write(db_path: &Path, cfg: &CheckConfig, session_store: bool) -> anyho
         // The application's pragmas, except that nothing is synced: the write lands on a
         // scratch image whose durability nothing measures (a kept failure is the pristine copy
         // taken before the checks), and its fsyncs were a tenth of every check's time.
-        let p = pragmas::Pragmas { synchronous: crate::matrix::Synchronous::Off, ..p.clone() };
+        let p = pragmas::Pragmas { synchronous: crate::scenario::matrix::Synchronous::Off, ..p.clone() };
         match pragmas::apply(&conn, &p) {
             Ok(()) => {}
             Err(pragmas::PragmaError::Sqlite { pragma, source }) => {
@@ -795,8 +797,8 @@ fn reopen_failure(step: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matrix::{JournalMode, Synchronous};
     use crate::record::expected::WriterExpectation;
+    use crate::scenario::matrix::{JournalMode, Synchronous};
     use proptest::prelude::*;
 
     const WRITER: u64 = 101;
@@ -819,7 +821,7 @@ mod tests {
             busy_timeout_ms: 1000,
             cache_size_kib: 256,
             wal_autocheckpoint_pages: 1000,
-            fullfsync: crate::matrix::FullFsync::Off,
+            fullfsync: crate::scenario::matrix::FullFsync::Off,
         }
     }
 
@@ -838,9 +840,9 @@ mod tests {
         let db = dir.path().join("db.sqlite");
         let w = workload_cfg();
         let mut conn = Connection::open(&db).unwrap();
-        workload::create_schema(&conn, &w).unwrap();
+        session_store::create_schema(&conn, &w).unwrap();
         pragmas::apply(&conn, &pragmas(journal_mode)).unwrap();
-        let n = workload::seed(&mut conn, &w, 1).unwrap();
+        let n = session_store::seed(&mut conn, &w, 1).unwrap();
         let mut txn = TxnWriter::new(WRITER, 2, &w);
         for _ in 0..COMMITS {
             txn.run_txn(&mut conn, &mut |_| {}).unwrap();
@@ -848,7 +850,7 @@ mod tests {
         drop(conn);
         let expected = Expected {
             writers: BTreeMap::from([
-                (workload::SEED_WRITER, WriterExpectation::upto(n, n)),
+                (session_store::SEED_WRITER, WriterExpectation::upto(n, n)),
                 (WRITER, WriterExpectation::upto(COMMITS, COMMITS + 1)),
             ]),
         };
@@ -1390,9 +1392,9 @@ mod tests {
         let db = dir.path().join("db.sqlite");
         let w = workload_cfg();
         let mut conn = Connection::open(&db).unwrap();
-        workload::create_schema(&conn, &w).unwrap();
+        session_store::create_schema(&conn, &w).unwrap();
         pragmas::apply(&conn, &Pragmas { wal_autocheckpoint_pages: 0, ..pragmas(JournalMode::Wal) }).unwrap();
-        let n = workload::seed(&mut conn, &w, 1).unwrap();
+        let n = session_store::seed(&mut conn, &w, 1).unwrap();
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
         let before = std::fs::read(&db).unwrap();
         let mut txn = TxnWriter::new(WRITER, 2, &w);
@@ -1452,7 +1454,7 @@ mod tests {
         std::fs::write(image.join("db.sqlite"), &older[..older.len() / 2]).unwrap();
         let expected = Expected {
             writers: BTreeMap::from([
-                (workload::SEED_WRITER, WriterExpectation::upto(n, n)),
+                (session_store::SEED_WRITER, WriterExpectation::upto(n, n)),
                 (WRITER, WriterExpectation::upto(COMMITS, COMMITS)),
             ]),
         };

@@ -15,7 +15,7 @@
 //! re-exported; `nm -D target/debug/crashfuzz | grep sqlite3_` prints nothing), so the library
 //! loaded here binds its own calls to its own functions, never to the bundled ones.
 
-use crate::sqlite_builds::{BuildError, ResolvedBuild};
+use crate::sqlite::builds::{BuildError, ResolvedBuild};
 use anyhow::{Context, anyhow};
 use rusqlite::ffi;
 use serde::{Deserialize, Serialize};

@@ -29,10 +29,10 @@
 //! Everything here is a pure function of its inputs. The built-in table is never weakened to
 //! make a run green: a canary that cannot fire is a finding, not a setting to turn off.
 
-use crate::matrix::{
+use crate::record::checks::ViolationKind;
+use crate::scenario::matrix::{
     Cell, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
 };
-use crate::record::checks::ViolationKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

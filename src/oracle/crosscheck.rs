@@ -1,6 +1,6 @@
 //! Checking a database with another SQLite build: both builds run `PRAGMA integrity_check` and
 //! the FTS5 `integrity-check` command of every FTS5 table, each in an `__sql` child
-//! ([`crate::sqlchild`]) on its own copy of the image, and their answers are compared. The case
+//! ([`crate::sqlite::child`]) on its own copy of the image, and their answers are compared. The case
 //! behind crashfuzz (see the README) had an FTS5 trigram index written by one SQLite version and checked by
 //! another; a disagreement between builds is its own finding, distinct from either build's
 //! verdict.
@@ -11,8 +11,8 @@
 
 use crate::base::dbfiles::copy_image;
 use crate::record::checks::ViolationKind;
-use crate::sqlchild::{self, Outcome, SqlRun};
-use crate::sqlite_builds::ResolvedBuild;
+use crate::sqlite::builds::ResolvedBuild;
+use crate::sqlite::child::{self, Outcome, SqlRun};
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -106,8 +106,8 @@ fn judge(build: &ResolvedBuild, run: SqlRun, is_pragma: bool) -> anyhow::Result<
 pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
     let exe = std::env::current_exe().context("locate the crashfuzz executable")?;
     let bundled = ResolvedBuild::bundled();
-    let bundled_version = sqlchild::identify(&exe, &bundled)?.libversion;
-    let other_version = sqlchild::identify(&exe, other)?.libversion;
+    let bundled_version = child::identify(&exe, &bundled)?.libversion;
+    let other_version = child::identify(&exe, other)?.libversion;
     let tmp = crate::base::scratch::create(None, "cross-")?;
     // The list of FTS5 tables, read by the bundled build from its own copy.
     let tables: Vec<String> = {
@@ -138,7 +138,7 @@ pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossRepo
         let is_pragma = kind == ViolationKind::Integrity;
         let answer = |build: &ResolvedBuild, side: &str| -> anyhow::Result<Result<(), String>> {
             let copy = copy_image(db, &tmp.path().join(format!("{side}-{i}")))?;
-            let run = sqlchild::run_sql_with(&exe, build, Some(&copy), std::slice::from_ref(&sql))?;
+            let run = child::run_sql_with(&exe, build, Some(&copy), std::slice::from_ref(&sql))?;
             judge(build, run, is_pragma)
         };
         let bundled_answer = answer(&bundled, "bundled")?;
@@ -161,10 +161,10 @@ mod tests {
     use super::*;
 
     fn answered(outcome: Outcome) -> SqlRun {
-        SqlRun::Answered(crate::sqlchild::SqlAnswers {
+        SqlRun::Answered(crate::sqlite::child::SqlAnswers {
             libversion: "3.41.2".into(),
             sourceid: "x".into(),
-            answers: vec![crate::sqlchild::Answer { sql: "s".into(), outcome }],
+            answers: vec![crate::sqlite::child::Answer { sql: "s".into(), outcome }],
         })
     }
 
@@ -178,7 +178,7 @@ mod tests {
             Err("row 3 missing; page 4 unused; x".into())
         );
         assert_eq!(judge(&b, answered(rows(&[])), false).unwrap(), Ok(()));
-        let malformed = crate::sqlchild::SqlError {
+        let malformed = crate::sqlite::child::SqlError {
             code: 11,
             extended_code: 267,
             message: "database disk image is malformed".into(),

@@ -2,7 +2,7 @@
 //! default we are testing. A value that does not read back as set is a [`PragmaError::Mismatch`],
 //! which a writer reports as a harness error (exit 3).
 
-use crate::matrix::{FullFsync, JournalMode, Synchronous};
+use crate::scenario::matrix::{FullFsync, JournalMode, Synchronous};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 

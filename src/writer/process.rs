@@ -7,8 +7,8 @@
 //! once.
 
 use crate::base::process::{DeathKind, LIVE_GROUPS, micros, unregister};
-use crate::matrix::FaultKind;
-use crate::writer::{WRITER_SUBCOMMAND, WriterConfig};
+use crate::scenario::matrix::FaultKind;
+use crate::writer::protocol::{WRITER_SUBCOMMAND, WriterConfig};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::File;

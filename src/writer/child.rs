@@ -17,15 +17,17 @@
 //! [`EXIT_WRITER_IO`] persistent injected I/O errors. Any other death is one crashfuzz did not
 //! cause (`fault::death`).
 
-use crate::fault::hazard::{self, WriterHazard};
+use crate::fault::misuse::{self, WriterHazard};
 use crate::fault::trace::Record;
-use crate::fault::vfs::{self, VfsConfig};
-use crate::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
-use crate::pragmas::{self, Pragmas};
-use crate::record::CheckpointRecord;
-use crate::workload::{TxnWriter, WorkloadConfig};
+use crate::fault::vfs::{self};
+use crate::scenario::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
+use crate::writer::pragmas::{self};
+use crate::writer::protocol::{
+    ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, EXIT_WRITER_IO, EXIT_WRITER_LOCKED, EXIT_WRITER_SETUP,
+    EXIT_WRITER_SQLITE, WriterConfig,
+};
+use crate::writer::session_store::TxnWriter;
 use rusqlite::{Connection, ErrorCode};
-use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,69 +35,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The hidden subcommand that runs a writer.
-pub const WRITER_SUBCOMMAND: &str = "__writer";
-/// The writer's harness side failed (configuration, parent-death signal, acknowledgement
-/// file, trace, start gate): a harness error.
-pub const EXIT_WRITER_SETUP: i32 = 3;
-/// SQLite refused to open, configure or write the database with an error other than a lock.
-pub const EXIT_WRITER_SQLITE: i32 = 4;
-/// SQLite answered SQLITE_BUSY or SQLITE_LOCKED where the writer cannot retry (a checkpoint,
-/// a close, a forked commit): contention, not damage.
-pub const EXIT_WRITER_LOCKED: i32 = 6;
-/// Under the io_error fault: [`IO_ERRORS_IN_A_ROW_MAX`] transactions in a row failed with an
-/// I/O error (a persistent error); the writer gave up.
-pub const EXIT_WRITER_IO: i32 = 5;
 /// Consecutive failed transactions after which a writer facing persistent I/O errors stops.
 pub const IO_ERRORS_IN_A_ROW_MAX: u32 = 50;
 /// Commits between two explicit PASSIVE checkpoints under `passive_every_50`.
 pub const PASSIVE_CHECKPOINT_EVERY_COMMITS: u64 = 50;
-
-/// Announced on stdout once the database is open and every pragma read back.
-pub const ANNOUNCE_READY: u8 = b'R';
-/// Announced on stdout from inside a bulk transaction, after SQLite has spilled pages.
-pub const ANNOUNCE_BULK: u8 = b'B';
-/// Announced on stdout once the VFS has failed an operation on purpose (fault io_error).
-pub const ANNOUNCE_INJECTED: u8 = b'I';
-
-/// Everything a writer process needs, passed as one JSON argument.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WriterConfig {
-    pub db_path: PathBuf,
-    /// One acknowledgement file per connection.
-    pub ack_paths: Vec<PathBuf>,
-    /// The writer id of connection 0; connection k is `writer_id + k`.
-    pub writer_id: u64,
-    /// Connections, each used by its own thread (the gateway of the case had several).
-    pub connections: u32,
-    /// The period of the `truncate_on_timer` checkpoint policy, in milliseconds.
-    pub checkpoint_timer_ms: u64,
-    pub seed: u64,
-    pub pragmas: Pragmas,
-    pub workload: WorkloadConfig,
-    pub sigterm: SigtermBehaviour,
-    /// The checkpoint a graceful writer runs on SIGTERM (WAL only).
-    pub graceful_checkpoint: CheckpointMode,
-    /// `None` outside WAL mode.
-    pub checkpoint: Option<CheckpointPolicy>,
-    /// Make the first transaction a bulk one and announce it (timing `bulk`).
-    pub bulk_first: bool,
-    /// The driver's pid: if our parent is already someone else, the driver died before
-    /// `PR_SET_PDEATHSIG` was armed and we must not run.
-    pub parent_pid: i32,
-    /// Run on the tracing VFS (faults power_loss, crash_point, io_error): every write and sync
-    /// is traced, and `Begin`/`Ack` records go into the same trace.
-    pub vfs: Option<VfsConfig>,
-    /// Report I/O errors (`F` lines) and go on, rather than stop: the io_error fault expects
-    /// them.
-    pub tolerate_io_errors: bool,
-    /// A hazard this process commits besides writing (lock cancellation, a fork).
-    pub hazard: Option<WriterHazard>,
-    /// Wait, once ready, for the driver to open the start gate (one byte on stdin): the
-    /// long-lived writers of a trial start writing together, so that none is still setting up
-    /// (and blocked) while another already holds a long transaction.
-    pub gated: bool,
-}
 
 /// Set by the SIGTERM handler of a `graceful` writer; the write loop polls it between
 /// transactions (async-signal-safe: an atomic store is all the handler does).
@@ -253,7 +196,7 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         // Runs until the process dies (hazard trials end with a SIGKILL).
         let file = crate::base::dbfiles::sidecar(&cfg.db_path, target.suffix());
         let _canceller =
-            hazard::start_lock_canceller(file, interval_us_max, cfg.seed, Arc::new(AtomicBool::new(false)));
+            misuse::start_lock_canceller(file, interval_us_max, cfg.seed, Arc::new(AtomicBool::new(false)));
     }
     // Every connection is open, with its pragmas read back, before the writer says it is ready.
     let mut lanes = Vec::new();
@@ -597,117 +540,4 @@ fn checkpoint(
         .map_err(|e| sqlite_failure(&format!("wal_checkpoint({})", mode.as_sql()), &e))?;
     let elapsed_us = t0.elapsed().as_micros();
     ack.line(&format!("K {} {busy} {log} {done} {elapsed_us} {}\n", mode.as_sql(), u8::from(on_shutdown)))
-}
-
-/// What one writer's ack file says, read by the driver after the writer was reaped.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AckLog {
-    /// Highest sequence begun (`B`), 0 for none.
-    pub begun: u64,
-    /// Highest sequence acknowledged (`A`), 0 for none.
-    pub acked: u64,
-    /// Commit latencies in microseconds, in commit order.
-    pub latencies_us: Vec<u64>,
-    /// When each acknowledgement was written, CLOCK_MONOTONIC nanoseconds, in commit order.
-    pub acked_at_ns: Vec<u64>,
-    /// The sequence number of each acknowledgement, in commit order.
-    pub acked_seqs: Vec<u64>,
-    pub busy_retries: u64,
-    pub checkpoints: Vec<CheckpointRecord>,
-    /// Graceful shutdown markers: started (`T`), checkpoint begun (`C`) and done (`D`), exited (`X`).
-    pub shutdown_started: bool,
-    pub shutdown_checkpoint_started: bool,
-    pub shutdown_checkpoint_done: bool,
-    pub shutdown_exited: bool,
-    /// The writer ran out of work (`E`) before any fault.
-    pub finished: bool,
-    /// Transactions that failed with an I/O error (`F seq code`): (seq, extended code).
-    pub io_errors: Vec<(u64, i32)>,
-    /// Of those, the ones found committed although COMMIT reported the error (`U seq`).
-    pub committed_despite_error: Vec<u64>,
-    /// The writer gave up after persistent I/O errors (`G`).
-    pub gave_up: bool,
-}
-
-/// Parses a writer's ack file. A torn last line (no newline: impossible with one write(2) per
-/// line short of a full disk, but cheap to tolerate) is ignored; any other malformed line is a
-/// harness error.
-pub fn read_acks(path: &Path, writer: u64) -> Result<AckLog, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_acks(&text, writer).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
-    let mut log = AckLog::default();
-    let complete = match text.rfind('\n') {
-        Some(end) => &text[..=end],
-        None => "",
-    };
-    for (index, line) in complete.lines().enumerate() {
-        let bad = || format!("line {}: malformed ack line {line:?}", index + 1);
-        let fields: Vec<&str> = line.split(' ').collect();
-        let num = |i: usize| -> Result<u64, String> { fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad) };
-        let int = |i: usize| -> Result<i64, String> { fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad) };
-        match fields[0] {
-            "B" => log.begun = log.begun.max(num(1)?),
-            "A" => {
-                log.acked = log.acked.max(num(1)?);
-                log.acked_seqs.push(num(1)?);
-                log.latencies_us.push(num(2)?);
-                log.acked_at_ns.push(num(3)?);
-            }
-            "Y" => log.busy_retries = num(1)?,
-            "K" => log.checkpoints.push(CheckpointRecord {
-                writer,
-                mode: fields.get(1).ok_or_else(bad)?.to_string(),
-                busy: int(2)?,
-                log_frames: int(3)?,
-                checkpointed_frames: int(4)?,
-                elapsed_us: num(5)?,
-                on_shutdown: num(6)? == 1,
-            }),
-            "T" => log.shutdown_started = true,
-            "C" => log.shutdown_checkpoint_started = true,
-            "D" => log.shutdown_checkpoint_done = true,
-            "X" => log.shutdown_exited = true,
-            "E" => log.finished = true,
-            "F" => log.io_errors.push((num(1)?, int(2)? as i32)),
-            "U" => log.committed_despite_error.push(num(1)?),
-            "G" => log.gave_up = true,
-            _ => return Err(bad()),
-        }
-    }
-    Ok(log)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_every_line_kind_and_ignores_a_torn_tail() {
-        let text =
-            "B 1\nA 1 250 7\nB 2\nY 1\nB 2\nF 2 266\nB 2\nA 2 300 9\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
-        let log = parse_acks(text, 7).unwrap();
-        assert_eq!(log.begun, 3);
-        assert_eq!(log.acked, 2, "the torn `A 3` line must not count as an acknowledgement");
-        assert_eq!(log.latencies_us, vec![250, 300]);
-        assert_eq!(log.acked_at_ns, vec![7, 9]);
-        assert_eq!(log.acked_seqs, vec![1, 2]);
-        assert_eq!(log.io_errors, vec![(2, 266)]);
-        assert_eq!(log.busy_retries, 1);
-        assert_eq!(log.checkpoints.len(), 1);
-        assert_eq!(log.checkpoints[0].busy, 0);
-        assert!(log.checkpoints[0].on_shutdown);
-        assert!(log.shutdown_started && log.shutdown_checkpoint_started && log.shutdown_checkpoint_done);
-        assert!(log.shutdown_exited && !log.finished);
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        assert!(parse_acks("A x 1 1\n", 1).is_err());
-        assert!(parse_acks("A 1 1\n", 1).is_err(), "an acknowledgement without its time");
-        assert!(parse_acks("Q\n", 1).is_err());
-        assert_eq!(parse_acks("", 1).unwrap(), AckLog::default());
-    }
 }

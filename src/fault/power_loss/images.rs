@@ -7,7 +7,7 @@
 //! acknowledgements equal an earlier one's of the same trial is not checked again (the oracle
 //! is deterministic for a given seed), and is recorded as a duplicate of it.
 
-use crate::check::{self, CheckConfig, CheckReport};
+use crate::oracle::{self, CheckConfig, CheckReport};
 use crate::record::ImageRecord;
 
 use crate::record::expected::Expected;
@@ -15,8 +15,8 @@ use crate::record::expected::Expected;
 use crate::record::checks::ViolationKind;
 
 use crate::base::dbfiles::{self, Files};
-use crate::fault::powerloss::PowerLossConfig;
-use crate::fault::powerloss::{self, Analysis, Choice, Device};
+use crate::fault::power_loss::builder::PowerLossConfig;
+use crate::fault::power_loss::builder::{self, Analysis, Choice, Device};
 use crate::fault::trace::Record;
 use crate::record::expected::WriterExpectation;
 use rand::SeedableRng;
@@ -63,25 +63,25 @@ impl Imaging<'_> {
     /// The acknowledgements that precede `cut`, on top of the history.
     pub fn expected_at(&self, cut: usize) -> Expected {
         let mut writers = self.history.clone();
-        for (w, (acked, begun)) in powerloss::acks_at(self.records, cut) {
+        for (w, (acked, begun)) in builder::acks_at(self.records, cut) {
             writers.insert(w, WriterExpectation::from_acked(&acked, begun));
         }
         Expected { writers }
     }
 
     pub fn build(&self, cut: usize, choices: &[Choice]) -> Files {
-        powerloss::build(self.base, self.records, cut, &self.device, choices)
+        builder::build(self.base, self.records, cut, &self.device, choices)
     }
 
     pub fn analyze(&self, cut: usize) -> Analysis {
         let names: Vec<String> = self.base.keys().cloned().collect();
-        powerloss::analyze(&names, self.records, cut, &self.device)
+        builder::analyze(&names, self.records, cut, &self.device)
     }
 
     /// Writes `files` into the image directory (and nothing else) and checks them.
     pub fn check_files(&self, files: &Files, expected: &Expected) -> anyhow::Result<CheckReport> {
         dbfiles::write_files(self.dir, files)?;
-        check::check_image(&self.dir.join(self.db_name), self.check, Some(expected))
+        oracle::check_image(&self.dir.join(self.db_name), self.check, Some(expected))
     }
 }
 
@@ -106,12 +106,12 @@ pub fn files_hash(files: &Files) -> u64 {
 /// Builds and checks `cfg.images_per_trace` images of the trace, seeded by `seed`.
 pub fn check_images(im: &Imaging<'_>, cfg: &PowerLossConfig, seed: u64) -> anyhow::Result<Checked> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let cuts = powerloss::cuts(im.records, cfg.images_per_trace as usize, cfg.cut_points, &mut rng);
+    let cuts = builder::cuts(im.records, cfg.images_per_trace as usize, cfg.cut_points, &mut rng);
     let mut seen: HashMap<u64, (u32, Vec<ViolationKind>)> = HashMap::new();
     let mut out = Checked { images: Vec::new(), report: None, failing: None, could_not_run: None };
     for (index, &cut) in cuts.iter().enumerate() {
         let analysis = im.analyze(cut);
-        let choices = powerloss::random_choices(&analysis, cfg.torn_percent, &mut rng);
+        let choices = builder::random_choices(&analysis, cfg.torn_percent, &mut rng);
         let files = im.build(cut, &choices);
         let expected = im.expected_at(cut);
         let key = image_key(&files, &expected);
@@ -177,11 +177,11 @@ pub fn explain(
             }
         }
     };
-    let (shrunk, tests) = powerloss::shrink(&failing.choices, tests_max, &mut fails);
+    let (shrunk, tests) = builder::shrink(&failing.choices, tests_max, &mut fails);
     if let Some(e) = error {
         return Err(e);
     }
-    let mut lines = powerloss::explain(&failing.analysis, &shrunk, page_size);
+    let mut lines = builder::explain(&failing.analysis, &shrunk, page_size);
     if lines.is_empty() {
         lines.push(
             "no lost write is needed: the image fails with every undetermined write persisted \
@@ -198,14 +198,14 @@ pub fn explain(
 #[cfg(test)]
 mod canary_tests {
     use super::*;
-    use crate::check::IntegrityLevel;
-    use crate::check::ReopenConfig;
-    use crate::fault::powerloss::OpKind;
+    use crate::fault::power_loss::builder::OpKind;
     use crate::fault::trace::FileKind;
     use crate::fault::vfs::{self, tests as vfs_tests};
-    use crate::matrix::{FullFsync, JournalMode, Synchronous};
-    use crate::pragmas::{self, Pragmas};
-    use crate::workload::{self, TxnWriter, WorkloadConfig};
+    use crate::oracle::IntegrityLevel;
+    use crate::oracle::ReopenConfig;
+    use crate::scenario::matrix::{FullFsync, JournalMode, Synchronous};
+    use crate::writer::pragmas::{self, Pragmas};
+    use crate::writer::session_store::{self, TxnWriter, WorkloadConfig};
     use rusqlite::{Connection, OpenFlags};
 
     fn workload_cfg() -> WorkloadConfig {
@@ -252,9 +252,9 @@ mod canary_tests {
         let p = pragmas(journal_mode, synchronous);
         let seed_txns = {
             let mut conn = Connection::open(&db).unwrap();
-            workload::create_schema(&conn, &cfg).unwrap();
+            session_store::create_schema(&conn, &cfg).unwrap();
             pragmas::apply(&conn, &p).unwrap();
-            let n = workload::seed(&mut conn, &cfg, 1).unwrap();
+            let n = session_store::seed(&mut conn, &cfg, 1).unwrap();
             conn.close().unwrap();
             n
         };
@@ -289,7 +289,7 @@ mod canary_tests {
     fn judge(
         t: &Traced,
         cut: usize,
-        choose: &dyn Fn(&crate::fault::powerloss::Undetermined) -> Choice,
+        choose: &dyn Fn(&crate::fault::power_loss::builder::Undetermined) -> Choice,
     ) -> Vec<ViolationKind> {
         let check_cfg = CheckConfig {
             integrity: IntegrityLevel::Full,
@@ -313,7 +313,7 @@ mod canary_tests {
         im.check_files(&files, &im.expected_at(cut)).unwrap().violations()
     }
 
-    fn drop_all(_: &crate::fault::powerloss::Undetermined) -> Choice {
+    fn drop_all(_: &crate::fault::power_loss::builder::Undetermined) -> Choice {
         Choice::Drop
     }
 
@@ -369,7 +369,7 @@ mod canary_tests {
             })
             .collect();
         assert!(db_writes.len() >= 2, "the last commit writes several database pages");
-        let keep_db = |u: &crate::fault::powerloss::Undetermined| {
+        let keep_db = |u: &crate::fault::power_loss::builder::Undetermined| {
             if u.name == "db.sqlite" { Choice::Keep } else { Choice::Drop }
         };
         let damaged: Vec<Vec<ViolationKind>> =

@@ -17,20 +17,23 @@
 //! file, the 1-based line, the setting (`fault.kill.grace_ms`, `matrix[2].journal_mode`; blocks
 //! are counted from 1, as a reader of the file counts them), the bad value and what is allowed.
 
-use crate::check::IntegrityLevel;
+pub mod expect;
+pub mod matrix;
+
 use crate::error::{Error, Result};
-use crate::expect::{ExpectOverride, Level};
-use crate::fault::hazard::HazardConfig;
 use crate::fault::load::LoadConfig;
-use crate::fault::powerloss::PowerLossConfig;
+use crate::fault::power_loss::builder::PowerLossConfig;
 use crate::fault::vfs::IoErrorKind;
-use crate::matrix::{
-    self, Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming,
-    MatrixBlock, SigtermBehaviour, Synchronous,
-};
+use crate::oracle::IntegrityLevel;
 use crate::record::checks::ViolationKind;
 use crate::run::topology::TopologyConfig;
-use crate::workload::WorkloadConfig;
+use crate::scenario::expect::{ExpectOverride, Level};
+use crate::scenario::matrix::{
+    Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, MatrixBlock,
+    SigtermBehaviour, Synchronous,
+};
+use crate::sqlite::builds::SqliteBuild;
+use crate::writer::session_store::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Range;
@@ -39,7 +42,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// The embedded default scenario (also at `scenarios/default.toml`).
-pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../scenarios/default.toml");
+pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../scenarios/default.toml");
 
 /// A validated scenario.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -89,6 +92,28 @@ pub struct CrashPointConfig {
 impl Default for CrashPointConfig {
     fn default() -> Self {
         CrashPointConfig { points: CrashPoints::Systematic, txns: 6, op_max: 300 }
+    }
+}
+
+/// `[hazard]`: the knobs of the hazard faults.
+/// `[hazard]`: the knobs of the hazard faults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HazardConfig {
+    /// Lock cancellation: the longest pause between two open-and-close of the file, in
+    /// microseconds (each pause is uniform in 0..=this).
+    pub lock_cancel_interval_us_max: u64,
+    /// Cross-version: the other SQLite build that checks each image beside the bundled one:
+    /// `system` (the OS's `libsqlite3.so.0`), a version crashfuzz builds itself (`3.41.2`, see
+    /// `crashfuzz sqlite list`), or a path to a `libsqlite3.so`.
+    pub other_sqlite: SqliteBuild,
+    /// Raw-copy backup: the size of each plain read, in bytes.
+    pub backup_chunk_bytes: u32,
+}
+
+impl Default for HazardConfig {
+    fn default() -> Self {
+        HazardConfig { lock_cancel_interval_us_max: 2000, other_sqlite: SqliteBuild::System, backup_chunk_bytes: 65536 }
     }
 }
 
@@ -226,8 +251,8 @@ const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::run::ids::WRITERS_
 const _: () = assert!((WRITERS_PER_TRIAL_MAX as u64) < crate::run::ids::WRITER_ID_STRIDE - 1);
 
 impl Scenario {
-    pub fn cells(&self) -> Vec<crate::matrix::Cell> {
-        crate::matrix::expand(&self.matrix)
+    pub fn cells(&self) -> Vec<crate::scenario::matrix::Cell> {
+        crate::scenario::matrix::expand(&self.matrix)
     }
 }
 
@@ -238,13 +263,13 @@ impl Scenario {
 pub fn embedded() -> &'static [(&'static str, &'static str)] {
     &[
         ("default", DEFAULT_SCENARIO_TOML),
-        ("power-loss", include_str!("../scenarios/power-loss.toml")),
-        ("crash-points", include_str!("../scenarios/crash-points.toml")),
-        ("io-errors", include_str!("../scenarios/io-errors.toml")),
-        ("gateway", include_str!("../scenarios/gateway.toml")),
-        ("hazards", include_str!("../scenarios/hazards.toml")),
-        ("durability-kill", include_str!("../scenarios/durability-kill.toml")),
-        ("durability-power-loss", include_str!("../scenarios/durability-power-loss.toml")),
+        ("power-loss", include_str!("../../scenarios/power-loss.toml")),
+        ("crash-points", include_str!("../../scenarios/crash-points.toml")),
+        ("io-errors", include_str!("../../scenarios/io-errors.toml")),
+        ("gateway", include_str!("../../scenarios/gateway.toml")),
+        ("hazards", include_str!("../../scenarios/hazards.toml")),
+        ("durability-kill", include_str!("../../scenarios/durability-kill.toml")),
+        ("durability-power-loss", include_str!("../../scenarios/durability-power-loss.toml")),
     ]
 }
 
@@ -1185,7 +1210,7 @@ mod tests {
         assert_eq!(ids.len(), 29);
         let mut canaries = Vec::new();
         for cell in &cells {
-            let e = crate::expect::expectation_for(cell, &s.expect);
+            let e = crate::scenario::expect::expectation_for(cell, &s.expect);
             assert_eq!(e.levels.len(), ViolationKind::ALL.len(), "{cell}");
             if cell.journal_mode.is_journalled() && cell.fault != FaultKind::PowerLoss {
                 assert!(e.levels.values().all(|&l| l == Level::Forbidden), "{cell}: {}", e.describe());
