@@ -6,6 +6,8 @@
 //! not flake: canary cells kill inside an announced bulk transaction that has already spilled
 //! pages into the database file.
 
+mod architecture;
+
 use rusqlite::Connection;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

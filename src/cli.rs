@@ -379,7 +379,7 @@ fn sqlite_build_command(build: &SqliteBuild) -> Result<i32> {
 }
 
 fn replay_command(dir: PathBuf) -> Result<i32> {
-    let (kept, report) = crate::run::trial::replay(&dir)?;
+    let (kept, report) = crate::run::keep::replay(&dir)?;
     println!("crashfuzz replay: trial {} of cell {} (seed {})", kept.trial, kept.cell_id, kept.seed);
     let before: Vec<&str> = kept
         .checks

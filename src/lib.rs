@@ -78,4 +78,6 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod writer;

@@ -14,8 +14,9 @@
 //! its work before the fault came, a crash point was never reached) is inconclusive.
 
 use crate::base::process::DeathKind;
+use crate::fault::Fault;
 use crate::record::Role;
-use crate::scenario::matrix::{FaultKind, SigtermBehaviour};
+use crate::scenario::matrix::SigtermBehaviour;
 use crate::writer::protocol::EXIT_WRITER_IO;
 use crate::writer::protocol::EXIT_WRITER_LOCKED;
 use crate::writer::protocol::EXIT_WRITER_SETUP;
@@ -43,10 +44,11 @@ pub enum DeathVerdict {
 }
 
 /// What is known of one reaped writer process.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DeathFacts<'a> {
     pub role: Role,
-    pub fault: FaultKind,
+    /// The trial's fault: what it sends, what it intends, what ends a writer by itself.
+    pub fault: &'a dyn Fault,
     pub sigterm: Option<SigtermBehaviour>,
     pub how: DeathKind,
     /// It was gone before the fault's first signal was due.
@@ -63,52 +65,23 @@ pub struct DeathFacts<'a> {
     pub stderr_tail: &'a str,
 }
 
-/// The deaths the fault intends for the victim, as labels (`signal:SIGTERM`, `exit:0`...).
-pub fn expected_deaths(fault: FaultKind, sigterm: Option<SigtermBehaviour>) -> Vec<String> {
-    let labels: &[&str] = match (fault, sigterm) {
-        (FaultKind::SigkillOnly, _) => &["signal:SIGKILL"],
-        (FaultKind::Kill, None | Some(SigtermBehaviour::Default)) => &["signal:SIGTERM"],
-        (FaultKind::Kill, Some(SigtermBehaviour::Ignore)) => &["signal:SIGKILL"],
-        // Finishes its transaction and exits 0, or is cut by the SIGKILL after the grace.
-        (FaultKind::Kill, Some(SigtermBehaviour::Graceful)) => &["exit:0", "signal:SIGKILL"],
-        // The driver's SIGKILL, or the VFS's own at the crash point.
-        (FaultKind::PowerLoss | FaultKind::CrashPoint, _) => &["signal:SIGKILL"],
-        // Killed after the error, or gave up after persistent errors.
-        (FaultKind::IoError, _) => &["signal:SIGKILL", "exit:5"],
-        (
-            FaultKind::LockCancel
-            | FaultKind::LockCancelWal
-            | FaultKind::LockCancelShm
-            | FaultKind::DeleteHotWal
-            | FaultKind::DeleteHotJournal
-            | FaultKind::SwapDb
-            | FaultKind::RawCopyBackup
-            | FaultKind::ForkConnection
-            | FaultKind::CrossVersion,
-            _,
-        ) => &["signal:SIGKILL"],
-    };
-    labels.iter().map(|s| s.to_string()).collect()
+/// True when crashfuzz may have sent `signal` to a process of this role: SIGKILL always (the
+/// fault, the escalation, the end of a trial, the VFS's crash point), the fault's first signal
+/// only to its victim.
+fn sent_by_crashfuzz(signal: i32, role: Role, fault: &dyn Fault) -> bool {
+    if signal == Signal::SIGKILL as i32 {
+        return true;
+    }
+    match role {
+        Role::Victim => fault.first_signal().is_some_and(|s| s as i32 == signal),
+        Role::Survivor | Role::Transient => false,
+    }
 }
 
 /// The deaths of a survivor or transient: its own clean exit, or the SIGKILL that ends the
 /// trial.
 pub fn others_deaths() -> Vec<String> {
     vec!["exit:0".to_string(), "signal:SIGKILL".to_string()]
-}
-
-/// True when crashfuzz may have sent `signal` to a process of this role: SIGKILL always (the
-/// fault, the escalation, the end of a trial, the VFS's crash point), SIGTERM only to the
-/// victim of a `kill`.
-fn sent_by_crashfuzz(signal: i32, role: Role, fault: FaultKind) -> bool {
-    if signal == Signal::SIGKILL as i32 {
-        return true;
-    }
-    let sigterm_sent = match role {
-        Role::Victim => fault == FaultKind::Kill,
-        Role::Survivor | Role::Transient => false,
-    };
-    sigterm_sent && signal == Signal::SIGTERM as i32
 }
 
 /// Judges one death; see the module doc.
@@ -134,21 +107,22 @@ pub fn judge(f: &DeathFacts<'_>) -> DeathVerdict {
                 Role::Survivor | Role::Transient => DeathVerdict::Contention(reason),
             };
         }
-        DeathKind::Exit(EXIT_WRITER_IO) if f.fault == FaultKind::IoError => {}
+        // A writer giving up on persistent I/O errors is what an injected error intends.
+        DeathKind::Exit(EXIT_WRITER_IO) if f.fault.intended_deaths(f.sigterm).contains(&label) => {}
         DeathKind::Exit(0) | DeathKind::Signal(_) => {}
         DeathKind::Exit(code) => {
             return DeathVerdict::Crashed(said(&format!("exited {code}, outside the writer's exit codes")));
         }
     }
     let expected = match f.role {
-        Role::Victim => expected_deaths(f.fault, f.sigterm),
+        Role::Victim => f.fault.intended_deaths(f.sigterm),
         Role::Survivor | Role::Transient => others_deaths(),
     };
     match f.role {
         Role::Victim => {
             // A crash point is the writer killing itself, and a writer facing persistent I/O
             // errors gives up by itself: both are the fault, not an early death.
-            let fault_ends_it = f.fault == FaultKind::CrashPoint || (f.fault == FaultKind::IoError && f.gave_up);
+            let fault_ends_it = f.fault.ends_writer_itself(f.gave_up);
             if f.finished {
                 return DeathVerdict::Inconclusive(format!(
                     "{who} finished its work before the fault (txns_max / writer_lifetime_ms_max)"
@@ -157,7 +131,9 @@ pub fn judge(f: &DeathFacts<'_>) -> DeathVerdict {
             if f.exited_before_signal && !fault_ends_it {
                 return DeathVerdict::Inconclusive(said(&format!("died before the fault ({label})")));
             }
-            if f.escalated && f.fault == FaultKind::CrashPoint {
+            // A writer that should end itself (a crash point) and had to be killed never got
+            // there.
+            if f.escalated && f.fault.first_signal().is_none() {
                 return DeathVerdict::Inconclusive(format!("{who} never reached its crash point"));
             }
         }
@@ -175,12 +151,13 @@ pub fn judge(f: &DeathFacts<'_>) -> DeathVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::matrix::FaultKind;
 
-    fn facts(role: Role, fault: FaultKind, how: DeathKind) -> DeathFacts<'static> {
+    fn facts(role: Role, kind: FaultKind, how: DeathKind) -> DeathFacts<'static> {
         DeathFacts {
             role,
-            fault,
-            sigterm: fault.sends_sigterm().then_some(SigtermBehaviour::Default),
+            fault: crate::fault::of(kind),
+            sigterm: kind.sends_sigterm().then_some(SigtermBehaviour::Default),
             how,
             exited_before_signal: false,
             escalated: false,
@@ -197,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_signal_crashfuzz_never_sends_is_a_writer_crash_in_every_role_and_fault() {
-        for fault in FaultKind::ALL {
+        for &fault in FaultKind::ALL {
             for role in [Role::Victim, Role::Survivor, Role::Transient] {
                 for sig in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGABRT, Signal::SIGILL, Signal::SIGFPE] {
                     let v = judge(&facts(role, fault, DeathKind::Signal(sig as i32)));
@@ -272,13 +249,12 @@ mod tests {
     }
 
     #[test]
-    fn expected_deaths_cover_every_behaviour() {
-        assert_eq!(expected_deaths(FaultKind::SigkillOnly, None), vec!["signal:SIGKILL"]);
-        assert_eq!(expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Default)), vec!["signal:SIGTERM"]);
-        assert_eq!(expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Ignore)), vec!["signal:SIGKILL"]);
-        assert_eq!(
-            expected_deaths(FaultKind::Kill, Some(SigtermBehaviour::Graceful)),
-            vec!["exit:0", "signal:SIGKILL"]
-        );
+    fn intended_deaths_cover_every_behaviour() {
+        let of = |kind, sigterm| crate::fault::of(kind).intended_deaths(sigterm);
+        assert_eq!(of(FaultKind::SigkillOnly, None), vec!["signal:SIGKILL"]);
+        assert_eq!(of(FaultKind::Kill, Some(SigtermBehaviour::Default)), vec!["signal:SIGTERM"]);
+        assert_eq!(of(FaultKind::Kill, Some(SigtermBehaviour::Ignore)), vec!["signal:SIGKILL"]);
+        assert_eq!(of(FaultKind::Kill, Some(SigtermBehaviour::Graceful)), vec!["exit:0", "signal:SIGKILL"]);
+        assert_eq!(of(FaultKind::IoError, None), vec!["signal:SIGKILL", "exit:5"]);
     }
 }

@@ -18,6 +18,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
+/// The trace file's name in a trial's directory and in a kept failure.
+pub const TRACE_FILE: &str = "trace.bin";
+
 /// What a file is to SQLite, from the flags of its `xOpen`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +85,21 @@ impl Record {
         frame.extend_from_slice(&len.to_le_bytes());
         frame.extend_from_slice(&body);
         frame
+    }
+
+    /// The operations the VFS counts for crash points and I/O errors: writes, syncs and
+    /// truncations of the database's files.
+    pub fn is_counted_op(&self) -> bool {
+        match self {
+            Record::Write { .. } | Record::Sync { .. } | Record::Truncate { .. } => true,
+            Record::Open { .. }
+            | Record::DirSync { .. }
+            | Record::Delete { .. }
+            | Record::Close { .. }
+            | Record::Begin { .. }
+            | Record::Ack { .. }
+            | Record::Injected { .. } => false,
+        }
     }
 }
 

@@ -798,63 +798,23 @@ fn reopen_failure(step: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome
 mod tests {
     use super::*;
     use crate::record::expected::WriterExpectation;
-    use crate::scenario::matrix::{JournalMode, Synchronous};
+    use crate::scenario::matrix::JournalMode;
     use proptest::prelude::*;
 
-    const WRITER: u64 = 101;
+    use crate::testkit::{WRITER, expected, pragmas, session_store as seeded_store, workload as workload_cfg};
+
     const COMMITS: u64 = 20;
 
-    fn workload_cfg() -> WorkloadConfig {
-        WorkloadConfig {
-            seed_messages: 40,
-            seed_sessions: 4,
-            compress_percent: 10,
-            edit_percent: 10,
-            ..Default::default()
-        }
-    }
-
-    fn pragmas(journal_mode: JournalMode) -> Pragmas {
-        Pragmas {
-            journal_mode,
-            synchronous: Synchronous::Full,
-            busy_timeout_ms: 1000,
-            cache_size_kib: 256,
-            wal_autocheckpoint_pages: 1000,
-            fullfsync: crate::scenario::matrix::FullFsync::Off,
-        }
-    }
-
     fn cfg(journal_mode: JournalMode) -> CheckConfig {
-        CheckConfig {
-            integrity: IntegrityLevel::Full,
-            fts_samples: 8,
-            seed: 3,
-            reopen: ReopenConfig { pragmas: Some(pragmas(journal_mode)), writer_id: 999, workload: workload_cfg() },
-        }
+        crate::testkit::check_config(Some(journal_mode))
     }
 
     /// A clean session store: the seed (writer 0) plus `COMMITS` transactions of `WRITER`.
     fn clean(journal_mode: JournalMode) -> (tempfile::TempDir, std::path::PathBuf, Expected) {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db.sqlite");
-        let w = workload_cfg();
-        let mut conn = Connection::open(&db).unwrap();
-        session_store::create_schema(&conn, &w).unwrap();
-        pragmas::apply(&conn, &pragmas(journal_mode)).unwrap();
-        let n = session_store::seed(&mut conn, &w, 1).unwrap();
-        let mut txn = TxnWriter::new(WRITER, 2, &w);
-        for _ in 0..COMMITS {
-            txn.run_txn(&mut conn, &mut |_| {}).unwrap();
-        }
+        let (db, conn, _, seeded) = seeded_store(dir.path(), &workload_cfg(), &pragmas(journal_mode), COMMITS);
         drop(conn);
-        let expected = Expected {
-            writers: BTreeMap::from([
-                (session_store::SEED_WRITER, WriterExpectation::upto(n, n)),
-                (WRITER, WriterExpectation::upto(COMMITS, COMMITS + 1)),
-            ]),
-        };
-        (dir, db, expected)
+        (dir, db, expected(seeded, COMMITS, COMMITS + 1))
     }
 
     fn mutate(db: &Path, sql: &str) {

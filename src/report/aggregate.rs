@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(o.failures.iter().map(|f| f.trial).collect::<Vec<_>>(), vec![1, 4, 7, 10, 13]);
 
         // A forbidden hit outranks earlier allowed ones.
-        let mut e = expect::builtin(&off());
+        let mut e = crate::fault::builtin(&off());
         e.levels.insert(ViolationKind::Open, Level::Forbidden);
         let mut agg = Aggregator::new(vec![(off(), e)]);
         for t in 0..10 {

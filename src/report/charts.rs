@@ -530,7 +530,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::expect;
+
     use crate::scenario::matrix::{Cell, CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming};
 
     use crate::record::TrialRecord;
@@ -574,7 +574,7 @@ mod tests {
             cell(JournalMode::Delete, Synchronous::Full, FaultKind::Kill),
             cell(JournalMode::Wal, Synchronous::Normal, FaultKind::PowerLoss),
         ];
-        let mut agg = Aggregator::new(cells.iter().map(|c| (*c, expect::builtin(c))).collect());
+        let mut agg = Aggregator::new(cells.iter().map(|c| (*c, crate::fault::builtin(c))).collect());
         let lost: &[ViolationKind] = &[ViolationKind::LostAck];
         for t in 0..10 {
             agg.add(&record(t, &cells[0], &[&[], &[], &[]], &[200, 300, 4_000]));

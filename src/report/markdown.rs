@@ -9,8 +9,21 @@ use std::fmt::Write as _;
 
 /// `summary.md`: a header line, one table row per cell, the failures, a legend.
 pub fn markdown(summary: &Summary) -> String {
-    let m = &summary.meta;
     let mut out = String::new();
+    header(&mut out, summary);
+    cell_table(&mut out, summary);
+    failures(&mut out, summary);
+    let _ = writeln!(out, "\n## Charts\n");
+    for (name, what) in charts::CHARTS {
+        let _ = writeln!(out, "- [{name}]({name}): {what}");
+    }
+    legend(&mut out);
+    out
+}
+
+/// The verdict line, then where the run came from: its command, or the runs merged.
+fn header(out: &mut String, summary: &Summary) {
+    let m = &summary.meta;
     let verdict = if summary.failed() { "FAILED" } else { "ok" };
     let _ = writeln!(out, "# crashfuzz: {}\n", m.scenario);
     let merged = summary.sources.len() > 1;
@@ -30,37 +43,7 @@ pub fn markdown(summary: &Summary) -> String {
         if summary.interrupted { " · **interrupted**: only the trials that finished" } else { "" },
     );
     if merged {
-        let _ = writeln!(
-            out,
-            "Merged from {} runs by `{}`; the first started {}.\n",
-            summary.sources.len(),
-            m.command,
-            m.started_at
-        );
-        let _ = writeln!(out, "| run directory | run id | scenario | shard | seed | trials | duration |");
-        let _ = writeln!(out, "|---|---|---|---|--:|--:|--:|");
-        for r in &summary.sources {
-            let mut notes = Vec::new();
-            if r.interrupted {
-                notes.push("interrupted");
-            }
-            if r.torn_last_line {
-                notes.push("torn last line skipped");
-            }
-            let _ = writeln!(
-                out,
-                "| `{}` | `{}` | {} | {} | {} | {}{} | {:.1} s |",
-                r.dir,
-                r.run_id,
-                r.scenario,
-                r.shard.as_deref().unwrap_or("–"),
-                r.seed.map_or_else(|| "–".to_string(), |s| s.to_string()),
-                r.trials,
-                if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) },
-                r.duration_s,
-            );
-        }
-        let _ = writeln!(out);
+        merged_runs(out, summary);
     } else {
         let _ = writeln!(
             out,
@@ -68,7 +51,46 @@ pub fn markdown(summary: &Summary) -> String {
             m.run_id, m.started_at, m.scenario_source, m.command
         );
     }
+}
 
+/// The runs a merged summary sums, one row each.
+fn merged_runs(out: &mut String, summary: &Summary) {
+    let m = &summary.meta;
+    let _ = writeln!(
+        out,
+        "Merged from {} runs by `{}`; the first started {}.\n",
+        summary.sources.len(),
+        m.command,
+        m.started_at
+    );
+    let _ = writeln!(out, "| run directory | run id | scenario | shard | seed | trials | duration |");
+    let _ = writeln!(out, "|---|---|---|---|--:|--:|--:|");
+    for r in &summary.sources {
+        let mut notes = Vec::new();
+        if r.interrupted {
+            notes.push("interrupted");
+        }
+        if r.torn_last_line {
+            notes.push("torn last line skipped");
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} | {} | {}{} | {:.1} s |",
+            r.dir,
+            r.run_id,
+            r.scenario,
+            r.shard.as_deref().unwrap_or("–"),
+            r.seed.map_or_else(|| "–".to_string(), |s| s.to_string()),
+            r.trials,
+            if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) },
+            r.duration_s,
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// One row per cell: its rate of each violation kind, expectation, verdict and latency.
+fn cell_table(out: &mut String, summary: &Summary) {
     let kinds: Vec<&str> = ViolationKind::ALL.iter().map(|&k| short(k)).collect();
     let _ = writeln!(
         out,
@@ -103,7 +125,10 @@ pub fn markdown(summary: &Summary) -> String {
             latency_pair(&c.commit_latency_us),
         );
     }
+}
 
+/// The failing cells with their trials' replay lines, then the inconclusive trials' reasons.
+fn failures(out: &mut String, summary: &Summary) {
     let _ = writeln!(out, "\n## Failures\n");
     let failing: Vec<&CellSummary> = summary.cells.iter().filter(|c| c.verdict.failed()).collect();
     if failing.is_empty() {
@@ -134,12 +159,10 @@ pub fn markdown(summary: &Summary) -> String {
             );
         }
     }
+}
 
-    let _ = writeln!(out, "\n## Charts\n");
-    for (name, what) in charts::CHARTS {
-        let _ = writeln!(out, "- [{name}]({name}): {what}");
-    }
-
+/// What the table's notation, verdicts and kinds mean.
+fn legend(out: &mut String) {
     let _ = writeln!(out, "\n## Legend\n");
     let _ = writeln!(
         out,
@@ -163,7 +186,6 @@ pub fn markdown(summary: &Summary) -> String {
          prefix (hole in a writer's sequence), reopen (write after recovery), crash (a writer died of \
          something crashfuzz did not send: `writer_crash`). Inconclusive trials are not crash states."
     );
-    out
 }
 
 #[cfg(test)]

@@ -412,7 +412,7 @@ mod tests {
     use crate::record::TrialOutcome;
     use crate::record::TrialTiming;
     use crate::record::checks::ViolationKind;
-    use crate::scenario::expect::{self, Level};
+    use crate::scenario::expect::Level;
     use crate::scenario::matrix::{CheckpointPolicy, FaultKind, FullFsync, JournalMode, KillTiming, Synchronous};
 
     use std::io::Write;
@@ -470,7 +470,7 @@ mod tests {
     }
 
     fn expectations() -> Vec<(Cell, Expectation)> {
-        cells().iter().map(|c| (*c, expect::builtin(c))).collect()
+        cells().iter().map(|c| (*c, crate::fault::builtin(c))).collect()
     }
 
     fn meta(seed: u64) -> RunMeta {

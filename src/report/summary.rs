@@ -378,7 +378,6 @@ pub struct FailureExample {
 mod tests {
     use super::*;
     use crate::report::testkit::*;
-    use crate::scenario::expect;
 
     #[test]
     fn summary_json_has_the_documented_keys_and_round_trips() {
@@ -458,6 +457,6 @@ mod tests {
         assert!(c["timing_ms"]["check"].is_f64());
         let back: Summary = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
-        assert_eq!(back.cells[0].expectation.expectation(), expect::builtin(&wal()));
+        assert_eq!(back.cells[0].expectation.expectation(), crate::fault::builtin(&wal()));
     }
 }

@@ -5,7 +5,6 @@ use crate::record::checks::ViolationKind;
 use crate::record::{TrialOutcome, TrialRecord, TrialTiming};
 use crate::report::aggregate::Aggregator;
 use crate::report::summary::{RunMeta, Summary};
-use crate::scenario::expect;
 use crate::scenario::matrix::{
     Cell, CheckpointPolicy, FaultKind, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
 };
@@ -49,7 +48,7 @@ pub(crate) fn aggregator() -> Aggregator {
 
 /// An aggregator over these cells, each with its built-in expectation.
 pub(crate) fn aggregator_of(cells: &[Cell]) -> Aggregator {
-    Aggregator::new(cells.iter().map(|c| (*c, expect::builtin(c))).collect())
+    Aggregator::new(cells.iter().map(|c| (*c, crate::fault::builtin(c))).collect())
 }
 
 pub(crate) fn meta() -> RunMeta {

@@ -10,14 +10,16 @@
 
 use crate::base::scratch;
 use crate::error::{EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT_FAILED, Error, Result};
+use crate::fault::Prepare;
 use crate::fault::load::LoadGen;
 use crate::record::TrialRecord;
 use crate::report::aggregate::Aggregator;
 use crate::report::summary::RunMeta;
-use crate::run::trial::{self, Lane, Template, TrialEnv};
-use crate::scenario::expect;
-use crate::scenario::matrix::FaultKind;
-use crate::scenario::{Budget, CrashPoints, Scenario};
+use crate::run::env::TrialEnv;
+use crate::run::lane::{Lane, Template, build_template};
+use crate::run::trial::run_trial;
+use crate::scenario::matrix::{Cell, FaultKind};
+use crate::scenario::{Budget, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
 use serde::Serialize;
@@ -55,30 +57,7 @@ pub struct RunOptions {
     pub command: String,
 }
 
-/// `run.json`: everything needed to know what ran where.
-#[derive(Serialize)]
-struct RunJson<'a> {
-    run_id: &'a str,
-    seed: u64,
-    command: &'a str,
-    started_at: &'a str,
-    crashfuzz_version: &'a str,
-    sqlite_version: &'a str,
-    jobs: usize,
-    shard: Option<String>,
-    only_trial: Option<u64>,
-    budget: Budget,
-    cells: Vec<String>,
-    machine: Machine,
-    scenario: &'a Scenario,
-    /// The other SQLite build of the cross_version cells, as its library names itself.
-    other_sqlite: Option<OtherSqlite>,
-    /// The load generator's warm-up, when the scenario asks for a load average (filled in
-    /// when it ends; run.json is rewritten then).
-    load_warmup: Option<crate::fault::load::LoadStatus>,
-}
-
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct OtherSqlite {
     /// As resolved: the spec and where its library is.
     build: String,
@@ -104,7 +83,7 @@ fn resolve_other_sqlite(
     Ok((build, identity))
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct Machine {
     hostname: Option<String>,
     os: Option<String>,
@@ -129,6 +108,358 @@ fn machine() -> Machine {
     }
 }
 
+/// `run.json`: everything needed to know what ran where.
+#[derive(Clone, Serialize)]
+struct RunJson {
+    run_id: String,
+    seed: u64,
+    command: String,
+    started_at: String,
+    crashfuzz_version: String,
+    sqlite_version: String,
+    jobs: usize,
+    shard: Option<String>,
+    only_trial: Option<u64>,
+    budget: Budget,
+    cells: Vec<String>,
+    machine: Machine,
+    scenario: Scenario,
+    /// The other SQLite build of the cross_version cells, as its library names itself.
+    other_sqlite: Option<OtherSqlite>,
+    /// The load generator's warm-up, when the scenario asks for a load average (filled in
+    /// when it ends; run.json is rewritten then).
+    load_warmup: Option<crate::fault::load::LoadStatus>,
+}
+
+/// What a campaign knows before its first trial.
+struct Campaign {
+    opts: RunOptions,
+    started: Instant,
+    run_id: String,
+    run_dir: PathBuf,
+    cells: Vec<Cell>,
+    run_json: RunJson,
+    other_sqlite: Option<crate::sqlite::builds::ResolvedBuild>,
+}
+
+/// Runs a campaign to the end (or to Ctrl-C); returns the exit code (`error`'s table).
+pub fn run(opts: RunOptions) -> Result<i32> {
+    let campaign = prepare(opts)?;
+    let (opts, cells, run_dir) = (&campaign.opts, &campaign.cells, &campaign.run_dir);
+    let trials_path = run_dir.join("trials.jsonl");
+    let mut trials_file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&trials_path)
+        .map_err(|source| Error::BadPath { path: trials_path.clone(), what: "cannot create".into(), source })?;
+    install_signal_thread()?;
+    let work = work_dir(opts)?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let templates = build_templates(&exe, work.path(), opts, cells)?;
+    let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
+    let env = TrialEnv {
+        exe: &exe,
+        other_sqlite: campaign.other_sqlite.as_ref(),
+        scenario: &opts.scenario,
+        cells,
+        templates: &templates,
+        run_dir,
+        campaign_seed: opts.seed,
+        scenario_arg: &opts.scenario_arg,
+        kept_per_cell: &kept_per_cell,
+        campaign_start: campaign.started,
+    };
+    let bar = progress_bar(opts);
+    let load = start_load(&campaign, &exe, work.path(), &bar)?;
+    // A re-run of one trial judges its cell alone: the others ran nothing and claim nothing.
+    let n_cells = cells.len() as u64;
+    let expectations: Vec<_> = cells
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| opts.only_trial.is_none_or(|t| t % n_cells == i as u64))
+        .map(|(_, c)| (*c, crate::fault::expectation_for(c, &opts.scenario.expect)))
+        .collect();
+    let mut agg = Aggregator::new(expectations);
+    let harness_error = run_trials(&env, opts, work.path(), &bar, &mut agg, &mut trials_file, &trials_path);
+    bar.finish_and_clear();
+    if let Some(generator) = load {
+        generator.stop();
+    }
+    // Every writer was reaped by its trial (or by Writer's Drop), every burner by the load
+    // generator; nothing may be left.
+    debug_assert!(crate::base::process::LIVE_GROUPS.lock().map(|g| g.is_empty()).unwrap_or(true));
+    drop(work);
+    finish(&campaign, &agg, harness_error)
+}
+
+/// Everything decided before a trial runs: the cells, the budget checked against them, the
+/// other SQLite build resolved, the run directory made and `run.json` written. Bad input is
+/// refused here, before anything is created but the seed line.
+fn prepare(opts: RunOptions) -> Result<Campaign> {
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    println!("crashfuzz: seed {}  (re-run with: crashfuzz run {} --seed {})", opts.seed, opts.scenario_arg, opts.seed);
+    let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), opts.seed);
+    let run_dir = opts.out_dir.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&run_id));
+    let cells = opts.scenario.cells();
+    assert!(!cells.is_empty(), "validation guarantees a non-empty matrix");
+    if let (Budget::Trials(n), None) = (opts.budget, opts.only_trial) {
+        let states_per_trial: Vec<u64> =
+            cells.iter().map(|c| crate::fault::of(c.fault).states_per_trial(&opts.scenario)).collect();
+        check_budget(n, &states_per_trial, opts.shard, opts.min_states).map_err(Error::Usage)?;
+    }
+    // The cross-version hazard needs the other build: resolved (built, if it is a version not
+    // yet cached) and loaded once before any trial; one that cannot be had is bad input.
+    let other = if cells.iter().any(|c| c.fault == FaultKind::CrossVersion) {
+        Some(resolve_other_sqlite(&opts.scenario)?)
+    } else {
+        None
+    };
+    prepare_run_dir(&run_dir)?;
+    let run_json = RunJson {
+        run_id: run_id.clone(),
+        seed: opts.seed,
+        command: opts.command.clone(),
+        started_at: started_at.to_rfc3339(),
+        crashfuzz_version: env!("CARGO_PKG_VERSION").to_string(),
+        sqlite_version: rusqlite::version().to_string(),
+        jobs: opts.jobs,
+        shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
+        only_trial: opts.only_trial,
+        budget: opts.budget,
+        cells: cells.iter().map(|c| c.id()).collect(),
+        machine: machine(),
+        scenario: opts.scenario.clone(),
+        other_sqlite: other.as_ref().map(|(build, identity)| OtherSqlite {
+            build: build.to_string(),
+            libversion: identity.libversion.clone(),
+            sourceid: identity.sourceid.clone(),
+        }),
+        load_warmup: None,
+    };
+    write_run_json(&run_dir, &run_json).map_err(|source| Error::BadPath {
+        path: run_dir.clone(),
+        what: "cannot write run.json".into(),
+        source,
+    })?;
+    let other_sqlite = other.map(|(build, _)| build);
+    Ok(Campaign { opts, started, run_id, run_dir, cells, run_json, other_sqlite })
+}
+
+fn write_run_json(run_dir: &Path, run_json: &RunJson) -> std::io::Result<()> {
+    write_synced(&run_dir.join("run.json"), serde_json::to_string_pretty(run_json).expect("serializes").as_bytes())
+}
+
+/// The campaign's scratch directory (under `--workdir` if given), after sweeping what a
+/// SIGKILLed crashfuzz left behind.
+fn work_dir(opts: &RunOptions) -> Result<tempfile::TempDir> {
+    if let Some(base) = &opts.workdir {
+        std::fs::create_dir_all(base).map_err(|source| Error::BadPath {
+            path: base.clone(),
+            what: "cannot create --workdir".into(),
+            source,
+        })?;
+    }
+    scratch::sweep_and_say(opts.workdir.as_deref());
+    scratch::create(opts.workdir.as_deref(), "").map_err(|e| Error::io("create the work directory", e))
+}
+
+/// The load the trials run under: burners first, and trials only once the 1-minute load
+/// average is on target (or the warm-up timed out, which run.json and the console say).
+fn start_load(campaign: &Campaign, exe: &Path, work: &Path, bar: &ProgressBar) -> Result<Option<LoadGen>> {
+    let load_cfg = &campaign.opts.scenario.load;
+    if load_cfg.target_loadavg <= 0.0 {
+        return Ok(None);
+    }
+    let generator = LoadGen::start(exe.to_path_buf(), load_cfg.clone(), work.to_path_buf());
+    let timeout = Duration::from_secs(load_cfg.warmup_timeout_s);
+    let warm = generator.wait_warm(timeout, &STOP, &mut |s| {
+        bar.set_message(format!(
+            "warming up: load average {:.1} of {:.1}, {} burners, {:.0} s",
+            s.loadavg_1m, load_cfg.target_loadavg, s.burners, s.elapsed_s
+        ))
+    });
+    match warm.reached_after_s {
+        Some(after) => bar.println(format!(
+            "load: {:.1} reached after {after:.0} s ({} burners); trials start",
+            warm.loadavg_1m, warm.burners
+        )),
+        None => bar.println(format!(
+            "load: the target {:.1} was NOT reached in {} s (load average {:.1}); trials start anyway",
+            load_cfg.target_loadavg, load_cfg.warmup_timeout_s, warm.loadavg_1m
+        )),
+    }
+    let run_json = RunJson { load_warmup: Some(warm), ..campaign.run_json.clone() };
+    write_run_json(&campaign.run_dir, &run_json).map_err(|e| Error::io("rewrite run.json", e))?;
+    Ok(Some(generator))
+}
+
+enum Message {
+    Started { cell: String },
+    Done(Box<TrialRecord>),
+    Failed(Error),
+}
+
+/// The trials: `--jobs` worker threads pulling trial indices from one counter, each in its own
+/// lane; this thread collects their records, appends and fsyncs each line before it counts,
+/// and folds it into the aggregator. Returns the first harness error, if any.
+fn run_trials(
+    env: &TrialEnv<'_>,
+    opts: &RunOptions,
+    work: &Path,
+    bar: &ProgressBar,
+    agg: &mut Aggregator,
+    trials_file: &mut File,
+    trials_path: &Path,
+) -> Option<Error> {
+    let n_cells = env.cells.len() as u64;
+    let next = AtomicU64::new(0);
+    let deadline = match opts.budget {
+        Budget::DurationS(s) => Some(Instant::now() + Duration::from_secs(s)),
+        Budget::Trials(_) => None,
+    };
+    let mut harness_error: Option<Error> = None;
+    let (tx, rx) = mpsc::channel::<Message>();
+    std::thread::scope(|scope| {
+        for job in 0..opts.jobs {
+            let tx = tx.clone();
+            let next = &next;
+            let lane_dir = work.join(format!("lane-{job}"));
+            std::thread::Builder::new()
+                .name(format!("job-{job}"))
+                .spawn_scoped(scope, move || worker(env, opts, Lane::new(lane_dir), next, deadline, n_cells, &tx))
+                .expect("spawn a worker thread");
+        }
+        drop(tx);
+        for message in rx {
+            match message {
+                Message::Started { cell } => bar.set_message(progress_message(agg, &cell)),
+                Message::Done(rec) => {
+                    let mut line = serde_json::to_string(&*rec).expect("trial record serializes");
+                    line.push('\n');
+                    // One line per trial, on disk before it counts: a killed campaign keeps
+                    // everything it measured.
+                    if let Err(e) = trials_file.write_all(line.as_bytes()).and_then(|()| trials_file.sync_data()) {
+                        STOP.store(true, Ordering::SeqCst);
+                        harness_error.get_or_insert(Error::io(format!("append to {}", trials_path.display()), e));
+                    }
+                    agg.add(&rec);
+                    if let Some(replay) = &rec.replay {
+                        bar.println(format!("violation in trial {} ({}): {}", rec.trial, rec.cell, replay));
+                    }
+                    bar.inc(1);
+                    bar.set_message(progress_message(agg, &rec.cell));
+                }
+                Message::Failed(e) => {
+                    harness_error.get_or_insert(e);
+                }
+            }
+        }
+    });
+    harness_error
+}
+
+/// One worker thread: takes the next trial index of this campaign's sequence until the budget,
+/// the deadline or a stop ends it.
+fn worker(
+    env: &TrialEnv<'_>,
+    opts: &RunOptions,
+    mut lane: Lane,
+    next: &AtomicU64,
+    deadline: Option<Instant>,
+    n_cells: u64,
+    tx: &mpsc::Sender<Message>,
+) {
+    loop {
+        if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let p = next.fetch_add(1, Ordering::SeqCst);
+        let t = match opts.only_trial {
+            Some(t) if p == 0 => t,
+            Some(_) => break,
+            None => trial_at(p, n_cells, opts.shard),
+        };
+        if let Budget::Trials(n) = opts.budget
+            && opts.only_trial.is_none()
+            && t >= n
+        {
+            break;
+        }
+        let cell_index = (t % n_cells) as usize;
+        let _ = tx.send(Message::Started { cell: env.cells[cell_index].id() });
+        match run_trial(env, &mut lane, t, cell_index) {
+            Ok(rec) => {
+                let _ = tx.send(Message::Done(Box::new(rec)));
+            }
+            Err(e) => {
+                STOP.store(true, Ordering::SeqCst);
+                let _ = tx.send(Message::Failed(e));
+                break;
+            }
+        }
+    }
+}
+
+/// The reports and the exit code: the summary is written whatever stopped the campaign.
+fn finish(campaign: &Campaign, agg: &Aggregator, harness_error: Option<Error>) -> Result<i32> {
+    let (opts, json) = (&campaign.opts, &campaign.run_json);
+    let interrupted = STOP.load(Ordering::SeqCst) && harness_error.is_none();
+    let meta = RunMeta {
+        run_id: campaign.run_id.clone(),
+        seed: Some(opts.seed),
+        scenario: opts.scenario.name.clone(),
+        scenario_source: opts.scenario.source.clone(),
+        started_at: json.started_at.clone(),
+        crashfuzz_version: json.crashfuzz_version.clone(),
+        sqlite_version: json.sqlite_version.clone(),
+        command: opts.command.clone(),
+        min_states: opts.min_states,
+    };
+    let elapsed_s = campaign.started.elapsed().as_secs_f64();
+    let summary = agg.summary(&meta, elapsed_s, interrupted || harness_error.is_some());
+    crate::report::files::write_reports(&campaign.run_dir, &summary)
+        .map_err(|e| Error::io(format!("write reports in {}", campaign.run_dir.display()), e))?;
+    print!("{}", crate::report::console::console_matrix(&summary));
+    println!("results: {}", campaign.run_dir.display());
+    if let Some(e) = harness_error {
+        eprintln!("crashfuzz: {e}");
+        return Ok(EXIT_HARNESS);
+    }
+    if interrupted {
+        eprintln!("crashfuzz: interrupted; the summary covers the {} trials that finished", agg.trials());
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if summary.failed() { EXIT_VERDICT_FAILED } else { EXIT_OK })
+}
+
+/// Builds each cell's template, and what its fault prepares for every trial of it.
+fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[Cell]) -> Result<Vec<Template>> {
+    let dir = work.join("templates");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    let sc = &opts.scenario;
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            // Template seeds live far from trial streams: stream 2^63 + cell index.
+            let seed = crate::run::ids::trial_seed(opts.seed, (1 << 63) + i as u64);
+            let mut template = build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
+            // What the fault prepares has its own seed: stream 2^62 + cell index.
+            let prepare = Prepare {
+                exe,
+                scenario: sc,
+                cell,
+                template: &template.path,
+                dir: &dir.join(format!("prepare-{i}")),
+                seed: crate::run::ids::trial_seed(opts.seed, (1 << 62) + i as u64),
+            };
+            template.short_trace = crate::fault::of(cell.fault).prepare(&prepare)?;
+            Ok(template)
+        })
+        .collect()
+}
+
 /// The trial index at position `p` of this campaign's sequence.
 pub fn trial_at(p: u64, n_cells: u64, shard: Option<(u64, u64)>) -> u64 {
     match shard {
@@ -149,13 +480,6 @@ pub fn trials_per_cell(trials: u64, cells: u64, shard: Option<(u64, u64)>) -> Ve
             rounds.saturating_sub(index).div_ceil(shards)
         })
         .collect()
-}
-
-/// The most distinct crash states one trial of `cell` can check: the images per trace of a
-/// power loss, one otherwise.
-fn max_states_per_trial(cell: &crate::scenario::matrix::Cell, sc: &Scenario) -> u64 {
-    // Only a power loss builds several images from one trial; every other fault leaves one.
-    if cell.fault == FaultKind::PowerLoss { u64::from(sc.power_loss.images_per_trace).max(1) } else { 1 }
 }
 
 /// Refuses a trial budget with which some cell could not check `min_states` crash states even
@@ -225,252 +549,6 @@ pub(crate) fn install_signal_thread() -> Result<()> {
     Ok(())
 }
 
-enum Message {
-    Started { cell: String },
-    Done(Box<TrialRecord>),
-    Failed(Error),
-}
-
-/// Runs a campaign to the end (or to Ctrl-C); returns the exit code (`error`'s table).
-pub fn run(opts: RunOptions) -> Result<i32> {
-    let started_at = chrono::Utc::now();
-    let started = Instant::now();
-    println!("crashfuzz: seed {}  (re-run with: crashfuzz run {} --seed {})", opts.seed, opts.scenario_arg, opts.seed);
-    let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), opts.seed);
-    let run_dir = opts.out_dir.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&run_id));
-
-    let cells = opts.scenario.cells();
-    let n_cells = cells.len() as u64;
-    assert!(n_cells > 0, "validation guarantees a non-empty matrix");
-    if let (Budget::Trials(n), None) = (opts.budget, opts.only_trial) {
-        let states_per_trial: Vec<u64> = cells.iter().map(|c| max_states_per_trial(c, &opts.scenario)).collect();
-        check_budget(n, &states_per_trial, opts.shard, opts.min_states).map_err(Error::Usage)?;
-    }
-    // The cross-version hazard needs the other build: resolved (built, if it is a version not
-    // yet cached) and loaded once before any trial; one that cannot be had is bad input.
-    let other_sqlite = if cells.iter().any(|c| c.fault == crate::scenario::matrix::FaultKind::CrossVersion) {
-        Some(resolve_other_sqlite(&opts.scenario)?)
-    } else {
-        None
-    };
-    prepare_run_dir(&run_dir)?;
-    // A re-run of one trial judges its cell alone: the others ran nothing and claim nothing.
-    let expectations: Vec<_> = cells
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| opts.only_trial.is_none_or(|t| t % n_cells == i as u64))
-        .map(|(_, c)| (*c, expect::expectation_for(c, &opts.scenario.expect)))
-        .collect();
-    let sqlite_version = rusqlite::version().to_string();
-    let crashfuzz_version = env!("CARGO_PKG_VERSION");
-    let started_at_s = started_at.to_rfc3339();
-    let shard_label = opts.shard.map(|(i, n)| format!("{i}/{n}"));
-    let run_json = RunJson {
-        run_id: &run_id,
-        seed: opts.seed,
-        command: &opts.command,
-        started_at: &started_at_s,
-        crashfuzz_version,
-        sqlite_version: &sqlite_version,
-        jobs: opts.jobs,
-        shard: shard_label.clone(),
-        only_trial: opts.only_trial,
-        budget: opts.budget,
-        cells: cells.iter().map(|c| c.id()).collect(),
-        machine: machine(),
-        scenario: &opts.scenario,
-        other_sqlite: other_sqlite.as_ref().map(|(build, identity)| OtherSqlite {
-            build: build.to_string(),
-            libversion: identity.libversion.clone(),
-            sourceid: identity.sourceid.clone(),
-        }),
-        load_warmup: None,
-    };
-    write_synced(&run_dir.join("run.json"), serde_json::to_string_pretty(&run_json).expect("serializes").as_bytes())
-        .map_err(|source| Error::BadPath { path: run_dir.clone(), what: "cannot write run.json".into(), source })?;
-    let trials_path = run_dir.join("trials.jsonl");
-    let mut trials_file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&trials_path)
-        .map_err(|source| Error::BadPath { path: trials_path.clone(), what: "cannot create".into(), source })?;
-
-    install_signal_thread()?;
-
-    if let Some(base) = &opts.workdir {
-        std::fs::create_dir_all(base).map_err(|source| Error::BadPath {
-            path: base.clone(),
-            what: "cannot create --workdir".into(),
-            source,
-        })?;
-    }
-    // What a SIGKILLed crashfuzz left behind goes first.
-    scratch::sweep_and_say(opts.workdir.as_deref());
-    let work = scratch::create(opts.workdir.as_deref(), "").map_err(|e| Error::io("create the work directory", e))?;
-
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    let templates = build_templates(&exe, work.path(), &opts, &cells)?;
-    let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
-    let env = TrialEnv {
-        exe: &exe,
-        other_sqlite: other_sqlite.as_ref().map(|(build, _)| build),
-        scenario: &opts.scenario,
-        cells: &cells,
-        templates: &templates,
-        run_dir: &run_dir,
-        campaign_seed: opts.seed,
-        scenario_arg: &opts.scenario_arg,
-        kept_per_cell: &kept_per_cell,
-        campaign_start: started,
-    };
-
-    let bar = progress_bar(&opts);
-    // The load the trials run under: burners first, and trials only once the 1-minute load
-    // average is on target (or the warm-up timed out, which run.json and the console say).
-    let load_cfg = &opts.scenario.load;
-    let load = (load_cfg.target_loadavg > 0.0)
-        .then(|| LoadGen::start(exe.clone(), load_cfg.clone(), work.path().to_path_buf()));
-    if let Some(generator) = &load {
-        let timeout = Duration::from_secs(load_cfg.warmup_timeout_s);
-        let warm = generator.wait_warm(timeout, &STOP, &mut |s| {
-            bar.set_message(format!(
-                "warming up: load average {:.1} of {:.1}, {} burners, {:.0} s",
-                s.loadavg_1m, load_cfg.target_loadavg, s.burners, s.elapsed_s
-            ))
-        });
-        match warm.reached_after_s {
-            Some(after) => bar.println(format!(
-                "load: {:.1} reached after {after:.0} s ({} burners); trials start",
-                warm.loadavg_1m, warm.burners
-            )),
-            None => bar.println(format!(
-                "load: the target {:.1} was NOT reached in {} s (load average {:.1}); trials start anyway",
-                load_cfg.target_loadavg, load_cfg.warmup_timeout_s, warm.loadavg_1m
-            )),
-        }
-        let run_json = RunJson { load_warmup: Some(warm), ..run_json };
-        write_synced(
-            &run_dir.join("run.json"),
-            serde_json::to_string_pretty(&run_json).expect("serializes").as_bytes(),
-        )
-        .map_err(|e| Error::io("rewrite run.json", e))?;
-    }
-    let trials_started = Instant::now();
-    let mut agg = Aggregator::new(expectations);
-    let next = AtomicU64::new(0);
-    let deadline = match opts.budget {
-        Budget::DurationS(s) => Some(trials_started + Duration::from_secs(s)),
-        Budget::Trials(_) => None,
-    };
-    let mut harness_error: Option<Error> = None;
-    let (tx, rx) = mpsc::channel::<Message>();
-    std::thread::scope(|scope| {
-        for job in 0..opts.jobs {
-            let tx = tx.clone();
-            let env = &env;
-            let next = &next;
-            let opts = &opts;
-            let lane_dir = work.path().join(format!("lane-{job}"));
-            std::thread::Builder::new()
-                .name(format!("job-{job}"))
-                .spawn_scoped(scope, move || {
-                    let mut lane = Lane::new(lane_dir);
-                    loop {
-                        if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
-                            break;
-                        }
-                        let p = next.fetch_add(1, Ordering::SeqCst);
-                        let t = match opts.only_trial {
-                            Some(t) if p == 0 => t,
-                            Some(_) => break,
-                            None => trial_at(p, n_cells, opts.shard),
-                        };
-                        if let Budget::Trials(n) = opts.budget
-                            && opts.only_trial.is_none()
-                            && t >= n
-                        {
-                            break;
-                        }
-                        let cell_index = (t % n_cells) as usize;
-                        let _ = tx.send(Message::Started { cell: env.cells[cell_index].id() });
-                        match trial::run_trial(env, &mut lane, t, cell_index) {
-                            Ok(rec) => {
-                                let _ = tx.send(Message::Done(Box::new(rec)));
-                            }
-                            Err(e) => {
-                                STOP.store(true, Ordering::SeqCst);
-                                let _ = tx.send(Message::Failed(e));
-                                break;
-                            }
-                        }
-                    }
-                })
-                .expect("spawn a worker thread");
-        }
-        drop(tx);
-        for message in rx {
-            match message {
-                Message::Started { cell } => bar.set_message(progress_message(&agg, &cell)),
-                Message::Done(rec) => {
-                    let mut line = serde_json::to_string(&*rec).expect("trial record serializes");
-                    line.push('\n');
-                    // One line per trial, on disk before it counts: a killed campaign keeps
-                    // everything it measured.
-                    if let Err(e) = trials_file.write_all(line.as_bytes()).and_then(|()| trials_file.sync_data()) {
-                        STOP.store(true, Ordering::SeqCst);
-                        harness_error.get_or_insert(Error::io(format!("append to {}", trials_path.display()), e));
-                    }
-                    agg.add(&rec);
-                    if let Some(replay) = &rec.replay {
-                        bar.println(format!("violation in trial {} ({}): {}", rec.trial, rec.cell, replay));
-                    }
-                    bar.inc(1);
-                    bar.set_message(progress_message(&agg, &rec.cell));
-                }
-                Message::Failed(e) => {
-                    harness_error.get_or_insert(e);
-                }
-            }
-        }
-    });
-    bar.finish_and_clear();
-    if let Some(generator) = load {
-        generator.stop();
-    }
-    // Every writer was reaped by its trial (or by Writer's Drop), every burner by the load
-    // generator; nothing may be left.
-    debug_assert!(crate::base::process::LIVE_GROUPS.lock().map(|g| g.is_empty()).unwrap_or(true));
-
-    let interrupted = STOP.load(Ordering::SeqCst) && harness_error.is_none();
-    let meta = RunMeta {
-        run_id: run_id.clone(),
-        seed: Some(opts.seed),
-        scenario: opts.scenario.name.clone(),
-        scenario_source: opts.scenario.source.clone(),
-        started_at: started_at_s,
-        crashfuzz_version: crashfuzz_version.to_string(),
-        sqlite_version,
-        command: opts.command.clone(),
-        min_states: opts.min_states,
-    };
-    let summary = agg.summary(&meta, started.elapsed().as_secs_f64(), interrupted || harness_error.is_some());
-    crate::report::files::write_reports(&run_dir, &summary)
-        .map_err(|e| Error::io(format!("write reports in {}", run_dir.display()), e))?;
-    print!("{}", crate::report::console::console_matrix(&summary));
-    println!("results: {}", run_dir.display());
-    drop(work);
-
-    if let Some(e) = harness_error {
-        eprintln!("crashfuzz: {e}");
-        return Ok(EXIT_HARNESS);
-    }
-    if interrupted {
-        eprintln!("crashfuzz: interrupted; the summary covers the {} trials that finished", agg.trials());
-        return Ok(EXIT_INTERRUPTED);
-    }
-    Ok(if summary.failed() { EXIT_VERDICT_FAILED } else { EXIT_OK })
-}
-
 fn prepare_run_dir(run_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(run_dir).map_err(|source| Error::BadPath {
         path: run_dir.to_path_buf(),
@@ -491,35 +569,6 @@ fn prepare_run_dir(run_dir: &Path) -> Result<()> {
         what: "--out is not writable".into(),
         source,
     })
-}
-
-fn build_templates(
-    exe: &Path,
-    work: &Path,
-    opts: &RunOptions,
-    cells: &[crate::scenario::matrix::Cell],
-) -> Result<Vec<Template>> {
-    let dir = work.join("templates");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-    let sc = &opts.scenario;
-    cells
-        .iter()
-        .enumerate()
-        .map(|(i, cell)| {
-            // Template seeds live far from trial streams: stream 2^63 + cell index.
-            let seed = crate::run::ids::trial_seed(opts.seed, (1 << 63) + i as u64);
-            let mut template = trial::build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
-            let systematic = cell.fault == FaultKind::CrashPoint && sc.crash_point.points == CrashPoints::Systematic;
-            if systematic {
-                // The short trace's writer seed: stream 2^62 + cell index.
-                let writer_seed = crate::run::ids::trial_seed(opts.seed, (1 << 62) + i as u64);
-                let ops =
-                    trial::measure_short_trace(exe, &template, cell, sc, &dir.join(format!("short-{i}")), writer_seed)?;
-                template.short_trace = Some((writer_seed, ops));
-            }
-            Ok(template)
-        })
-        .collect()
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -10,55 +10,11 @@
 
 use crate::base::process::DeathKind;
 use crate::record::Role;
+use crate::scenario::TopologyConfig;
 use crate::writer::process::{self, Writer};
 use crate::writer::protocol::WriterConfig;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// `[topology]`: the processes of a trial.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TopologyConfig {
-    /// Connections of each long-lived writer process, each on its own thread (the gateway of
-    /// the case had several). `workload.writers` says how many long-lived processes there are.
-    pub connections: u32,
-    /// Transient writer processes started per second (0: none).
-    pub transient_rate_per_s: f64,
-    /// Transient writers alive at once, at most.
-    pub transient_concurrency_max: u32,
-    /// Transactions a transient writer runs before it closes and exits.
-    pub transient_txns: u32,
-    /// Which process the fault hits: the `gateway` (the first long-lived process) or `any`
-    /// live process, transients included (for crash points and I/O errors: any long-lived one).
-    pub victim: VictimChoice,
-    /// How long the survivors keep writing after the victim died, in milliseconds; each must
-    /// commit in that time (0: stop them with the victim).
-    pub survive_ms: u64,
-    /// The period of the `truncate_on_timer` checkpoint policy, in milliseconds.
-    pub checkpoint_timer_ms: u64,
-}
-
-impl Default for TopologyConfig {
-    fn default() -> Self {
-        TopologyConfig {
-            connections: 1,
-            transient_rate_per_s: 0.0,
-            transient_concurrency_max: 4,
-            transient_txns: 3,
-            victim: VictimChoice::Gateway,
-            survive_ms: 0,
-            checkpoint_timer_ms: 1000,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VictimChoice {
-    Gateway,
-    Any,
-}
 
 /// One process of the trial.
 pub struct Proc {
@@ -189,6 +145,11 @@ impl Fleet {
             // Wake at least every 5 ms to reap finished transients.
             std::thread::sleep((wake - Instant::now()).min(Duration::from_millis(5)));
         }
+    }
+
+    /// The index of the victim (every trial has one).
+    pub fn victim(&self) -> usize {
+        self.procs.iter().position(|p| p.role == Role::Victim).expect("a trial has a victim")
     }
 
     /// The processes still running.

@@ -185,156 +185,83 @@ impl SigtermBehaviour {
     }
 }
 
-/// The fault injected in a trial. Every `match` on it is exhaustive so the compiler lists what
-/// a new fault model must handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// SIGTERM, then SIGKILL after the grace period if the writer is still alive.
-    Kill,
-    /// SIGKILL alone.
-    SigkillOnly,
-    /// The writer runs on the tracing VFS and is SIGKILLed; crash images are then built from
-    /// its trace as a power loss at cut points could leave them.
-    PowerLoss,
-    /// The tracing VFS SIGKILLs the writer just before its n-th write or sync: an exact,
-    /// replayable process crash.
-    CrashPoint,
-    /// The tracing VFS fails the writer's n-th write or sync (SQLITE_IOERR or SQLITE_FULL),
-    /// once or from then on; the writer is SIGKILLed a little later.
-    IoError,
-    /// Hazard: every long-lived writer also opens and closes its own descriptor
-    /// of the database file at random moments, which drops the process's POSIX locks.
-    LockCancel,
-    /// Hazard: the same with the `-wal` file.
-    LockCancelWal,
-    /// Hazard: the same with the `-shm` file (where WAL mode keeps its locks).
-    LockCancelShm,
-    /// Hazard: after the kill, before any connection recovers, the `-wal` is deleted.
-    DeleteHotWal,
-    /// Hazard: after the kill, before any connection recovers, the `-journal` is deleted.
-    DeleteHotJournal,
-    /// Hazard: while writers run, the database file is replaced (rename over it) by the copy
-    /// taken at the trial's start, its `-wal` and `-shm` left in place.
-    SwapDb,
-    /// Hazard: while writers run, the database file is copied with plain reads, and the copy
-    /// is what gets checked (a backup, restored).
-    RawCopyBackup,
-    /// Hazard: the writer forks while holding its connection and the child writes through it.
-    ForkConnection,
-    /// Hazard: the image is also checked by another SQLite build (`[hazard] other_sqlite`), as
-    /// when a database written by one version is opened by another.
-    CrossVersion,
+/// What a fault is, statically: which optional axes of the matrix apply to it, whether its
+/// writers run on the tracing VFS, and whether it is misuse rather than a fault of the machine.
+/// Each fault's line in `fault::every_fault!` sets them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultTraits {
+    /// The fault sends SIGTERM first, so the SIGTERM-behaviour axis applies.
+    pub sigterm: bool,
+    /// The driver picks the moment of the fault, so the timing axis applies (a crash point is
+    /// an operation index, and an I/O error's kill follows the error).
+    pub timing: bool,
+    /// A power loss: the device and fullfsync axes apply.
+    pub device: bool,
+    /// Writers run on the tracing VFS.
+    pub vfs: bool,
+    /// Misuse SQLite documents as corrupting (a hazard), not a fault of the machine.
+    pub hazard: bool,
 }
 
-impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
-        FaultKind::Kill,
-        FaultKind::SigkillOnly,
-        FaultKind::PowerLoss,
-        FaultKind::CrashPoint,
-        FaultKind::IoError,
-        FaultKind::LockCancel,
-        FaultKind::LockCancelWal,
-        FaultKind::LockCancelShm,
-        FaultKind::DeleteHotWal,
-        FaultKind::DeleteHotJournal,
-        FaultKind::SwapDb,
-        FaultKind::RawCopyBackup,
-        FaultKind::ForkConnection,
-        FaultKind::CrossVersion,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::Kill => "kill",
-            FaultKind::SigkillOnly => "sigkill_only",
-            FaultKind::PowerLoss => "power_loss",
-            FaultKind::CrashPoint => "crash_point",
-            FaultKind::IoError => "io_error",
-            FaultKind::LockCancel => "lock_cancel",
-            FaultKind::LockCancelWal => "lock_cancel_wal",
-            FaultKind::LockCancelShm => "lock_cancel_shm",
-            FaultKind::DeleteHotWal => "delete_hot_wal",
-            FaultKind::DeleteHotJournal => "delete_hot_journal",
-            FaultKind::SwapDb => "swap_db",
-            FaultKind::RawCopyBackup => "raw_copy_backup",
-            FaultKind::ForkConnection => "fork_connection",
-            FaultKind::CrossVersion => "cross_version",
+/// `FaultKind` from the fault list (invoked by `fault::every_fault!` here).
+#[macro_export]
+macro_rules! fault_kinds {
+    ($($variant:ident $name:literal { $($traits:ident),* } $module:ident,)*) => {
+        /// The fault injected in a trial: one variant per line of `fault::every_fault!`, whose
+        /// module under `src/fault/` says what it does. Every `match` on it is exhaustive.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum FaultKind {
+            $(#[serde(rename = $name)] $variant,)*
         }
-    }
 
+        impl FaultKind {
+            /// Every fault, in the order of the list.
+            pub const ALL: &'static [FaultKind] = &[$(FaultKind::$variant,)*];
+
+            /// The fault's name in scenarios and cell ids.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FaultKind::$variant => $name,)*
+                }
+            }
+
+            pub fn traits(self) -> FaultTraits {
+                match self {
+                    $(FaultKind::$variant => FaultTraits { $($traits: true,)* ..FaultTraits::default() },)*
+                }
+            }
+        }
+
+        impl std::str::FromStr for FaultKind {
+            type Err = String;
+            fn from_str(s: &str) -> Result<FaultKind, String> {
+                FaultKind::ALL.iter().copied().find(|f| f.as_str() == s).ok_or_else(|| format!("unknown fault {s:?}"))
+            }
+        }
+    };
+}
+
+crate::every_fault!(fault_kinds);
+
+impl FaultKind {
     /// True for the hazards (misuse SQLite documents as corrupting, not a fault of the machine).
     pub fn is_hazard(self) -> bool {
-        match self {
-            FaultKind::Kill
-            | FaultKind::SigkillOnly
-            | FaultKind::PowerLoss
-            | FaultKind::CrashPoint
-            | FaultKind::IoError => false,
-            FaultKind::LockCancel
-            | FaultKind::LockCancelWal
-            | FaultKind::LockCancelShm
-            | FaultKind::DeleteHotWal
-            | FaultKind::DeleteHotJournal
-            | FaultKind::SwapDb
-            | FaultKind::RawCopyBackup
-            | FaultKind::ForkConnection
-            | FaultKind::CrossVersion => true,
-        }
+        self.traits().hazard
     }
 
     /// True when the fault sends SIGTERM first, so the SIGTERM behaviour axis applies.
     pub fn sends_sigterm(self) -> bool {
-        match self {
-            FaultKind::Kill => true,
-            FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => false,
-            // A hazard's trial ends with a SIGKILL of every writer.
-            FaultKind::LockCancel
-            | FaultKind::LockCancelWal
-            | FaultKind::LockCancelShm
-            | FaultKind::DeleteHotWal
-            | FaultKind::DeleteHotJournal
-            | FaultKind::SwapDb
-            | FaultKind::RawCopyBackup
-            | FaultKind::ForkConnection
-            | FaultKind::CrossVersion => false,
-        }
+        self.traits().sigterm
     }
 
-    /// True when the driver picks the moment of the fault, so the timing axis applies. A
-    /// crash point is an operation index, and an I/O error's kill follows the error.
+    /// True when the driver picks the moment of the fault, so the timing axis applies.
     pub fn has_timing(self) -> bool {
-        match self {
-            FaultKind::Kill | FaultKind::SigkillOnly | FaultKind::PowerLoss => true,
-            FaultKind::CrashPoint | FaultKind::IoError => false,
-            FaultKind::LockCancel
-            | FaultKind::LockCancelWal
-            | FaultKind::LockCancelShm
-            | FaultKind::DeleteHotWal
-            | FaultKind::DeleteHotJournal
-            | FaultKind::SwapDb
-            | FaultKind::RawCopyBackup
-            | FaultKind::ForkConnection
-            | FaultKind::CrossVersion => true,
-        }
+        self.traits().timing
     }
 
     /// True when writers run on the tracing VFS.
     pub fn uses_vfs(self) -> bool {
-        match self {
-            FaultKind::Kill | FaultKind::SigkillOnly => false,
-            FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => true,
-            FaultKind::LockCancel
-            | FaultKind::LockCancelWal
-            | FaultKind::LockCancelShm
-            | FaultKind::DeleteHotWal
-            | FaultKind::DeleteHotJournal
-            | FaultKind::SwapDb
-            | FaultKind::RawCopyBackup
-            | FaultKind::ForkConnection
-            | FaultKind::CrossVersion => false,
-        }
+        self.traits().vfs
     }
 }
 
@@ -515,7 +442,7 @@ impl Cell {
             sigterm: fault.sends_sigterm().then_some(sigterm),
             checkpoint: journal_mode.is_wal().then_some(checkpoint),
             timing: if fault.has_timing() { timing } else { KillTiming::Uniform },
-            device: matches!(fault, FaultKind::PowerLoss).then_some(device),
+            device: fault.traits().device.then_some(device),
             fullfsync,
         }
     }
@@ -572,7 +499,7 @@ mod tests {
 
     fn block() -> impl Strategy<Value = MatrixBlock> {
         (
-            (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(&FaultKind::ALL), sub(&SigtermBehaviour::ALL)),
+            (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(FaultKind::ALL), sub(&SigtermBehaviour::ALL)),
             (sub(&CheckpointPolicy::ALL), sub(&KillTiming::ALL), sub(&DeviceModel::ALL), sub(&FullFsync::ALL)),
         )
             .prop_map(

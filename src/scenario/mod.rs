@@ -26,7 +26,6 @@ use crate::fault::power_loss::builder::PowerLossConfig;
 use crate::fault::vfs::IoErrorKind;
 use crate::oracle::IntegrityLevel;
 use crate::record::checks::ViolationKind;
-use crate::run::topology::TopologyConfig;
 use crate::scenario::expect::{ExpectOverride, Level};
 use crate::scenario::matrix::{
     Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, MatrixBlock,
@@ -93,6 +92,52 @@ impl Default for CrashPointConfig {
     fn default() -> Self {
         CrashPointConfig { points: CrashPoints::Systematic, txns: 6, op_max: 300 }
     }
+}
+
+/// `[topology]`: the processes of a trial.
+/// `[topology]`: the processes of a trial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopologyConfig {
+    /// Connections of each long-lived writer process, each on its own thread (the gateway of
+    /// the case had several). `workload.writers` says how many long-lived processes there are.
+    pub connections: u32,
+    /// Transient writer processes started per second (0: none).
+    pub transient_rate_per_s: f64,
+    /// Transient writers alive at once, at most.
+    pub transient_concurrency_max: u32,
+    /// Transactions a transient writer runs before it closes and exits.
+    pub transient_txns: u32,
+    /// Which process the fault hits: the `gateway` (the first long-lived process) or `any`
+    /// live process, transients included (for crash points and I/O errors: any long-lived one).
+    pub victim: VictimChoice,
+    /// How long the survivors keep writing after the victim died, in milliseconds; each must
+    /// commit in that time (0: stop them with the victim).
+    pub survive_ms: u64,
+    /// The period of the `truncate_on_timer` checkpoint policy, in milliseconds.
+    pub checkpoint_timer_ms: u64,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig {
+            connections: 1,
+            transient_rate_per_s: 0.0,
+            transient_concurrency_max: 4,
+            transient_txns: 3,
+            victim: VictimChoice::Gateway,
+            survive_ms: 0,
+            checkpoint_timer_ms: 1000,
+        }
+    }
+}
+
+/// Which process the fault hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VictimChoice {
+    Gateway,
+    Any,
 }
 
 /// `[hazard]`: the knobs of the hazard faults.
@@ -814,7 +859,7 @@ fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>
             axis(at("journal_mode"), block.journal_mode.as_ref(), None, &JournalMode::ALL, JournalMode::as_sql);
         let synchronous =
             axis(at("synchronous"), block.synchronous.as_ref(), None, &Synchronous::ALL, Synchronous::as_sql);
-        let fault = axis(at("fault"), block.fault.as_ref(), Some(DEFAULT_FAULT), &FaultKind::ALL, FaultKind::as_str);
+        let fault = axis(at("fault"), block.fault.as_ref(), Some(DEFAULT_FAULT), FaultKind::ALL, FaultKind::as_str);
         let sigterm =
             axis(at("sigterm"), block.sigterm.as_ref(), Some(DEFAULT_SIGTERM), &SigtermBehaviour::ALL, |v| v.as_str());
         let checkpoint = axis(
@@ -1210,7 +1255,7 @@ mod tests {
         assert_eq!(ids.len(), 29);
         let mut canaries = Vec::new();
         for cell in &cells {
-            let e = crate::scenario::expect::expectation_for(cell, &s.expect);
+            let e = crate::fault::expectation_for(cell, &s.expect);
             assert_eq!(e.levels.len(), ViolationKind::ALL.len(), "{cell}");
             if cell.journal_mode.is_journalled() && cell.fault != FaultKind::PowerLoss {
                 assert!(e.levels.values().all(|&l| l == Level::Forbidden), "{cell}: {}", e.describe());
@@ -1384,11 +1429,27 @@ mod tests {
         }
     }
 
+    /// Each scenario is rejected at `line` (None: no line, the setting is missing) naming `setting`,
+    /// with a message containing every needle, shown as `t.toml:LINE: SETTING: ...`.
+    fn assert_rejected(cases: &[(String, Option<usize>, &str, Vec<&str>)]) {
+        for (text, line, setting, needles) in cases {
+            let (got_line, got_setting, message, shown) = rejected(text);
+            assert_eq!((got_line, got_setting.as_str()), (*line, *setting), "{text}\n=> {shown}");
+            for needle in needles {
+                assert!(message.contains(needle), "{text}\n=> {shown}\nshould mention {needle:?}");
+            }
+            let at = match line {
+                Some(l) => format!("t.toml:{l}: {setting}: "),
+                None => format!("t.toml:?: {setting}: "),
+            };
+            assert!(shown.starts_with(&at), "{shown}");
+        }
+    }
+
     #[test]
-    fn errors_name_file_line_setting_value_and_what_is_allowed() {
+    fn serde_errors_name_the_value_and_what_is_allowed() {
         let m = MINIMAL;
-        // (scenario, line, setting, what the message must contain)
-        let cases: Vec<(String, Option<usize>, &str, Vec<&str>)> = vec![
+        assert_rejected(&[
             // serde: enum values, integer types, value types, unknown keys
             (
                 "[budget]\ntrials = 3\n[[matrix]]\njournal_mode = [\"wall\"]\nsynchronous = [\"full\"]\n".into(),
@@ -1456,6 +1517,13 @@ mod tests {
                 vec!["`3`", "in quotes"],
             ),
             ("[matrix]\njournal_mode = [\"wal\"]\n".into(), Some(1), "matrix", vec!["expected an array"]),
+        ]);
+    }
+
+    #[test]
+    fn budget_and_kill_errors_name_both_settings() {
+        let m = MINIMAL;
+        assert_rejected(&[
             // budget
             (
                 format!("[budget]\ntrials = 3\nduration_s = 4\n{m}"),
@@ -1490,6 +1558,13 @@ mod tests {
                 "fault.kill.ready_timeout_ms",
                 vec!["0", "≥ 1"],
             ),
+        ]);
+    }
+
+    #[test]
+    fn workload_errors_name_the_range() {
+        let m = MINIMAL;
+        assert_rejected(&[
             // [workload]
             (format!("[workload]\nwriters = 9\n{m}"), Some(2), "workload.writers", vec!["9", "1..=8"]),
             (format!("[workload]\nwriters = 0\n{m}"), Some(2), "workload.writers", vec!["0", "1..=8"]),
@@ -1540,6 +1615,13 @@ mod tests {
             (format!("[workload]\ncache_size_kib = 0\n{m}"), Some(2), "workload.cache_size_kib", vec!["0", "≥ 1"]),
             (format!("[workload]\ntxns_max = 0\n{m}"), Some(2), "workload.txns_max", vec!["0", "≥ 1"]),
             (format!("[workload]\nseed_sessions = 0\n{m}"), Some(2), "workload.seed_sessions", vec!["0", "≥ 1"]),
+        ]);
+    }
+
+    #[test]
+    fn matrix_expect_and_syntax_errors_name_the_block() {
+        let m = MINIMAL;
+        assert_rejected(&[
             // [check]
             (format!("[check]\nfts_samples = 1001\n{m}"), Some(2), "check.fts_samples", vec!["1001", "≤ 1000"]),
             // [[matrix]]
@@ -1581,19 +1663,7 @@ mod tests {
                 SYNTAX,
                 vec!["duplicate key", "grace_ms"],
             ),
-        ];
-        for (text, line, setting, needles) in &cases {
-            let (got_line, got_setting, message, shown) = rejected(text);
-            assert_eq!((got_line, got_setting.as_str()), (*line, *setting), "{text}\n=> {shown}");
-            for needle in needles {
-                assert!(message.contains(needle), "{text}\n=> {shown}\nshould mention {needle:?}");
-            }
-            let at = match line {
-                Some(l) => format!("t.toml:{l}: {setting}: "),
-                None => format!("t.toml:?: {setting}: "),
-            };
-            assert!(shown.starts_with(&at), "{shown}");
-        }
+        ]);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! default we are testing. A value that does not read back as set is a [`PragmaError::Mismatch`],
 //! which a writer reports as a harness error (exit 3).
 
+use crate::scenario::matrix::Cell;
 use crate::scenario::matrix::{FullFsync, JournalMode, Synchronous};
+use crate::writer::session_store::WorkloadConfig;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,21 @@ pub fn apply(conn: &Connection, p: &Pragmas) -> Result<(), PragmaError> {
     conn.execute_batch("PRAGMA mmap_size=0").map_err(|source| PragmaError::Sqlite { pragma: "mmap_size", source })?;
     expect_eq("mmap_size", 0, query_i64(conn, "mmap_size", "PRAGMA mmap_size")?)?;
     Ok(())
+}
+
+impl Pragmas {
+    /// The pragmas every connection of `cell` uses.
+    pub fn for_cell(cell: &Cell, workload: &WorkloadConfig) -> Pragmas {
+        Pragmas {
+            journal_mode: cell.journal_mode,
+            synchronous: cell.synchronous,
+            busy_timeout_ms: workload.busy_timeout_ms,
+            cache_size_kib: workload.cache_size_kib,
+            // Outside WAL mode the setting is inert; SQLite's default keeps the read-back honest.
+            wal_autocheckpoint_pages: cell.checkpoint.map_or(1000, |p| p.wal_autocheckpoint_pages()),
+            fullfsync: cell.fullfsync,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,12 @@
 
 use crate::fault::misuse::WriterHazard;
 use crate::fault::vfs::VfsConfig;
-use crate::scenario::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
+use crate::scenario::Scenario;
+use crate::scenario::matrix::{Cell, CheckpointMode, CheckpointPolicy, SigtermBehaviour};
 use crate::writer::pragmas::Pragmas;
 use crate::writer::session_store::WorkloadConfig;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The hidden subcommand that runs a writer.
 pub const WRITER_SUBCOMMAND: &str = "__writer";
@@ -82,4 +83,37 @@ pub struct WriterConfig {
     /// long-lived writers of a trial start writing together, so that none is still setting up
     /// (and blocked) while another already holds a long transaction.
     pub gated: bool,
+}
+
+impl WriterConfig {
+    /// The configuration of a writer of `cell` on `db`, one acknowledgement file per
+    /// connection; no VFS, no misuse, not gated (the fault and the engine add those).
+    pub fn for_cell(
+        cell: &Cell,
+        sc: &Scenario,
+        db: &Path,
+        ack_paths: Vec<PathBuf>,
+        id: u64,
+        seed: u64,
+    ) -> WriterConfig {
+        WriterConfig {
+            db_path: db.to_path_buf(),
+            connections: ack_paths.len() as u32,
+            ack_paths,
+            checkpoint_timer_ms: sc.topology.checkpoint_timer_ms,
+            writer_id: id,
+            seed,
+            pragmas: Pragmas::for_cell(cell, &sc.workload),
+            workload: sc.workload.clone(),
+            sigterm: cell.sigterm.unwrap_or(SigtermBehaviour::Default),
+            graceful_checkpoint: sc.kill.graceful_checkpoint,
+            checkpoint: cell.checkpoint,
+            bulk_first: false,
+            parent_pid: std::process::id() as i32,
+            vfs: None,
+            tolerate_io_errors: false,
+            hazard: None,
+            gated: false,
+        }
+    }
 }

@@ -613,13 +613,22 @@ pub fn vfs_overhead_percent(plain: &Measured, traced: &Measured) -> (f64, f64, f
 
 /// The report, as Markdown. Pure: `results` holds everything it shows.
 pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
+    let mut md = String::new();
+    run_table(&mut md, results);
+    commit_section(&mut md, results, svg_name);
+    checkpoint_section(&mut md, results);
+    floor_section(&mut md, results);
+    vfs_section(&mut md, results);
+    md
+}
+
+/// The title, what the figures are, and the run they come from: command, versions, machine,
+/// the disk's probes, and warnings when the disk drifted or results are stale.
+fn run_table(w: &mut String, results: &Results) {
     let run = &results.run;
     let mc = &run.machine;
     let level = results.commit.first().map_or(0.95, |(_, m)| m.confidence_level);
     let floor = results.floor(FloorKind::Append);
-    let mut md = String::new();
-    let w = &mut md;
-
     let _ = writeln!(w, "# Write latency\n");
     let _ = writeln!(
         w,
@@ -691,7 +700,12 @@ pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
             results.all().count()
         );
     }
+}
 
+/// Commit latency per journal mode and synchronous level, with the chart when there is one.
+fn commit_section(w: &mut String, results: &Results, svg_name: Option<&str>) {
+    let run = &results.run;
+    let floor = results.floor(FloorKind::Append);
     let _ = writeln!(w, "\n## Commit latency\n");
     let _ = writeln!(
         w,
@@ -734,7 +748,11 @@ pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
     if let Some(svg) = svg_name {
         let _ = writeln!(w, "\n![median commit latency of one message, per journal mode and synchronous]({svg})");
     }
+}
 
+/// Checkpoint latency per mode and WAL size.
+fn checkpoint_section(w: &mut String, results: &Results) {
+    let (run, floor) = (&results.run, results.floor(FloorKind::Append));
     let _ = writeln!(w, "\n## Checkpoints\n");
     let _ = writeln!(
         w,
@@ -755,7 +773,11 @@ pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
             fmt_ratio(m.median_ns / floor.median_ns)
         );
     }
+}
 
+/// One block written and fsynced, appended or overwritten.
+fn floor_section(w: &mut String, results: &Results) {
+    let run = &results.run;
     let _ = writeln!(w, "\n## The fsync floor\n");
     let _ = writeln!(
         w,
@@ -769,7 +791,11 @@ pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
     for (kind, m) in &results.floor {
         let _ = writeln!(w, "| {} | {} |", kind.as_str(), fmt_measured(m));
     }
+}
 
+/// What the tracing VFS costs a commit, from criterion and from alternating commits.
+fn vfs_section(w: &mut String, results: &Results) {
+    let run = &results.run;
     let plain = results.vfs(VfsKind::Plain);
     let traced = results.vfs(VfsKind::Traced);
     let (pct, pct_lo, pct_hi) = vfs_overhead_percent(plain, traced);
@@ -800,7 +826,6 @@ pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
             fmt_ns(p.traced_median_us as f64 * 1e3)
         );
     }
-    md
 }
 
 /// Colours of the four synchronous levels in the chart.

@@ -10,48 +10,6 @@ use crate::report::summary::Summary;
 use crate::scenario::matrix::FaultKind;
 use std::fmt::Write;
 
-/// What a fault does to the files, in a sentence (the mechanism, not an outcome).
-fn what(f: FaultKind) -> &'static str {
-    match f {
-        FaultKind::Kill | FaultKind::SigkillOnly => {
-            "no hazard: the writers are killed (SIGTERM, then SIGKILL); the contrast every hazard sits beside"
-        }
-        FaultKind::PowerLoss | FaultKind::CrashPoint | FaultKind::IoError => {
-            "a machine fault, not a hazard (see results/durability-matrix.md)"
-        }
-        FaultKind::LockCancel => {
-            "each long-lived writer opens and closes its own second descriptor of the database file; \
-             POSIX locks belong to the process, so the close drops the locks its connection holds. \
-             Rollback journal: the writer's RESERVED/PENDING/EXCLUSIVE locks live there. WAL: the \
-             writer lock lives in the -shm; the database file's lock only guards the last closer's \
-             checkpoint-and-delete of the WAL"
-        }
-        FaultKind::LockCancelWal => "the same with the -wal file, which holds no lock",
-        FaultKind::LockCancelShm => "the same with the -shm file, where WAL keeps its writer and reader locks",
-        FaultKind::DeleteHotWal => {
-            "after the kill, before any connection recovers, the -wal is deleted, with every commit of \
-             the trial still in it (checkpoints off), as naive cleanup scripts do"
-        }
-        FaultKind::DeleteHotJournal => {
-            "a bulk transaction is killed mid-write; before any connection recovers, the hot -journal \
-             (the only copy of the pages it overwrote) is deleted"
-        }
-        FaultKind::SwapDb => {
-            "while writers run, the database file is replaced (rename over it) by the copy taken at the \
-             trial's start, its -wal and -shm left in place, as a \"restore snapshot\" feature might do"
-        }
-        FaultKind::RawCopyBackup => {
-            "while writers run, the database file is copied with plain reads; the copy alone (without \
-             the -wal or -journal) is what gets checked, as a restored backup would be"
-        }
-        FaultKind::ForkConnection => "a writer forks while holding its open connection and the child writes through it",
-        FaultKind::CrossVersion => {
-            "NUL-sentinel content written through both FTS5 tables by the bundled SQLite; every image \
-             also checked (integrity_check, FTS5 integrity-check) by another SQLite build ([hazard] other_sqlite)"
-        }
-    }
-}
-
 /// The violation kinds a cell showed, most frequent first: `integrity 18, fts 15`.
 fn kinds_seen(c: &CellSummary) -> String {
     let mut seen: Vec<(ViolationKind, u64)> = ViolationKind::ALL
@@ -127,7 +85,7 @@ pub fn render(summary: &Summary, run: &str) -> String {
     let mut faults: Vec<FaultKind> = cells.iter().map(|c| c.cell.fault).collect();
     faults.dedup();
     for f in faults {
-        let _ = writeln!(md, "- `{}`: {}.", f.as_str(), what(f));
+        let _ = writeln!(md, "- `{}`: {}.", f.as_str(), crate::fault::of(f).describe());
     }
     let _ = writeln!(
         md,
