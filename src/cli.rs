@@ -296,6 +296,8 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite: Option<SqliteBuild>) -> 
         seed: 0,
         // A foreign database keeps its own journal mode; the probe write runs on a copy.
         reopen: ReopenConfig { pragmas: None, writer_id: u64::from(u32::MAX), workload: WorkloadConfig::default() },
+        // The session store's checks run when the file holds its tables.
+        schema: &crate::oracle::ledger::SESSION_STORE,
     };
     println!("crashfuzz check {} (on a copy; the file is not modified)", db_path.display());
     let report = oracle::check_copy(&db_path, &cfg, None)

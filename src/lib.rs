@@ -2,46 +2,38 @@
 //!
 //! # Architecture
 //!
-//! A campaign turns a scenario into trials and trials into verdicts:
+//! The tree reads as the data flows. A scenario becomes cells; the generator schedules trials
+//! over them; each trial runs the client (writers) under the nemesis (a fault), hands the crash
+//! image(s) to the checker (the oracle) and becomes one record; records become reports.
 //!
 //! ```text
-//! scenario (TOML) ─► matrix::expand ─► cells ─► campaign (seed, budget, jobs, shard)
-//!    ─► trial: copy template db → spawn `crashfuzz __writer` (on fault::vfs when traced)
-//!       → fault::kill (signal, or the VFS's own crash point / I/O error) → reap
-//!    ─► crash image(s): the files as left (process crash) or imaging (power loss:
-//!       fault::trace → fault::powerloss::build at cut points)
-//!    ─► oracle::check_image (oracle) ─► expect::verdict ─► report (summary, junit, charts)
-//!
-//! trials.jsonl of one or more runs ─► merge (`crashfuzz report`) ─► report
+//! scenario/ ─► cells ─► run/campaign ─► run/trial (phases) ─► record ─► report/
+//!   TOML,        matrix    seed, budget,   lane: template db     trials.jsonl  summary, junit,
+//!   expect       expand    jobs, shard     writer/: spawn ▸ ack  (fsynced)     charts, pages
+//!                                          fault/: moment ▸ reap ▸ after_reap
+//!                                          images: as left │ power_loss from the trace
+//!                                          oracle/: CHECKS ─► expect::verdict
 //! ```
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`base`] | leaves: database files ([`base::dbfiles`]), SQLite result codes ([`base::sqlerr`]), statistics ([`base::stats`]), scratch directories ([`base::scratch`]), child-process plumbing ([`base::process`]) |
+//! | [`record`] | the trial record (one line of `trials.jsonl`), check outcomes ([`record::checks`]), what acknowledgements promise ([`record::expected`]) |
+//! | [`scenario`] | TOML scenarios: parsing, defaults, validation with file:line errors |
+//! | [`scenario::matrix`] | the cell axes and the pure matrix expansion |
+//! | [`scenario::expect`] | expectations, overrides and verdicts |
+//! | [`run`] | the generator and the engine: [`run::campaign`], [`run::trial`] (a trial as phases), [`run::topology`] (its processes), [`run::lane`] (its database), [`run::keep`] (kept failures and replay), [`run::ids`], [`run::env`] |
+//! | [`writer`] | the client: the seam ([`writer::program`]), the `__writer` child ([`writer::child`]), its protocol, acknowledgement log, pragmas, the driver's process handle, the session store workload |
+//! | [`fault`] | the nemesis: one module per fault behind [`fault::Fault`], and the machinery they share: the tracing VFS, its trace, the power-loss builder and images, deaths, misuse inside writers, the load generator |
+//! | [`oracle`] | the checker: the list of checks, generic ([`oracle::generic`]) and the session store's ([`oracle::ledger`]); another build's verdict ([`oracle::crosscheck`]) |
+//! | [`sqlite`] | SQLite builds other than the bundled one ([`sqlite::builds`]) and the `__sql` child that runs them ([`sqlite::child`]) |
+//! | [`report`] | aggregation, `summary.json`, Markdown, JUnit, the console, charts, `crashfuzz report` merging, and the committed pages (durability, hazards, benchmarks) |
 //! | [`cli`] | argument parsing, dispatch, the exit-code table |
 //! | [`error`] | user/environment errors and their exit codes |
-//! | [`scenario`] | TOML scenarios: parsing, defaults, validation with file:line errors |
-//! | [`matrix`] | the cell axes and the pure matrix expansion |
-//! | [`pragmas`] | connection pragmas, set explicitly and read back |
-//! | [`workload`] | the `session_store` schema, transactions and their ledger |
-//! | [`writer`] | the `__writer` child process: pragmas, the write loop, acknowledgements |
-//! | [`fault`] | fault injection: `kill` (SIGTERM, grace, SIGKILL, supervision), `vfs` (the tracing, crashing, failing VFS), `trace` (its record format), `powerloss` (the pure crash-image builder) |
-//! | [`imaging`] | power-loss images of a trial: cuts, fates, dedup, checks, shrinking, explanation |
-//! | [`topology`] | the processes of a trial: gateway, connections, transients, victim, survivors |
-//! | [`trial`] | one trial end to end, and its JSON line |
-//! | [`check`] | the oracle: checks 1–8 (open, integrity, fts, lost_ack, phantom, atomicity, prefix, reopen_write) on one image |
-//! | [`durability`] | the durability matrix page: promises beside measured rates and commit costs |
-//! | [`hazardreport`] | the hazards page: damaged and lost-ack rates per hazard beside the kill cells |
-//! | [`crosscheck`] | the same image judged by the bundled and another SQLite build, side by side |
-//! | [`sqlite_builds`] | naming SQLite builds (`bundled`, `system`, `3.X.Y`, a path); the versions crashfuzz fetches, compiles and caches itself |
-//! | [`sqlchild`] | the `__sql` child: SQL run by any SQLite build, loaded in a process of its own |
-//! | [`expect`] | built-in expectations, overrides and verdicts |
-//! | [`campaign`] | scheduling trials over cells, output files, Ctrl-C handling |
-//! | [`report`] | summary.json, summary.md, junit.xml and the console matrix |
-//! | [`charts`] | the SVG charts of a summary: violation rates, synchronous levels side by side, commit latency |
-//! | [`merge`] | `crashfuzz report`: run directories read back, checked and merged into one summary |
-//! | [`stats`] | Wilson bounds and latency percentiles |
-//! | [`scratch`] | scratch directories stamped with their owner, and the sweep of those a killed owner left |
-//! | [`benchreport`] | the write-latency benchmarks' ids and `bench-report`, their Markdown and SVG report |
+//!
+//! Imports go one way: `base` and `record` import nothing above them, and no module imports a
+//! module that imports it back (`harness/architecture.rs` fails on a cycle, a module without a
+//! `//!` paragraph, or a function over 150 lines).
 //!
 //! # Architecture invariants
 //!
@@ -54,12 +46,12 @@
 //!   hazard.
 //! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
 //!   set by the child itself, then a parent-pid check that closes the race); the scratch
-//!   directories a SIGKILLed driver leaves are swept by the next one ([`scratch`]). The one
+//!   directories a SIGKILLed driver leaves are swept by the next one ([`base::scratch`]). The one
 //!   exception is the build tools (cargo, the C compiler) that make another SQLite before any
 //!   trial: they stay in crashfuzz's process group, so that Ctrl-C reaches them as it would any
-//!   build ([`sqlite_builds`]).
+//!   build ([`sqlite::builds`]).
 //! - **Only the bundled SQLite is linked in**; any other build runs in an `__sql` child
-//!   ([`sqlchild`]), so that a build crashing on an image never takes the driver down.
+//!   ([`sqlite::child`]), so that a build crashing on an image never takes the driver down.
 //! - **All randomness derives from the campaign seed**: trial `i` uses ChaCha8 stream `i`.
 //! - **A check that cannot run is a harness error, never a pass.**
 //! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.

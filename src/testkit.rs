@@ -32,6 +32,14 @@ pub fn pragmas(journal_mode: JournalMode) -> Pragmas {
     }
 }
 
+/// Makes `conn`'s empty database a seeded session store: the schema, the pragmas `p`, then the
+/// seed's transactions (writer 0, drawn from `seed`). Returns their count.
+pub fn seed_store(conn: &mut Connection, w: &WorkloadConfig, p: &Pragmas, seed: u64) -> u64 {
+    session_store::create_schema(conn, w).unwrap();
+    pragmas::apply(conn, p).unwrap();
+    session_store::seed(conn, w, seed).unwrap()
+}
+
 /// A session store at `dir/db.sqlite`: the schema, the pragmas, the seed (writer 0), then
 /// `commits` transactions of [`WRITER`]; the connection is returned open with the writer that
 /// made them, and the seed's transaction count.
@@ -43,9 +51,7 @@ pub fn session_store(
 ) -> (PathBuf, Connection, TxnWriter, u64) {
     let db = dir.join("db.sqlite");
     let mut conn = Connection::open(&db).unwrap();
-    session_store::create_schema(&conn, w).unwrap();
-    pragmas::apply(&conn, p).unwrap();
-    let seeded = session_store::seed(&mut conn, w, 1).unwrap();
+    let seeded = seed_store(&mut conn, w, p, 1);
     let mut txn = TxnWriter::new(WRITER, 2, w);
     for _ in 0..commits {
         txn.run_txn(&mut conn, &mut |_| {}).unwrap();
@@ -72,6 +78,7 @@ pub fn check_config(journal_mode: Option<JournalMode>) -> CheckConfig {
         fts_samples: 8,
         seed: 3,
         reopen: ReopenConfig { pragmas: journal_mode.map(pragmas), writer_id: 999, workload: workload() },
+        schema: &oracle::ledger::SESSION_STORE,
     }
 }
 

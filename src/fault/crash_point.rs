@@ -63,7 +63,13 @@ impl Fault for CrashPoint {
         if short_trace.is_some() { 1 } else { scenario.workload.writers }
     }
 
-    fn configure(&self, _p: usize, cfg: &mut WriterConfig, scenario: &Scenario, short_trace: Option<ShortTrace>) {
+    fn configure(
+        &self,
+        _p: usize,
+        cfg: &mut WriterConfig,
+        scenario: &Scenario,
+        short_trace: Option<ShortTrace>,
+    ) -> Result<()> {
         if let Some(short) = short_trace {
             // The short trace's writer: same seed, same transactions, same operations, on one
             // connection.
@@ -71,6 +77,7 @@ impl Fault for CrashPoint {
             cfg.workload.txns_max = u64::from(scenario.crash_point.txns);
             cfg.connections = 1;
         }
+        Ok(())
     }
 
     /// The writer kills itself; waiting for it (up to the ready timeout) is the window.
@@ -105,7 +112,7 @@ fn measure_short_trace(p: &Prepare<'_>) -> Result<u64> {
     cfg.vfs = Some(VfsConfig { writer: id, trace_path: trace_path.clone(), injection: Injection::None });
     cfg.workload.txns_max = u64::from(sc.crash_point.txns);
     let stderr = dir.join("stderr.log");
-    let mut child = process::spawn(p.exe, &cfg, &stderr).map_err(io("spawn the short-trace writer".into()))?;
+    let mut child = process::spawn(p.writer, &cfg, &stderr).map_err(io("spawn the short-trace writer".into()))?;
     let timeout = Duration::from_millis(sc.kill.ready_timeout_ms) * 4;
     let injected = process::inject(&mut [&mut child], None, timeout).map_err(io("wait".into()))?;
     let how = injected.deaths[0].2;

@@ -29,6 +29,10 @@ impl Fault for CrossVersion {
         true
     }
 
+    fn needs_other_sqlite(&self) -> bool {
+        true
+    }
+
     /// The other build judges the same image, on its own copies of the pristine one.
     fn judge(&self, j: &Judge<'_>, results: &mut Vec<CheckResult>) -> Result<()> {
         let other = j.other_sqlite.expect("the campaign resolves hazard.other_sqlite before any cross_version trial");

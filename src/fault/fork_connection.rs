@@ -5,6 +5,7 @@
 //! in it believes it does. Measured.
 
 use crate::fault::misuse::WriterHazard;
+use crate::error::Result;
 use crate::fault::{Fault, ShortTrace};
 use crate::scenario::Scenario;
 use crate::scenario::expect::Expectation;
@@ -25,11 +26,12 @@ impl Fault for ForkConnection {
     }
 
     /// Only the first process forks; its child writes as its second writer id.
-    fn configure(&self, p: usize, cfg: &mut WriterConfig, _scenario: &Scenario, _short: Option<ShortTrace>) {
+    fn configure(&self, p: usize, cfg: &mut WriterConfig, _scenario: &Scenario, _short: Option<ShortTrace>) -> Result<()> {
         if p == 0 {
             cfg.hazard = Some(WriterHazard::ForkConnection);
             cfg.connections = 2;
         }
+        Ok(())
     }
 
     fn stops_everyone(&self) -> bool {

@@ -1,4 +1,4 @@
-//! The load generator (issue: "high load, many processes"): burner processes that keep the
+//! The load generator: burner processes that keep the
 //! 1-minute load average at a target, so kills and power losses happen under the contention of
 //! the production case (a load average of about 14).
 //!

@@ -8,6 +8,7 @@
 //! `lock_cancel_wal` and `lock_cancel_shm` are the same misuse on the `-wal` and the `-shm`
 //! (where WAL keeps its writer and reader locks: a canary there).
 
+use crate::error::Result;
 use crate::fault::misuse::{LockTarget, WriterHazard};
 use crate::fault::{Fault, ShortTrace};
 use crate::record::checks::ViolationKind;
@@ -55,9 +56,10 @@ impl Fault for LockCancel {
         }
     }
 
-    fn configure(&self, _p: usize, cfg: &mut WriterConfig, scenario: &Scenario, _short: Option<ShortTrace>) {
+    fn configure(&self, _p: usize, cfg: &mut WriterConfig, scenario: &Scenario, _short: Option<ShortTrace>) -> Result<()> {
         let interval_us_max = scenario.hazard.lock_cancel_interval_us_max;
         cfg.hazard = Some(WriterHazard::LockCancel { target: self.target, interval_us_max });
+        Ok(())
     }
 
     fn stops_everyone(&self) -> bool {

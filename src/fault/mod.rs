@@ -1,5 +1,5 @@
 //! The nemesis: every fault crashfuzz injects, each one module implementing [`Fault`], listed
-//! once in [`every_fault!`]. The trial engine (`run::trial`) never asks which fault it runs: it
+//! once in [`every_fault!`](crate::every_fault). The trial engine (`run::trial`) never asks which fault it runs: it
 //! calls the hooks below in phase order, and a fault answers only for itself.
 //!
 //! A fault answers, in the order a trial asks:
@@ -20,7 +20,7 @@
 //! - which crash images follow ([`Fault::images`]: the files as left, or images built from a
 //!   trace) and what else judges them ([`Fault::judge`]: another SQLite build).
 //!
-//! **Adding a fault is one file under `src/fault/` and one line in [`every_fault!`].** The line
+//! **Adding a fault is one file under `src/fault/` and one line in [`every_fault!`](crate::every_fault).** The line
 //! gives its variant, its name in scenarios, its static traits (which axes apply; whether it is
 //! misuse; whether writers run on the tracing VFS) and its file; the file defines `FAULT`, a
 //! value implementing [`Fault`]. The matrix's [`FaultKind`] and the registry [`of`] are both
@@ -86,7 +86,7 @@ macro_rules! every_fault {
     };
 }
 
-/// `pub mod` for every fault's file (invoked by [`every_fault!`] here).
+/// `pub mod` for every fault's file (invoked by [`every_fault!`](crate::every_fault) here).
 #[macro_export]
 macro_rules! fault_modules {
     ($($variant:ident $name:literal { $($traits:ident),* } $module:ident,)*) => {
@@ -94,7 +94,7 @@ macro_rules! fault_modules {
     };
 }
 
-/// The registry (invoked by [`every_fault!`] here): a fault's implementation by its kind.
+/// The registry (invoked by [`every_fault!`](crate::every_fault) here): a fault's implementation by its kind.
 #[macro_export]
 macro_rules! fault_registry {
     ($($variant:ident $name:literal { $($traits:ident),* } $module:ident,)*) => {
@@ -119,7 +119,8 @@ pub struct ShortTrace {
 
 /// What a fault may use at the campaign's start, once per cell.
 pub struct Prepare<'a> {
-    pub exe: &'a Path,
+    /// The program the cell's writers run.
+    pub writer: &'a dyn crate::writer::program::Program,
     pub scenario: &'a Scenario,
     pub cell: &'a Cell,
     /// The cell's freshly seeded template database.
@@ -233,6 +234,12 @@ pub trait Fault: Sync {
         false
     }
 
+    /// Whether its trials need `[hazard] other_sqlite`, resolved (and built, if need be) before
+    /// the campaign's first trial.
+    fn needs_other_sqlite(&self) -> bool {
+        false
+    }
+
     /// The tracing VFS's injection for this trial, drawn from `rng` in a fixed order.
     fn injection(&self, _ctx: &PlanCtx<'_>, _rng: &mut ChaCha8Rng) -> Injection {
         Injection::None
@@ -248,8 +255,17 @@ pub trait Fault: Sync {
     fn configure_every(&self, _cfg: &mut WriterConfig) {}
 
     /// Adjusts long-lived writer process `p`'s configuration before it starts (its misuse, its
-    /// connections, the short trace's seed).
-    fn configure(&self, _p: usize, _cfg: &mut WriterConfig, _scenario: &Scenario, _short_trace: Option<ShortTrace>) {}
+    /// connections, the short trace's seed, the name it opens the database by). `Err` is a
+    /// harness failure.
+    fn configure(
+        &self,
+        _p: usize,
+        _cfg: &mut WriterConfig,
+        _scenario: &Scenario,
+        _short_trace: Option<ShortTrace>,
+    ) -> Result<()> {
+        Ok(())
+    }
 
     /// Waits for the fault's moment while the writers write, and does what the fault does then.
     fn moment(&self, w: &mut dyn Window) -> Result<Moment> {

@@ -1346,9 +1346,7 @@ pub(crate) mod tests {
         let cfg = small_workload();
         let db = spec.dir.join("db.sqlite");
         let mut conn = open_traced(&db);
-        session_store::create_schema(&conn, &cfg).unwrap();
-        pragmas::apply(&conn, &pragmas_for(spec.journal_mode, Synchronous::Full)).unwrap();
-        session_store::seed(&mut conn, &cfg, 3).unwrap();
+        crate::testkit::seed_store(&mut conn, &cfg, &pragmas_for(spec.journal_mode, Synchronous::Full), 3);
         let setup_ops = ops();
         let mut w = TxnWriter::new(5, 4, &cfg);
         let txns = (0..CHILD_TXNS)

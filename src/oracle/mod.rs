@@ -1,4 +1,18 @@
-//! The oracle: checks 1–8 applied to one crash image (`ViolationKind` lists them).
+//! The checker: a list of checks ([`CHECKS`]) run in order on one crash image, each with the
+//! kind of violation it finds and what it [`Needs`]. The generic ones ([`generic`]) hold for any
+//! SQLite database; the rest come from what the writer's [`Schema`] lets the oracle assume
+//! ([`ledger`]: the session store's ledger, its FTS indexes, its recovery write).
+//!
+//! | # | check | needs | finds |
+//! |---|---|---|---|
+//! | 1 | `open` | the files | the image does not open, or its first read fails |
+//! | 2 | `integrity` | a connection | `PRAGMA integrity_check` (or `quick_check`) is not `ok` |
+//! | 3 | `fts` | a connection | an FTS5 table fails its own integrity-check; with the schema, an index differs from its rows or misses a sampled MATCH |
+//! | 4 | `lost_ack` | acknowledgements | an acknowledged commit is absent (all of them, when the schema's tables are gone) |
+//! | 5 | `phantom` | the schema, acknowledgements | a transaction present that was never begun |
+//! | 6 | `atomicity` | the schema | a transaction partly present, a torn row |
+//! | 7 | `prefix` | the schema | a writer's present transactions have a hole |
+//! | 8 | `reopen_write` | a restart | reopened with the application's pragmas, the image refuses a write |
 //!
 //! Each check names itself and carries the failing detail. A check that cannot run for reasons
 //! of the harness (an I/O error, SQLite out of memory) makes the whole call `Err`, never a pass;
@@ -10,30 +24,26 @@
 //!
 //! Checks 1–7 run on one connection opened on the image as found: opening it is the recovery an
 //! application would run (a hot journal rolled back, a WAL replayed). Check 8 then reopens it
-//! the way the application would on restart, with the cell's pragmas, and appends a message.
-//! The image is modified by recovery and by check 8: callers run this on a copy they own
-//! ([`check_copy`] makes one).
-//!
-//! What "present" means is the workload's ledger (see `workload`): per writer, the set of
-//! sequence numbers with a ledger row. With the acknowledgements ([`Expected`]) that gives
-//! durability (4), no phantom (5) and prefix (7); the ledger's `live_rows`, the message rows'
-//! tags and hashes and the sessions' counters give atomicity (6) without any acknowledgement.
+//! the way the application would on restart, with the cell's pragmas, and writes. The image is
+//! modified by recovery and by check 8: callers run this on a copy they own ([`check_copy`]
+//! makes one).
 
 pub mod crosscheck;
+pub mod generic;
+pub mod ledger;
 
 use crate::base::sqlerr::{self, ErrorClass};
 use crate::record::checks::{CheckOutcome, CheckResult, ViolationKind};
 use crate::record::expected::Expected;
-use crate::writer::pragmas::{self, Pragmas};
-use crate::writer::session_store::{self, FTS_BODY_SQL, FTS_TABLES, Tokenizer, TxnWriter, WorkloadConfig};
+use crate::writer::pragmas::Pragmas;
+use crate::writer::session_store::WorkloadConfig;
 use anyhow::{Context, anyhow};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use generic::{OpenFailure, fts_integrity, integrity, open_image, probe_write, reopen};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How thoroughly check 2 looks (`[check] integrity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +65,9 @@ pub struct CheckConfig {
     /// the same way.
     pub seed: u64,
     pub reopen: ReopenConfig,
+    /// What the oracle may assume about the database, besides what every SQLite database
+    /// allows: the writer's schema, whose checks run when the image holds its tables.
+    pub schema: &'static dyn Schema,
 }
 
 /// How check 8 reopens the image.
@@ -128,7 +141,7 @@ fn classify(report: &CheckReport, what: &str, e: rusqlite::Error) -> anyhow::Res
 }
 
 /// True when `e` is the image's doing (see [`sqlerr::classify`]).
-fn is_finding(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_finding(e: &rusqlite::Error) -> bool {
     match sqlerr::classify(e) {
         ErrorClass::Finding => true,
         ErrorClass::Locked | ErrorClass::Harness => false,
@@ -144,98 +157,297 @@ pub fn check_copy(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>
     check_image(&copy, cfg, expected)
 }
 
-/// Runs every check on the image at `db_path` (modifying it: see the module doc).
-pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
-    let mut report = CheckReport { results: Vec::new(), present: BTreeMap::new(), session_store: false };
-    let ledger_kinds: &[ViolationKind] = match expected {
-        Some(_) => &[ViolationKind::LostAck, ViolationKind::Phantom, ViolationKind::Atomicity, ViolationKind::Prefix],
-        None => &[ViolationKind::Atomicity, ViolationKind::Prefix],
-    };
+/// What the oracle may assume about the database a writer writes, beyond what any SQLite
+/// database allows: the writer's side of the checks. The built-in writer's is
+/// [`ledger::SESSION_STORE`]. An image that does not hold the schema's tables gets the generic
+/// checks only (and, when acknowledgements were made, has lost every one of them).
+pub trait Schema: Sync + std::fmt::Debug {
+    /// Its name, for details ("no session store tables").
+    fn name(&self) -> &'static str;
+    /// True when the image holds this schema's tables. Read right after the image opened:
+    /// damage met here is the open check's.
+    fn recognise(&self, conn: &Connection) -> rusqlite::Result<bool>;
+    /// Check 3 beyond every FTS5 table's own integrity-check (`fts_tables` are the image's):
+    /// the indexes against the rows they index, sampled MATCH queries. Adds to `problems`.
+    fn fts(
+        &self,
+        conn: &Connection,
+        fts_tables: &[String],
+        cfg: &CheckConfig,
+        problems: &mut Vec<String>,
+    ) -> rusqlite::Result<()>;
+    /// Per writer, the sorted sequence numbers of the transactions present.
+    fn present(&self, conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>>;
+    /// Check 6: the transactions present whose rows are not all there, as problems.
+    fn atomicity(&self, conn: &Connection) -> rusqlite::Result<Vec<String>>;
+    /// Check 8's write after recovery, on a connection reopened with the application's pragmas.
+    fn write_after_recovery(&self, conn: &mut Connection, cfg: &CheckConfig) -> anyhow::Result<CheckOutcome>;
+}
 
-    // 1. open
-    let t = Instant::now();
-    let opened = match open_image(db_path) {
-        Ok(conn) => {
-            // The first read of the schema after the one that opened it: damage met here is
-            // still the open check's.
-            match session_store::is_session_store(&conn) {
-                Ok(session_store) => Ok((conn, session_store)),
-                Err(e) => Err(classify(&report, "read the schema", e)?),
+/// What a check needs before it can run; without it the check is `Blocked` (its input is
+/// damaged) or absent from the report (it does not apply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// Only the image's files.
+    Files,
+    /// The connection check 1 opened: any SQLite database.
+    Connection,
+    /// The acknowledgements (absent without them). The check runs even when the schema's
+    /// tables are gone: that loses every acknowledged commit.
+    Acks,
+    /// The writer's schema in the image and the acknowledgements.
+    SchemaAndAcks,
+    /// The writer's schema in the image.
+    Schema,
+    /// An image that opened, its connection closed (check 8 reopens it as a restart would);
+    /// for a trial's image (acknowledgements given), the schema's tables to write to.
+    Restart,
+}
+
+/// One check of the oracle: what it finds, what it needs, how it runs.
+pub struct Check {
+    pub kind: ViolationKind,
+    pub needs: Needs,
+    run: fn(&mut Image<'_>) -> anyhow::Result<CheckOutcome>,
+}
+
+/// The oracle's checks, in the order they run. Checks 1–3 and 8 are generic
+/// ([`generic`]); 3 and 8 do more, and 4–7 exist, where the writer's [`Schema`] is in the image.
+pub const CHECKS: [Check; 8] = [
+    Check { kind: ViolationKind::Open, needs: Needs::Files, run: open },
+    Check { kind: ViolationKind::Integrity, needs: Needs::Connection, run: integrity_check },
+    Check { kind: ViolationKind::Fts, needs: Needs::Connection, run: fts_check },
+    Check { kind: ViolationKind::LostAck, needs: Needs::Acks, run: lost_ack },
+    Check { kind: ViolationKind::Phantom, needs: Needs::SchemaAndAcks, run: phantom },
+    Check { kind: ViolationKind::Atomicity, needs: Needs::Schema, run: atomicity },
+    Check { kind: ViolationKind::Prefix, needs: Needs::Schema, run: prefix },
+    Check { kind: ViolationKind::ReopenWrite, needs: Needs::Restart, run: reopen_check },
+];
+
+/// One image as the checks go through it.
+pub struct Image<'a> {
+    path: &'a Path,
+    cfg: &'a CheckConfig,
+    expected: Option<&'a Expected>,
+    report: CheckReport,
+    /// Check 1's connection, until check 8 closes it.
+    conn: Option<Connection>,
+    /// Why the image did not open, when it did not.
+    unopened: Option<String>,
+    /// `integrity_check`'s lines when it ran to completion (they hold FTS5's verdicts).
+    integrity_lines: Option<Vec<String>>,
+    /// The present sequence numbers, read once by the first check that needs them (`Err`: the
+    /// outcome every such check takes when reading them failed).
+    present: Option<Result<BTreeMap<u64, Vec<u64>>, CheckOutcome>>,
+}
+
+/// Whether a check runs on this image.
+enum Readiness {
+    Run,
+    Blocked(String),
+    Absent,
+}
+
+impl Image<'_> {
+    fn readiness(&mut self, needs: Needs) -> Readiness {
+        let acks = self.expected.is_some();
+        let schema = self.report.session_store;
+        let no_tables = || format!("no {} tables", self.cfg.schema.name());
+        if matches!(needs, Needs::Acks | Needs::SchemaAndAcks) && !acks {
+            return Readiness::Absent;
+        }
+        if let (Some(reason), false) = (&self.unopened, needs == Needs::Files) {
+            return Readiness::Blocked(reason.clone());
+        }
+        match needs {
+            Needs::Files | Needs::Connection | Needs::Acks => Readiness::Run,
+            Needs::SchemaAndAcks | Needs::Schema if schema => Readiness::Run,
+            Needs::SchemaAndAcks => Readiness::Blocked(no_tables()),
+            Needs::Schema if acks => Readiness::Blocked(no_tables()),
+            Needs::Schema => Readiness::Absent,
+            Needs::Restart => {
+                self.conn = None;
+                if acks && !schema {
+                    Readiness::Blocked(format!("{} to append to", no_tables()))
+                } else {
+                    Readiness::Run
+                }
             }
         }
+    }
+
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("checks that need the connection run after it opened")
+    }
+
+    /// The present sequence numbers (read once).
+    fn present(&mut self) -> anyhow::Result<Result<&BTreeMap<u64, Vec<u64>>, CheckOutcome>> {
+        if self.present.is_none() {
+            let read = match self.cfg.schema.present(self.conn()) {
+                Ok(seqs) => {
+                    self.report.present = seqs.iter().map(|(&w, s)| (w, s.last().copied().unwrap_or(0))).collect();
+                    Ok(seqs)
+                }
+                Err(e) => Err(classify(&self.report, "read the ledger", e)?),
+            };
+            self.present = Some(read);
+        }
+        Ok(self.present.as_ref().expect("just read").as_ref().map_err(Clone::clone))
+    }
+}
+
+/// Runs every check on the image at `db_path` (modifying it: see the module doc).
+pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected>) -> anyhow::Result<CheckReport> {
+    let mut image = Image {
+        path: db_path,
+        cfg,
+        expected,
+        report: CheckReport { results: Vec::new(), present: BTreeMap::new(), session_store: false },
+        conn: None,
+        unopened: None,
+        integrity_lines: None,
+        present: None,
+    };
+    for check in &CHECKS {
+        let t = Instant::now();
+        let outcome = match image.readiness(check.needs) {
+            Readiness::Absent => continue,
+            Readiness::Blocked(reason) => CheckOutcome::Blocked { reason },
+            Readiness::Run => (check.run)(&mut image)?,
+        };
+        image.report.push(check.kind, outcome, t);
+    }
+    Ok(image.report)
+}
+
+/// Check 1: the image opens and a first read succeeds; then the writer's schema is looked for.
+fn open(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    let opened = match open_image(image.path) {
+        // The first read of the schema after the one that opened it: damage met here is still
+        // the open check's.
+        Ok(conn) => match image.cfg.schema.recognise(&conn) {
+            Ok(schema) => Ok((conn, schema)),
+            Err(e) => Err(classify(&image.report, "read the schema", e)?),
+        },
         Err(OpenFailure::Outcome(outcome)) => Err(outcome),
         Err(OpenFailure::Harness(e)) => return Err(e),
     };
-    let conn = match opened {
-        Ok((conn, session_store)) => {
-            report.push(ViolationKind::Open, CheckOutcome::Pass, t);
-            report.session_store = session_store;
-            conn
+    match opened {
+        Ok((conn, schema)) => {
+            image.conn = Some(conn);
+            image.report.session_store = schema;
+            Ok(CheckOutcome::Pass)
         }
         Err(outcome) => {
-            let reason = match &outcome {
+            image.unopened = Some(match &outcome {
                 CheckOutcome::Violation { detail } => format!("the image does not open ({detail})"),
                 CheckOutcome::CouldNotRun { reason } => format!("the image could not be opened ({reason})"),
                 CheckOutcome::Pass | CheckOutcome::Blocked { .. } => unreachable!("open failed"),
-            };
-            report.push(ViolationKind::Open, outcome, t);
-            for &kind in [ViolationKind::Integrity, ViolationKind::Fts].iter().chain(ledger_kinds) {
-                report.push(kind, CheckOutcome::Blocked { reason: reason.clone() }, Instant::now());
-            }
-            report.push(ViolationKind::ReopenWrite, CheckOutcome::Blocked { reason }, Instant::now());
-            return Ok(report);
+            });
+            Ok(outcome)
         }
-    };
+    }
+}
 
-    // 2. integrity
-    let t = Instant::now();
-    let (outcome, fts_verdicts) = match integrity(&conn, cfg.integrity) {
-        Ok((outcome, lines)) => (outcome, lines),
-        Err(e) => (classify(&report, "integrity_check", e)?, None),
-    };
-    report.push(ViolationKind::Integrity, outcome, t);
+/// Check 2 ([`generic::integrity`]).
+fn integrity_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    Ok(match integrity(image.conn(), image.cfg.integrity) {
+        Ok((outcome, lines)) => {
+            image.integrity_lines = lines;
+            outcome
+        }
+        Err(e) => classify(&image.report, "integrity_check", e)?,
+    })
+}
 
-    // 3. fts
-    let t = Instant::now();
-    let outcome = match fts(&conn, cfg, report.session_store, fts_verdicts.as_deref()) {
+/// Check 3: every FTS5 table's own integrity-check, then the schema's FTS checks.
+fn fts_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    Ok(match fts(image.conn(), image.cfg, image.report.session_store, image.integrity_lines.as_deref()) {
         Ok(problems) => outcome_of(problems),
-        Err(e) => classify(&report, "fts", e)?,
-    };
-    report.push(ViolationKind::Fts, outcome, t);
+        Err(e) => classify(&image.report, "fts", e)?,
+    })
+}
 
-    // 4–7. the ledger
-    if report.session_store {
-        ledger_checks(&conn, expected, &mut report)?;
-    } else if expected.is_some() {
+/// Check 3's problems: [`generic::fts_integrity`], then (where the image holds the writer's
+/// schema) the schema's own FTS checks.
+fn fts(
+    conn: &Connection,
+    cfg: &CheckConfig,
+    schema: bool,
+    integrity_lines: Option<&[String]>,
+) -> rusqlite::Result<Vec<String>> {
+    let (tables, mut problems) = fts_integrity(conn, integrity_lines)?;
+    if schema {
+        cfg.schema.fts(conn, &tables, cfg, &mut problems)?;
+    }
+    Ok(problems)
+}
+
+/// Check 4: every acknowledged commit is present ([`ledger::lost_acks`]).
+fn lost_ack(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    let expected = image.expected.expect("check 4 needs the acknowledgements");
+    if !image.report.session_store {
         // A trial's image always starts with the schema: losing it loses every commit.
-        let t = Instant::now();
-        let acked: u64 = expected.map_or(0, |e| e.writers.values().map(|w| w.acked).sum());
-        let outcome = if acked > 0 {
+        let acked: u64 = expected.writers.values().map(|w| w.acked).sum();
+        return Ok(if acked > 0 {
             CheckOutcome::Violation {
-                detail: format!("the session store's tables are gone: {acked} acknowledged commits lost"),
+                detail: format!("the {}'s tables are gone: {acked} acknowledged commits lost", image.cfg.schema.name()),
             }
         } else {
             CheckOutcome::Pass
-        };
-        report.push(ViolationKind::LostAck, outcome, t);
-        for kind in [ViolationKind::Phantom, ViolationKind::Atomicity, ViolationKind::Prefix] {
-            report.push(kind, CheckOutcome::Blocked { reason: "no session store tables".into() }, Instant::now());
-        }
+        });
     }
-    drop(conn);
-
-    // 8. write after recovery
-    let t = Instant::now();
-    let outcome = if expected.is_some() && !report.session_store {
-        CheckOutcome::Blocked { reason: "no session store tables to append to".into() }
-    } else {
-        reopen_write(db_path, cfg, report.session_store)?
-    };
-    report.push(ViolationKind::ReopenWrite, outcome, t);
-    Ok(report)
+    Ok(match image.present()? {
+        Ok(seqs) => outcome_of(ledger::lost_acks(seqs, expected)),
+        Err(outcome) => outcome,
+    })
 }
 
-fn outcome_of(problems: Vec<String>) -> CheckOutcome {
+/// Check 5: nothing present that was never begun ([`ledger::phantoms`]).
+fn phantom(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    let expected = image.expected.expect("check 5 needs the acknowledgements");
+    Ok(match image.present()? {
+        Ok(seqs) => outcome_of(ledger::phantoms(seqs, expected)),
+        Err(outcome) => outcome,
+    })
+}
+
+/// Check 6: every transaction wholly present or wholly absent ([`Schema::atomicity`]).
+fn atomicity(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    if let Err(outcome) = image.present()? {
+        return Ok(outcome);
+    }
+    Ok(match image.cfg.schema.atomicity(image.conn()) {
+        Ok(problems) => outcome_of(problems),
+        Err(e) => classify(&image.report, "atomicity queries", e)?,
+    })
+}
+
+/// Check 7: per writer, the present transactions have no hole ([`ledger::holes`]).
+fn prefix(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    Ok(match image.present()? {
+        Ok(seqs) => outcome_of(ledger::holes(seqs)),
+        Err(outcome) => outcome,
+    })
+}
+
+/// Check 8, once check 1's connection is closed.
+fn reopen_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    reopen_write(image.path, image.cfg, image.report.session_store)
+}
+
+/// Check 8: reopen as the application would on restart and write: the schema's own write
+/// where the image holds it, a probe table otherwise.
+fn reopen_write(db_path: &Path, cfg: &CheckConfig, schema: bool) -> anyhow::Result<CheckOutcome> {
+    let mut conn = match reopen(db_path, cfg)? {
+        Ok(conn) => conn,
+        Err(outcome) => return Ok(outcome),
+    };
+    if schema { cfg.schema.write_after_recovery(&mut conn, cfg) } else { probe_write(&conn) }
+}
+
+/// A check's outcome from the problems it found (the first few in the detail).
+pub(crate) fn outcome_of(problems: Vec<String>) -> CheckOutcome {
     if problems.is_empty() {
         return CheckOutcome::Pass;
     }
@@ -247,558 +459,14 @@ fn outcome_of(problems: Vec<String>) -> CheckOutcome {
     CheckOutcome::Violation { detail }
 }
 
-/// Why check 1 did not give a connection: its outcome (a violation, or could not run), or a
-/// harness error.
-enum OpenFailure {
-    Outcome(CheckOutcome),
-    Harness(anyhow::Error),
-}
-
-/// How long a check's connection waits for a lock. Nothing but the oracle has an image open,
-/// so a lock that outlasts this was left by a process that should be gone.
-pub const CHECK_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Check 1: the file exists, opens without being created, and a first read of the schema
-/// succeeds.
-fn open_image(db_path: &Path) -> Result<Connection, OpenFailure> {
-    if !db_path.exists() {
-        let detail = format!("{} does not exist", db_path.display());
-        return Err(OpenFailure::Outcome(CheckOutcome::Violation { detail }));
-    }
-    let failure = |step: &str, e: rusqlite::Error| {
-        let detail = format!("{step}: {}", sqlerr::describe(&e));
-        match sqlerr::classify(&e) {
-            ErrorClass::Finding => OpenFailure::Outcome(CheckOutcome::Violation { detail }),
-            ErrorClass::Locked => OpenFailure::Outcome(CheckOutcome::CouldNotRun { reason: detail }),
-            ErrorClass::Harness => OpenFailure::Harness(anyhow!("{} {detail}", db_path.display())),
-        }
-    };
-    // Never SQLITE_OPEN_CREATE: a missing image must not turn into an empty database.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(db_path, flags).map_err(|e| failure("open", e))?;
-    conn.busy_timeout(CHECK_BUSY_TIMEOUT).map_err(|e| failure("busy_timeout", e))?;
-    // The first read is what runs recovery and reads page 1.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| failure("first read", e))?;
-    Ok(conn)
-}
-
-/// Check 2: `PRAGMA integrity_check` (or `quick_check`), which since SQLite 3.44 also runs the
-/// FTS5 tables' own integrity checks.
-///
-/// Returns the outcome and, when the pragma ran to completion (fewer errors than its limit),
-/// its lines: they then include the verdict of every FTS5 table's `xIntegrity`, which is the
-/// very function the FTS5 `integrity-check` command runs (`sqlite3Fts5StorageIntegrity`; for
-/// tables with their own content the command's rank argument changes nothing). Check 3 reads
-/// its verdict from those lines instead of running the same O(index) work a second time: on
-/// the default workload that halves the cost of checking an image.
-fn integrity(conn: &Connection, level: IntegrityLevel) -> rusqlite::Result<(CheckOutcome, Option<Vec<String>>)> {
-    const ERRORS_MAX: usize = 20;
-    let pragma = match level {
-        // Both variants call xIntegrity on virtual tables (quick_check only skips the
-        // index-against-table comparisons of ordinary tables).
-        IntegrityLevel::Full => format!("PRAGMA integrity_check({ERRORS_MAX})"),
-        IntegrityLevel::Quick => format!("PRAGMA quick_check({ERRORS_MAX})"),
-    };
-    let mut stmt = conn.prepare(&pragma)?;
-    let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    // A row may hold several findings, one per line, under a "*** in database main ***" header.
-    let lines: Vec<String> = rows
-        .iter()
-        .flat_map(|row| row.lines())
-        .filter(|l| !l.is_empty() && !l.starts_with("*** in database"))
-        .map(str::to_string)
-        .collect();
-    let outcome = if lines.len() == 1 && lines[0] == "ok" { CheckOutcome::Pass } else { outcome_of(lines.clone()) };
-    // At the limit the pragma stops early, possibly before the virtual tables' pass.
-    let complete = lines.len() < ERRORS_MAX;
-    Ok((outcome, complete.then_some(lines)))
-}
-
-/// The FTS5 findings for `table` among `integrity_check`'s lines. SQLite words them
-/// "malformed inverted index for FTS5 table main.T", "unable to validate the inverted index
-/// for FTS5 table main.T: ..." or, when FTS5 itself says more, "fts5: corruption found reading
-/// blob N from table \"T\"".
-fn fts_lines_for<'a>(lines: &'a [String], table: &str) -> impl Iterator<Item = &'a String> {
-    let dotted = format!("FTS5 table main.{table}");
-    let quoted = format!("table \"{table}\"");
-    lines.iter().filter(move |l| l.ends_with(&dotted) || l.contains(&format!("{dotted}:")) || l.contains(&quoted))
-}
-
-/// Check 3: FTS5 `integrity-check` on every FTS5 table (read from `integrity_lines` when
-/// check 2 ran it to completion, run as the command otherwise); for the session store also
-/// the row sets and bodies of both indexes against `messages`, and sampled MATCH queries.
-/// Returns the problems found.
-fn fts(
-    conn: &Connection,
-    cfg: &CheckConfig,
-    session_store: bool,
-    integrity_lines: Option<&[String]>,
-) -> rusqlite::Result<Vec<String>> {
-    let mut problems = Vec::new();
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' \
-             AND lower(sql) LIKE '%using fts5%' ORDER BY name",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for table in &tables {
-        if let Some(lines) = integrity_lines {
-            problems.extend(fts_lines_for(lines, table).map(|l| format!("{table}: integrity-check: {l}")));
-            continue;
-        }
-        let q = quote_ident(table);
-        match conn.execute(&format!("INSERT INTO {q}({q}, rank) VALUES ('integrity-check', 1)"), []) {
-            Ok(_) => {}
-            Err(e) if is_finding(&e) => problems.push(format!("{table}: integrity-check: {}", sqlerr::describe(&e))),
-            Err(e) => return Err(e),
-        }
-    }
-    if !session_store {
-        return Ok(problems);
-    }
-    for (table, tokenizer) in FTS_TABLES {
-        if !tables.iter().any(|t| t == table) {
-            problems.push(format!("{table}: missing"));
-            continue;
-        }
-        // Damage met while comparing or querying is this check's finding too: reading the
-        // index is what the check does.
-        for step in [
-            index_matches_rows(conn, table, &mut problems),
-            sampled_queries(conn, table, tokenizer, cfg, &mut problems),
-        ] {
-            match step {
-                Ok(()) => {}
-                Err(e) if is_finding(&e) => problems.push(format!("{table}: {}", sqlerr::describe(&e))),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(problems)
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Every message has an index row with its body, and every index row has a message.
-fn index_matches_rows(conn: &Connection, table: &str, problems: &mut Vec<String>) -> rusqlite::Result<()> {
-    let count = |sql: String| conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
-    let missing = count(format!(
-        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE f.rowid = m.id)"
-    ))?;
-    if missing > 0 {
-        problems.push(format!("{table}: {missing} messages have no index row"));
-    }
-    let stale = count(format!(
-        "SELECT count(*) FROM {table} f WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.rowid)"
-    ))?;
-    if stale > 0 {
-        problems.push(format!("{table}: {stale} index rows have no message"));
-    }
-    let differ = count(format!(
-        "SELECT count(*) FROM messages m JOIN {table} f ON f.rowid = m.id WHERE f.body IS NOT m.{}",
-        FTS_BODY_SQL.replace(" || ' ' || ", " || ' ' || m.")
-    ))?;
-    if differ > 0 {
-        problems.push(format!("{table}: {differ} index rows hold a body that differs from their message"));
-    }
-    Ok(())
-}
-
-/// MATCH queries for terms taken from random messages: the sampled row must be among the hits,
-/// and every hit must be a message (for trigram: one whose body holds the substring).
-fn sampled_queries(
-    conn: &Connection,
-    table: &str,
-    tokenizer: Tokenizer,
-    cfg: &CheckConfig,
-    problems: &mut Vec<String>,
-) -> rusqlite::Result<()> {
-    let (lo, hi): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(id), max(id) FROM messages", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(()) };
-    let salt = match tokenizer {
-        Tokenizer::Unicode61 => 1,
-        Tokenizer::Trigram => 2,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ salt);
-    let mut row =
-        conn.prepare(&format!("SELECT id, {FTS_BODY_SQL} FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1"))?;
-    let mut includes = conn.prepare(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND rowid = ?2"))?;
-    let hit_check = match tokenizer {
-        Tokenizer::Unicode61 => format!(
-            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 \
-             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = {table}.rowid) AND ?2 IS NOT NULL"
-        ),
-        Tokenizer::Trigram => format!(
-            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND NOT EXISTS (SELECT 1 FROM messages m \
-             WHERE m.id = {table}.rowid AND instr(lower(m.{}), lower(?2)) > 0)",
-            FTS_BODY_SQL.replace(" || ' ' || ", " || ' ' || m.")
-        ),
-    };
-    let mut bad_hits = conn.prepare(&hit_check)?;
-    // `fts_samples` queries; a row without a usable term is skipped, at most four attempts per
-    // sample.
-    let mut sampled = 0;
-    for _ in 0..cfg.fts_samples.saturating_mul(4) {
-        if sampled == cfg.fts_samples || problems.len() > 16 {
-            break;
-        }
-        let from = rng.random_range(lo..=hi);
-        // A body that is not text is the atomicity check's finding (torn row), not ours.
-        let Some((id, Some(body))) =
-            row.query_row([from], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1).ok()))).optional()?
-        else {
-            continue;
-        };
-        let Some(term) = pick_term(&body, tokenizer, &mut rng) else { continue };
-        sampled += 1;
-        let query = format!("\"{term}\"");
-        if includes.query_row(rusqlite::params![query, id], |r| r.get::<_, i64>(0))? == 0 {
-            problems.push(format!("{table}: MATCH {query} misses message {id}, which contains it"));
-        }
-        let bad = bad_hits.query_row(rusqlite::params![query, term], |r| r.get::<_, i64>(0))?;
-        if bad > 0 {
-            problems.push(format!("{table}: MATCH {query} returns {bad} rows that are not messages containing it"));
-        }
-    }
-    Ok(())
-}
-
-/// A query term present in `body`: an ASCII alphanumeric token for unicode61 (which splits
-/// on everything else and folds only case), a 3–8 character ASCII alphanumeric substring for
-/// trigram. ASCII only, so SQLite's `lower()` folds exactly as the tokenizers do.
-fn pick_term(body: &str, tokenizer: Tokenizer, rng: &mut ChaCha8Rng) -> Option<String> {
-    let runs: Vec<&str> = body.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()).collect();
-    match tokenizer {
-        Tokenizer::Unicode61 => {
-            // A run next to a non-ASCII letter may be glued to it by the tokenizer ("café"
-            // is one token, so "caf" is not one): take runs bounded by ASCII separators.
-            let tokens: Vec<&str> = body
-                .split(|c: char| c.is_ascii_whitespace() || c.is_ascii_punctuation() || c == '\0')
-                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))
-                .collect();
-            (!tokens.is_empty()).then(|| tokens[rng.random_range(0..tokens.len())].to_string())
-        }
-        Tokenizer::Trigram => {
-            let long: Vec<&str> = runs.into_iter().filter(|r| r.len() >= 3).collect();
-            if long.is_empty() {
-                return None;
-            }
-            let run = long[rng.random_range(0..long.len())];
-            let len = rng.random_range(3..=run.len().min(8));
-            let start = rng.random_range(0..=run.len() - len);
-            Some(run[start..start + len].to_string())
-        }
-    }
-}
-
-/// Checks 4–7 from the ledger, messages and sessions.
-fn ledger_checks(conn: &Connection, expected: Option<&Expected>, report: &mut CheckReport) -> anyhow::Result<()> {
-    let t = Instant::now();
-    let seqs = match ledger_seqs(conn) {
-        Ok(seqs) => seqs,
-        Err(e) => {
-            let outcome = classify(report, "read the ledger", e)?;
-            let kinds: &[ViolationKind] = match expected {
-                Some(_) => {
-                    &[ViolationKind::LostAck, ViolationKind::Phantom, ViolationKind::Atomicity, ViolationKind::Prefix]
-                }
-                None => &[ViolationKind::Atomicity, ViolationKind::Prefix],
-            };
-            for &kind in kinds {
-                report.push(kind, outcome.clone(), t);
-            }
-            return Ok(());
-        }
-    };
-    report.present = seqs.iter().map(|(&w, s)| (w, s.last().copied().unwrap_or(0))).collect();
-    if let Some(expected) = expected {
-        report.push(ViolationKind::LostAck, outcome_of(lost_acks(&seqs, expected)), t);
-        let t = Instant::now();
-        report.push(ViolationKind::Phantom, outcome_of(phantoms(&seqs, expected)), t);
-    }
-    let t = Instant::now();
-    let outcome = match atomicity(conn) {
-        Ok(problems) => outcome_of(problems),
-        Err(e) => classify(report, "atomicity queries", e)?,
-    };
-    report.push(ViolationKind::Atomicity, outcome, t);
-    let t = Instant::now();
-    report.push(ViolationKind::Prefix, outcome_of(holes(&seqs)), t);
-    Ok(())
-}
-
-/// Per writer, the sorted sequence numbers present in the ledger.
-fn ledger_seqs(conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>> {
-    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    let mut stmt = conn.prepare("SELECT writer, seq FROM ledger ORDER BY writer, seq")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-    for row in rows {
-        let (w, s) = row?;
-        // Negative values can only come from damage; keep them visible as huge numbers.
-        seqs.entry(w as u64).or_default().push(s as u64);
-    }
-    // SQLite ordered them as signed numbers: a negative one read back huge goes last.
-    seqs.values_mut().for_each(|s| s.sort_unstable());
-    Ok(seqs)
-}
-
-/// `a..=b` ranges of a sorted list, for details ("36..=37, 40").
-fn ranges(values: &[u64]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < values.len() && out.len() < 6 {
-        let start = values[i];
-        while i + 1 < values.len() && values[i + 1] == values[i] + 1 {
-            i += 1;
-        }
-        out.push(if values[i] == start { start.to_string() } else { format!("{start}..={}", values[i]) });
-        i += 1;
-    }
-    if i < values.len() {
-        out.push("...".into());
-    }
-    out.join(", ")
-}
-
-/// Check 4: every acknowledged sequence number is present.
-pub fn lost_acks(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (&w, e) in &expected.writers {
-        let present = seqs.get(&w).map_or(&[][..], Vec::as_slice);
-        let lost: Vec<u64> =
-            (1..=e.acked).filter(|s| present.binary_search(s).is_err() && !e.unacked.contains(s)).collect();
-        if !lost.is_empty() {
-            problems.push(format!("writer {w}: acknowledged 1..={}, lost {}", e.acked, ranges(&lost)));
-        }
-    }
-    problems
-}
-
-/// Check 5: nothing from an unknown writer, nothing beyond what a writer began.
-pub fn phantoms(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (&w, present) in seqs {
-        match expected.writers.get(&w) {
-            None => {
-                problems.push(format!("writer {w} never ran, yet {} of its transactions are present", present.len()))
-            }
-            Some(e) => {
-                let beyond: Vec<u64> = present.iter().copied().filter(|&s| s > e.begun || s == 0).collect();
-                if !beyond.is_empty() {
-                    problems.push(format!("writer {w}: began 1..={}, yet {} are present", e.begun, ranges(&beyond)));
-                }
-            }
-        }
-    }
-    problems
-}
-
-/// Check 7: per writer, the present sequence numbers are `1..=max` with no hole (and no 0,
-/// which no transaction has).
-pub fn holes(seqs: &BTreeMap<u64, Vec<u64>>) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (&w, present) in seqs {
-        // Sorted and distinct: a prefix when the i-th is i + 1.
-        if present.iter().enumerate().all(|(i, &s)| s == i as u64 + 1) {
-            continue;
-        }
-        // The holes lie between neighbours: never count up to `max`, which a damaged row can
-        // put near 2^64.
-        let mut holes = Vec::new();
-        let mut next = 1;
-        for &s in present.iter().filter(|&&s| s > 0) {
-            if s > next {
-                holes.push(if s - 1 == next { next.to_string() } else { format!("{next}..={}", s - 1) });
-            }
-            next = s.saturating_add(1);
-        }
-        let max = present.last().copied().unwrap_or(0);
-        problems.push(match holes.len() {
-            0 => format!("writer {w}: sequence number 0 is present"),
-            1..=6 => format!("writer {w}: {max} is present but {} are not", holes.join(", ")),
-            _ => format!("writer {w}: {max} is present but {}, ... are not", holes[..6].join(", ")),
-        });
-    }
-    problems
-}
-
-/// Check 6: every transaction's rows are all there or all gone.
-fn atomicity(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut problems = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT l.writer, l.seq, l.kind, l.live_rows, \
-         (SELECT count(*) FROM messages m WHERE m.writer = l.writer AND m.txn = l.seq) AS found \
-         FROM ledger l WHERE found != l.live_rows LIMIT 20",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(format!(
-            "transaction ({}, {}) ({}) left {} message rows, {} are present",
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, i64>(4)?
-        ))
-    })?;
-    for row in rows {
-        problems.push(row?);
-    }
-    let mut stmt = conn.prepare(
-        "SELECT writer, txn, count(*) FROM messages m \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.writer = m.writer AND l.seq = m.txn) \
-         GROUP BY writer, txn LIMIT 20",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(format!(
-            "{} message rows of transaction ({}, {}), which has no ledger row",
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?
-        ))
-    })?;
-    for row in rows {
-        problems.push(row?);
-    }
-    let mut stmt = conn.prepare(
-        "SELECT s.id, s.message_count, s.content_bytes, count(m.id), coalesce(sum(length(CAST(m.content AS BLOB))), 0) \
-         FROM sessions s LEFT JOIN messages m ON m.session_id = s.id GROUP BY s.id \
-         HAVING s.message_count != count(m.id) OR s.content_bytes != coalesce(sum(length(CAST(m.content AS BLOB))), 0) \
-         LIMIT 20",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(format!(
-            "session {} says {} messages / {} bytes, holds {} / {}",
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, i64>(4)?
-        ))
-    })?;
-    for row in rows {
-        problems.push(row?);
-    }
-    let orphans: i64 = conn.query_row(
-        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = m.session_id)",
-        [],
-        |r| r.get(0),
-    )?;
-    if orphans > 0 {
-        problems.push(format!("{orphans} messages belong to no session"));
-    }
-    let mut stmt = conn.prepare("SELECT id, content, tool_name, tool_calls, row_hash FROM messages")?;
-    let mut rows = stmt.query([])?;
-    let mut torn = Vec::new();
-    // Raw bytes, not `String`: a torn row may hold a NULL or invalid UTF-8, and that is the
-    // finding, not a reason to stop.
-    let bytes = |v: rusqlite::types::ValueRef<'_>| -> Option<Vec<u8>> {
-        match v {
-            rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
-            rusqlite::types::ValueRef::Null
-            | rusqlite::types::ValueRef::Integer(_)
-            | rusqlite::types::ValueRef::Real(_) => None,
-        }
-    };
-    while let Some(r) = rows.next()? {
-        let parts = (bytes(r.get_ref(1)?), bytes(r.get_ref(2)?), bytes(r.get_ref(3)?));
-        let hash = match r.get_ref(4)? {
-            rusqlite::types::ValueRef::Integer(h) => Some(h),
-            rusqlite::types::ValueRef::Null
-            | rusqlite::types::ValueRef::Real(_)
-            | rusqlite::types::ValueRef::Text(_)
-            | rusqlite::types::ValueRef::Blob(_) => None,
-        };
-        let whole = match (parts, hash) {
-            ((Some(c), Some(t), Some(k)), Some(h)) => session_store::row_hash_bytes(&c, &t, &k) == h,
-            _ => false,
-        };
-        if !whole {
-            torn.push(r.get::<_, i64>(0)? as u64);
-        }
-    }
-    if !torn.is_empty() {
-        problems.push(format!("messages {} hold text that does not match their hash (torn rows)", ranges(&torn)));
-    }
-    Ok(problems)
-}
-
-/// Check 8: reopen as the application would on restart and write. For the session store, one
-/// appended message (a transaction of the recovery writer) that must then read back; for any
-/// other database, a throw-away table created, written and dropped.
-fn reopen_write(db_path: &Path, cfg: &CheckConfig, session_store: bool) -> anyhow::Result<CheckOutcome> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = match Connection::open_with_flags(db_path, flags) {
-        Ok(conn) => conn,
-        Err(e) => return reopen_failure("reopen", e),
-    };
-    // The application's busy timeout replaces this one when its pragmas are applied.
-    if let Err(e) = conn.busy_timeout(CHECK_BUSY_TIMEOUT) {
-        return reopen_failure("busy_timeout", e);
-    }
-    if let Some(p) = &cfg.reopen.pragmas {
-        // The application's pragmas, except that nothing is synced: the write lands on a
-        // scratch image whose durability nothing measures (a kept failure is the pristine copy
-        // taken before the checks), and its fsyncs were a tenth of every check's time.
-        let p = pragmas::Pragmas { synchronous: crate::scenario::matrix::Synchronous::Off, ..p.clone() };
-        match pragmas::apply(&conn, &p) {
-            Ok(()) => {}
-            Err(pragmas::PragmaError::Sqlite { pragma, source }) => {
-                return reopen_failure(&format!("PRAGMA {pragma}"), source);
-            }
-            Err(e @ pragmas::PragmaError::Mismatch { .. }) => {
-                return Ok(CheckOutcome::Violation { detail: format!("after recovery: {e}") });
-            }
-        }
-    }
-    if !session_store {
-        let probe = "BEGIN IMMEDIATE; CREATE TABLE crashfuzz_probe(x); \
-                     INSERT INTO crashfuzz_probe VALUES (randomblob(1000)); DROP TABLE crashfuzz_probe; COMMIT;";
-        return match conn.execute_batch(probe) {
-            Ok(()) => Ok(CheckOutcome::Pass),
-            Err(e) => reopen_failure("write a probe table", e),
-        };
-    }
-    let writer = cfg.reopen.writer_id;
-    let mut txn = TxnWriter::new(writer, cfg.seed, &cfg.reopen.workload);
-    txn.append_next();
-    if let Err(e) = txn.run_txn(&mut conn, &mut |_| {}) {
-        return reopen_failure("append a message", e);
-    }
-    let found: rusqlite::Result<i64> = conn.query_row(
-        "SELECT count(*) FROM ledger l JOIN messages m ON m.writer = l.writer AND m.txn = l.seq \
-         WHERE l.writer = ?1 AND l.seq = 1",
-        [writer as i64],
-        |r| r.get(0),
-    );
-    match found {
-        Ok(1) => Ok(CheckOutcome::Pass),
-        Ok(n) => Ok(CheckOutcome::Violation { detail: format!("the appended message reads back {n} times") }),
-        Err(e) => reopen_failure("read the appended message back", e),
-    }
-}
-
-/// A failed step of check 8. Any SQLite error a restart meets on the image is the symptom this
-/// check exists for; a lock is contention, not damage (the check could not run); the
-/// environment's failures (memory, the scratch disk) are the harness's.
-fn reopen_failure(step: &str, e: rusqlite::Error) -> anyhow::Result<CheckOutcome> {
-    let detail = format!("{step} after recovery: {}", sqlerr::describe(&e));
-    match sqlerr::classify(&e) {
-        ErrorClass::Finding => Ok(CheckOutcome::Violation { detail }),
-        ErrorClass::Locked => Ok(CheckOutcome::CouldNotRun { reason: detail }),
-        ErrorClass::Harness => Err(anyhow!("check 8: {detail}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oracle::generic::fts_lines_for;
+    use crate::oracle::ledger::{holes, lost_acks, phantoms, ranges};
     use crate::record::expected::WriterExpectation;
     use crate::scenario::matrix::JournalMode;
+    use crate::writer::session_store::{self, FTS_TABLES, TxnWriter, fts_body_sql};
     use proptest::prelude::*;
 
     use crate::testkit::{WRITER, expected, pragmas, session_store as seeded_store, workload as workload_cfg};
@@ -828,6 +496,35 @@ mod tests {
 
     fn violated(report: &CheckReport) -> Vec<ViolationKind> {
         report.violations()
+    }
+
+    #[test]
+    fn the_checks_run_in_the_order_of_their_kinds_and_cover_every_image_check() {
+        let kinds: Vec<ViolationKind> = CHECKS.iter().map(|c| c.kind).collect();
+        let of_images: Vec<ViolationKind> =
+            ViolationKind::ALL.into_iter().filter(|&k| k != ViolationKind::WriterCrash).collect();
+        assert_eq!(kinds, of_images);
+        // Only check 1 runs on a file that did not open.
+        assert_eq!(CHECKS.iter().filter(|c| c.needs == Needs::Files).count(), 1);
+    }
+
+    #[test]
+    fn an_image_without_the_writers_schema_gets_the_generic_checks_and_with_acks_loses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("other.sqlite");
+        mutate(&db, "CREATE TABLE t(x); CREATE VIRTUAL TABLE f USING fts5(x); INSERT INTO f VALUES ('a b');");
+        let report = check_copy(&db, &cfg(JournalMode::Wal), None).unwrap();
+        let ran: Vec<(ViolationKind, bool)> =
+            report.results.iter().map(|r| (r.check, r.outcome == CheckOutcome::Pass)).collect();
+        use ViolationKind::*;
+        assert_eq!(ran, vec![(Open, true), (Integrity, true), (Fts, true), (ReopenWrite, true)], "{report:?}");
+        let expected = expected(3, 2, 2);
+        let report = check_copy(&db, &cfg(JournalMode::Wal), Some(&expected)).unwrap();
+        let kinds: Vec<ViolationKind> = report.results.iter().map(|r| r.check).collect();
+        assert_eq!(kinds, CHECKS.iter().map(|c| c.kind).collect::<Vec<_>>());
+        assert_eq!(report.violations(), vec![LostAck], "{report:?}");
+        let blocked = report.results.iter().filter(|r| matches!(r.outcome, CheckOutcome::Blocked { .. })).count();
+        assert_eq!(blocked, 4, "phantom, atomicity, prefix and the write after recovery: {report:?}");
     }
 
     #[test]
@@ -1056,7 +753,8 @@ mod tests {
     /// as `body` then matches `messages` again, whatever its inverted index holds.
     fn restore_bodies(table: &str) -> String {
         format!(
-            "UPDATE {table}_content SET c0 = (SELECT {FTS_BODY_SQL} FROM messages m WHERE m.id = {table}_content.id);"
+            "UPDATE {table}_content SET c0 = (SELECT {} FROM messages m WHERE m.id = {table}_content.id);",
+            fts_body_sql("")
         )
     }
 
@@ -1086,7 +784,8 @@ mod tests {
         // shortest message's index entries made of every message's text, its stored body put
         // back (a hit that is a message, but not one containing the term). NULs (in the tool
         // results' sentinel) become spaces: text functions stop at them.
-        let every_body = format!("(SELECT group_concat(replace({FTS_BODY_SQL}, char(0), ' '), ' ') FROM messages)");
+        let every_body =
+            format!("(SELECT group_concat(replace({}, char(0), ' '), ' ') FROM messages)", fts_body_sql(""));
         mutate(
             &db,
             &format!(
@@ -1352,9 +1051,12 @@ mod tests {
         let db = dir.path().join("db.sqlite");
         let w = workload_cfg();
         let mut conn = Connection::open(&db).unwrap();
-        session_store::create_schema(&conn, &w).unwrap();
-        pragmas::apply(&conn, &Pragmas { wal_autocheckpoint_pages: 0, ..pragmas(JournalMode::Wal) }).unwrap();
-        let n = session_store::seed(&mut conn, &w, 1).unwrap();
+        let n = crate::testkit::seed_store(
+            &mut conn,
+            &w,
+            &Pragmas { wal_autocheckpoint_pages: 0, ..pragmas(JournalMode::Wal) },
+            1,
+        );
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
         let before = std::fs::read(&db).unwrap();
         let mut txn = TxnWriter::new(WRITER, 2, &w);

@@ -1,5 +1,5 @@
 //! Charts: the SVG figures of a [`Summary`], written beside `summary.md` by `crashfuzz run` and
-//! `crashfuzz report` alike ([`crate::report::files::write_reports`](crate::report::files::write_reports)):
+//! `crashfuzz report` alike ([`write_reports`](crate::report::files::write_reports)):
 //!
 //! - `violations.svg`: per cell, the rate of each violation kind among its checked crash
 //!   states, with the Wilson 95% interval as whiskers;

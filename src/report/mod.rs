@@ -1,17 +1,17 @@
-//! Reports: the [`Aggregator`] that folds trial records into per-cell counts, the [`Summary`]
+//! Reports: the [`Aggregator`](aggregate::Aggregator) that folds trial records into per-cell counts, the [`Summary`](summary::Summary)
 //! it produces (`summary.json`), and its renderings: `summary.md` for a human, `junit.xml` for
 //! CI (one test case per cell), the SVG charts ([`crate::report::charts`]) and the console
 //! matrix printed at the end of a campaign. `crashfuzz report` ([`crate::report::merge`]) rebuilds
 //! the same files from one or several run directories.
 //!
 //! **Architecture invariant: a summary is a function of the trial records alone.** The
-//! aggregator holds nothing that a [`TrialRecord`] does not carry, and every piece of its state
+//! aggregator holds nothing that a [`TrialRecord`](crate::record::TrialRecord) does not carry, and every piece of its state
 //! is order-independent (counters, min/max, HdrHistograms, examples chosen by trial index), so
 //! `Aggregator::new(cells)` plus `add` of every line of one or several `trials.jsonl` rebuilds the
 //! same summary the live campaign wrote, whatever order the records arrive in; two aggregators
-//! of disjoint records [`merge`](Aggregator::merge) into the one that saw both.
+//! of disjoint records [`merge`](aggregate::Aggregator::merge) into the one that saw both.
 //!
-//! Nothing here judges a cell by itself: the verdict is [`expect::verdict`] of the counts. No
+//! Nothing here judges a cell by itself: the verdict is [`verdict`](crate::scenario::expect::verdict) of the counts. No
 //! percentile or XML is computed by hand (hdrhistogram, quick-junit). Report files are written
 //! to a temporary name, fsynced and renamed, so a reader never sees half a report.
 //!

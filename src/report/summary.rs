@@ -316,7 +316,7 @@ pub struct LoadRange {
     pub max: Option<f64>,
 }
 
-/// Medians of [`TrialTiming`], in milliseconds; `None` for a cell without records.
+/// Medians of [`TrialTiming`](crate::record::TrialTiming), in milliseconds; `None` for a cell without records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimingMs {
     pub setup: Option<f64>,

@@ -18,8 +18,9 @@ use crate::report::summary::RunMeta;
 use crate::run::env::TrialEnv;
 use crate::run::lane::{Lane, Template, build_template};
 use crate::run::trial::run_trial;
-use crate::scenario::matrix::{Cell, FaultKind};
+use crate::scenario::matrix::Cell;
 use crate::scenario::{Budget, Scenario};
+use crate::writer::program::{BuiltIn, Program};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
 use serde::Serialize;
@@ -155,10 +156,11 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     install_signal_thread()?;
     let work = work_dir(opts)?;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    let templates = build_templates(&exe, work.path(), opts, cells)?;
+    let writer = BuiltIn { exe: exe.clone() };
+    let templates = build_templates(&writer, work.path(), opts, cells)?;
     let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
     let env = TrialEnv {
-        exe: &exe,
+        writer: &writer,
         other_sqlite: campaign.other_sqlite.as_ref(),
         scenario: &opts.scenario,
         cells,
@@ -210,7 +212,7 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
     }
     // The cross-version hazard needs the other build: resolved (built, if it is a version not
     // yet cached) and loaded once before any trial; one that cannot be had is bad input.
-    let other = if cells.iter().any(|c| c.fault == FaultKind::CrossVersion) {
+    let other = if cells.iter().any(|c| crate::fault::of(c.fault).needs_other_sqlite()) {
         Some(resolve_other_sqlite(&opts.scenario)?)
     } else {
         None
@@ -434,7 +436,7 @@ fn finish(campaign: &Campaign, agg: &Aggregator, harness_error: Option<Error>) -
 }
 
 /// Builds each cell's template, and what its fault prepares for every trial of it.
-fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[Cell]) -> Result<Vec<Template>> {
+fn build_templates(writer: &dyn Program, work: &Path, opts: &RunOptions, cells: &[Cell]) -> Result<Vec<Template>> {
     let dir = work.join("templates");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     let sc = &opts.scenario;
@@ -444,10 +446,10 @@ fn build_templates(exe: &Path, work: &Path, opts: &RunOptions, cells: &[Cell]) -
         .map(|(i, cell)| {
             // Template seeds live far from trial streams: stream 2^63 + cell index.
             let seed = crate::run::ids::trial_seed(opts.seed, (1 << 63) + i as u64);
-            let mut template = build_template(&dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
+            let mut template = build_template(writer, &dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
             // What the fault prepares has its own seed: stream 2^62 + cell index.
             let prepare = Prepare {
-                exe,
+                writer,
                 scenario: sc,
                 cell,
                 template: &template.path,

@@ -1,18 +1,19 @@
-//! What every trial of a campaign shares: the executable writers start from, the scenario and
+//! What every trial of a campaign shares: the program its writers run, the scenario and
 //! its cells with their templates, where failures are kept and how to replay them.
 
 use crate::run::lane::Template;
 use crate::scenario::Scenario;
 use crate::scenario::matrix::Cell;
 use crate::sqlite::builds::ResolvedBuild;
+use crate::writer::program::Program;
 use std::path::Path;
 use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
 /// What every trial of a campaign shares.
 pub struct TrialEnv<'a> {
-    /// The `crashfuzz` executable writers are started from.
-    pub exe: &'a Path,
+    /// The program every writer of the campaign runs.
+    pub writer: &'a dyn Program,
     /// `[hazard] other_sqlite`, resolved before any trial when the matrix has cross_version
     /// cells.
     pub other_sqlite: Option<&'a ResolvedBuild>,

@@ -242,6 +242,8 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             writer_id: kept.recovery_writer,
             workload: kept.workload.clone(),
         },
+        // Failures are kept of the built-in writer only.
+        schema: &crate::oracle::ledger::SESSION_STORE,
     };
     let mut report = oracle::check_image(&work.path().join(DB_NAME), &cfg, Some(&kept.expected))
         .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;

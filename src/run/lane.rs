@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::fault::ShortTrace;
 use crate::record::expected::WriterExpectation;
 use crate::scenario::matrix::{Cell, JournalMode};
-use crate::writer::pragmas::{self, Pragmas};
+use crate::writer::pragmas::Pragmas;
+use crate::writer::program::Program;
 use crate::writer::session_store::{self, WorkloadConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,13 +26,15 @@ pub struct Template {
 
 /// Creates and seeds the template database of `cell` at `path`, then closes it (in WAL mode
 /// the close checkpoints and removes the `-wal`, leaving one self-contained file).
-pub fn build_template(path: &Path, cell: &Cell, workload_cfg: &WorkloadConfig, seed: u64) -> Result<Template> {
+pub fn build_template(
+    program: &dyn Program,
+    path: &Path,
+    cell: &Cell,
+    workload_cfg: &WorkloadConfig,
+    seed: u64,
+) -> Result<Template> {
     let ctx = |what: &str| format!("template {} for {}: {what}", path.display(), cell.id());
-    let mut conn = rusqlite::Connection::open(path).map_err(|e| Error::sqlite(ctx("open"), e))?;
-    session_store::create_schema(&conn, workload_cfg).map_err(|e| Error::sqlite(ctx("schema"), e))?;
-    pragmas::apply(&conn, &Pragmas::for_cell(cell, workload_cfg)).map_err(|e| Error::Harness(ctx(&e.to_string())))?;
-    let seed_txns = session_store::seed(&mut conn, workload_cfg, seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
-    conn.close().map_err(|(_, e)| Error::sqlite(ctx("close"), e))?;
+    let seed_txns = program.make_template(path, &Pragmas::for_cell(cell, workload_cfg), workload_cfg, seed)?;
     // PERSIST keeps its journal with a zeroed header after every commit: not hot, not needed.
     // Remove it so the template is one self-contained file like the others.
     let journal = sidecar(path, "-journal");

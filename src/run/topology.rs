@@ -12,6 +12,7 @@ use crate::base::process::DeathKind;
 use crate::record::Role;
 use crate::scenario::TopologyConfig;
 use crate::writer::process::{self, Writer};
+use crate::writer::program::Program;
 use crate::writer::protocol::WriterConfig;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ impl Fleet {
     /// ack files (one per connection), under `dir`.
     pub fn spawn(
         &mut self,
-        exe: &Path,
+        program: &dyn Program,
         dir: &Path,
         role: Role,
         connections: u32,
@@ -93,7 +94,7 @@ impl Fleet {
         }
         let stderr = dir.join(format!("stderr-{first}.log"));
         let cfg = make(first, ack_paths.clone());
-        let writer = process::spawn(exe, &cfg, &stderr)?;
+        let writer = process::spawn(program, &cfg, &stderr)?;
         self.procs.push(Proc { writer, role, ids, ack_paths, stderr, end: None });
         Ok(Some(self.procs.len() - 1))
     }
@@ -102,7 +103,7 @@ impl Fleet {
     /// of the next start, if any.
     pub fn service(
         &mut self,
-        exe: &Path,
+        program: &dyn Program,
         dir: &Path,
         make: &mut dyn FnMut(u64, Vec<PathBuf>) -> WriterConfig,
     ) -> std::io::Result<Option<Instant>> {
@@ -117,7 +118,7 @@ impl Fleet {
         if now >= due {
             let alive = self.procs.iter().filter(|p| p.role == Role::Transient && p.end.is_none()).count();
             if alive < self.transient_concurrency_max {
-                match self.spawn(exe, dir, Role::Transient, 1, make)? {
+                match self.spawn(program, dir, Role::Transient, 1, make)? {
                     Some(_) => {}
                     None => self.transients_dropped += 1,
                 }
@@ -131,7 +132,7 @@ impl Fleet {
     pub fn run_until(
         &mut self,
         until: Instant,
-        exe: &Path,
+        program: &dyn Program,
         dir: &Path,
         make: &mut dyn FnMut(u64, Vec<PathBuf>) -> WriterConfig,
     ) -> std::io::Result<()> {
@@ -140,7 +141,7 @@ impl Fleet {
             if now >= until {
                 return Ok(());
             }
-            let next = self.service(exe, dir, make)?;
+            let next = self.service(program, dir, make)?;
             let wake = next.map_or(until, |n| n.min(until)).max(Instant::now());
             // Wake at least every 5 ms to reap finished transients.
             std::thread::sleep((wake - Instant::now()).min(Duration::from_millis(5)));

@@ -33,7 +33,7 @@ use crate::run::lane::{Lane, Start, Template};
 use crate::run::topology::Fleet;
 use crate::scenario::matrix::{Cell, KillTiming, SigtermBehaviour};
 use crate::scenario::{DatabaseMode, Scenario, VictimChoice};
-use crate::writer::acklog::{self, AckLog};
+use crate::writer::acklog::AckLog;
 use crate::writer::pragmas::Pragmas;
 use crate::writer::process::{self, Announcement};
 use crate::writer::protocol::{ANNOUNCE_READY, WriterConfig};
@@ -197,12 +197,12 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
             WriterConfig { seed: t.rng.random(), gated: true, connections: sc.topology.connections, ..base.clone() };
         t.plan.writer_seeds.push(cfg.seed);
         cfg.bulk_first = cell.timing == KillTiming::Bulk && p == injected_victim;
-        t.fault.configure(p, &mut cfg, sc, template.short_trace);
+        t.fault.configure(p, &mut cfg, sc, template.short_trace)?;
         let own = if p == injected_victim { injection } else { Injection::None };
         let role = if p == injected_victim { Role::Victim } else { Role::Survivor };
         let mut make = |id: u64, acks: Vec<PathBuf>| with_ids(&cfg, id, acks, trace.as_deref(), own);
         fleet
-            .spawn(t.env.exe, &lane.dir, role, cfg.connections, &mut make)
+            .spawn(t.env.writer, &lane.dir, role, cfg.connections, &mut make)
             .map_err(|e| Error::io(format!("spawn writer process {p}"), e))?
             .expect("the writer-id block holds every long-lived writer");
     }
@@ -275,7 +275,7 @@ impl Window for TrialWindow<'_, '_> {
     }
     fn run_until(&mut self, at: Instant) -> std::io::Result<()> {
         let transients = &mut self.run.transients;
-        self.run.fleet.run_until(at, self.t.env.exe, self.dir, &mut |id, acks| transients.make(id, acks))
+        self.run.fleet.run_until(at, self.t.env.writer, self.dir, &mut |id, acks| transients.make(id, acks))
     }
     fn victim_announcement(&mut self, timeout: Duration) -> std::io::Result<std::result::Result<u8, String>> {
         let victim = self.run.fleet.victim();
@@ -347,7 +347,7 @@ fn stop_everything(t: &mut Trial<'_>, run: &mut Running, lane: &Lane, grace: Dur
         let until = Instant::now() + Duration::from_millis(survive_ms);
         let transients = &mut run.transients;
         fleet
-            .run_until(until, t.env.exe, &lane.dir, &mut |id, acks| transients.make(id, acks))
+            .run_until(until, t.env.writer, &lane.dir, &mut |id, acks| transients.make(id, acks))
             .map_err(io("survivors"))?;
     }
     let rest = fleet.live();
@@ -389,7 +389,7 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
             .ids
             .iter()
             .zip(&proc.ack_paths)
-            .map(|(&id, path)| acklog::read_acks(path, id).map(|log| (id, log)))
+            .map(|(&id, path)| t.env.writer.acknowledgements(path, id).map(|log| (id, log)))
             .collect::<std::result::Result<_, _>>()
             .map_err(Error::Harness)?;
         for (&id, path) in proc.ids.iter().zip(&proc.ack_paths) {
@@ -583,6 +583,7 @@ fn check_config(t: &Trial<'_>) -> CheckConfig {
             writer_id: recovery_writer_id(t.index),
             workload: sc.workload.clone(),
         },
+        schema: t.env.writer.schema(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `__writer` child process: open the database with every pragma set and read back, run
 //! `session_store` transactions, and acknowledge each commit only after `COMMIT` returned — on
 //! an append-only file the driver reads after the writer is dead. Also owns the parsing of that
-//! file ([`read_acks`]), so the format lives in one place.
+//! file ([`read_acks`](crate::writer::acklog::read_acks)), so the format lives in one place.
 //!
 //! A writer never talks to the driver through anything that dies with it: acknowledgements are
 //! lines appended with one `write(2)` each to a file opened `O_APPEND` (they are in the kernel's

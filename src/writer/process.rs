@@ -1,14 +1,14 @@
-//! The kill fault and the supervision of writer processes: spawn each writer in
-//! its own process group, wait for its announcements with a deadline, send SIGTERM (or SIGKILL
-//! alone), escalate to SIGKILL after the grace period, reap, and classify how each one died.
+//! A writer process seen from the driver: spawn it in its own process group, open its start
+//! gate, wait for its announcements with a deadline, send the fault's first signal (SIGTERM or
+//! SIGKILL), escalate to SIGKILL after the grace period, reap, and classify how it died.
 //!
 //! Every wait here is bounded. A live writer's process group is registered in
 //! [`LIVE_GROUPS`] from spawn until reap, so a second Ctrl-C can SIGKILL everything at
 //! once.
 
 use crate::base::process::{DeathKind, LIVE_GROUPS, micros, unregister};
-use crate::scenario::matrix::FaultKind;
-use crate::writer::protocol::{WRITER_SUBCOMMAND, WriterConfig};
+use crate::writer::program::Program;
+use crate::writer::protocol::WriterConfig;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::File;
@@ -16,7 +16,7 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running writer process.
@@ -52,16 +52,13 @@ impl Drop for Writer {
     }
 }
 
-/// Spawns `exe __writer CONFIG` in a new process group (pgid = its pid), stdout piped for the
-/// announcements, stderr to `stderr_path`. std spawns with posix_spawn when it can, so the
-/// driver never forks while holding anything.
-pub fn spawn(exe: &Path, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Result<Writer> {
-    let json = serde_json::to_string(cfg).expect("writer config serializes");
+/// Spawns `program`'s writer configured by `cfg` in a new process group (pgid = its pid),
+/// stdout piped for the announcements, stderr to `stderr_path`. std spawns with posix_spawn
+/// when it can, so the driver never forks while holding anything.
+pub fn spawn(program: &dyn Program, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Result<Writer> {
     let stderr = File::create(stderr_path)?;
-    let mut command = Command::new(exe);
+    let mut command = program.command(cfg);
     command
-        .arg(WRITER_SUBCOMMAND)
-        .arg(json)
         .process_group(0)
         // The start gate: a gated writer waits for one byte here once it is ready.
         .stdin(if cfg.gated { Stdio::piped() } else { Stdio::null() })
@@ -193,25 +190,6 @@ fn wait_hangups(writers: &mut [&mut Writer], deadline: Instant) -> std::io::Resu
         if !hung_up.is_empty() {
             return Ok(Some(hung_up));
         }
-    }
-}
-
-/// The first signal a fault sends (`None`: the writer kills itself at its crash point).
-pub fn first_signal(fault: FaultKind) -> Option<Signal> {
-    match fault {
-        FaultKind::Kill => Some(Signal::SIGTERM),
-        FaultKind::SigkillOnly | FaultKind::PowerLoss | FaultKind::IoError => Some(Signal::SIGKILL),
-        FaultKind::CrashPoint => None,
-        // A hazard's trial ends as a process crash of every writer.
-        FaultKind::LockCancel
-        | FaultKind::LockCancelWal
-        | FaultKind::LockCancelShm
-        | FaultKind::DeleteHotWal
-        | FaultKind::DeleteHotJournal
-        | FaultKind::SwapDb
-        | FaultKind::RawCopyBackup
-        | FaultKind::ForkConnection
-        | FaultKind::CrossVersion => Some(Signal::SIGKILL),
     }
 }
 

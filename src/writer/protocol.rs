@@ -33,7 +33,7 @@ pub const EXIT_WRITER_SQLITE: i32 = 4;
 /// a close, a forked commit): contention, not damage.
 pub const EXIT_WRITER_LOCKED: i32 = 6;
 
-/// Under the io_error fault: [`IO_ERRORS_IN_A_ROW_MAX`] transactions in a row failed with an
+/// Under the io_error fault: [`IO_ERRORS_IN_A_ROW_MAX`](crate::writer::child::IO_ERRORS_IN_A_ROW_MAX) transactions in a row failed with an
 /// I/O error (a persistent error); the writer gave up.
 pub const EXIT_WRITER_IO: i32 = 5;
 

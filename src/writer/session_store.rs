@@ -96,12 +96,20 @@ impl Default for WorkloadConfig {
 /// The writer id of the transactions that seed a fresh database.
 pub const SEED_WRITER: u64 = 0;
 
-/// The two FTS5 tables, both over [`FTS_BODY_SQL`], and their tokenizers.
+/// The two FTS5 tables, both over [`fts_body_sql`], and their tokenizers.
 pub const FTS_TABLES: [(&str, Tokenizer); 2] =
     [("messages_fts", Tokenizer::Unicode61), ("messages_fts_trigram", Tokenizer::Trigram)];
 
-/// The text both FTS tables index, as the triggers compute it from a `messages` row.
-pub const FTS_BODY_SQL: &str = "content || ' ' || tool_name || ' ' || tool_calls";
+/// The columns of a `messages` row both FTS tables index, joined by single spaces.
+pub const FTS_BODY_COLUMNS: [&str; 3] = ["content", "tool_name", "tool_calls"];
+
+/// The SQL expression of the text both FTS tables index, over the `messages` row named `row`
+/// (`"new"` in a trigger, an alias in a join, `""` for the bare table): the triggers and the
+/// oracle's comparisons use this one expression.
+pub fn fts_body_sql(row: &str) -> String {
+    let prefix = if row.is_empty() { String::new() } else { format!("{row}.") };
+    FTS_BODY_COLUMNS.iter().map(|c| format!("{prefix}{c}")).collect::<Vec<_>>().join(" || ' ' || ")
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tokenizer {
@@ -109,9 +117,9 @@ pub enum Tokenizer {
     Trigram,
 }
 
-/// The session store's schema. Columns are `NOT NULL` with `''` for "none", so the FTS body
-/// (a `||` concatenation) is never NULL.
-pub const SCHEMA_SQL: &str = "
+/// The session store's sessions and messages. Columns are `NOT NULL` with `''` for "none", so
+/// the FTS body (a `||` concatenation) is never NULL.
+const TABLES_SQL: &str = "
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY,
     title TEXT NOT NULL,
@@ -135,26 +143,10 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_by_session ON messages(session_id, id);
 CREATE INDEX messages_by_txn ON messages(writer, txn);
-CREATE VIRTUAL TABLE messages_fts USING fts5(body);
-CREATE VIRTUAL TABLE messages_fts_trigram USING fts5(body, tokenize='trigram');
-CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts(rowid, body)
-        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
-    INSERT INTO messages_fts_trigram(rowid, body)
-        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
-END;
-CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
-    DELETE FROM messages_fts WHERE rowid = old.id;
-    DELETE FROM messages_fts_trigram WHERE rowid = old.id;
-END;
-CREATE TRIGGER messages_au AFTER UPDATE ON messages BEGIN
-    DELETE FROM messages_fts WHERE rowid = old.id;
-    DELETE FROM messages_fts_trigram WHERE rowid = old.id;
-    INSERT INTO messages_fts(rowid, body)
-        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
-    INSERT INTO messages_fts_trigram(rowid, body)
-        VALUES (new.id, new.content || ' ' || new.tool_name || ' ' || new.tool_calls);
-END;
+";
+
+/// The ledger: one row per transaction, what the oracle reads as "present".
+const LEDGER_SQL: &str = "
 CREATE TABLE ledger (
     writer INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -167,6 +159,29 @@ CREATE TABLE ledger (
 CREATE INDEX ledger_by_session ON ledger(session_id);
 ";
 
+/// The session store's schema: its tables, both FTS5 tables over [`fts_body_sql`], the
+/// triggers that keep them in step with `messages`, and the ledger.
+pub fn schema_sql() -> String {
+    let mut sql = TABLES_SQL.to_string();
+    let (mut inserted, mut deleted) = (String::new(), String::new());
+    for (table, tokenizer) in FTS_TABLES {
+        let tokenize = match tokenizer {
+            Tokenizer::Unicode61 => "",
+            Tokenizer::Trigram => ", tokenize='trigram'",
+        };
+        sql.push_str(&format!("CREATE VIRTUAL TABLE {table} USING fts5(body{tokenize});\n"));
+        inserted.push_str(&format!("    INSERT INTO {table}(rowid, body) VALUES (new.id, {});\n", fts_body_sql("new")));
+        deleted.push_str(&format!("    DELETE FROM {table} WHERE rowid = old.id;\n"));
+    }
+    sql.push_str(&format!(
+        "CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN\n{inserted}END;\n\
+         CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN\n{deleted}END;\n\
+         CREATE TRIGGER messages_au AFTER UPDATE ON messages BEGIN\n{deleted}{inserted}END;"
+    ));
+    sql.push_str(LEDGER_SQL);
+    sql
+}
+
 /// Creates the schema in an empty database. `page_size` only takes effect before the first
 /// table exists (and never in WAL mode), so this runs before any journal-mode pragma.
 pub fn create_schema(conn: &Connection, cfg: &WorkloadConfig) -> rusqlite::Result<()> {
@@ -178,7 +193,7 @@ pub fn create_schema(conn: &Connection, cfg: &WorkloadConfig) -> rusqlite::Resul
             cfg.page_size_bytes
         )));
     }
-    conn.execute_batch(&format!("BEGIN; {SCHEMA_SQL} COMMIT;"))
+    conn.execute_batch(&format!("BEGIN; {} COMMIT;", schema_sql()))
 }
 
 /// True when `conn`'s database has the session store's tables (the oracle's ledger checks

@@ -203,9 +203,10 @@ mod canary_tests {
     use crate::fault::vfs::{self, tests as vfs_tests};
     use crate::oracle::IntegrityLevel;
     use crate::oracle::ReopenConfig;
+    use crate::oracle::ledger::SESSION_STORE;
     use crate::scenario::matrix::{FullFsync, JournalMode, Synchronous};
     use crate::writer::pragmas::{self, Pragmas};
-    use crate::writer::session_store::{self, TxnWriter, WorkloadConfig};
+    use crate::writer::session_store::{TxnWriter, WorkloadConfig};
     use rusqlite::{Connection, OpenFlags};
 
     fn workload_cfg() -> WorkloadConfig {
@@ -252,9 +253,7 @@ mod canary_tests {
         let p = pragmas(journal_mode, synchronous);
         let seed_txns = {
             let mut conn = Connection::open(&db).unwrap();
-            session_store::create_schema(&conn, &cfg).unwrap();
-            pragmas::apply(&conn, &p).unwrap();
-            let n = session_store::seed(&mut conn, &cfg, 1).unwrap();
+            let n = crate::testkit::seed_store(&mut conn, &cfg, &p, 1);
             conn.close().unwrap();
             n
         };
@@ -296,6 +295,7 @@ mod canary_tests {
             fts_samples: 4,
             seed: 1,
             reopen: ReopenConfig { pragmas: Some(t.pragmas.clone()), writer_id: 99, workload: workload_cfg() },
+            schema: &SESSION_STORE,
         };
         let image_dir = t.path.join("image");
         let im = Imaging {
@@ -339,6 +339,7 @@ mod canary_tests {
                 fts_samples: 1,
                 seed: 1,
                 reopen: ReopenConfig { pragmas: None, writer_id: 99, workload: workload_cfg() },
+                schema: &SESSION_STORE,
             },
             dir: &t.path,
             db_name: "db.sqlite",

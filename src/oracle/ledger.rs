@@ -1,0 +1,398 @@
+//! The session store's checks: what the oracle may assume about the database crashfuzz's own
+//! writer writes ([`SESSION_STORE`]). Its ledger says what is present: per writer, the set of
+//! sequence numbers with a ledger row. With the acknowledgements that gives durability (check
+//! 4), no phantom (5) and prefix (7); the ledger's `live_rows`, the message rows' hashes and
+//! the sessions' counters give atomicity (6) without any acknowledgement. Both FTS5 indexes
+//! must hold exactly the messages' bodies and answer sampled MATCH queries (3), and the write
+//! after recovery (8) is one appended message that must read back.
+
+use crate::base::sqlerr;
+use crate::oracle::generic::reopen_failure;
+use crate::oracle::{CheckConfig, Schema, is_finding};
+use crate::record::checks::CheckOutcome;
+use crate::record::expected::Expected;
+use crate::writer::session_store::{self, FTS_TABLES, Tokenizer, TxnWriter, fts_body_sql};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::BTreeMap;
+
+/// The session store, as the oracle sees it.
+#[derive(Debug)]
+pub struct SessionStore;
+
+/// The schema of crashfuzz's own writer.
+pub static SESSION_STORE: SessionStore = SessionStore;
+
+impl Schema for SessionStore {
+    fn name(&self) -> &'static str {
+        "session store"
+    }
+
+    fn recognise(&self, conn: &Connection) -> rusqlite::Result<bool> {
+        session_store::is_session_store(conn)
+    }
+
+    fn fts(
+        &self,
+        conn: &Connection,
+        fts_tables: &[String],
+        cfg: &CheckConfig,
+        problems: &mut Vec<String>,
+    ) -> rusqlite::Result<()> {
+        for (table, tokenizer) in FTS_TABLES {
+            if !fts_tables.iter().any(|t| t == table) {
+                problems.push(format!("{table}: missing"));
+                continue;
+            }
+            // Damage met while comparing or querying is this check's finding too: reading the
+            // index is what the check does.
+            for step in
+                [index_matches_rows(conn, table, problems), sampled_queries(conn, table, tokenizer, cfg, problems)]
+            {
+                match step {
+                    Ok(()) => {}
+                    Err(e) if is_finding(&e) => problems.push(format!("{table}: {}", sqlerr::describe(&e))),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn present(&self, conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>> {
+        ledger_seqs(conn)
+    }
+
+    fn atomicity(&self, conn: &Connection) -> rusqlite::Result<Vec<String>> {
+        atomicity(conn)
+    }
+
+    fn write_after_recovery(&self, conn: &mut Connection, cfg: &CheckConfig) -> anyhow::Result<CheckOutcome> {
+        let writer = cfg.reopen.writer_id;
+        let mut txn = TxnWriter::new(writer, cfg.seed, &cfg.reopen.workload);
+        txn.append_next();
+        if let Err(e) = txn.run_txn(conn, &mut |_| {}) {
+            return reopen_failure("append a message", e);
+        }
+        let found: rusqlite::Result<i64> = conn.query_row(
+            "SELECT count(*) FROM ledger l JOIN messages m ON m.writer = l.writer AND m.txn = l.seq \
+             WHERE l.writer = ?1 AND l.seq = 1",
+            [writer as i64],
+            |r| r.get(0),
+        );
+        match found {
+            Ok(1) => Ok(CheckOutcome::Pass),
+            Ok(n) => Ok(CheckOutcome::Violation { detail: format!("the appended message reads back {n} times") }),
+            Err(e) => reopen_failure("read the appended message back", e),
+        }
+    }
+}
+
+/// Every message has an index row with its body, and every index row has a message.
+pub(super) fn index_matches_rows(conn: &Connection, table: &str, problems: &mut Vec<String>) -> rusqlite::Result<()> {
+    let count = |sql: String| conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
+    let missing = count(format!(
+        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE f.rowid = m.id)"
+    ))?;
+    if missing > 0 {
+        problems.push(format!("{table}: {missing} messages have no index row"));
+    }
+    let stale = count(format!(
+        "SELECT count(*) FROM {table} f WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.rowid)"
+    ))?;
+    if stale > 0 {
+        problems.push(format!("{table}: {stale} index rows have no message"));
+    }
+    let differ = count(format!(
+        "SELECT count(*) FROM messages m JOIN {table} f ON f.rowid = m.id WHERE f.body IS NOT {}",
+        fts_body_sql("m")
+    ))?;
+    if differ > 0 {
+        problems.push(format!("{table}: {differ} index rows hold a body that differs from their message"));
+    }
+    Ok(())
+}
+
+/// MATCH queries for terms taken from random messages: the sampled row must be among the hits,
+/// and every hit must be a message (for trigram: one whose body holds the substring).
+pub(super) fn sampled_queries(
+    conn: &Connection,
+    table: &str,
+    tokenizer: Tokenizer,
+    cfg: &CheckConfig,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<()> {
+    let (lo, hi): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT min(id), max(id) FROM messages", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(()) };
+    let salt = match tokenizer {
+        Tokenizer::Unicode61 => 1,
+        Tokenizer::Trigram => 2,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ salt);
+    let mut row =
+        conn.prepare(&format!("SELECT id, {} FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1", fts_body_sql("")))?;
+    let mut includes = conn.prepare(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND rowid = ?2"))?;
+    let hit_check = match tokenizer {
+        Tokenizer::Unicode61 => format!(
+            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = {table}.rowid) AND ?2 IS NOT NULL"
+        ),
+        Tokenizer::Trigram => format!(
+            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND NOT EXISTS (SELECT 1 FROM messages m \
+             WHERE m.id = {table}.rowid AND instr(lower({}), lower(?2)) > 0)",
+            fts_body_sql("m")
+        ),
+    };
+    let mut bad_hits = conn.prepare(&hit_check)?;
+    // `fts_samples` queries; a row without a usable term is skipped, at most four attempts per
+    // sample.
+    let mut sampled = 0;
+    for _ in 0..cfg.fts_samples.saturating_mul(4) {
+        if sampled == cfg.fts_samples || problems.len() > 16 {
+            break;
+        }
+        let from = rng.random_range(lo..=hi);
+        // A body that is not text is the atomicity check's finding (torn row), not ours.
+        let Some((id, Some(body))) =
+            row.query_row([from], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1).ok()))).optional()?
+        else {
+            continue;
+        };
+        let Some(term) = pick_term(&body, tokenizer, &mut rng) else { continue };
+        sampled += 1;
+        let query = format!("\"{term}\"");
+        if includes.query_row(rusqlite::params![query, id], |r| r.get::<_, i64>(0))? == 0 {
+            problems.push(format!("{table}: MATCH {query} misses message {id}, which contains it"));
+        }
+        let bad = bad_hits.query_row(rusqlite::params![query, term], |r| r.get::<_, i64>(0))?;
+        if bad > 0 {
+            problems.push(format!("{table}: MATCH {query} returns {bad} rows that are not messages containing it"));
+        }
+    }
+    Ok(())
+}
+
+/// A query term present in `body`: an ASCII alphanumeric token for unicode61 (which splits
+/// on everything else and folds only case), a 3–8 character ASCII alphanumeric substring for
+/// trigram. ASCII only, so SQLite's `lower()` folds exactly as the tokenizers do.
+pub(super) fn pick_term(body: &str, tokenizer: Tokenizer, rng: &mut ChaCha8Rng) -> Option<String> {
+    let runs: Vec<&str> = body.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()).collect();
+    match tokenizer {
+        Tokenizer::Unicode61 => {
+            // A run next to a non-ASCII letter may be glued to it by the tokenizer ("café"
+            // is one token, so "caf" is not one): take runs bounded by ASCII separators.
+            let tokens: Vec<&str> = body
+                .split(|c: char| c.is_ascii_whitespace() || c.is_ascii_punctuation() || c == '\0')
+                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))
+                .collect();
+            (!tokens.is_empty()).then(|| tokens[rng.random_range(0..tokens.len())].to_string())
+        }
+        Tokenizer::Trigram => {
+            let long: Vec<&str> = runs.into_iter().filter(|r| r.len() >= 3).collect();
+            if long.is_empty() {
+                return None;
+            }
+            let run = long[rng.random_range(0..long.len())];
+            let len = rng.random_range(3..=run.len().min(8));
+            let start = rng.random_range(0..=run.len() - len);
+            Some(run[start..start + len].to_string())
+        }
+    }
+}
+
+/// Per writer, the sorted sequence numbers present in the ledger.
+pub(super) fn ledger_seqs(conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>> {
+    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT writer, seq FROM ledger ORDER BY writer, seq")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (w, s) = row?;
+        // Negative values can only come from damage; keep them visible as huge numbers.
+        seqs.entry(w as u64).or_default().push(s as u64);
+    }
+    // SQLite ordered them as signed numbers: a negative one read back huge goes last.
+    seqs.values_mut().for_each(|s| s.sort_unstable());
+    Ok(seqs)
+}
+
+/// `a..=b` ranges of a sorted list, for details ("36..=37, 40").
+pub(super) fn ranges(values: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < values.len() && out.len() < 6 {
+        let start = values[i];
+        while i + 1 < values.len() && values[i + 1] == values[i] + 1 {
+            i += 1;
+        }
+        out.push(if values[i] == start { start.to_string() } else { format!("{start}..={}", values[i]) });
+        i += 1;
+    }
+    if i < values.len() {
+        out.push("...".into());
+    }
+    out.join(", ")
+}
+
+/// Check 4: every acknowledged sequence number is present.
+pub fn lost_acks(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&w, e) in &expected.writers {
+        let present = seqs.get(&w).map_or(&[][..], Vec::as_slice);
+        let lost: Vec<u64> =
+            (1..=e.acked).filter(|s| present.binary_search(s).is_err() && !e.unacked.contains(s)).collect();
+        if !lost.is_empty() {
+            problems.push(format!("writer {w}: acknowledged 1..={}, lost {}", e.acked, ranges(&lost)));
+        }
+    }
+    problems
+}
+
+/// Check 5: nothing from an unknown writer, nothing beyond what a writer began.
+pub fn phantoms(seqs: &BTreeMap<u64, Vec<u64>>, expected: &Expected) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&w, present) in seqs {
+        match expected.writers.get(&w) {
+            None => {
+                problems.push(format!("writer {w} never ran, yet {} of its transactions are present", present.len()))
+            }
+            Some(e) => {
+                let beyond: Vec<u64> = present.iter().copied().filter(|&s| s > e.begun || s == 0).collect();
+                if !beyond.is_empty() {
+                    problems.push(format!("writer {w}: began 1..={}, yet {} are present", e.begun, ranges(&beyond)));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Check 7: per writer, the present sequence numbers are `1..=max` with no hole (and no 0,
+/// which no transaction has).
+pub fn holes(seqs: &BTreeMap<u64, Vec<u64>>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&w, present) in seqs {
+        // Sorted and distinct: a prefix when the i-th is i + 1.
+        if present.iter().enumerate().all(|(i, &s)| s == i as u64 + 1) {
+            continue;
+        }
+        // The holes lie between neighbours: never count up to `max`, which a damaged row can
+        // put near 2^64.
+        let mut holes = Vec::new();
+        let mut next = 1;
+        for &s in present.iter().filter(|&&s| s > 0) {
+            if s > next {
+                holes.push(if s - 1 == next { next.to_string() } else { format!("{next}..={}", s - 1) });
+            }
+            next = s.saturating_add(1);
+        }
+        let max = present.last().copied().unwrap_or(0);
+        problems.push(match holes.len() {
+            0 => format!("writer {w}: sequence number 0 is present"),
+            1..=6 => format!("writer {w}: {max} is present but {} are not", holes.join(", ")),
+            _ => format!("writer {w}: {max} is present but {}, ... are not", holes[..6].join(", ")),
+        });
+    }
+    problems
+}
+
+/// Check 6: every transaction's rows are all there or all gone.
+pub(super) fn atomicity(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT l.writer, l.seq, l.kind, l.live_rows, \
+         (SELECT count(*) FROM messages m WHERE m.writer = l.writer AND m.txn = l.seq) AS found \
+         FROM ledger l WHERE found != l.live_rows LIMIT 20",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "transaction ({}, {}) ({}) left {} message rows, {} are present",
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT writer, txn, count(*) FROM messages m \
+         WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.writer = m.writer AND l.seq = m.txn) \
+         GROUP BY writer, txn LIMIT 20",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "{} message rows of transaction ({}, {}), which has no ledger row",
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT s.id, s.message_count, s.content_bytes, count(m.id), coalesce(sum(length(CAST(m.content AS BLOB))), 0) \
+         FROM sessions s LEFT JOIN messages m ON m.session_id = s.id GROUP BY s.id \
+         HAVING s.message_count != count(m.id) OR s.content_bytes != coalesce(sum(length(CAST(m.content AS BLOB))), 0) \
+         LIMIT 20",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "session {} says {} messages / {} bytes, holds {} / {}",
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    let orphans: i64 = conn.query_row(
+        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = m.session_id)",
+        [],
+        |r| r.get(0),
+    )?;
+    if orphans > 0 {
+        problems.push(format!("{orphans} messages belong to no session"));
+    }
+    let mut stmt = conn.prepare("SELECT id, content, tool_name, tool_calls, row_hash FROM messages")?;
+    let mut rows = stmt.query([])?;
+    let mut torn = Vec::new();
+    // Raw bytes, not `String`: a torn row may hold a NULL or invalid UTF-8, and that is the
+    // finding, not a reason to stop.
+    let bytes = |v: rusqlite::types::ValueRef<'_>| -> Option<Vec<u8>> {
+        match v {
+            rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
+            rusqlite::types::ValueRef::Null
+            | rusqlite::types::ValueRef::Integer(_)
+            | rusqlite::types::ValueRef::Real(_) => None,
+        }
+    };
+    while let Some(r) = rows.next()? {
+        let parts = (bytes(r.get_ref(1)?), bytes(r.get_ref(2)?), bytes(r.get_ref(3)?));
+        let hash = match r.get_ref(4)? {
+            rusqlite::types::ValueRef::Integer(h) => Some(h),
+            rusqlite::types::ValueRef::Null
+            | rusqlite::types::ValueRef::Real(_)
+            | rusqlite::types::ValueRef::Text(_)
+            | rusqlite::types::ValueRef::Blob(_) => None,
+        };
+        let whole = match (parts, hash) {
+            ((Some(c), Some(t), Some(k)), Some(h)) => session_store::row_hash_bytes(&c, &t, &k) == h,
+            _ => false,
+        };
+        if !whole {
+            torn.push(r.get::<_, i64>(0)? as u64);
+        }
+    }
+    if !torn.is_empty() {
+        problems.push(format!("messages {} hold text that does not match their hash (torn rows)", ranges(&torn)));
+    }
+    Ok(problems)
+}
