@@ -808,7 +808,11 @@ fn power_loss_separates_normal_from_full_and_a_kept_image_replays_exactly() {
     let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{out}");
     let normal = cell(&summary, "wal/normal/power_loss/auto-checkpoint");
-    assert_eq!(normal["crash_states"], 5 * 8, "{normal}");
+    // Eight images per trace; a trace of few writes (a loaded machine) may give some twice,
+    // and an image equal to an earlier one of its trace is counted once.
+    assert_eq!((normal["checked"].as_u64(), normal["images"].as_u64()), (Some(5), Some(5 * 8)), "{normal}");
+    let states = normal["crash_states"].as_u64().unwrap();
+    assert!((5..=5 * 8).contains(&states), "{normal}");
     assert!(normal["violations"]["lost_ack"].as_u64().unwrap() > 0, "the WAL+NORMAL canary must fire: {normal}");
     for kind in ["open", "integrity", "fts", "atomicity", "prefix", "phantom", "reopen_write"] {
         assert_eq!(normal["violations"][kind], 0, "WAL+NORMAL never damages: {kind}: {normal}");
