@@ -82,6 +82,7 @@ macro_rules! every_fault {
             RawCopyBackup "raw_copy_backup" { timing, hazard } raw_copy_backup,
             ForkConnection "fork_connection" { timing, hazard } fork_connection,
             CrossVersion "cross_version" { timing, hazard } cross_version,
+            HardLink "hard_link" { timing, hazard } hard_link,
         }
     };
 }
