@@ -1501,3 +1501,81 @@ fn a_fixed_seed_gives_the_same_plans_and_verdicts() {
 
 const PLANS_SEED_1: u64 = 2763634508783267680;
 const PLANS_SEED_2: u64 = 11057517883046273227;
+
+// ---------------------------------------------------------------- the writers' SQLite build
+
+/// The `sqlite` axis: a cell's writers run on the build it names, and say so. A kill is clean
+/// on an old build too; what only the oracle's (newer) build calls damage, such as an FTS5
+/// trigram index over NUL-prefixed text that the two builds index differently, is counted
+/// apart and not as damage.
+#[test]
+fn writers_run_on_the_build_their_cell_names_and_a_kill_stays_clean_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "builds",
+        &format!(
+            "[budget]\ntrials = 6\n{SMALL_WORKLOAD}json_sentinel_percent = 50\n\
+             [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"kill\"]\n\
+             sqlite = [\"bundled\", \"{OTHER_SQLITE}\"]\n"
+        ),
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    let run = read_json(&dir.path().join("out/run.json"));
+    assert_eq!(run["writer_sqlite"][OTHER_SQLITE]["version"], OTHER_SQLITE, "{run}");
+    assert_eq!(run["writer_sqlite"]["bundled"]["version"], rusqlite::version(), "{run}");
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
+    let trials: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(trials.len(), 6);
+    for t in &trials {
+        let want = if t["cell"].as_str().unwrap().ends_with(&format!("[{OTHER_SQLITE}]")) {
+            OTHER_SQLITE
+        } else {
+            rusqlite::version()
+        };
+        // Read back inside the writer, from its own connection.
+        assert_eq!(t["writer_sqlite"]["version"], want, "{t}");
+        assert!(t["violations"].as_array().unwrap().is_empty(), "a kill is clean on every build: {t}");
+    }
+    let old = cell(&summary, &format!("wal/full/kill/auto-checkpoint[{OTHER_SQLITE}]"));
+    assert_eq!(old["writer_sqlite"]["version"], OTHER_SQLITE, "{old}");
+    assert_eq!(old["sqlite"], OTHER_SQLITE, "{old}");
+    assert_eq!(old["verdict"], "ok", "{old}");
+    // Half the messages are NUL-prefixed JSON, which 3.41.2's trigram tokenizer indexes
+    // differently: the bundled oracle calls that index malformed, the writers' build does not.
+    assert_eq!(old["cross_version_trials"], old["checked"], "{old}");
+    let bundled = cell(&summary, "wal/full/kill/auto-checkpoint");
+    assert_eq!(bundled["cross_version_trials"], 0, "{bundled}");
+    let md = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "| `wal/full/kill/auto-checkpoint[{OTHER_SQLITE}]` | {OTHER_SQLITE} {OTHER_SQLITE} (`2023-"
+        )),
+        "{md}"
+    );
+}
+
+/// The production case: in WAL mode, a process that opens and closes its own descriptor of the
+/// database file drops its lock there, and before SQLite 3.51.0 a lone closer then deletes the
+/// WAL under it. On an old build the cell is a canary and fires; its trials count the closes
+/// that happened alone.
+#[test]
+fn lock_cancellation_corrupts_wal_on_a_build_before_3_51_and_the_canary_fires() {
+    let (code, out, summary, trials) = hazard_campaign(
+        "lockcancel-old",
+        &format!(
+            "[budget]\ntrials = 6\n[workload]\nseed_messages = 40\nseed_sessions = 4\nwriters = 2\njson_sentinel_percent = 0\n\
+             [hazard]\nlock_cancel_interval_us_max = 1000\n\
+             [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"lock_cancel\"]\nsqlite = [\"{OTHER_SQLITE}\"]\n"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    let c = cell(&summary, &format!("wal/full/lock_cancel/auto-checkpoint[{OTHER_SQLITE}]"));
+    assert_eq!(c["verdict"], "ok", "the canary must fire: {c}");
+    assert_eq!(c["expectation"]["canary"], true, "{c}");
+    assert!(c["expectation"]["source"][0].as_str().unwrap().contains("3.51.0"), "{c}");
+    assert!(c["violating_trials"].as_u64().unwrap() > 0, "{c}");
+    assert!(c["topology"]["closes_alone"].as_u64().unwrap() > 0, "{c}");
+    assert!(trials.iter().any(|t| t["closes_alone"].as_u64().unwrap_or(0) > 0), "{trials:?}");
+}

@@ -364,7 +364,7 @@ fn sqlite_list_command() -> Result<i32> {
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let system_state =
         match builds::resolve(&SqliteBuild::System).and_then(|b| crate::sqlite::child::identify(&exe, &b)) {
-            Ok(identity) => format!("SQLite {}", identity.libversion),
+            Ok(identity) => format!("SQLite {}", identity.version),
             Err(e) => format!("not usable: {e}"),
         };
     println!("  bundled  SQLite {} (linked in)", rusqlite::version());

@@ -1,5 +1,8 @@
-//! The `crashfuzz` binary: the entry points of its children (writers, load burners, `__sql`),
+//! The `crashfuzz` binary: the entry points of its children (writers, templates, load burners, `__sql`),
 //! and the command line.
+
+#[cfg(not(feature = "bundled"))]
+mod sqlite_compat;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -8,6 +11,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(crashfuzz::writer::protocol::WRITER_SUBCOMMAND) {
         let config = args.get(2).map(String::as_str).unwrap_or("");
         std::process::exit(crashfuzz::writer::child::main(config));
+    }
+    if args.get(1).map(String::as_str) == Some(crashfuzz::writer::program::TEMPLATE_SUBCOMMAND) {
+        let request = args.get(2).map(String::as_str).unwrap_or("");
+        std::process::exit(crashfuzz::writer::program::template_main(request));
     }
     if args.get(1).map(String::as_str) == Some(crashfuzz::fault::load::BURNER_SUBCOMMAND) {
         std::process::exit(crashfuzz::fault::load::burner_main(&args[2..]));

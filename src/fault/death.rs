@@ -123,6 +123,9 @@ pub fn judge(f: &DeathFacts<'_>) -> DeathVerdict {
             // A crash point is the writer killing itself, and a writer facing persistent I/O
             // errors gives up by itself: both are the fault, not an early death.
             let fault_ends_it = f.fault.ends_writer_itself(f.gave_up);
+            if f.finished && f.fault.may_finish() && f.how == DeathKind::Exit(0) {
+                return DeathVerdict::Expected;
+            }
             if f.finished {
                 return DeathVerdict::Inconclusive(format!(
                     "{who} finished its work before the fault (txns_max / writer_lifetime_ms_max)"

@@ -4,11 +4,12 @@
 //! harm is certain; and the verdict laws over them.
 
 use crate::fault::power_loss::DAMAGE;
-use crate::fault::{builtin, expectation_for};
+use crate::fault::{builtin, builtin_on, expectation_for};
 use crate::record::checks::ViolationKind;
 use crate::scenario::expect::*;
 use crate::scenario::matrix::{
-    Cell, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
+    Cell, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, SigtermBehaviour, SqliteName,
+    Synchronous,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ fn any_cell() -> impl Strategy<Value = Cell> {
         (select(SigtermBehaviour::ALL.to_vec()), select(CheckpointPolicy::ALL.to_vec())),
         (select(KillTiming::ALL.to_vec()), select(DeviceModel::ALL.to_vec()), select(FullFsync::ALL.to_vec())),
     )
-        .prop_map(|((j, s, f), (t, c), (k, d, x))| Cell::normalised(j, s, f, t, c, k, d, x))
+        .prop_map(|((j, s, f), (t, c), (k, d, x))| Cell::normalised(j, s, f, t, c, k, d, x, SqliteName::BUNDLED))
 }
 
 /// `cell` with its fault replaced by `fault`, axes normalised again.
@@ -34,6 +35,7 @@ fn crash_cell(cell: Cell, fault: FaultKind) -> Cell {
         cell.timing,
         cell.device.unwrap_or(DeviceModel::Barrier),
         cell.fullfsync,
+        cell.sqlite,
     )
 }
 
@@ -131,7 +133,7 @@ proptest! {
     #[test]
     fn overrides_apply_only_where_they_match(cell in any_cell(), j in proptest::sample::select(JournalMode::ALL.to_vec())) {
         let o = ExpectOverride { journal_mode: Some(j), integrity: Some(Level::Required), ..Default::default() };
-        let e = expectation_for(&cell, std::slice::from_ref(&o));
+        let e = expectation_for(&cell, crate::fault::SqliteVersion::bundled(), std::slice::from_ref(&o));
         let base = builtin(&cell);
         for k in ViolationKind::ALL {
             let want = if k == ViolationKind::Integrity && cell.journal_mode == j { Level::Required } else { base.level(k) };
@@ -170,6 +172,7 @@ fn cell(j: JournalMode, s: Synchronous, f: FaultKind) -> Cell {
         KillTiming::Uniform,
         DeviceModel::Barrier,
         FullFsync::Off,
+        SqliteName::BUNDLED,
     )
 }
 
@@ -218,4 +221,48 @@ fn a_cell_without_enough_crash_states_has_no_data_whatever_it_expects() {
     let hit: BTreeMap<_, _> = [(ViolationKind::Atomicity, 1)].into_iter().collect();
     assert_eq!(verdict(&builtin(&wal), &hit, 1, 5), Verdict::Regression);
     assert!(Verdict::NoData.failed());
+}
+
+/// WAL lock cancellation depends on the writers' SQLite: a canary before 3.51.0 (its last closer
+/// deletes the WAL under the canceller), measured from 3.51.0; no other cell changes with the
+/// version.
+#[test]
+fn the_lock_cancel_expectation_follows_the_sqlite_version() {
+    use crate::fault::SqliteVersion;
+    use crate::fault::lock_cancel::FIXED_IN;
+    assert_eq!(SqliteVersion::parse("3.40.1"), Some(SqliteVersion(3, 40, 1)));
+    assert_eq!(SqliteVersion::parse("3.51"), None);
+    assert_eq!(SqliteVersion::parse("3.51.0.1"), None);
+    assert!(
+        SqliteVersion(3, 50, 4) < FIXED_IN
+            && FIXED_IN <= SqliteVersion(3, 51, 0)
+            && FIXED_IN < SqliteVersion::bundled()
+    );
+    let wal = cell(JournalMode::Wal, Synchronous::Full, FaultKind::LockCancel);
+    let old = builtin_on(&wal, SqliteVersion(3, 40, 1));
+    assert!(old.is_canary(), "{}", old.describe());
+    for kind in ViolationKind::ALL {
+        let want = if kind.is_damage() || kind == ViolationKind::LostAck { Level::Required } else { Level::Allowed };
+        assert_eq!(old.level(kind), want, "{kind:?}");
+    }
+    let said = old.source.join("; ");
+    assert!(said.contains("3.51.0") && said.contains("close(open(DATABASE_PATHNAME))"), "{said}");
+    for version in [SqliteVersion(3, 50, 4), SqliteVersion(3, 35, 4)] {
+        assert!(builtin_on(&wal, version).is_canary());
+    }
+    for version in [FIXED_IN, SqliteVersion(3, 51, 1), SqliteVersion::bundled()] {
+        let e = builtin_on(&wal, version);
+        assert!(!e.is_canary() && e.levels.values().all(|&l| l == Level::Allowed), "{version}: {}", e.describe());
+        assert!(e.source.join("; ").contains("3.51.0"), "{:?}", e.source);
+    }
+    assert_eq!(builtin_on(&wal, SqliteVersion::bundled()), builtin(&wal));
+    // Every other cell answers the same on any version.
+    for f in FaultKind::ALL.iter().copied().filter(|&f| f != FaultKind::LockCancel) {
+        for j in JournalMode::ALL {
+            let c = cell(j, Synchronous::Full, f);
+            assert_eq!(builtin_on(&c, SqliteVersion(3, 40, 1)), builtin(&c), "{}", c.id());
+        }
+    }
+    let delete = cell(JournalMode::Delete, Synchronous::Full, FaultKind::LockCancel);
+    assert_eq!(builtin_on(&delete, SqliteVersion(3, 40, 1)), builtin(&delete));
 }

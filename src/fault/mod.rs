@@ -218,6 +218,12 @@ pub trait Fault: Sync {
     /// [`expectation_for`]).
     fn expectation(&self, cell: &Cell) -> Expectation;
 
+    /// SQLite's promise for a cell of this fault whose writers run on SQLite `version`
+    /// (`3.40.1`), where the answer depends on the version; [`Fault::expectation`] otherwise.
+    fn expectation_on(&self, cell: &Cell, _version: SqliteVersion) -> Expectation {
+        self.expectation(cell)
+    }
+
     /// The most distinct crash states one trial can check.
     fn states_per_trial(&self, _scenario: &Scenario) -> u64 {
         1
@@ -244,6 +250,18 @@ pub trait Fault: Sync {
     /// The tracing VFS's injection for this trial, drawn from `rng` in a fixed order.
     fn injection(&self, _ctx: &PlanCtx<'_>, _rng: &mut ChaCha8Rng) -> Injection {
         Injection::None
+    }
+
+    /// The trial's processes: the scenario's `[topology]`, unless the fault shapes its trials
+    /// itself.
+    fn topology(&self, _cell: &Cell, scenario: &Scenario) -> crate::scenario::TopologyConfig {
+        scenario.topology.clone()
+    }
+
+    /// Whether a long-lived writer that finished its work and closed cleanly before the fault's
+    /// moment is part of the fault's design, rather than a trial that missed its fault.
+    fn may_finish(&self) -> bool {
+        false
     }
 
     /// How many long-lived writer processes the trial starts.
@@ -318,16 +336,50 @@ pub trait Fault: Sync {
 /// cuts power or fails I/O. Misuse may crash a process (a -shm truncated under its mapping
 /// raises SIGBUS): a hazard keeps its own level.
 pub fn builtin(cell: &Cell) -> Expectation {
-    let mut e = of(cell.fault).expectation(cell);
+    builtin_on(cell, SqliteVersion::bundled())
+}
+
+/// [`builtin`] for writers on SQLite `version`.
+pub fn builtin_on(cell: &Cell, version: SqliteVersion) -> Expectation {
+    let mut e = of(cell.fault).expectation_on(cell, version);
     if !cell.fault.traits().hazard {
         e.levels.insert(ViolationKind::WriterCrash, Level::Forbidden);
     }
     e
 }
 
-/// The built-in expectation of `cell` with every matching override applied, in order.
-pub fn expectation_for(cell: &Cell, overrides: &[crate::scenario::expect::ExpectOverride]) -> Expectation {
-    crate::scenario::expect::apply_overrides(builtin(cell), cell, overrides)
+/// The built-in expectation of `cell`, its writers on SQLite `version`, with every matching
+/// override applied, in order.
+pub fn expectation_for(
+    cell: &Cell,
+    version: SqliteVersion,
+    overrides: &[crate::scenario::expect::ExpectOverride],
+) -> Expectation {
+    crate::scenario::expect::apply_overrides(builtin_on(cell, version), cell, overrides)
+}
+
+/// An SQLite version as three numbers, ordered (`3.40.1 < 3.51.0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SqliteVersion(pub u32, pub u32, pub u32);
+
+impl SqliteVersion {
+    /// `3.40.1` (as `sqlite_version()` gives it); `None` for anything else.
+    pub fn parse(text: &str) -> Option<SqliteVersion> {
+        let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
+        let version = SqliteVersion(parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(version)
+    }
+
+    /// The version of the SQLite crashfuzz is linked with.
+    pub fn bundled() -> SqliteVersion {
+        SqliteVersion::parse(rusqlite::version()).expect("SQLite names its version in three numbers")
+    }
+}
+
+impl std::fmt::Display for SqliteVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
 }
 
 /// The moment of every fault the driver times: a uniform draw in `[kill_at_ms_min,

@@ -106,8 +106,8 @@ fn judge(build: &ResolvedBuild, run: SqlRun, is_pragma: bool) -> anyhow::Result<
 pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
     let exe = std::env::current_exe().context("locate the crashfuzz executable")?;
     let bundled = ResolvedBuild::bundled();
-    let bundled_version = child::identify(&exe, &bundled)?.libversion;
-    let other_version = child::identify(&exe, other)?.libversion;
+    let bundled_version = child::identify(&exe, &bundled)?.version;
+    let other_version = child::identify(&exe, other)?.version;
     let tmp = crate::base::scratch::create(None, "cross-")?;
     // The list of FTS5 tables, read by the bundled build from its own copy.
     let tables: Vec<String> = {
@@ -154,6 +154,35 @@ pub fn fold_into(results: &mut Vec<crate::record::checks::CheckResult>, report: 
     for (kind, detail) in report.as_violations() {
         crate::record::checks::add_violation(results, kind, detail);
     }
+}
+
+/// Keeps, of `results`' `integrity` and `fts` violations, only those the writers' own build
+/// agrees with (`report`: the image checked by the bundled build and by the writers'). Where the
+/// bundled build alone calls the image damaged, the violation is withdrawn and returned as a
+/// cross-version disagreement, in words: two builds that index the same text differently (a
+/// trigram index over NUL-prefixed text) call each other's index malformed, and that is not
+/// damage of the file.
+pub fn keep_agreed(results: &mut [crate::record::checks::CheckResult], report: &CrossReport) -> Vec<String> {
+    use crate::record::checks::CheckOutcome;
+    let mut disagreements = Vec::new();
+    for kind in [ViolationKind::Integrity, ViolationKind::Fts] {
+        let of_kind: Vec<&Compared> = report.checks.iter().filter(|c| c.kind == kind).collect();
+        let writers_see_damage = of_kind.iter().any(|c| c.other.is_err());
+        let bundled_alone: Vec<&&Compared> = of_kind.iter().filter(|c| c.bundled.is_err() && c.other.is_ok()).collect();
+        let Some(result) = results.iter_mut().find(|r| r.check == kind) else { continue };
+        let CheckOutcome::Violation { detail } = &result.outcome else { continue };
+        if writers_see_damage || bundled_alone.is_empty() {
+            continue;
+        }
+        disagreements.push(format!(
+            "{}: SQLite {} says {detail}; SQLite {} (the writers') says ok",
+            kind.as_str(),
+            report.bundled_version,
+            report.other_version
+        ));
+        result.outcome = CheckOutcome::Pass;
+    }
+    disagreements
 }
 
 #[cfg(test)]

@@ -12,6 +12,14 @@ use expected::WriterExpectation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// An SQLite build as it names itself, read back from the library that is running
+/// (`sqlite_version()` and `sqlite_source_id()`, the check-in it was built from).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SqliteIdentity {
+    pub version: String,
+    pub source_id: String,
+}
+
 /// One line of `trials.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrialRecord {
@@ -69,6 +77,14 @@ pub struct TrialRecord {
     /// Transient writer processes started.
     #[serde(default)]
     pub transients: u32,
+    /// WAL mode: writer processes whose last connection closed cleanly during the trial
+    /// (transients, and long-lived writers that finished)...
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub closes: u32,
+    /// ...and of those, the ones that closed alone: the WAL was gone after their close (they
+    /// checkpointed and deleted it, believing they were the last connection).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub closes_alone: u32,
     /// The writers that had to write on through the victim's death, and how they fared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub survivors: Vec<SurvivorRecord>,
@@ -86,6 +102,19 @@ pub struct TrialRecord {
     /// writer's protocol), in words: the `writer_crash` finding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writer_crashes: Vec<String>,
+    /// The SQLite the trial's writers ran on, as each read it back from its connection
+    /// (`sqlite_version()`, `sqlite_source_id()`); every one agreed with the cell's build.
+    /// Absent only when no writer got as far as opening the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_sqlite: Option<SqliteIdentity>,
+    /// Where the oracle's build (the bundled one) called the image damaged and the writers'
+    /// build, checking the same image, did not: not counted as damage, shown beside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_version: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// serde_json writes a NaN as `null` and refuses to read `null` as an `f64`: without this, a

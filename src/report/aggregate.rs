@@ -65,6 +65,8 @@ struct CellAgg {
     failures: BTreeSet<(bool, FailureExample)>,
     /// When the first trial with a violation finished, in ms since its campaign started.
     first_violation_ms: Option<u64>,
+    writer_sqlite: Option<crate::record::SqliteIdentity>,
+    cross_version_trials: u64,
 }
 
 /// Where trials' wall time went, one histogram (µs) per phase of [`TrialTiming`]. Histograms
@@ -232,6 +234,8 @@ impl CellAgg {
             inconclusive_reasons: BTreeMap::new(),
             failures: BTreeSet::new(),
             first_violation_ms: None,
+            writer_sqlite: None,
+            cross_version_trials: 0,
         }
     }
 
@@ -262,6 +266,12 @@ impl CellAgg {
         }
         self.topology.busy_retries += rec.busy_retries;
         self.topology.transients += u64::from(rec.transients);
+        self.topology.closes += u64::from(rec.closes);
+        self.topology.closes_alone += u64::from(rec.closes_alone);
+        self.cross_version_trials += u64::from(!rec.cross_version.is_empty());
+        if self.writer_sqlite.is_none() {
+            self.writer_sqlite.clone_from(&rec.writer_sqlite);
+        }
         for s in &rec.survivors {
             let t = &mut self.topology;
             t.survivor_writers += u64::from(s.alive_at_victim_death);
@@ -369,6 +379,10 @@ impl CellAgg {
         mine.graceful_exits += theirs.graceful_exits;
         mine.killed_mid_checkpoint += theirs.killed_mid_checkpoint;
         self.topology.add(&other.topology);
+        self.cross_version_trials += other.cross_version_trials;
+        if self.writer_sqlite.is_none() {
+            self.writer_sqlite.clone_from(&other.writer_sqlite);
+        }
         stats::merge_histogram(&mut self.shutdown_exit_us, &other.shutdown_exit_us);
         for (reason, &trial) in &other.inconclusive_reasons {
             self.add_reason(reason, trial);
@@ -464,6 +478,8 @@ impl CellAgg {
             inconclusive_reasons: reasons.into_iter().map(|(r, _)| r.clone()).collect(),
             failures: self.failures.iter().map(|(_, e)| e.clone()).collect(),
             first_violation_ms: self.first_violation_ms,
+            writer_sqlite: self.writer_sqlite.clone(),
+            cross_version_trials: self.cross_version_trials,
         }
     }
 }

@@ -548,6 +548,7 @@ mod tests {
             timing: KillTiming::Uniform,
             device: None,
             fullfsync: FullFsync::Off,
+            sqlite: crate::scenario::matrix::SqliteName::BUNDLED,
         }
     }
 

@@ -12,6 +12,7 @@ pub fn markdown(summary: &Summary) -> String {
     let mut out = String::new();
     header(&mut out, summary);
     cell_table(&mut out, summary);
+    builds_and_closes(&mut out, summary);
     failures(&mut out, summary);
     let _ = writeln!(out, "\n## Charts\n");
     for (name, what) in charts::CHARTS {
@@ -125,6 +126,42 @@ fn cell_table(out: &mut String, summary: &Summary) {
             latency_pair(&c.commit_latency_us),
         );
     }
+}
+
+/// Per cell whose writers ran on another SQLite than the bundled one, or that counted WAL
+/// closes: the build as the writers read it back, the trials where only the oracle's build saw
+/// damage (not counted as damage), and how many clean closes happened alone.
+fn builds_and_closes(out: &mut String, summary: &Summary) {
+    let shown: Vec<&CellSummary> = summary
+        .cells
+        .iter()
+        .filter(|c| !c.cell.sqlite.is_bundled() || c.cross_version_trials > 0 || c.topology.closes > 0)
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## SQLite builds and closes\n");
+    let _ = writeln!(out, "| cell | writers' SQLite | cross-version disagreements | closes alone / clean closes |");
+    let _ = writeln!(out, "|---|---|--:|--:|");
+    for c in shown {
+        let build = c.writer_sqlite.as_ref().map_or_else(
+            || format!("{} (no writer reported)", c.cell.sqlite),
+            |s| format!("{} {} (`{}`)", c.cell.sqlite, s.version, s.source_id),
+        );
+        let _ = writeln!(
+            out,
+            "| `{}` | {build} | {} of {} trials | {} / {} |",
+            c.id, c.cross_version_trials, c.checked, c.topology.closes_alone, c.topology.closes
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe oracle runs on SQLite {} (bundled). Where it called an image damaged and the writers' own build, \
+         checking the same image, did not, the trial counts a cross-version disagreement instead of damage. A \
+         close is alone when the WAL was gone after it: the closer checkpointed and deleted it as the last \
+         connection it believed it was.",
+        summary.meta.sqlite_version
+    );
 }
 
 /// The failing cells with their trials' replay lines, then the inconclusive trials' reasons.

@@ -427,6 +427,7 @@ mod tests {
             timing: KillTiming::Uniform,
             device: None,
             fullfsync: FullFsync::Off,
+            sqlite: crate::scenario::matrix::SqliteName::BUNDLED,
         };
         let delete = Cell { journal_mode: JournalMode::Delete, checkpoint: None, ..wal };
         let off = Cell {

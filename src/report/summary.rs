@@ -55,6 +55,13 @@ pub struct TopologyCounts {
     pub survivors_committed_after: u64,
     pub survivors_pending: u64,
     pub writer_errors: u64,
+    /// WAL mode: writer processes whose last connection closed cleanly, and of those the ones
+    /// that closed alone (the WAL was gone after their close: they checkpointed and deleted it
+    /// as the last connection they believed they were).
+    #[serde(default)]
+    pub closes: u64,
+    #[serde(default)]
+    pub closes_alone: u64,
 }
 
 impl TopologyCounts {
@@ -65,6 +72,8 @@ impl TopologyCounts {
         self.survivors_committed_after += o.survivors_committed_after;
         self.survivors_pending += o.survivors_pending;
         self.writer_errors += o.writer_errors;
+        self.closes += o.closes;
+        self.closes_alone += o.closes_alone;
     }
 }
 
@@ -138,9 +147,18 @@ pub struct SourceRun {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
     pub id: String,
-    /// The axes: `journal_mode`, `synchronous`, `fault`, `sigterm`, `checkpoint`, `timing`.
+    /// The axes: `journal_mode`, `synchronous`, `fault`, `sigterm`, `checkpoint`, `timing`,
+    /// `device`, `fullfsync`, `sqlite` (absent: bundled).
     #[serde(flatten)]
     pub cell: Cell,
+    /// The SQLite the cell's writers ran on, as they read it back (absent when no trial got
+    /// that far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_sqlite: Option<crate::record::SqliteIdentity>,
+    /// Checked trials in which the oracle's build (bundled) called an image damaged and the
+    /// writers' build did not: not counted as damage.
+    #[serde(default)]
+    pub cross_version_trials: u64,
     /// Every record of the cell, inconclusive ones included.
     pub trials: u64,
     pub inconclusive: u64,

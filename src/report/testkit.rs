@@ -21,6 +21,7 @@ pub(crate) fn wal() -> Cell {
         timing: KillTiming::Uniform,
         device: None,
         fullfsync: crate::scenario::matrix::FullFsync::Off,
+        sqlite: crate::scenario::matrix::SqliteName::BUNDLED,
     }
 }
 
@@ -34,6 +35,7 @@ pub(crate) fn off() -> Cell {
         timing: KillTiming::Bulk,
         device: None,
         fullfsync: crate::scenario::matrix::FullFsync::Off,
+        sqlite: crate::scenario::matrix::SqliteName::BUNDLED,
     }
 }
 
@@ -102,6 +104,10 @@ pub(crate) fn record(trial: u64, cell: &Cell, violations: &[ViolationKind], late
         db_bytes_at_start: 0,
         plan: Default::default(),
         writer_crashes: Vec::new(),
+        writer_sqlite: None,
+        cross_version: Vec::new(),
+        closes: 0,
+        closes_alone: 0,
     }
 }
 

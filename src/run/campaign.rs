@@ -15,15 +15,15 @@ use crate::fault::load::LoadGen;
 use crate::record::TrialRecord;
 use crate::report::aggregate::Aggregator;
 use crate::report::summary::RunMeta;
-use crate::run::env::TrialEnv;
+use crate::run::env::{CellWriter, TrialEnv};
 use crate::run::lane::{Lane, Template, build_template};
 use crate::run::trial::run_trial;
 use crate::scenario::matrix::Cell;
 use crate::scenario::{Budget, Scenario};
-use crate::writer::program::{BuiltIn, Program};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ struct OtherSqlite {
 /// scenario error (exit 2).
 fn resolve_other_sqlite(
     scenario: &Scenario,
-) -> Result<(crate::sqlite::builds::ResolvedBuild, crate::sqlite::child::Identity)> {
+) -> Result<(crate::sqlite::builds::ResolvedBuild, crate::record::SqliteIdentity)> {
     let bad = |e: crate::sqlite::builds::BuildError| Error::Scenario {
         file: scenario.source.clone(),
         line: None,
@@ -80,7 +80,7 @@ fn resolve_other_sqlite(
     let build = crate::sqlite::builds::resolve(&scenario.hazard.other_sqlite).map_err(bad)?;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let identity = crate::sqlite::child::identify(&exe, &build).map_err(bad)?;
-    println!("crashfuzz: cross_version cells check with SQLite {}: {build}", identity.libversion);
+    println!("crashfuzz: cross_version cells check with SQLite {}: {build}", identity.version);
     Ok((build, identity))
 }
 
@@ -117,7 +117,11 @@ struct RunJson {
     command: String,
     started_at: String,
     crashfuzz_version: String,
+    /// The SQLite the oracle runs on (the bundled build).
     sqlite_version: String,
+    /// The SQLite the writers of the cells run on, by the name the `sqlite` axis gives, as
+    /// each build named itself.
+    writer_sqlite: BTreeMap<String, crate::record::SqliteIdentity>,
     jobs: usize,
     shard: Option<String>,
     only_trial: Option<u64>,
@@ -141,6 +145,8 @@ struct Campaign {
     cells: Vec<Cell>,
     run_json: RunJson,
     other_sqlite: Option<crate::sqlite::builds::ResolvedBuild>,
+    /// Per cell, the program its writers run.
+    writers: Vec<CellWriter>,
 }
 
 /// Runs a campaign to the end (or to Ctrl-C); returns the exit code (`error`'s table).
@@ -156,11 +162,11 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     install_signal_thread()?;
     let work = work_dir(opts)?;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    let writer = BuiltIn { exe: exe.clone() };
-    let templates = build_templates(&writer, work.path(), opts, cells)?;
+    let writers = &campaign.writers;
+    let templates = build_templates(writers, work.path(), opts, cells)?;
     let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
     let env = TrialEnv {
-        writer: &writer,
+        writers,
         other_sqlite: campaign.other_sqlite.as_ref(),
         scenario: &opts.scenario,
         cells,
@@ -179,7 +185,11 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         .iter()
         .enumerate()
         .filter(|&(i, _)| opts.only_trial.is_none_or(|t| t % n_cells == i as u64))
-        .map(|(_, c)| (*c, crate::fault::expectation_for(c, &opts.scenario.expect)))
+        .map(|(i, c)| {
+            let version = crate::fault::SqliteVersion::parse(&writers[i].sqlite.version)
+                .unwrap_or_else(crate::fault::SqliteVersion::bundled);
+            (*c, crate::fault::expectation_for(c, version, &opts.scenario.expect))
+        })
         .collect();
     let mut agg = Aggregator::new(expectations);
     let harness_error = run_trials(&env, opts, work.path(), &bar, &mut agg, &mut trials_file, &trials_path);
@@ -217,6 +227,9 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
     } else {
         None
     };
+    // Every cell's writer on its build, each build loaded and named once.
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let (writers, writer_sqlite) = crate::run::writers::cell_writers(&cells, &exe)?;
     prepare_run_dir(&run_dir)?;
     let run_json = RunJson {
         run_id: run_id.clone(),
@@ -225,6 +238,7 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
         started_at: started_at.to_rfc3339(),
         crashfuzz_version: env!("CARGO_PKG_VERSION").to_string(),
         sqlite_version: rusqlite::version().to_string(),
+        writer_sqlite,
         jobs: opts.jobs,
         shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
         only_trial: opts.only_trial,
@@ -234,8 +248,8 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
         scenario: opts.scenario.clone(),
         other_sqlite: other.as_ref().map(|(build, identity)| OtherSqlite {
             build: build.to_string(),
-            libversion: identity.libversion.clone(),
-            sourceid: identity.sourceid.clone(),
+            libversion: identity.version.clone(),
+            sourceid: identity.source_id.clone(),
         }),
         load_warmup: None,
     };
@@ -245,7 +259,7 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
         source,
     })?;
     let other_sqlite = other.map(|(build, _)| build);
-    Ok(Campaign { opts, started, run_id, run_dir, cells, run_json, other_sqlite })
+    Ok(Campaign { opts, started, run_id, run_dir, cells, run_json, other_sqlite, writers })
 }
 
 fn write_run_json(run_dir: &Path, run_json: &RunJson) -> std::io::Result<()> {
@@ -436,7 +450,7 @@ fn finish(campaign: &Campaign, agg: &Aggregator, harness_error: Option<Error>) -
 }
 
 /// Builds each cell's template, and what its fault prepares for every trial of it.
-fn build_templates(writer: &dyn Program, work: &Path, opts: &RunOptions, cells: &[Cell]) -> Result<Vec<Template>> {
+fn build_templates(writers: &[CellWriter], work: &Path, opts: &RunOptions, cells: &[Cell]) -> Result<Vec<Template>> {
     let dir = work.join("templates");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     let sc = &opts.scenario;
@@ -446,6 +460,7 @@ fn build_templates(writer: &dyn Program, work: &Path, opts: &RunOptions, cells: 
         .map(|(i, cell)| {
             // Template seeds live far from trial streams: stream 2^63 + cell index.
             let seed = crate::run::ids::trial_seed(opts.seed, (1 << 63) + i as u64);
+            let writer = writers[i].program.as_ref();
             let mut template = build_template(writer, &dir.join(format!("cell-{i}.sqlite")), cell, &sc.workload, seed)?;
             // What the fault prepares has its own seed: stream 2^62 + cell index.
             let prepare = Prepare {

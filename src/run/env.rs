@@ -1,6 +1,8 @@
-//! What every trial of a campaign shares: the program its writers run, the scenario and
-//! its cells with their templates, where failures are kept and how to replay them.
+//! What every trial of a campaign shares: the program each cell's writers run and the SQLite
+//! it must run on, the scenario and its cells with their templates, where failures are kept
+//! and how to replay them.
 
+use crate::record::SqliteIdentity;
 use crate::run::lane::Template;
 use crate::scenario::Scenario;
 use crate::scenario::matrix::Cell;
@@ -10,10 +12,21 @@ use std::path::Path;
 use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
+/// The program a cell's writers run.
+pub struct CellWriter {
+    pub program: Box<dyn Program>,
+    /// The SQLite its writers must say they run on (their `V` lines), as the build named
+    /// itself before the campaign's first trial.
+    pub sqlite: SqliteIdentity,
+    /// The build, when it is not the bundled one (the oracle's): damage the oracle finds in an
+    /// image is then asked of this build too.
+    pub build: Option<ResolvedBuild>,
+}
+
 /// What every trial of a campaign shares.
 pub struct TrialEnv<'a> {
-    /// The program every writer of the campaign runs.
-    pub writer: &'a dyn Program,
+    /// Per cell (same index as `cells`), the program its writers run.
+    pub writers: &'a [CellWriter],
     /// `[hazard] other_sqlite`, resolved before any trial when the matrix has cross_version
     /// cells.
     pub other_sqlite: Option<&'a ResolvedBuild>,
@@ -28,4 +41,11 @@ pub struct TrialEnv<'a> {
     pub kept_per_cell: &'a [AtomicU32],
     /// When the campaign started (trial records say when they started, relative to it).
     pub campaign_start: Instant,
+}
+
+impl TrialEnv<'_> {
+    /// The program cell `cell_index`'s writers run.
+    pub fn writer(&self, cell_index: usize) -> &dyn Program {
+        self.writers[cell_index].program.as_ref()
+    }
 }

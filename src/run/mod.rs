@@ -1,7 +1,8 @@
 //! The generator and the engine: a campaign (`campaign`) schedules trials over the cells with
 //! one seed, each trial (`trial`) runs its processes (`topology`) through its fault and hands
 //! the crash images to the oracle; `lane` prepares each trial's database, `keep` keeps and
-//! replays failures, `ids` hands out trial seeds and writer ids, `env` is what every trial shares.
+//! replays failures, `ids` hands out trial seeds and writer ids, `env` is what every trial shares, `writers`
+//! readies each cell's writer on its SQLite build.
 pub mod campaign;
 pub mod env;
 pub mod ids;
@@ -9,3 +10,4 @@ pub mod keep;
 pub mod lane;
 pub mod topology;
 pub mod trial;
+pub mod writers;

@@ -20,7 +20,8 @@ use crate::fault::power_loss::images::{self, Imaging};
 use crate::fault::vfs::{Injection, VfsConfig};
 use crate::fault::{self, AfterReap, Fault, Images, Judge, PlanCtx, Window, trace};
 use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
-use crate::record::checks::{ViolationKind, add_violation};
+use crate::record::SqliteIdentity;
+use crate::record::checks::{CheckOutcome, CheckResult, ViolationKind, add_violation};
 use crate::record::expected::{Expected, WriterExpectation};
 use crate::record::{
     Death, FailedTxn, InjectionRecord, Role, ShutdownRecord, SurvivorRecord, TrialOutcome, TrialPlan, TrialRecord,
@@ -189,7 +190,8 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
     };
     t.plan.injected_victim = injected_victim as u32;
     let trace = cell.fault.uses_vfs().then(|| lane.trace());
-    let mut fleet = Fleet::new((writer_id(t.index, 0), recovery_writer_id(t.index)), &sc.topology);
+    let topology = t.fault.topology(&cell, sc);
+    let mut fleet = Fleet::new((writer_id(t.index, 0), recovery_writer_id(t.index)), &topology);
     let mut base = WriterConfig::for_cell(&cell, sc, db, Vec::new(), 0, 0);
     t.fault.configure_every(&mut base);
     for p in 0..long_writers {
@@ -202,7 +204,7 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
         let role = if p == injected_victim { Role::Victim } else { Role::Survivor };
         let mut make = |id: u64, acks: Vec<PathBuf>| with_ids(&cfg, id, acks, trace.as_deref(), own);
         fleet
-            .spawn(t.env.writer, &lane.dir, role, cfg.connections, &mut make)
+            .spawn(t.env.writer(t.cell_index), &lane.dir, role, cfg.connections, &mut make)
             .map_err(|e| Error::io(format!("spawn writer process {p}"), e))?
             .expect("the writer-id block holds every long-lived writer");
     }
@@ -215,6 +217,8 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
     }
     t.timing.spawn = micros(clock.elapsed());
     t.plan.transient_seed = t.rng.random();
+    // A transient writes its few transactions and closes.
+    base.workload.txns_max = u64::from(topology.transient_txns);
     let transients = Transients { seeds: ChaCha8Rng::seed_from_u64(t.plan.transient_seed), base, trace };
     Ok(Running { fleet, transients, long_writers, injection })
 }
@@ -275,7 +279,9 @@ impl Window for TrialWindow<'_, '_> {
     }
     fn run_until(&mut self, at: Instant) -> std::io::Result<()> {
         let transients = &mut self.run.transients;
-        self.run.fleet.run_until(at, self.t.env.writer, self.dir, &mut |id, acks| transients.make(id, acks))
+        self.run
+            .fleet
+            .run_until(at, self.t.env.writer(self.t.cell_index), self.dir, &mut |id, acks| transients.make(id, acks))
     }
     fn victim_announcement(&mut self, timeout: Duration) -> std::io::Result<std::result::Result<u8, String>> {
         let victim = self.run.fleet.victim();
@@ -347,7 +353,7 @@ fn stop_everything(t: &mut Trial<'_>, run: &mut Running, lane: &Lane, grace: Dur
         let until = Instant::now() + Duration::from_millis(survive_ms);
         let transients = &mut run.transients;
         fleet
-            .run_until(until, t.env.writer, &lane.dir, &mut |id, acks| transients.make(id, acks))
+            .run_until(until, t.env.writer(t.cell_index), &lane.dir, &mut |id, acks| transients.make(id, acks))
             .map_err(io("survivors"))?;
     }
     let rest = fleet.live();
@@ -372,6 +378,9 @@ struct ProcessRecord {
     survivors: Vec<SurvivorRecord>,
     writer_crashes: Vec<String>,
     transients: u32,
+    writer_sqlite: Option<SqliteIdentity>,
+    closes: u32,
+    closes_alone: u32,
 }
 
 /// Reads every connection's acknowledgements and judges every process's death
@@ -381,7 +390,15 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
     let mut out = Processes {
         logs: Vec::new(),
         ack_paths: Vec::new(),
-        record: ProcessRecord { deaths: Vec::new(), survivors: Vec::new(), writer_crashes: Vec::new(), transients: 0 },
+        record: ProcessRecord {
+            deaths: Vec::new(),
+            survivors: Vec::new(),
+            writer_crashes: Vec::new(),
+            transients: 0,
+            writer_sqlite: None,
+            closes: 0,
+            closes_alone: 0,
+        },
     };
     for (pi, proc) in fleet.procs.iter().enumerate() {
         let end = proc.end.expect("every process was stopped");
@@ -389,9 +406,14 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
             .ids
             .iter()
             .zip(&proc.ack_paths)
-            .map(|(&id, path)| t.env.writer.acknowledgements(path, id).map(|log| (id, log)))
+            .map(|(&id, path)| t.env.writer(t.cell_index).acknowledgements(path, id).map(|log| (id, log)))
             .collect::<std::result::Result<_, _>>()
             .map_err(Error::Harness)?;
+        out.record.writer_sqlite = same_sqlite(t, &logs, out.record.writer_sqlite.take())?;
+        if let Some(alone) = logs.iter().find_map(|(_, log)| log.closed_alone) {
+            out.record.closes += 1;
+            out.record.closes_alone += u32::from(alone);
+        }
         for (&id, path) in proc.ids.iter().zip(&proc.ack_paths) {
             out.ack_paths.push((id, path.clone(), proc.stderr.clone()));
         }
@@ -461,6 +483,32 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
     }
     out.record.transients = fleet.procs.iter().filter(|p| p.role == Role::Transient).count() as u32;
     Ok(out)
+}
+
+/// The SQLite every writer read back must be the cell's build: a writer on another one (a
+/// library the loader found elsewhere) would make the cell's answer someone else's.
+fn same_sqlite(
+    t: &Trial<'_>,
+    logs: &[(u64, AckLog)],
+    so_far: Option<SqliteIdentity>,
+) -> Result<Option<SqliteIdentity>> {
+    let want = &t.env.writers[t.cell_index].sqlite;
+    for (id, log) in logs {
+        if let Some(ran) = &log.sqlite
+            && ran != want
+        {
+            return Err(Error::Harness(format!(
+                "trial {} ({}): writer {id} ran on SQLite {} ({}), the cell's build is {} ({})",
+                t.index,
+                t.cell.id(),
+                ran.version,
+                ran.source_id,
+                want.version,
+                want.source_id
+            )));
+        }
+    }
+    Ok(so_far.or_else(|| logs.iter().find_map(|(_, log)| log.sqlite.clone())))
 }
 
 /// What the acknowledgement files add up to.
@@ -568,6 +616,10 @@ fn record_of(t: &mut Trial<'_>, start: &Start, stopped: &Stopped, p: ProcessReco
         db_bytes_at_start: start.db_bytes,
         plan: std::mem::take(&mut t.plan),
         writer_crashes: p.writer_crashes,
+        writer_sqlite: p.writer_sqlite,
+        cross_version: Vec::new(),
+        closes: p.closes,
+        closes_alone: p.closes_alone,
     }
 }
 
@@ -583,7 +635,7 @@ fn check_config(t: &Trial<'_>) -> CheckConfig {
             writer_id: recovery_writer_id(t.index),
             workload: sc.workload.clone(),
         },
-        schema: t.env.writer.schema(),
+        schema: t.env.writer(t.cell_index).schema(),
     }
 }
 
@@ -637,6 +689,7 @@ fn check_as_left(
     }
     let judge = Judge { pristine_db: &pristine.join(DB_NAME), other_sqlite: t.env.other_sqlite };
     t.fault.judge(&judge, &mut report.results).map_err(|e| Error::Harness(format!("trial {}: {e}", t.index)))?;
+    record.cross_version = writers_build_agrees(t, &pristine.join(DB_NAME), &mut report.results)?;
     // The image's own results (what `replay` re-runs), then what the processes showed.
     let image_results = report.results.clone();
     let findings = process_findings(record);
@@ -666,6 +719,25 @@ fn check_as_left(
         keeper.write_kept(&dir, record, &expected, None, image_results, findings)?;
     }
     Ok(())
+}
+
+/// On a cell whose writers run on another build than the oracle's: when the oracle found the
+/// image damaged (`integrity`, `fts`), the writers' build checks it too, and only the damage
+/// both builds see stays a violation; the rest is returned as cross-version disagreements.
+fn writers_build_agrees(t: &Trial<'_>, pristine_db: &Path, results: &mut [CheckResult]) -> Result<Vec<String>> {
+    let Some(build) = &t.env.writers[t.cell_index].build else {
+        return Ok(Vec::new());
+    };
+    let damaged = |kind: ViolationKind| {
+        results.iter().any(|r| r.check == kind && matches!(r.outcome, CheckOutcome::Violation { .. }))
+    };
+    if !damaged(ViolationKind::Integrity) && !damaged(ViolationKind::Fts) {
+        return Ok(Vec::new());
+    }
+    let report = crate::oracle::crosscheck::cross_check(pristine_db, build).map_err(|e| {
+        Error::Harness(format!("trial {} ({}): the writers' build's check: {e:#}", t.index, t.cell.id()))
+    })?;
+    Ok(crate::oracle::crosscheck::keep_agreed(results, &report))
 }
 
 /// The power-loss half of a trial: images from the trace, checked; the first failing one

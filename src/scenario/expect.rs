@@ -31,7 +31,8 @@
 
 use crate::record::checks::ViolationKind;
 use crate::scenario::matrix::{
-    Cell, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, SigtermBehaviour, Synchronous,
+    Cell, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, SigtermBehaviour, SqliteName,
+    Synchronous,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -129,6 +130,7 @@ pub struct ExpectOverride {
     pub timing: Option<KillTiming>,
     pub device: Option<DeviceModel>,
     pub fullfsync: Option<FullFsync>,
+    pub sqlite: Option<SqliteName>,
     pub open: Option<Level>,
     pub integrity: Option<Level>,
     pub fts: Option<Level>,
@@ -150,6 +152,7 @@ impl ExpectOverride {
             && self.timing.is_none_or(|v| v == cell.timing)
             && self.device.is_none_or(|v| cell.device == Some(v))
             && self.fullfsync.is_none_or(|v| v == cell.fullfsync)
+            && self.sqlite.is_none_or(|v| v == cell.sqlite)
     }
 
     /// The levels this override sets, in `ViolationKind::ALL` order.
@@ -277,6 +280,7 @@ mod tests {
             KillTiming::Uniform,
             DeviceModel::Barrier,
             FullFsync::Off,
+            SqliteName::BUNDLED,
         );
         let first =
             ExpectOverride { fault: Some(FaultKind::Kill), integrity: Some(Level::Required), ..Default::default() };

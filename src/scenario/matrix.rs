@@ -1,13 +1,87 @@
 //! The matrix: the axes a cell is made of (journal mode, synchronous, fault, SIGTERM behaviour,
-//! checkpoint policy, kill timing) and the pure expansion of scenario blocks into cells.
+//! checkpoint policy, kill timing, device, fullfsync, the writers' SQLite build) and the pure
+//! expansion of scenario blocks into cells.
 //!
 //! Expansion never fails and never touches the file system. An axis that does not apply to a
 //! cell is normalised away (`None`) before de-duplication, so `delete/full` appears once however
 //! many checkpoint policies a block lists: checkpoint policies only mean something in WAL mode,
 //! and the SIGTERM behaviour only when a SIGTERM is sent.
 
+use crate::sqlite::builds::SqliteBuild;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Mutex;
+
+/// The SQLite build a cell's writers run on (the `sqlite` axis), as a scenario names it:
+/// `bundled`, `system`, a version such as `3.41.2`, or a path to a `libsqlite3.so`
+/// ([`SqliteBuild`]). Interned, so that a cell stays `Copy`; only a name that is a build
+/// spelling is ever made.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SqliteName(&'static str);
+
+impl SqliteName {
+    /// The SQLite crashfuzz is linked with: the default.
+    pub const BUNDLED: SqliteName = SqliteName("bundled");
+
+    /// The name of `build` (its canonical spelling).
+    pub fn of(build: &SqliteBuild) -> SqliteName {
+        static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+        let spelled = build.to_string();
+        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        if spelled == Self::BUNDLED.0 {
+            return Self::BUNDLED;
+        }
+        if let Some(&name) = names.get(spelled.as_str()) {
+            return SqliteName(name);
+        }
+        // Leaked once per distinct name: a campaign names a handful of builds.
+        let name: &'static str = Box::leak(spelled.into_boxed_str());
+        names.insert(name);
+        SqliteName(name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    pub fn is_bundled(&self) -> bool {
+        *self == Self::BUNDLED
+    }
+
+    /// The build this names.
+    pub fn build(self) -> SqliteBuild {
+        self.0.parse().expect("a SqliteName is only made from a build")
+    }
+
+    fn bundled() -> SqliteName {
+        Self::BUNDLED
+    }
+}
+
+impl fmt::Debug for SqliteName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for SqliteName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for SqliteName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SqliteName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        SqliteBuild::deserialize(d).map(|b| SqliteName::of(&b))
+    }
+}
 
 /// `PRAGMA journal_mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -366,12 +440,17 @@ pub struct Cell {
     /// `None` unless the fault is a power loss.
     pub device: Option<DeviceModel>,
     pub fullfsync: FullFsync,
+    /// The SQLite build the writers run on.
+    #[serde(default = "SqliteName::bundled", skip_serializing_if = "SqliteName::is_bundled")]
+    pub sqlite: SqliteName,
 }
 
 impl Cell {
     /// The cell's stable identifier, e.g. `wal/normal/kill/auto-checkpoint`,
     /// `delete/full/kill-graceful`, `off/off/sigkill_only@bulk`,
-    /// `wal/full/power_loss+no_barrier+checkpoint_fullfsync/auto-checkpoint`.
+    /// `wal/full/power_loss+no_barrier+checkpoint_fullfsync/auto-checkpoint`,
+    /// `wal/full/lock_cancel/auto-checkpoint[3.41.2]` (writers on a build other than the
+    /// bundled one).
     pub fn id(&self) -> String {
         let mut id = format!("{}/{}/{}", self.journal_mode.as_sql(), self.synchronous.as_sql(), self.fault.as_str());
         match self.sigterm {
@@ -399,6 +478,9 @@ impl Cell {
             KillTiming::Uniform => {}
             KillTiming::Bulk => id.push_str("@bulk"),
         }
+        if !self.sqlite.is_bundled() {
+            id.push_str(&format!("[{}]", self.sqlite));
+        }
         id
     }
 }
@@ -420,6 +502,7 @@ pub struct MatrixBlock {
     pub timing: Vec<KillTiming>,
     pub device: Vec<DeviceModel>,
     pub fullfsync: Vec<FullFsync>,
+    pub sqlite: Vec<SqliteName>,
 }
 
 impl Cell {
@@ -434,6 +517,7 @@ impl Cell {
         timing: KillTiming,
         device: DeviceModel,
         fullfsync: FullFsync,
+        sqlite: SqliteName,
     ) -> Cell {
         Cell {
             journal_mode,
@@ -444,6 +528,7 @@ impl Cell {
             timing: if fault.has_timing() { timing } else { KillTiming::Uniform },
             device: fault.traits().device.then_some(device),
             fullfsync,
+            sqlite,
         }
     }
 }
@@ -463,18 +548,21 @@ pub fn expand(blocks: &[MatrixBlock]) -> Vec<Cell> {
                             for &timing in &block.timing {
                                 for &device in &block.device {
                                     for &fullfsync in &block.fullfsync {
-                                        let cell = Cell::normalised(
-                                            journal_mode,
-                                            synchronous,
-                                            fault,
-                                            sigterm,
-                                            checkpoint,
-                                            timing,
-                                            device,
-                                            fullfsync,
-                                        );
-                                        if seen.insert(cell) {
-                                            cells.push(cell);
+                                        for &sqlite in &block.sqlite {
+                                            let cell = Cell::normalised(
+                                                journal_mode,
+                                                synchronous,
+                                                fault,
+                                                sigterm,
+                                                checkpoint,
+                                                timing,
+                                                device,
+                                                fullfsync,
+                                                sqlite,
+                                            );
+                                            if seen.insert(cell) {
+                                                cells.push(cell);
+                                            }
                                         }
                                     }
                                 }
@@ -493,6 +581,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A few builds for the `sqlite` axis (the names only: expansion never resolves them).
+    static SQLITES: std::sync::LazyLock<Vec<SqliteName>> = std::sync::LazyLock::new(|| {
+        ["bundled", "system", "3.41.2"].iter().map(|n| SqliteName::of(&n.parse().unwrap())).collect()
+    });
+
     fn sub<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = Vec<T>> {
         proptest::sample::subsequence(all, 0..=all.len())
     }
@@ -501,17 +594,21 @@ mod tests {
         (
             (sub(&JournalMode::ALL), sub(&Synchronous::ALL), sub(FaultKind::ALL), sub(&SigtermBehaviour::ALL)),
             (sub(&CheckpointPolicy::ALL), sub(&KillTiming::ALL), sub(&DeviceModel::ALL), sub(&FullFsync::ALL)),
+            sub(&SQLITES),
         )
             .prop_map(
-                |((journal_mode, synchronous, fault, sigterm), (checkpoint, timing, device, fullfsync))| MatrixBlock {
-                    journal_mode,
-                    synchronous,
-                    fault,
-                    sigterm,
-                    checkpoint,
-                    timing,
-                    device,
-                    fullfsync,
+                |((journal_mode, synchronous, fault, sigterm), (checkpoint, timing, device, fullfsync), sqlite)| {
+                    MatrixBlock {
+                        journal_mode,
+                        synchronous,
+                        fault,
+                        sigterm,
+                        checkpoint,
+                        timing,
+                        device,
+                        fullfsync,
+                        sqlite,
+                    }
                 },
             )
     }
@@ -527,6 +624,7 @@ mod tests {
             KillTiming::Uniform,
             DeviceModel::Barrier,
             FullFsync::Off,
+            SqliteName::BUNDLED,
         );
         assert_eq!(cell.id(), "wal/normal/kill/auto-checkpoint");
         let power = Cell {
@@ -550,6 +648,7 @@ mod tests {
             timing: vec![KillTiming::Uniform],
             device: vec![DeviceModel::Barrier, DeviceModel::NoBarrier],
             fullfsync: vec![FullFsync::Off],
+            sqlite: vec![SqliteName::BUNDLED],
         };
         let cells = expand(&[block]);
         assert_eq!(cells.len(), 1);
@@ -574,6 +673,7 @@ mod tests {
                     && b.fault.contains(&cell.fault)
                     && (b.timing.contains(&cell.timing) || !cell.fault.has_timing())
                     && b.fullfsync.contains(&cell.fullfsync)
+                    && b.sqlite.contains(&cell.sqlite)
                     && cell.sigterm.is_none_or(|s| b.sigterm.contains(&s))
                     && cell.device.is_none_or(|d| b.device.contains(&d))
                     && cell.checkpoint.is_none_or(|c| b.checkpoint.contains(&c))));
@@ -581,10 +681,10 @@ mod tests {
             for b in &blocks {
                 for &j in &b.journal_mode { for &s in &b.synchronous { for &f in &b.fault {
                     for &t in &b.sigterm { for &c in &b.checkpoint { for &k in &b.timing {
-                        for &d in &b.device { for &x in &b.fullfsync {
-                            let want = Cell::normalised(j, s, f, t, c, k, d, x);
+                        for &d in &b.device { for &x in &b.fullfsync { for &q in &b.sqlite {
+                            let want = Cell::normalised(j, s, f, t, c, k, d, x, q);
                             prop_assert!(cells.contains(&want));
-                        }}
+                        }}}
                     }}}
                 }}}
             }

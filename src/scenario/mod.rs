@@ -29,7 +29,7 @@ use crate::record::checks::ViolationKind;
 use crate::scenario::expect::{ExpectOverride, Level};
 use crate::scenario::matrix::{
     Cell, CheckpointMode, CheckpointPolicy, DeviceModel, FaultKind, FullFsync, JournalMode, KillTiming, MatrixBlock,
-    SigtermBehaviour, Synchronous,
+    SigtermBehaviour, SqliteName, Synchronous,
 };
 use crate::sqlite::builds::SqliteBuild;
 use crate::writer::session_store::WorkloadConfig;
@@ -148,6 +148,18 @@ pub struct HazardConfig {
     /// Lock cancellation: the longest pause between two open-and-close of the file, in
     /// microseconds (each pause is uniform in 0..=this).
     pub lock_cancel_interval_us_max: u64,
+    /// Lock cancellation in WAL mode: the trial's transient writers are *lone closers*, CLI- or
+    /// cron-like processes started one at a time, one every this many milliseconds (each
+    /// closes before the next starts, as the last connection it believes it is). 0: the
+    /// `[topology]` transients instead.
+    pub lock_cancel_closer_interval_ms: u64,
+    /// Lock cancellation in WAL mode: how long a trial runs before every process still alive
+    /// is killed, in milliseconds (in place of `[fault.kill]`'s moment), so that several lone
+    /// closers finish.
+    pub lock_cancel_trial_ms: u64,
+    /// Lock cancellation in WAL mode: the share of long-lived writers, in percent, that stop
+    /// halfway through the trial and close cleanly (a cancelling process's own last close).
+    pub lock_cancel_clean_close_percent: u32,
     /// Cross-version: the other SQLite build that checks each image beside the bundled one:
     /// `system` (the OS's `libsqlite3.so.0`), a version crashfuzz builds itself (`3.41.2`, see
     /// `crashfuzz sqlite list`), or a path to a `libsqlite3.so`.
@@ -158,7 +170,14 @@ pub struct HazardConfig {
 
 impl Default for HazardConfig {
     fn default() -> Self {
-        HazardConfig { lock_cancel_interval_us_max: 2000, other_sqlite: SqliteBuild::System, backup_chunk_bytes: 65536 }
+        HazardConfig {
+            lock_cancel_interval_us_max: 2000,
+            lock_cancel_closer_interval_ms: 100,
+            lock_cancel_trial_ms: 2000,
+            lock_cancel_clean_close_percent: 50,
+            other_sqlite: SqliteBuild::System,
+            backup_chunk_bytes: 65536,
+        }
     }
 }
 
@@ -444,6 +463,7 @@ struct RawMatrixBlock {
     timing: Option<Vec<KillTiming>>,
     device: Option<Vec<DeviceModel>>,
     fullfsync: Option<Vec<FullFsync>>,
+    sqlite: Option<Vec<SqliteName>>,
 }
 
 /// The value of an axis a `[[matrix]]` block leaves out. Journal mode and synchronous have none:
@@ -726,6 +746,9 @@ fn hazard_problems(h: &HazardConfig) -> Vec<Problem> {
     // `other_sqlite` is checked as it is read: a build that cannot be named never gets here.
     [
         in_range(at("lock_cancel_interval_us_max"), h.lock_cancel_interval_us_max, Allowed::Between(1, 10_000_000)),
+        in_range(at("lock_cancel_closer_interval_ms"), h.lock_cancel_closer_interval_ms, Allowed::Between(0, 60_000)),
+        in_range(at("lock_cancel_trial_ms"), h.lock_cancel_trial_ms, Allowed::Between(100, 600_000)),
+        in_range(at("lock_cancel_clean_close_percent"), h.lock_cancel_clean_close_percent, Allowed::Between(0, 100)),
         in_range(at("backup_chunk_bytes"), h.backup_chunk_bytes, Allowed::Between(512, 64 << 20)),
     ]
     .into_iter()
@@ -880,7 +903,17 @@ fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>
             &FullFsync::ALL,
             FullFsync::as_str,
         );
-        match (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync) {
+        let sqlite = match &block.sqlite {
+            None => Ok(vec![SqliteName::BUNDLED]),
+            Some(names) if names.is_empty() => Err(Problem::new(
+                at("sqlite"),
+                "[] leaves the block without cells; allowed: a list of at least one SQLite build: \"bundled\", \
+                 \"system\", a version (`crashfuzz sqlite list`) or a path to a libsqlite3.so"
+                    .into(),
+            )),
+            Some(names) => Ok(names.clone()),
+        };
+        match (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync, sqlite) {
             (
                 Ok(journal_mode),
                 Ok(synchronous),
@@ -890,6 +923,7 @@ fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>
                 Ok(timing),
                 Ok(device),
                 Ok(fullfsync),
+                Ok(sqlite),
             ) => blocks.push(MatrixBlock {
                 journal_mode,
                 synchronous,
@@ -899,21 +933,24 @@ fn matrix_blocks(raw: &[RawMatrixBlock]) -> std::result::Result<Vec<MatrixBlock>
                 timing,
                 device,
                 fullfsync,
+                sqlite,
             }),
-            (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync) => problems.extend(
-                [
-                    journal_mode.err(),
-                    synchronous.err(),
-                    fault.err(),
-                    sigterm.err(),
-                    checkpoint.err(),
-                    timing.err(),
-                    device.err(),
-                    fullfsync.err(),
-                ]
-                .into_iter()
-                .flatten(),
-            ),
+            (journal_mode, synchronous, fault, sigterm, checkpoint, timing, device, fullfsync, sqlite) => problems
+                .extend(
+                    [
+                        journal_mode.err(),
+                        synchronous.err(),
+                        fault.err(),
+                        sigterm.err(),
+                        checkpoint.err(),
+                        timing.err(),
+                        device.err(),
+                        fullfsync.err(),
+                        sqlite.err(),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                ),
         }
     }
     if problems.is_empty() { Ok(blocks) } else { Err(problems) }
@@ -951,6 +988,7 @@ fn selectors(o: &ExpectOverride) -> Vec<String> {
         quoted("timing", o.timing.map(KillTiming::as_str)),
         quoted("device", o.device.map(DeviceModel::as_str)),
         quoted("fullfsync", o.fullfsync.map(FullFsync::as_str)),
+        quoted("sqlite", o.sqlite.map(SqliteName::as_str)),
     ]
     .into_iter()
     .flatten()
@@ -1255,7 +1293,7 @@ mod tests {
         assert_eq!(ids.len(), 29);
         let mut canaries = Vec::new();
         for cell in &cells {
-            let e = crate::fault::expectation_for(cell, &s.expect);
+            let e = crate::fault::expectation_for(cell, crate::fault::SqliteVersion::bundled(), &s.expect);
             assert_eq!(e.levels.len(), ViolationKind::ALL.len(), "{cell}");
             if cell.journal_mode.is_journalled() && cell.fault != FaultKind::PowerLoss {
                 assert!(e.levels.values().all(|&l| l == Level::Forbidden), "{cell}: {}", e.describe());
@@ -1336,6 +1374,7 @@ mod tests {
                 timing: DEFAULT_TIMING.to_vec(),
                 device: DEFAULT_DEVICE.to_vec(),
                 fullfsync: DEFAULT_FULLFSYNC.to_vec(),
+                sqlite: vec![SqliteName::BUNDLED],
             }]
         );
     }
@@ -1618,6 +1657,44 @@ mod tests {
         ]);
     }
 
+    /// The `sqlite` axis: every build a block names makes its own cells, named by the build
+    /// (none for bundled, the default); an `[[expect]]` can select one build.
+    #[test]
+    fn the_sqlite_axis_multiplies_cells_and_expectations_can_select_a_build() {
+        let text = format!(
+            "{MINIMAL}fault = [\"kill\", \"lock_cancel\"]\nsqlite = [\"bundled\", \"system\", \"3.41.2\", \"./lib/libsqlite3.so\"]\n\
+             [[expect]]\nsqlite = \"system\"\nfault = \"kill\"\nfts = \"allowed\"\n"
+        );
+        let s = parse(&text, "t.toml").unwrap();
+        let ids: Vec<String> = s.cells().iter().map(Cell::id).collect();
+        assert_eq!(ids.len(), 2 * 4, "{ids:?}");
+        for want in [
+            "wal/full/kill/auto-checkpoint",
+            "wal/full/kill/auto-checkpoint[system]",
+            "wal/full/lock_cancel/auto-checkpoint[3.41.2]",
+            "wal/full/lock_cancel/auto-checkpoint[./lib/libsqlite3.so]",
+        ] {
+            assert!(ids.iter().any(|id| id == want), "{want} not in {ids:?}");
+        }
+        let system = SqliteName::of(&SqliteBuild::System);
+        for cell in s.cells() {
+            let e = crate::fault::expectation_for(&cell, crate::fault::SqliteVersion::bundled(), &s.expect);
+            let fts =
+                if cell.sqlite == system && cell.fault == FaultKind::Kill { Level::Allowed } else { Level::Forbidden };
+            if cell.fault == FaultKind::Kill {
+                assert_eq!(e.level(ViolationKind::Fts), fts, "{}", cell.id());
+            }
+        }
+        // Left out, the axis is the bundled build alone, and ids carry no build.
+        let plain = parse(MINIMAL, "t.toml").unwrap();
+        assert!(plain.cells().iter().all(|c| c.sqlite.is_bundled() && !c.id().contains('[')));
+        // A cell's build survives a trip through JSON (summary.json, trial lines).
+        for cell in s.cells() {
+            let back: Cell = serde_json::from_value(serde_json::to_value(cell).unwrap()).unwrap();
+            assert_eq!(back, cell);
+        }
+    }
+
     #[test]
     fn matrix_expect_and_syntax_errors_name_the_block() {
         let m = MINIMAL;
@@ -1633,6 +1710,24 @@ mod tests {
                 vec!["missing", "off, normal, full, extra"],
             ),
             (format!("{m}fault = []\n"), Some(4), "matrix[1].fault", vec!["[]", "kill, sigkill_only"]),
+            (
+                format!("{m}sqlite = []\n"),
+                Some(4),
+                "matrix[1].sqlite",
+                vec!["[]", "\"bundled\"", "crashfuzz sqlite list"],
+            ),
+            (
+                format!("{m}sqlite = [\"system\", \"3.40.1\"]\n"),
+                Some(4),
+                "matrix[1].sqlite",
+                vec!["3.40.1", "not one crashfuzz can build", "3.41.2"],
+            ),
+            (
+                format!("{m}sqlite = [\"sqlite3\"]\n"),
+                Some(4),
+                "matrix[1].sqlite",
+                vec!["\"sqlite3\" names no SQLite build"],
+            ),
             (
                 format!("{m}checkpoint = []\n"),
                 Some(4),

@@ -525,7 +525,7 @@ fn compile(version: &str, source: &Path, output: &Path) -> Result<Vec<String>, B
 
 /// Runs a tool to its end within `limit`. `Ok(Err(why))` when it failed or ran out of time,
 /// with the end of what it said.
-fn output_within(command: &mut Command, limit: Duration) -> std::io::Result<Result<Output, String>> {
+pub(crate) fn output_within(command: &mut Command, limit: Duration) -> std::io::Result<Result<Output, String>> {
     let Some(output) = crate::base::process::run_captured(command, limit, false)? else {
         return Ok(Err(format!("ran out of its {} s", limit.as_secs())));
     };

@@ -15,6 +15,7 @@
 //! re-exported; `nm -D target/debug/crashfuzz | grep sqlite3_` prints nothing), so the library
 //! loaded here binds its own calls to its own functions, never to the bundled ones.
 
+use crate::record::SqliteIdentity;
 use crate::sqlite::builds::{BuildError, ResolvedBuild};
 use anyhow::{Context, anyhow};
 use rusqlite::ffi;
@@ -96,13 +97,6 @@ pub enum SqlRun {
     TimedOut(Duration),
 }
 
-/// The library a build loads, as it names itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    pub libversion: String,
-    pub sourceid: String,
-}
-
 /// Runs `statements` on `db` with `build`, in a child of the running executable.
 pub fn run_sql(build: &ResolvedBuild, db: &Path, statements: &[String]) -> anyhow::Result<SqlRun> {
     let exe = std::env::current_exe().context("locate the crashfuzz executable")?;
@@ -144,10 +138,10 @@ pub fn run_sql_with(
 
 /// Loads `build` in a child and reads its version back: whether the build can be used at all
 /// (the OS may have no `libsqlite3.so.0`; a path may be no SQLite).
-pub fn identify(exe: &Path, build: &ResolvedBuild) -> Result<Identity, BuildError> {
+pub fn identify(exe: &Path, build: &ResolvedBuild) -> Result<SqliteIdentity, BuildError> {
     let unusable = |reason: String| BuildError::Unloadable { build: build.to_string(), reason };
     match run_sql_with(exe, build, None, &[]).map_err(|e| unusable(format!("{e:#}")))? {
-        SqlRun::Answered(a) => Ok(Identity { libversion: a.libversion, sourceid: a.sourceid }),
+        SqlRun::Answered(a) => Ok(SqliteIdentity { version: a.libversion, source_id: a.sourceid }),
         SqlRun::Unloadable(said) => Err(unusable(said)),
         SqlRun::Died(how) => Err(unusable(format!("the child loading it died ({how})"))),
         SqlRun::TimedOut(after) => {

@@ -3,17 +3,22 @@
 //! descriptor: a line is wholly in the file or absent, so a SIGKILL one instruction after an
 //! acknowledgement cannot lose it.
 //!
-//! Lines: `B seq` begun, `A seq latency_us at_ns` acknowledged after COMMIT returned, `Y n` busy
+//! Lines: `V version source_id` the SQLite the writer runs on, read back from its connection
+//! (`sqlite_version()`, `sqlite_source_id()`) before anything else, `B seq` begun, `A seq latency_us at_ns` acknowledged after COMMIT returned, `Y n` busy
 //! retries so far, `K mode busy log done us on_shutdown` a checkpoint, `T`/`C`/`D`/`X` the
 //! graceful shutdown's steps, `E` out of work, `F seq code` an I/O error, `U seq` committed
-//! although COMMIT failed, `G` gave up after persistent I/O errors.
+//! although COMMIT failed, `G` gave up after persistent I/O errors, `L 0|1` (WAL mode) the
+//! process's last connection closed cleanly, leaving the WAL (0) or having deleted it as the
+//! last connection (1).
 
-use crate::record::CheckpointRecord;
+use crate::record::{CheckpointRecord, SqliteIdentity};
 use std::path::Path;
 
 /// What one writer's ack file says, read by the driver after the writer was reaped.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AckLog {
+    /// The SQLite the writer ran on (`V`), as its connection named itself.
+    pub sqlite: Option<SqliteIdentity>,
     /// Highest sequence begun (`B`), 0 for none.
     pub begun: u64,
     /// Highest sequence acknowledged (`A`), 0 for none.
@@ -39,6 +44,10 @@ pub struct AckLog {
     pub committed_despite_error: Vec<u64>,
     /// The writer gave up after persistent I/O errors (`G`).
     pub gave_up: bool,
+    /// In WAL mode, once the writer process closed its last connection cleanly (`L 0|1`):
+    /// whether the WAL was gone then, i.e. it closed as the last connection it believed it
+    /// was, checkpointed and deleted the WAL.
+    pub closed_alone: Option<bool>,
 }
 
 /// Parses a writer's ack file. A torn last line (no newline: impossible with one write(2) per
@@ -61,6 +70,10 @@ pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
         let num = |i: usize| -> Result<u64, String> { fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad) };
         let int = |i: usize| -> Result<i64, String> { fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad) };
         match fields[0] {
+            "V" => {
+                let (version, source_id) = line[2..].split_once(' ').ok_or_else(bad)?;
+                log.sqlite = Some(SqliteIdentity { version: version.to_string(), source_id: source_id.to_string() });
+            }
             "B" => log.begun = log.begun.max(num(1)?),
             "A" => {
                 log.acked = log.acked.max(num(1)?);
@@ -86,6 +99,7 @@ pub fn parse_acks(text: &str, writer: u64) -> Result<AckLog, String> {
             "F" => log.io_errors.push((num(1)?, int(2)? as i32)),
             "U" => log.committed_despite_error.push(num(1)?),
             "G" => log.gave_up = true,
+            "L" => log.closed_alone = Some(num(1)? == 1),
             _ => return Err(bad()),
         }
     }
@@ -98,10 +112,15 @@ mod tests {
 
     #[test]
     fn parses_every_line_kind_and_ignores_a_torn_tail() {
-        let text =
-            "B 1\nA 1 250 7\nB 2\nY 1\nB 2\nF 2 266\nB 2\nA 2 300 9\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nB 3\nA 3 4";
+        let text = "V 3.40.1 2022-12-28 14:03:47 df5c253c0b3dd24916e4ec7cf77d3db5294cc9fd45ae7b9c5e82ad8197f3alt1\n\
+                    B 1\nA 1 250 7\nB 2\nY 1\nB 2\nF 2 266\nB 2\nA 2 300 9\nK TRUNCATE 0 12 12 900 1\nT\nC\nD\nX\nL 1\nB 3\nA 3 4";
         let log = parse_acks(text, 7).unwrap();
+        let sqlite = log.sqlite.as_ref().unwrap();
+        assert_eq!(sqlite.version, "3.40.1");
+        assert!(sqlite.source_id.starts_with("2022-12-28 14:03:47 df5c"), "{sqlite:?}");
         assert_eq!(log.begun, 3);
+        assert_eq!(log.closed_alone, Some(true));
+        assert_eq!(parse_acks("L 0\n", 7).unwrap().closed_alone, Some(false));
         assert_eq!(log.acked, 2, "the torn `A 3` line must not count as an acknowledgement");
         assert_eq!(log.latencies_us, vec![250, 300]);
         assert_eq!(log.acked_at_ns, vec![7, 9]);
@@ -120,6 +139,7 @@ mod tests {
         assert!(parse_acks("A x 1 1\n", 1).is_err());
         assert!(parse_acks("A 1 1\n", 1).is_err(), "an acknowledgement without its time");
         assert!(parse_acks("Q\n", 1).is_err());
+        assert!(parse_acks("V 3.40.1\n", 1).is_err(), "a version without its source id");
         assert_eq!(parse_acks("", 1).unwrap(), AckLog::default());
     }
 }

@@ -20,7 +20,7 @@
 use crate::fault::misuse::{self, WriterHazard};
 use crate::fault::trace::Record;
 use crate::fault::vfs::{self};
-use crate::scenario::matrix::{CheckpointMode, CheckpointPolicy, SigtermBehaviour};
+use crate::scenario::matrix::{CheckpointMode, CheckpointPolicy, JournalMode, SigtermBehaviour};
 use crate::writer::pragmas::{self};
 use crate::writer::protocol::{
     ANNOUNCE_BULK, ANNOUNCE_INJECTED, ANNOUNCE_READY, EXIT_WRITER_IO, EXIT_WRITER_LOCKED, EXIT_WRITER_SETUP,
@@ -167,6 +167,14 @@ fn sqlite_failure(context: &str, e: &rusqlite::Error) -> WriterError {
     if crate::base::sqlerr::is_lock(e) { WriterError::Locked(msg) } else { WriterError::Sqlite(msg) }
 }
 
+/// The `V` line of an ack file: the SQLite this connection runs on, as it names itself.
+fn sqlite_line(conn: &Connection) -> Result<String, WriterError> {
+    conn.query_row("SELECT sqlite_version(), sqlite_source_id()", [], |r| {
+        Ok(format!("V {} {}\n", r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })
+    .map_err(|e| sqlite_failure("read sqlite_version()", &e))
+}
+
 /// Opens the database with the cell's pragmas, read back. What SQLite answers here is about the
 /// database (a transient opening a damaged file), so its errors are SQLite's, not setup's.
 fn open_connection(cfg: &WriterConfig) -> Result<Connection, WriterError> {
@@ -211,7 +219,10 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
         if cfg.bulk_first && index == 0 {
             txn.force_bulk_next();
         }
-        lanes.push(Lane { index, writer_id, ack: AckFile(ack), txn, conn: open_connection(cfg)? });
+        let conn = open_connection(cfg)?;
+        let mut ack = AckFile(ack);
+        ack.line(&sqlite_line(&conn)?)?;
+        lanes.push(Lane { index, writer_id, ack, txn, conn });
     }
     announce(ANNOUNCE_READY);
     wait_for_gate(cfg)?;
@@ -258,7 +269,12 @@ fn run(cfg: &WriterConfig) -> Result<(), WriterError> {
     match end {
         LoopEnd::Terminated => shutdown_gracefully(cfg, conn, &mut ack),
         LoopEnd::Finished => {
+            // Dropping closes it (a close error is SQLite's to swallow, as it always was here).
             drop(conn);
+            if cfg.pragmas.journal_mode == JournalMode::Wal {
+                let wal_gone = !crate::base::dbfiles::sidecar(&cfg.db_path, "-wal").exists();
+                ack.line(&format!("L {}\n", u8::from(wal_gone)))?;
+            }
             ack.line("E\n")
         }
     }
@@ -300,6 +316,10 @@ fn run_forked(cfg: &WriterConfig) -> Result<(), WriterError> {
             .map_err(|e| WriterError::Setup(format!("{}: {e}", path.display())))
     };
     let mut conn = open_connection(cfg)?;
+    let version = sqlite_line(&conn)?;
+    for path in &cfg.ack_paths {
+        ack_line(path, &version)?;
+    }
     let parent_pid = nix::unistd::getpid().as_raw();
     // The misuse at its worst: a write transaction is open (its lock taken, its changes in the
     // page cache) when the process forks. Both processes will commit it; only the parent

@@ -12,12 +12,15 @@
 use crate::error::{Error, Result};
 use crate::oracle::Schema;
 use crate::oracle::ledger::SESSION_STORE;
+use crate::record::SqliteIdentity;
 use crate::writer::acklog::{self, AckLog};
 use crate::writer::pragmas::{self, Pragmas};
 use crate::writer::protocol::{WRITER_SUBCOMMAND, WriterConfig};
 use crate::writer::session_store::{self, WorkloadConfig};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// The program that writes a trial's database.
 pub trait Program: Sync {
@@ -38,23 +41,67 @@ pub trait Program: Sync {
 /// crashfuzz's own writer: `EXE __writer CONFIG`, the session store workload.
 #[derive(Clone, Debug)]
 pub struct BuiltIn {
-    /// The `crashfuzz` executable.
+    /// The `crashfuzz` executable its writers run.
     pub exe: PathBuf,
+    /// The SQLite that executable runs on.
+    pub sqlite: WriterSqlite,
+}
+
+/// The SQLite a [`BuiltIn`] writer runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriterSqlite {
+    /// Linked into the executable (`bundled`): templates are made in this process.
+    Linked,
+    /// The executable is the shared-library writer
+    /// ([`shared_writer`](crate::sqlite::shared_writer)); its `libsqlite3.so.0` is found in
+    /// `library_dir` (`LD_LIBRARY_PATH`), or by the loader's own search when `None` (`system`).
+    /// Templates are made by a child of it, so the build under test writes them too.
+    Shared { library_dir: Option<PathBuf> },
+}
+
+/// How long a child may take to make a template (seeding on a loaded machine).
+const TEMPLATE_TIME_MAX: Duration = Duration::from_secs(300);
+
+impl BuiltIn {
+    /// The writer on the SQLite this executable is linked with.
+    pub fn bundled(exe: PathBuf) -> BuiltIn {
+        BuiltIn { exe, sqlite: WriterSqlite::Linked }
+    }
+
+    /// `exe` with its library environment.
+    fn base_command(&self) -> Command {
+        let mut command = Command::new(&self.exe);
+        if let WriterSqlite::Shared { library_dir: Some(dir) } = &self.sqlite {
+            command.env("LD_LIBRARY_PATH", dir);
+        }
+        command
+    }
 }
 
 impl Program for BuiltIn {
     fn make_template(&self, path: &Path, pragmas: &Pragmas, workload: &WorkloadConfig, seed: u64) -> Result<u64> {
-        let ctx = |what: &str| format!("template {}: {what}", path.display());
-        let mut conn = rusqlite::Connection::open(path).map_err(|e| Error::sqlite(ctx("open"), e))?;
-        session_store::create_schema(&conn, workload).map_err(|e| Error::sqlite(ctx("schema"), e))?;
-        pragmas::apply(&conn, pragmas).map_err(|e| Error::Harness(ctx(&e.to_string())))?;
-        let seeded = session_store::seed(&mut conn, workload, seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
-        conn.close().map_err(|(_, e)| Error::sqlite(ctx("close"), e))?;
-        Ok(seeded)
+        let request =
+            TemplateRequest { path: path.to_path_buf(), pragmas: pragmas.clone(), workload: workload.clone(), seed };
+        if self.sqlite == WriterSqlite::Linked {
+            return make_template_here(&request).map(|made| made.seeded);
+        }
+        let mut command = self.base_command();
+        command.arg(TEMPLATE_SUBCOMMAND).arg(serde_json::to_string(&request).expect("template request serializes"));
+        let ctx = format!("template {} by {}", path.display(), self.exe.display());
+        let output = crate::base::process::run_captured(&mut command, TEMPLATE_TIME_MAX, true)
+            .map_err(|e| Error::io(ctx.clone(), e))?
+            .ok_or_else(|| Error::Harness(format!("{ctx}: ran out of its {} s", TEMPLATE_TIME_MAX.as_secs())))?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            return Err(Error::Harness(format!("{ctx}: {} ({})", said.trim(), output.status)));
+        }
+        let made: TemplateMade = serde_json::from_slice(&output.stdout)
+            .map_err(|e| Error::Harness(format!("{ctx}: printed no template record: {e}")))?;
+        Ok(made.seeded)
     }
 
     fn command(&self, cfg: &WriterConfig) -> Command {
-        let mut command = Command::new(&self.exe);
+        let mut command = self.base_command();
         command.arg(WRITER_SUBCOMMAND).arg(serde_json::to_string(cfg).expect("writer config serializes"));
         command
     }
@@ -68,6 +115,64 @@ impl Program for BuiltIn {
     }
 }
 
+/// The hidden subcommand that makes a template with the executable's own SQLite:
+/// `crashfuzz __template REQUEST`, printing what it made (its seeded transactions and the
+/// SQLite that made it) as JSON.
+pub const TEMPLATE_SUBCOMMAND: &str = "__template";
+
+/// What a template is made of.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TemplateRequest {
+    path: PathBuf,
+    pragmas: Pragmas,
+    workload: WorkloadConfig,
+    seed: u64,
+}
+
+/// What making a template gave.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TemplateMade {
+    /// Transactions the seed made.
+    seeded: u64,
+    /// The SQLite that made it.
+    sqlite: SqliteIdentity,
+}
+
+fn make_template_here(request: &TemplateRequest) -> Result<TemplateMade> {
+    let path = &request.path;
+    let ctx = |what: &str| format!("template {}: {what}", path.display());
+    let mut conn = rusqlite::Connection::open(path).map_err(|e| Error::sqlite(ctx("open"), e))?;
+    session_store::create_schema(&conn, &request.workload).map_err(|e| Error::sqlite(ctx("schema"), e))?;
+    pragmas::apply(&conn, &request.pragmas).map_err(|e| Error::Harness(ctx(&e.to_string())))?;
+    let seeded =
+        session_store::seed(&mut conn, &request.workload, request.seed).map_err(|e| Error::sqlite(ctx("seed"), e))?;
+    let sqlite = conn
+        .query_row("SELECT sqlite_version(), sqlite_source_id()", [], |r| {
+            Ok(SqliteIdentity { version: r.get(0)?, source_id: r.get(1)? })
+        })
+        .map_err(|e| Error::sqlite(ctx("sqlite_version()"), e))?;
+    conn.close().map_err(|(_, e)| Error::sqlite(ctx("close"), e))?;
+    Ok(TemplateMade { seeded, sqlite })
+}
+
+/// `crashfuzz __template REQUEST`: makes the template and prints what it made; exit 0, or 3
+/// with the reason on stderr.
+pub fn template_main(request: &str) -> i32 {
+    let made = serde_json::from_str::<TemplateRequest>(request)
+        .map_err(|e| Error::Harness(format!("bad template request: {e}")))
+        .and_then(|request| make_template_here(&request));
+    match made {
+        Ok(made) => {
+            println!("{}", serde_json::to_string(&made).expect("template record serializes"));
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            crate::writer::protocol::EXIT_WRITER_SETUP
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +183,7 @@ mod tests {
     #[test]
     fn the_built_in_writer_makes_a_seeded_session_store_the_oracle_recognises() {
         let dir = tempfile::tempdir().unwrap();
-        let program = BuiltIn { exe: PathBuf::from("/opt/crashfuzz") };
+        let program = BuiltIn::bundled(PathBuf::from("/opt/crashfuzz"));
         let db = dir.path().join("template.sqlite");
         let seeded = program.make_template(&db, &pragmas(JournalMode::Wal), &workload(), 7).unwrap();
         assert_eq!(seeded, u64::from(workload().seed_messages));
@@ -92,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_built_in_writer_is_this_executable_given_its_configuration() {
-        let program = BuiltIn { exe: PathBuf::from("/opt/crashfuzz") };
+        let program = BuiltIn::bundled(PathBuf::from("/opt/crashfuzz"));
         let sc = default_scenario();
         let cell = crate::scenario::matrix::expand(&sc.matrix)[0];
         let cfg = WriterConfig::for_cell(&cell, &sc, Path::new("/tmp/db.sqlite"), Vec::new(), 12, 34);

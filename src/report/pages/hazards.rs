@@ -18,10 +18,22 @@ fn kinds_seen(c: &CellSummary) -> String {
         .filter(|&(_, n)| n > 0)
         .collect();
     seen.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
-    if seen.is_empty() {
-        return "none".into();
+    let mut words: Vec<String> = seen.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect();
+    if words.is_empty() {
+        words.push("none".into());
     }
-    seen.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect::<Vec<_>>().join(", ")
+    if c.cross_version_trials > 0 {
+        words.push(format!("(cross-version disagreement {}, not damage)", c.cross_version_trials));
+    }
+    words.join(", ")
+}
+
+/// The writers' SQLite: its version as they read it back, and the axis value it came from.
+fn writers_sqlite(c: &CellSummary) -> String {
+    match &c.writer_sqlite {
+        Some(s) => format!("{} ({})", s.version, c.cell.sqlite),
+        None => c.cell.sqlite.to_string(),
+    }
 }
 
 /// Renders the page. `run` names the run (its command and machine line).
@@ -46,9 +58,9 @@ pub fn render(summary: &Summary, run: &str) -> String {
     let _ = writeln!(md, "{}\n", crate::report::pages::durability::versions(summary));
     let _ = writeln!(
         md,
-        "| fault | journal | cell | crash states | damaged | lost ack | kinds seen | SQLite's word (expectation) | verdict |"
+        "| fault | journal | SQLite | cell | crash states | damaged | lost ack | kinds seen | SQLite's word (expectation) | verdict |"
     );
-    let _ = writeln!(md, "|---|---|---|--:|--:|--:|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|--:|--:|--:|---|---|---|");
     let mut cells: Vec<&CellSummary> = summary.cells.iter().collect();
     // Kills first, then the hazards in the order `FaultKind::ALL` lists them; a fault's cells
     // keep the campaign's order.
@@ -61,9 +73,10 @@ pub fn render(summary: &Summary, run: &str) -> String {
         });
         let _ = writeln!(
             md,
-            "| {} | {} | `{}` | {} | {} | {} | {} | {word} ({}) | {} |",
+            "| {} | {} | {} | `{}` | {} | {} | {} | {} | {word} ({}) | {} |",
             c.cell.fault.as_str(),
             c.cell.journal_mode.as_sql().to_uppercase(),
+            writers_sqlite(c),
             c.id,
             c.crash_states,
             rate_with_interval(c.damaged_trials, c.checked),
@@ -113,7 +126,20 @@ mod tests {
             checkpoint: None,
             ..kill
         };
-        let mut agg = aggregator_of(&[lock_cancel, kill]);
+        let on_system = Cell {
+            fault: FaultKind::LockCancel,
+            sigterm: None,
+            sqlite: crate::scenario::matrix::SqliteName::of(&crate::sqlite::builds::SqliteBuild::System),
+            ..kill
+        };
+        let mut agg = aggregator_of(&[lock_cancel, kill, on_system]);
+        let mut old = record(20, &on_system, &[LostAck], &[100]);
+        old.writer_sqlite = Some(crate::record::SqliteIdentity {
+            version: "3.40.1".into(),
+            source_id: "2022-12-28 14:03:47 df5c".into(),
+        });
+        old.cross_version = vec!["fts: SQLite 3.54.1 says malformed; SQLite 3.40.1 (the writers') says ok".into()];
+        agg.add(&old);
         let states: [&[ViolationKind]; 4] = [&[Integrity, Fts], &[LostAck], &[], &[ReopenWrite, LostAck]];
         for (t, v) in states.iter().enumerate() {
             let mut rec = record(t as u64, &lock_cancel, v, &[100]);
@@ -132,13 +158,13 @@ mod tests {
         }
         let md = render(&agg.summary(&meta(), 1.0, false), "`crashfuzz run hazards --seed 7`");
         let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ") && l.contains('`')).collect();
-        assert_eq!(rows.len(), 2, "{md}");
-        assert!(rows[0].starts_with("| kill | WAL |"), "{md}");
+        assert_eq!(rows.len(), 3, "{md}");
+        assert!(rows[0].starts_with("| kill | WAL | bundled |"), "{md}");
         assert!(rows[0].contains("| 4 | 0/4 (≤ 49%) | 0/4 (≤ 49%) | none |"), "{md}");
         assert!(rows[0].ends_with("| ok |"), "{md}");
         // Two states damaged (integrity+fts, reopen_write), two lost an ack: the same count,
         // not the same states.
-        assert!(rows[1].starts_with("| lock_cancel | DELETE | `delete/full/lock_cancel` |"), "{md}");
+        assert!(rows[1].starts_with("| lock_cancel | DELETE | bundled | `delete/full/lock_cancel` |"), "{md}");
         assert!(
             rows[1].contains(
                 "| 4 | **2/4** (15%–85%) | **2/4** (15%–85%) | lost_ack 2, integrity 1, fts 1, reopen_write 1 |"
@@ -146,6 +172,15 @@ mod tests {
             "{md}"
         );
         assert!(rows[1].contains("canary"), "{md}");
+        // Writers on the system build: its version as they read it back; what only the
+        // oracle's build called damage is shown apart, not counted.
+        assert!(
+            rows[2].starts_with(
+                "| lock_cancel | WAL | 3.40.1 (system) | `wal/full/lock_cancel/auto-checkpoint[system]` | 1 |"
+            ),
+            "{md}"
+        );
+        assert!(rows[2].contains("lost_ack 1, (cross-version disagreement 1, not damage)"), "{md}");
         // The first failed check of the first failing trial, cut to its first line.
         assert!(md.contains("- `delete/full/lock_cancel`: integrity failed in trial 0\n"), "{md}");
         assert!(!md.contains("second line"), "{md}");
