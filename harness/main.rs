@@ -666,6 +666,22 @@ fn bad_scenarios_and_flags_exit_2_naming_what_is_wrong() {
     assert_bad_input(&["run", "--trials", "3"], &["26 of 29 cells", "--trials 29"]);
     assert_bad_input(&["run", "--trials", "29", "--min-states", "2"], &["--min-states 2", "the minimum budget is"]);
     assert_bad_input(&["run", "--min-states", "0"], &["--min-states"]);
+    // A build crashfuzz cannot obtain: refused up front, with the list of those it can.
+    assert_bad_input(&["sqlite", "build", "3.40.1"], &["3.40.1", "not one crashfuzz can build", "3.35.4", "3.54.1"]);
+    assert_bad_input(&["run", "--sqlite", "system,3.40.1"], &["3.40.1", "not one crashfuzz can build"]);
+    let unbuildable = write_scenario(
+        d,
+        "unbuildable",
+        "[budget]\ntrials = 3\n[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nsqlite = [\"3.40.1\"]\n",
+    );
+    assert_bad_input(&["run", unbuildable.to_str().unwrap()], &["unbuildable.toml:6", "sqlite", "3.41.2"]);
+    // A library path that is no file.
+    let missing = write_scenario(
+        d,
+        "missing",
+        "[budget]\ntrials = 3\n[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nsqlite = [\"/nonexistent/libsqlite3.so\"]\n",
+    );
+    assert_bad_input(&["run", missing.to_str().unwrap()], &["/nonexistent/libsqlite3.so", "no such library file"]);
 }
 
 // ---------------------------------------------------------------- no orphans

@@ -6,6 +6,7 @@ use crate::oracle::IntegrityLevel;
 use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::record::checks::CheckOutcome;
 use crate::run::campaign::{self, RunOptions};
+use crate::scenario::matrix::SqliteName;
 use crate::scenario::{self, Budget};
 use crate::sqlite::builds::{self, ResolvedBuild, SqliteBuild};
 use crate::writer::session_store::WorkloadConfig;
@@ -146,6 +147,11 @@ struct RunArgs {
     /// which fails the run. A budget that cannot reach it in some cell is refused up front.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     min_states: u64,
+    /// Run every cell on these SQLite builds, replacing each [[matrix]] block's `sqlite` axis:
+    /// `bundled`, `system`, a version (`crashfuzz sqlite list`) or a path to a libsqlite3.so;
+    /// repeat the flag or separate with commas.
+    #[arg(long, value_name = "BUILD", value_delimiter = ',')]
+    sqlite: Vec<SqliteBuild>,
 }
 
 #[derive(Args, Debug)]
@@ -220,7 +226,13 @@ pub fn main(args: Vec<String>) -> i32 {
 
 fn run(a: RunArgs, command: String) -> Result<i32> {
     let scenario_arg = a.scenario.unwrap_or_else(|| "default".to_string());
-    let scenario = scenario::resolve(&scenario_arg)?;
+    let mut scenario = scenario::resolve(&scenario_arg)?;
+    if !a.sqlite.is_empty() {
+        let builds: Vec<SqliteName> = a.sqlite.iter().map(SqliteName::of).collect();
+        for block in &mut scenario.matrix {
+            block.sqlite.clone_from(&builds);
+        }
+    }
     let budget = match (a.trials, a.duration) {
         (Some(0), _) => return Err(Error::Usage("--trials: 0 is not a budget; expected ≥ 1".into())),
         (_, Some(0)) => return Err(Error::Usage("--duration: 0 is not a budget; expected seconds ≥ 1".into())),

@@ -22,11 +22,11 @@
 //! | [`scenario`] | TOML scenarios: parsing, defaults, validation with file:line errors |
 //! | [`scenario::matrix`] | the cell axes and the pure matrix expansion |
 //! | [`scenario::expect`] | expectations, overrides and verdicts |
-//! | [`run`] | the generator and the engine: [`run::campaign`], [`run::trial`] (a trial as phases), [`run::topology`] (its processes), [`run::lane`] (its database), [`run::keep`] (kept failures and replay), [`run::ids`], [`run::env`] |
+//! | [`run`] | the generator and the engine: [`run::campaign`], [`run::trial`] (a trial as phases), [`run::topology`] (its processes), [`run::lane`] (its database), [`run::keep`] (kept failures and replay), [`run::ids`], [`run::env`], [`run::writers`] (each cell's writer on its SQLite build) |
 //! | [`writer`] | the client: the seam ([`writer::program`]), the `__writer` child ([`writer::child`]), its protocol, acknowledgement log, pragmas, the driver's process handle, the session store workload |
 //! | [`fault`] | the nemesis: one module per fault behind [`fault::Fault`], and the machinery they share: the tracing VFS, its trace, the power-loss builder and images, deaths, misuse inside writers, the load generator |
 //! | [`oracle`] | the checker: the list of checks, generic ([`oracle::generic`]) and the session store's ([`oracle::ledger`]); another build's verdict ([`oracle::crosscheck`]) |
-//! | [`sqlite`] | SQLite builds other than the bundled one ([`sqlite::builds`]) and the `__sql` child that runs them ([`sqlite::child`]) |
+//! | [`sqlite`] | SQLite builds other than the bundled one ([`sqlite::builds`]), the `__sql` child that runs them ([`sqlite::child`]) and the writer that runs on them ([`sqlite::shared_writer`]) |
 //! | [`report`] | aggregation, `summary.json`, Markdown, JUnit, the console, charts, `crashfuzz report` merging, and the committed pages (durability, hazards, benchmarks) |
 //! | [`cli`] | argument parsing, dispatch, the exit-code table |
 //! | [`error`] | user/environment errors and their exit codes |
@@ -48,10 +48,13 @@
 //!   set by the child itself, then a parent-pid check that closes the race); the scratch
 //!   directories a SIGKILLed driver leaves are swept by the next one ([`base::scratch`]). The one
 //!   exception is the build tools (cargo, the C compiler) that make another SQLite before any
-//!   trial: they stay in crashfuzz's process group, so that Ctrl-C reaches them as it would any
-//!   build ([`sqlite::builds`]).
+//!   trial, and the cargo that compiles the shared-library writer: they stay in crashfuzz's
+//!   process group, so that Ctrl-C reaches them as it would any build ([`sqlite::builds`]).
 //! - **Only the bundled SQLite is linked in**; any other build runs in an `__sql` child
-//!   ([`sqlite::child`]), so that a build crashing on an image never takes the driver down.
+//!   ([`sqlite::child`]), so that a build crashing on an image never takes the driver down, or
+//!   in the writers of a cell on that build: the shared-library writer, crashfuzz compiled
+//!   without the `bundled` feature ([`sqlite::shared_writer`]). The oracle always runs on the
+//!   bundled build; every writer reads its own build back and must be on its cell's.
 //! - **All randomness derives from the campaign seed**: trial `i` uses ChaCha8 stream `i`.
 //! - **A check that cannot run is a harness error, never a pass.**
 //! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.

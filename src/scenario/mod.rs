@@ -1280,6 +1280,30 @@ mod tests {
         }
     }
 
+    /// Every example scenario shipped beside the embedded ones parses, and the one that runs the
+    /// default's process-crash cells on the OS's SQLite has exactly those cells, on `system`.
+    #[test]
+    fn the_example_scenarios_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let s = parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.cells().is_empty(), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 1);
+        let text = std::fs::read_to_string(dir.join("kill-on-system-sqlite.toml")).unwrap();
+        let system = parse(&text, "kill-on-system-sqlite.toml").unwrap();
+        let default = default_scenario();
+        let crash_cells: Vec<String> =
+            default.cells().into_iter().filter(|c| c.fault != FaultKind::PowerLoss).map(|c| c.id()).collect();
+        let on_system: Vec<String> = system.cells().iter().map(Cell::id).collect();
+        assert_eq!(on_system, crash_cells.iter().map(|id| format!("{id}[system]")).collect::<Vec<_>>());
+        assert_eq!(system.budget, Budget::Trials(24 * crash_cells.len() as u64));
+    }
+
     #[test]
     fn embedded_default_expands_to_29_cells_with_every_expectation() {
         let s = default_scenario();
