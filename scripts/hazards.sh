@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The hazards page: installs the OS's libsqlite3.so.0 the cross_version cell checks with, runs
-# the `hazards` scenario (480 trials, under a minute on two cores) and renders
-# results/hazards.md from it: per hazard and journal mode, damaged and lost-acknowledgement
-# rates with their Wilson intervals, beside the plain kill cells of the same workload.
+# The hazards page: installs the OS's libsqlite3.so.0 (the cross_version cell checks with it, and
+# the lock_cancel cells run writers on it), runs the `hazards` scenario (616 trials, about four
+# minutes on two cores, plus a few minutes once to compile the shared-library writer and the
+# SQLite versions it names) and renders results/hazards.md from it: per hazard, journal mode and
+# SQLite build, damaged and lost-acknowledgement rates with their Wilson intervals, beside the
+# plain kill cells of the same workload.
 #
 #   scripts/hazards.sh [--seed S] [extra `crashfuzz run` flags...]
 set -euo pipefail

@@ -358,7 +358,7 @@ fn check_command(db_path: PathBuf, quick: bool, sqlite: Option<SqliteBuild>) -> 
 fn usable_build(build: &SqliteBuild, what: &str) -> Result<ResolvedBuild> {
     let bad = |source| Error::SqliteBuild { what: format!("{what} {build}"), source };
     let resolved = builds::resolve(build).map_err(bad)?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     crate::sqlite::child::identify(&exe, &resolved).map_err(bad)?;
     Ok(resolved)
 }
@@ -373,7 +373,7 @@ fn sqlite_list_command() -> Result<i32> {
         };
         println!("  {version:<8} libsqlite3-sys {crate_version:<7} {state}");
     }
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let system_state =
         match builds::resolve(&SqliteBuild::System).and_then(|b| crate::sqlite::child::identify(&exe, &b)) {
             Ok(identity) => format!("SQLite {}", identity.version),
@@ -446,7 +446,7 @@ fn load_command(a: LoadArgs) -> Result<i32> {
         return Err(Error::Usage(format!("--nice: {}; expected -20..=19", a.nice)));
     }
     crate::run::campaign::install_signal_thread()?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let cfg = crate::fault::load::LoadConfig {
         target_loadavg: a.target,
         burners_max: a.burners_max,

@@ -131,6 +131,14 @@ impl DeathKind {
     }
 }
 
+/// This executable, as its children should start it: `/proc/self/exe` where Linux offers it,
+/// which names the running program even after its file was replaced (a `cargo build` during a
+/// long campaign), else the path it was started from.
+pub fn own_exe() -> std::io::Result<std::path::PathBuf> {
+    let proc_self = std::path::Path::new("/proc/self/exe");
+    if proc_self.exists() { Ok(proc_self.to_path_buf()) } else { std::env::current_exe() }
+}
+
 pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

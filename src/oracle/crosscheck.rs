@@ -104,7 +104,7 @@ fn judge(build: &ResolvedBuild, run: SqlRun, is_pragma: bool) -> anyhow::Result<
 /// Checks `db` with the bundled build and `other`: `PRAGMA integrity_check` and every FTS5
 /// table's `integrity-check`, each build on its own copy of the image.
 pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
-    let exe = std::env::current_exe().context("locate the crashfuzz executable")?;
+    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
     let bundled = ResolvedBuild::bundled();
     let bundled_version = child::identify(&exe, &bundled)?.version;
     let other_version = child::identify(&exe, other)?.version;

@@ -78,7 +78,7 @@ fn resolve_other_sqlite(
         message: format!("{e}; the matrix has cross_version cells, which need it"),
     };
     let build = crate::sqlite::builds::resolve(&scenario.hazard.other_sqlite).map_err(bad)?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let identity = crate::sqlite::child::identify(&exe, &build).map_err(bad)?;
     println!("crashfuzz: cross_version cells check with SQLite {}: {build}", identity.version);
     Ok((build, identity))
@@ -161,7 +161,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         .map_err(|source| Error::BadPath { path: trials_path.clone(), what: "cannot create".into(), source })?;
     install_signal_thread()?;
     let work = work_dir(opts)?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let writers = &campaign.writers;
     let templates = build_templates(writers, work.path(), opts, cells)?;
     let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
@@ -228,7 +228,7 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
         None
     };
     // Every cell's writer on its build, each build loaded and named once.
-    let exe = std::env::current_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
+    let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let (writers, writer_sqlite) = crate::run::writers::cell_writers(&cells, &exe)?;
     prepare_run_dir(&run_dir)?;
     let run_json = RunJson {

@@ -99,7 +99,7 @@ pub enum SqlRun {
 
 /// Runs `statements` on `db` with `build`, in a child of the running executable.
 pub fn run_sql(build: &ResolvedBuild, db: &Path, statements: &[String]) -> anyhow::Result<SqlRun> {
-    let exe = std::env::current_exe().context("locate the crashfuzz executable")?;
+    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
     run_sql_with(&exe, build, Some(db), statements)
 }
 

@@ -31,6 +31,8 @@ fn kinds_seen(c: &CellSummary) -> String {
 /// The writers' SQLite: its version as they read it back, and the axis value it came from.
 fn writers_sqlite(c: &CellSummary) -> String {
     match &c.writer_sqlite {
+        // A version named by itself needs no second mention.
+        Some(s) if s.version == c.cell.sqlite.as_str() => s.version.clone(),
         Some(s) => format!("{} ({})", s.version, c.cell.sqlite),
         None => c.cell.sqlite.to_string(),
     }
