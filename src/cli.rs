@@ -227,11 +227,15 @@ pub fn main(args: Vec<String>) -> i32 {
 fn run(a: RunArgs, command: String) -> Result<i32> {
     let scenario_arg = a.scenario.unwrap_or_else(|| "default".to_string());
     let mut scenario = scenario::resolve(&scenario_arg)?;
+    let mut scenario_arg = scenario_arg;
     if !a.sqlite.is_empty() {
         let builds: Vec<SqliteName> = a.sqlite.iter().map(SqliteName::of).collect();
         for block in &mut scenario.matrix {
             block.sqlite.clone_from(&builds);
         }
+        // Replay lines re-run the campaign as it ran: on the same builds.
+        let named: Vec<&str> = builds.iter().map(|b| b.as_str()).collect();
+        scenario_arg = format!("{scenario_arg} --sqlite {}", named.join(","));
     }
     let budget = match (a.trials, a.duration) {
         (Some(0), _) => return Err(Error::Usage("--trials: 0 is not a budget; expected ≥ 1".into())),

@@ -148,11 +148,12 @@ fn builds_and_closes(out: &mut String, summary: &Summary) {
             || format!("{} (no writer reported)", c.cell.sqlite),
             |s| format!("{} {} (`{}`)", c.cell.sqlite, s.version, s.source_id),
         );
-        let _ = writeln!(
-            out,
-            "| `{}` | {build} | {} of {} trials | {} / {} |",
-            c.id, c.cross_version_trials, c.checked, c.topology.closes_alone, c.topology.closes
-        );
+        let closes = match c.topology.closes {
+            0 => "—".to_string(),
+            n => format!("{} / {n}", c.topology.closes_alone),
+        };
+        let _ =
+            writeln!(out, "| `{}` | {build} | {} of {} trials | {closes} |", c.id, c.cross_version_trials, c.checked);
     }
     let _ = writeln!(
         out,

@@ -78,7 +78,13 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         inconclusive: None,
     };
     let template = &env.templates[cell_index];
-    let continues = t.fault.continues_database() && env.scenario.database.mode == DatabaseMode::Continue;
+    // A continued database carries the oracle's recovery write (check 8) into the next trial.
+    // That write is the bundled SQLite's: on a cell whose writers run on another build it would
+    // mix two builds' FTS5 indexes in one file, which each build may call malformed. Such cells
+    // start every trial from their template.
+    let continues = t.fault.continues_database()
+        && env.scenario.database.mode == DatabaseMode::Continue
+        && env.writers[cell_index].build.is_none();
     let clock = Instant::now();
     let start = lane.start(cell_index, &cell, template, continues)?;
     t.timing.setup = micros(clock.elapsed());

@@ -215,7 +215,9 @@ pub enum DatabaseMode {
     /// Every trial starts from a copy of the cell's freshly seeded template.
     Fresh,
     /// A database is kept across the trials of a cell (per job), growing like a long-lived
-    /// file; it is replaced by a fresh copy after a trial that found a violation.
+    /// file; it is replaced by a fresh copy after a trial that found a violation. Only on the
+    /// bundled build: the oracle's recovery write stays in a continued database, and on a cell
+    /// whose writers run on another build it would mix two builds' FTS5 indexes in one file.
     Continue,
 }
 
