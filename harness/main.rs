@@ -1531,14 +1531,14 @@ fn writers_run_on_the_build_their_cell_names_and_a_kill_stays_clean_there() {
         dir.path(),
         "builds",
         &format!(
-            "[budget]\ntrials = 6\n{SMALL_WORKLOAD}json_sentinel_percent = 50\n\
+            "[budget]\ntrials = 6\n[database]\nmode = \"continue\"\n{SMALL_WORKLOAD}json_sentinel_percent = 50\n\
              [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"kill\"]\n"
         ),
     );
     // The flag puts every block on these builds (the `sqlite` axis of a scenario does the same
-    // per block), and the re-run line keeps it.
+    // per block), and the re-run line keeps it. One job: one lane runs every trial in turn.
     let builds = format!("bundled,{OTHER_SQLITE}");
-    let (code, out, summary) = campaign(dir.path(), &scenario, &["--sqlite", &builds]);
+    let (code, out, summary) = campaign(dir.path(), &scenario, &["--sqlite", &builds, "--jobs", "1"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("--sqlite {builds} --seed 7)")), "{out}");
     let run = read_json(&dir.path().join("out/run.json"));
@@ -1555,6 +1555,14 @@ fn writers_run_on_the_build_their_cell_names_and_a_kill_stays_clean_there() {
         };
         // Read back inside the writer, from its own connection.
         assert_eq!(t["writer_sqlite"]["version"], want, "{t}");
+        // A continued database would carry the bundled oracle's recovery write into the old
+        // build's next trial: only the bundled cell continues.
+        let index = t["trial"].as_u64().unwrap();
+        if want == OTHER_SQLITE || index < 2 {
+            assert!(t["continued_from"].is_null(), "{t}");
+        } else {
+            assert_eq!(t["continued_from"].as_u64(), Some(index - 2), "{t}");
+        }
         assert!(t["violations"].as_array().unwrap().is_empty(), "a kill is clean on every build: {t}");
     }
     let old = cell(&summary, &format!("wal/full/kill/auto-checkpoint[{OTHER_SQLITE}]"));
