@@ -379,6 +379,7 @@ struct Processes {
 }
 
 /// The parts of the trial record the processes give.
+#[derive(Default)]
 struct ProcessRecord {
     deaths: Vec<Death>,
     survivors: Vec<SurvivorRecord>,
@@ -393,19 +394,7 @@ struct ProcessRecord {
 /// ([`death::judge`]): a harness error stops the campaign, a crash is a finding, an SQLite
 /// error is check 8's finding, a death that says nothing makes the trial inconclusive.
 fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Result<Processes> {
-    let mut out = Processes {
-        logs: Vec::new(),
-        ack_paths: Vec::new(),
-        record: ProcessRecord {
-            deaths: Vec::new(),
-            survivors: Vec::new(),
-            writer_crashes: Vec::new(),
-            transients: 0,
-            writer_sqlite: None,
-            closes: 0,
-            closes_alone: 0,
-        },
-    };
+    let mut out = Processes { logs: Vec::new(), ack_paths: Vec::new(), record: ProcessRecord::default() };
     for (pi, proc) in fleet.procs.iter().enumerate() {
         let end = proc.end.expect("every process was stopped");
         let logs: Vec<(u64, AckLog)> = proc

@@ -1441,6 +1441,7 @@ mod tests {
             ("timing", axis(toml::Value::try_from(DEFAULT_TIMING))),
             ("device", axis(toml::Value::try_from(DEFAULT_DEVICE))),
             ("fullfsync", axis(toml::Value::try_from(DEFAULT_FULLFSYNC))),
+            ("sqlite", axis(toml::Value::try_from([SqliteName::BUNDLED]))),
         ] {
             expected.push(("matrix[1]".to_string(), key.to_string(), default));
         }
