@@ -105,9 +105,10 @@ impl Fault for LockCancel {
     fn configure(&self, _p: usize, cfg: &mut WriterConfig, scenario: &Scenario, _short: Option<ShortTrace>) -> Result<()> {
         let hazard = &scenario.hazard;
         cfg.hazard = Some(WriterHazard::LockCancel { target: self.target, interval_us_max: hazard.lock_cancel_interval_us_max });
-        // Some cancelling writers stop halfway and close cleanly: the close that writes what
-        // their own view of the WAL holds into the database. Which ones follows from the
-        // writer's seed (drawn from the trial's stream), so a replay makes the same choice.
+        // Some cancelling writers stop at three quarters of the trial and close cleanly: the
+        // close that writes what their own view of the WAL holds into the database. Which ones
+        // follows from the writer's seed (drawn from the trial's stream), so a replay makes the
+        // same choice.
         if self.lone_closers(cfg.pragmas.journal_mode, scenario)
             && cfg.seed % 100 < u64::from(hazard.lock_cancel_clean_close_percent)
         {
@@ -140,9 +141,10 @@ impl Fault for LockCancel {
         Ok(Moment { grace: Duration::from_millis(w.scenario().kill.grace_ms), inconclusive: None, copy: None })
     }
 
-    /// A cancelling writer that closed cleanly halfway is the trial as designed.
+    /// A cancelling writer that closed cleanly before the end is the trial as designed (only
+    /// the database file's canceller is told to stop early, and only in WAL mode).
     fn may_finish(&self) -> bool {
-        true
+        self.target == LockTarget::Db
     }
 
     fn stops_everyone(&self) -> bool {

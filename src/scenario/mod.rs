@@ -158,7 +158,7 @@ pub struct HazardConfig {
     /// closers finish.
     pub lock_cancel_trial_ms: u64,
     /// Lock cancellation in WAL mode: the share of long-lived writers, in percent, that stop
-    /// halfway through the trial and close cleanly (a cancelling process's own last close).
+    /// at three quarters of the trial and close cleanly (a cancelling process's own last close).
     pub lock_cancel_clean_close_percent: u32,
     /// Cross-version: the other SQLite build that checks each image beside the bundled one:
     /// `system` (the OS's `libsqlite3.so.0`), a version crashfuzz builds itself (`3.41.2`, see
