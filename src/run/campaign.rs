@@ -185,11 +185,7 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         .iter()
         .enumerate()
         .filter(|&(i, _)| opts.only_trial.is_none_or(|t| t % n_cells == i as u64))
-        .map(|(i, c)| {
-            let version = crate::fault::SqliteVersion::parse(&writers[i].sqlite.version)
-                .unwrap_or_else(crate::fault::SqliteVersion::bundled);
-            (*c, crate::fault::expectation_for(c, version, &opts.scenario.expect))
-        })
+        .map(|(i, c)| (*c, crate::fault::expectation_for(c, writers[i].sqlite.version, &opts.scenario.expect)))
         .collect();
     let mut agg = Aggregator::new(expectations);
     let harness_error = run_trials(&env, opts, work.path(), &bar, &mut agg, &mut trials_file, &trials_path);

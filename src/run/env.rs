@@ -2,6 +2,7 @@
 //! it must run on, the scenario and its cells with their templates, where failures are kept
 //! and how to replay them.
 
+use crate::fault::SqliteVersion;
 use crate::record::SqliteIdentity;
 use crate::run::lane::Template;
 use crate::scenario::Scenario;
@@ -12,12 +13,19 @@ use std::path::Path;
 use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
-/// The program a cell's writers run.
+/// The program a cell's writers run, and the SQLite it runs on.
 pub struct CellWriter {
     pub program: Box<dyn Program>,
-    /// The SQLite its writers must say they run on (their `V` lines), as the build named
-    /// itself before the campaign's first trial.
-    pub sqlite: SqliteIdentity,
+    pub sqlite: CellSqlite,
+}
+
+/// The SQLite a cell's writers run on, as the campaign learnt it before its first trial.
+#[derive(Clone, Debug)]
+pub struct CellSqlite {
+    /// What the build names itself; every writer of the cell must say the same (its `V` line).
+    pub identity: SqliteIdentity,
+    /// Its version, which built-in expectations may depend on.
+    pub version: SqliteVersion,
     /// The build, when it is not the bundled one (the oracle's): damage the oracle finds in an
     /// image is then asked of this build too.
     pub build: Option<ResolvedBuild>,

@@ -84,7 +84,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     // start every trial from their template.
     let continues = t.fault.continues_database()
         && env.scenario.database.mode == DatabaseMode::Continue
-        && env.writers[cell_index].build.is_none();
+        && env.writers[cell_index].sqlite.build.is_none();
     let clock = Instant::now();
     let start = lane.start(cell_index, &cell, template, continues)?;
     t.timing.setup = micros(clock.elapsed());
@@ -487,7 +487,7 @@ fn same_sqlite(
     logs: &[(u64, AckLog)],
     so_far: Option<SqliteIdentity>,
 ) -> Result<Option<SqliteIdentity>> {
-    let want = &t.env.writers[t.cell_index].sqlite;
+    let want = &t.env.writers[t.cell_index].sqlite.identity;
     for (id, log) in logs {
         if let Some(ran) = &log.sqlite
             && ran != want
@@ -720,7 +720,7 @@ fn check_as_left(
 /// image damaged (`integrity`, `fts`), the writers' build checks it too, and only the damage
 /// both builds see stays a violation; the rest is returned as cross-version disagreements.
 fn writers_build_agrees(t: &Trial<'_>, pristine_db: &Path, results: &mut [CheckResult]) -> Result<Vec<String>> {
-    let Some(build) = &t.env.writers[t.cell_index].build else {
+    let Some(build) = &t.env.writers[t.cell_index].sqlite.build else {
         return Ok(Vec::new());
     };
     let damaged = |kind: ViolationKind| {

@@ -6,10 +6,11 @@
 //! (exit 2), refused before anything runs.
 
 use crate::error::{Error, Result};
+use crate::fault::SqliteVersion;
 use crate::record::SqliteIdentity;
-use crate::run::env::CellWriter;
+use crate::run::env::{CellSqlite, CellWriter};
 use crate::scenario::matrix::{Cell, SqliteName};
-use crate::sqlite::builds::{self, ResolvedBuild};
+use crate::sqlite::builds;
 use crate::sqlite::shared_writer;
 use crate::writer::program::{BuiltIn, WriterSqlite};
 use std::collections::BTreeMap;
@@ -18,42 +19,49 @@ use std::path::Path;
 /// One writer per cell; `exe` is this executable. Also returns each build's identity by name,
 /// for run.json.
 pub fn cell_writers(cells: &[Cell], exe: &Path) -> Result<(Vec<CellWriter>, BTreeMap<String, SqliteIdentity>)> {
-    let mut by_name: BTreeMap<SqliteName, Ready> = BTreeMap::new();
+    let mut by_name: BTreeMap<SqliteName, (BuiltIn, CellSqlite)> = BTreeMap::new();
     for cell in cells {
         if let std::collections::btree_map::Entry::Vacant(slot) = by_name.entry(cell.sqlite) {
-            let (program, identity, build) = ready(cell.sqlite, exe)?;
+            let (program, sqlite) = ready(cell.sqlite, exe)?;
             println!(
                 "crashfuzz: cells on {} write with SQLite {} ({})",
-                cell.sqlite, identity.version, identity.source_id
+                cell.sqlite, sqlite.identity.version, sqlite.identity.source_id
             );
-            slot.insert((program, identity, build));
+            slot.insert((program, sqlite));
         }
     }
     let writers = cells
         .iter()
         .map(|cell| {
-            let (program, sqlite, build) = by_name[&cell.sqlite].clone();
-            CellWriter { program: Box::new(program), sqlite, build }
+            let (program, sqlite) = by_name[&cell.sqlite].clone();
+            CellWriter { program: Box::new(program), sqlite }
         })
         .collect();
-    let identities = by_name.into_iter().map(|(name, (_, identity, _))| (name.to_string(), identity)).collect();
+    let identities = by_name.into_iter().map(|(name, (_, sqlite))| (name.to_string(), sqlite.identity)).collect();
     Ok((writers, identities))
 }
 
-/// A cell's writer, the identity of its build, and the build unless it is the bundled one.
-type Ready = (BuiltIn, SqliteIdentity, Option<ResolvedBuild>);
-
-/// The writer on build `name`.
-fn ready(name: SqliteName, exe: &Path) -> Result<Ready> {
+/// The writer on build `name`, and what the campaign knows of the build.
+fn ready(name: SqliteName, exe: &Path) -> Result<(BuiltIn, CellSqlite)> {
     if name.is_bundled() {
-        return Ok((BuiltIn::bundled(exe.to_path_buf()), bundled_identity()?, None));
+        let sqlite = CellSqlite { identity: bundled_identity()?, version: SqliteVersion::bundled(), build: None };
+        return Ok((BuiltIn::bundled(exe.to_path_buf()), sqlite));
     }
     let bad = |source| Error::SqliteBuild { what: format!("[[matrix]] sqlite = {:?}", name.as_str()), source };
     let resolved = builds::resolve(&name.build()).map_err(bad)?;
     let identity = crate::sqlite::child::identify(exe, &resolved).map_err(bad)?;
+    // The version decides built-in expectations: one that cannot be read is refused, never
+    // guessed.
+    let version = SqliteVersion::parse(&identity.version).ok_or_else(|| {
+        bad(builds::BuildError::Unloadable {
+            build: resolved.to_string(),
+            reason: format!("it names its version {:?}, not three numbers such as 3.40.1", identity.version),
+        })
+    })?;
     let library_dir = shared_writer::library_dir(&resolved).map_err(bad)?;
     let writer = shared_writer::executable().map_err(bad)?;
-    Ok((BuiltIn { exe: writer, sqlite: WriterSqlite::Shared { library_dir } }, identity, Some(resolved)))
+    let program = BuiltIn { exe: writer, sqlite: WriterSqlite::Shared { library_dir } };
+    Ok((program, CellSqlite { identity, version, build: Some(resolved) }))
 }
 
 /// The SQLite this executable is linked with, as it names itself.

@@ -137,11 +137,23 @@ pub fn run_sql_with(
 }
 
 /// Loads `build` in a child and reads its version back: whether the build can be used at all
-/// (the OS may have no `libsqlite3.so.0`; a path may be no SQLite).
+/// (the OS may have no `libsqlite3.so.0`; a path may be no SQLite). A build that answered is
+/// remembered for the rest of the process, so that the cross-version checks of every image do
+/// not start a child only to ask again.
 pub fn identify(exe: &Path, build: &ResolvedBuild) -> Result<SqliteIdentity, BuildError> {
+    type Known = std::collections::BTreeMap<(std::path::PathBuf, std::ffi::OsString), SqliteIdentity>;
+    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let key = (exe.to_path_buf(), build.child_arg());
+    if let Some(known) = KNOWN.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(known.clone());
+    }
     let unusable = |reason: String| BuildError::Unloadable { build: build.to_string(), reason };
     match run_sql_with(exe, build, None, &[]).map_err(|e| unusable(format!("{e:#}")))? {
-        SqlRun::Answered(a) => Ok(SqliteIdentity { version: a.libversion, source_id: a.sourceid }),
+        SqlRun::Answered(a) => {
+            let identity = SqliteIdentity { version: a.libversion, source_id: a.sourceid };
+            KNOWN.lock().unwrap_or_else(|p| p.into_inner()).insert(key, identity.clone());
+            Ok(identity)
+        }
         SqlRun::Unloadable(said) => Err(unusable(said)),
         SqlRun::Died(how) => Err(unusable(format!("the child loading it died ({how})"))),
         SqlRun::TimedOut(after) => {
