@@ -225,7 +225,7 @@ fn a_cell_without_enough_crash_states_has_no_data_whatever_it_expects() {
 
 /// WAL lock cancellation depends on the writers' SQLite: a canary before 3.51.0 (its last closer
 /// deletes the WAL under the canceller), measured from 3.51.0; no other cell changes with the
-/// version.
+/// version (from 3.48.0 on: below, `fts_miss` is allowed everywhere).
 #[test]
 fn the_lock_cancel_expectation_follows_the_sqlite_version() {
     use crate::fault::SqliteVersion;
@@ -256,13 +256,42 @@ fn the_lock_cancel_expectation_follows_the_sqlite_version() {
         assert!(e.source.join("; ").contains("3.51.0"), "{:?}", e.source);
     }
     assert_eq!(builtin_on(&wal, SqliteVersion::bundled()), builtin(&wal));
-    // Every other cell answers the same on any version.
+    // Every other cell answers the same on any version, but for the trigram rule (below).
     for f in FaultKind::ALL.iter().copied().filter(|&f| f != FaultKind::LockCancel) {
         for j in JournalMode::ALL {
             let c = cell(j, Synchronous::Full, f);
-            assert_eq!(builtin_on(&c, SqliteVersion(3, 40, 1)), builtin(&c), "{}", c.id());
+            assert_eq!(builtin_on(&c, SqliteVersion(3, 50, 4)), builtin(&c), "{}", c.id());
         }
     }
     let delete = cell(JournalMode::Delete, Synchronous::Full, FaultKind::LockCancel);
-    assert_eq!(builtin_on(&delete, SqliteVersion(3, 40, 1)), builtin(&delete));
+    assert_eq!(builtin_on(&delete, SqliteVersion(3, 50, 4)), builtin(&delete));
+}
+
+proptest! {
+    /// Writers on a build before 3.48.0 miss their NUL-prefixed messages in trigram search, a
+    /// property of the build: `fts_miss` is allowed there, whatever the fault, and every other
+    /// level is the fault's own; from 3.48.0 on nothing changes. A canary's required kinds never
+    /// include what the build does on every trial.
+    #[test]
+    fn fts_miss_is_allowed_exactly_on_builds_that_index_nul_prefixed_trigram_text_as_empty(
+        cell in any_cell(),
+        minor in 30u32..60,
+        patch in 0u32..5,
+    ) {
+        use crate::fault::{SqliteVersion, TRIGRAM_NUL_INDEXED_FROM};
+        let version = SqliteVersion(3, minor, patch);
+        // Lock cancellation changes with the version too (its own test): compare with the
+        // same side of 3.51.0.
+        let reference = if version < crate::fault::lock_cancel::FIXED_IN { SqliteVersion(3, 50, 4) } else { SqliteVersion::bundled() };
+        let (on, of_fault) = (builtin_on(&cell, version), builtin_on(&cell, reference));
+        for kind in ViolationKind::ALL.into_iter().filter(|&k| k != ViolationKind::FtsMiss) {
+            prop_assert_eq!(on.level(kind), of_fault.level(kind), "{:?}", kind);
+        }
+        if version < TRIGRAM_NUL_INDEXED_FROM {
+            prop_assert_eq!(on.level(ViolationKind::FtsMiss), Level::Allowed);
+            prop_assert!(on.source.join("; ").contains("NUL"), "{:?}", on.source);
+        } else {
+            prop_assert_eq!(&on, &builtin(&cell));
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! is its verdict on that statement. The versions named are those the libraries report.
 
 use crate::base::dbfiles::copy_image;
+use crate::oracle::ledger::MatchSample;
 use crate::record::checks::ViolationKind;
 use crate::sqlite::builds::ResolvedBuild;
 use crate::sqlite::child::{self, Outcome, SqlRun};
@@ -156,33 +157,147 @@ pub fn fold_into(results: &mut Vec<crate::record::checks::CheckResult>, report: 
     }
 }
 
-/// Keeps, of `results`' `integrity` and `fts` violations, only those the writers' own build
-/// agrees with (`report`: the image checked by the bundled build and by the writers'). Where the
-/// bundled build alone calls the image damaged, the violation is withdrawn and returned as a
-/// cross-version disagreement, in words: two builds that index the same text differently (a
-/// trigram index over NUL-prefixed text) call each other's index malformed, and that is not
-/// damage of the file.
-pub fn keep_agreed(results: &mut [crate::record::checks::CheckResult], report: &CrossReport) -> Vec<String> {
+/// Asks the writers' build the oracle's MATCH queries (`samples`), all in one child on its own
+/// copy of the image: per sample, `Ok(true)` when the index finds its message, `Ok(false)` when
+/// it misses it, `Err` with the error (or how the build died) when the query failed.
+pub fn ask_matches(
+    db: &Path,
+    build: &ResolvedBuild,
+    samples: &[MatchSample],
+) -> anyhow::Result<Vec<Result<bool, String>>> {
+    if samples.is_empty() {
+        return Ok(Vec::new());
+    }
+    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
+    let tmp = crate::base::scratch::create(None, "match-")?;
+    let copy = copy_image(db, tmp.path())?;
+    let statements: Vec<String> = samples.iter().map(MatchSample::includes_sql).collect();
+    let answers = match child::run_sql_with(&exe, build, Some(&copy), &statements)? {
+        SqlRun::Answered(a) => a.answers,
+        SqlRun::Died(how) => return Ok(vec![Err(format!("the build crashed ({how})")); samples.len()]),
+        SqlRun::TimedOut(after) => {
+            return Ok(vec![Err(format!("no answer in {} s (killed)", after.as_secs())); samples.len()]);
+        }
+        SqlRun::Unloadable(said) => bail!("SQLite build {build} cannot be loaded: {said}"),
+    };
+    if answers.len() != samples.len() {
+        bail!("SQLite build {build} gave {} answers to {} queries", answers.len(), samples.len());
+    }
+    answers
+        .into_iter()
+        .map(|a| match a.outcome {
+            Outcome::Error(e) => Ok(Err(e.to_string())),
+            Outcome::Rows(rows) => match rows.as_slice() {
+                [row] if row.len() == 1 => match row[0].as_deref().and_then(|c| c.parse::<i64>().ok()) {
+                    Some(n) => Ok(Ok(n > 0)),
+                    None => bail!("SQLite build {build} answered {:?} to a count", row[0]),
+                },
+                _ => bail!("SQLite build {build} answered {} rows to a count", rows.len()),
+            },
+        })
+        .collect()
+}
+
+/// What the writers' build said about an image the oracle checked: its own integrity checks
+/// ([`cross_check`]) and its answers to the oracle's MATCH queries ([`ask_matches`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WritersView {
+    pub checks: CrossReport,
+    /// One per sample of the oracle's report, in order.
+    pub matches: Vec<Result<bool, String>>,
+}
+
+/// The verdict of a cell whose writers run on another build than the oracle's: what both builds
+/// agree on. `results` are the oracle's (bundled) results on the image, `oracle` its report.
+/// - `integrity`, `fts`: a violation stays when the writers' build sees damage of that kind too
+///   (or, for `fts`, when an index's rows differ from the table it indexes: plain tables, read
+///   alike by every build). Damage only one build sees is withdrawn and returned as a
+///   cross-version disagreement, in words: two builds that index the same text differently (a
+///   trigram index over NUL-prefixed text) call each other's index malformed, and that is not
+///   damage of the file.
+/// - `fts_miss`: the writers' build's answers replace the oracle's. A message it misses is what
+///   the application's search misses; one only the oracle's build misses is a disagreement.
+pub fn reconcile(
+    results: &mut [crate::record::checks::CheckResult],
+    oracle: &crate::oracle::CheckReport,
+    writers: &WritersView,
+) -> Vec<String> {
     use crate::record::checks::CheckOutcome;
+    let (bundled_version, writers_version) = (&writers.checks.bundled_version, &writers.checks.other_version);
     let mut disagreements = Vec::new();
     for kind in [ViolationKind::Integrity, ViolationKind::Fts] {
-        let of_kind: Vec<&Compared> = report.checks.iter().filter(|c| c.kind == kind).collect();
-        let writers_see_damage = of_kind.iter().any(|c| c.other.is_err());
-        let bundled_alone: Vec<&&Compared> = of_kind.iter().filter(|c| c.bundled.is_err() && c.other.is_ok()).collect();
+        let of_kind: Vec<&Compared> = writers.checks.checks.iter().filter(|c| c.kind == kind).collect();
+        let writers_damage: Vec<String> =
+            of_kind.iter().filter_map(|c| c.other.as_ref().err().map(|e| format!("{}: {e}", c.what))).collect();
         let Some(result) = results.iter_mut().find(|r| r.check == kind) else { continue };
-        let CheckOutcome::Violation { detail } = &result.outcome else { continue };
-        if writers_see_damage || bundled_alone.is_empty() {
-            continue;
+        match (&result.outcome, writers_damage.is_empty()) {
+            (CheckOutcome::Violation { detail }, true) if !(kind == ViolationKind::Fts && oracle.fts_rows_differ) => {
+                disagreements.push(format!(
+                    "{}: SQLite {bundled_version} says {detail}; SQLite {writers_version} (the writers') says ok",
+                    kind.as_str()
+                ));
+                result.outcome = CheckOutcome::Pass;
+            }
+            (CheckOutcome::Pass, false) => disagreements.push(format!(
+                "{}: SQLite {writers_version} (the writers') says {}; SQLite {bundled_version} says ok",
+                kind.as_str(),
+                writers_damage.join("; ")
+            )),
+            (CheckOutcome::Violation { .. }, _)
+            | (CheckOutcome::Pass, true)
+            | (CheckOutcome::Blocked { .. } | CheckOutcome::CouldNotRun { .. }, _) => {}
         }
-        disagreements.push(format!(
-            "{}: SQLite {} says {detail}; SQLite {} (the writers') says ok",
-            kind.as_str(),
-            report.bundled_version,
-            report.other_version
-        ));
-        result.outcome = CheckOutcome::Pass;
     }
+    let Some(result) = results.iter_mut().find(|r| r.check == ViolationKind::FtsMiss) else { return disagreements };
+    if !matches!(result.outcome, CheckOutcome::Pass | CheckOutcome::Violation { .. }) {
+        return disagreements;
+    }
+    let mut misses = Vec::new();
+    let mut only_oracle_misses = Vec::new();
+    for ((sample, oracle_found), writers) in oracle.match_samples.iter().zip(&writers.matches) {
+        match (writers, oracle_found) {
+            (Ok(true), true) => {}
+            (Ok(true), false) => only_oracle_misses.push(sample.miss()),
+            (Ok(false), _) => misses.push(sample.miss()),
+            (Err(e), _) => misses.push(format!("{}: MATCH {} fails: {e}", sample.table, sample.query())),
+        }
+    }
+    if !only_oracle_misses.is_empty() {
+        disagreements.push(format!(
+            "fts_miss: SQLite {bundled_version}: {}; SQLite {writers_version} (the writers') finds them",
+            only_oracle_misses.join("; ")
+        ));
+    }
+    result.outcome = match crate::oracle::outcome_of(misses) {
+        CheckOutcome::Violation { detail } => {
+            CheckOutcome::Violation { detail: format!("SQLite {writers_version} (the writers'): {detail}") }
+        }
+        outcome => outcome,
+    };
     disagreements
+}
+
+/// The writers' build's view of an image the oracle checked (`report`, its results
+/// reconciled in place): its integrity checks and its answers to the oracle's MATCH queries,
+/// each on its own copy of `pristine_db`; returns the cross-version disagreements. An image that
+/// did not open is left as the oracle found it.
+pub fn agree_with_writers(
+    pristine_db: &Path,
+    build: &ResolvedBuild,
+    report: &mut crate::oracle::CheckReport,
+) -> anyhow::Result<Vec<String>> {
+    use crate::record::checks::CheckOutcome;
+    let opened = report.results.iter().any(|r| r.check == ViolationKind::Open && r.outcome == CheckOutcome::Pass);
+    if !opened {
+        return Ok(Vec::new());
+    }
+    let samples: Vec<MatchSample> = report.match_samples.iter().map(|(s, _)| s.clone()).collect();
+    let writers =
+        WritersView { checks: cross_check(pristine_db, build)?, matches: ask_matches(pristine_db, build, &samples)? };
+    let mut results = std::mem::take(&mut report.results);
+    let disagreements = reconcile(&mut results, report, &writers);
+    report.results = results;
+    Ok(disagreements)
 }
 
 #[cfg(test)]
@@ -226,27 +341,142 @@ mod tests {
 
     #[test]
     fn disagreements_become_violations_of_their_kind() {
-        let report = CrossReport {
-            other_version: "3.40.1".into(),
-            bundled_version: "3.54.1".into(),
-            checks: vec![
-                Compared {
-                    what: "PRAGMA integrity_check".into(),
-                    kind: ViolationKind::Integrity,
-                    bundled: Ok(()),
-                    other: Ok(()),
-                },
-                Compared {
-                    what: "t integrity-check".into(),
-                    kind: ViolationKind::Fts,
-                    bundled: Ok(()),
-                    other: Err("database disk image is malformed".into()),
-                },
-            ],
-        };
+        let report = writers(Ok(()), Err("database disk image is malformed"), vec![]).checks;
         let v = report.as_violations();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].0, ViolationKind::Fts);
-        assert!(v[0].1.contains("3.40.1 says database disk image is malformed"), "{}", v[0].1);
+        assert!(v[0].1.contains("3.41.2 says database disk image is malformed"), "{}", v[0].1);
+    }
+
+    fn sample(id: i64) -> MatchSample {
+        MatchSample { table: "messages_fts_trigram", id, term: "json".into(), nul_prefixed: true }
+    }
+
+    fn result(check: ViolationKind, detail: Option<&str>) -> CheckResult {
+        let outcome = match detail {
+            Some(d) => CheckOutcome::Violation { detail: d.into() },
+            None => CheckOutcome::Pass,
+        };
+        CheckResult { check, outcome, elapsed_us: 0 }
+    }
+
+    /// The oracle's results on an image, and its report with `samples` (each with whether the
+    /// oracle found it).
+    fn oracle(
+        integrity: Option<&str>,
+        fts: Option<&str>,
+        rows_differ: bool,
+        samples: Vec<(MatchSample, bool)>,
+    ) -> (Vec<CheckResult>, crate::oracle::CheckReport) {
+        let misses: Vec<String> = samples.iter().filter(|(_, f)| !f).map(|(s, _)| s.miss()).collect();
+        let results = vec![
+            result(ViolationKind::Open, None),
+            result(ViolationKind::Integrity, integrity),
+            result(ViolationKind::Fts, fts),
+            CheckResult { check: ViolationKind::FtsMiss, outcome: crate::oracle::outcome_of(misses), elapsed_us: 0 },
+        ];
+        let report = crate::oracle::CheckReport {
+            results: results.clone(),
+            present: Default::default(),
+            session_store: true,
+            fts_rows_differ: rows_differ,
+            match_samples: samples,
+        };
+        (results, report)
+    }
+
+    fn writers(integrity: Result<(), &str>, fts: Result<(), &str>, matches: Vec<Result<bool, String>>) -> WritersView {
+        WritersView {
+            checks: CrossReport {
+                other_version: "3.41.2".into(),
+                bundled_version: "3.54.1".into(),
+                checks: vec![
+                    Compared {
+                        what: "PRAGMA integrity_check".into(),
+                        kind: ViolationKind::Integrity,
+                        bundled: Ok(()),
+                        other: integrity.map_err(str::to_string),
+                    },
+                    Compared {
+                        what: "messages_fts_trigram integrity-check".into(),
+                        kind: ViolationKind::Fts,
+                        bundled: Ok(()),
+                        other: fts.map_err(str::to_string),
+                    },
+                ],
+            },
+            matches,
+        }
+    }
+
+    fn violated(results: &[CheckResult]) -> Vec<ViolationKind> {
+        results.iter().filter(|r| matches!(r.outcome, CheckOutcome::Violation { .. })).map(|r| r.check).collect()
+    }
+
+    use crate::record::checks::{CheckOutcome, CheckResult};
+
+    /// An index an old build wrote over NUL-prefixed text: the bundled build calls it malformed
+    /// and misses the message; the writers' build calls it sound and misses the message too.
+    /// Not damage; a miss the application's search makes.
+    #[test]
+    fn what_only_the_oracles_build_calls_damage_is_withdrawn_and_the_writers_misses_are_fts_miss() {
+        let malformed = "messages_fts_trigram: integrity-check: malformed inverted index";
+        let (mut results, report) =
+            oracle(Some(malformed), Some(malformed), false, vec![(sample(7), false), (sample(9), true)]);
+        let said = reconcile(&mut results, &report, &writers(Ok(()), Ok(()), vec![Ok(false), Ok(true)]));
+        assert_eq!(violated(&results), vec![ViolationKind::FtsMiss], "{results:?}");
+        let CheckOutcome::Violation { detail } = &results[3].outcome else { unreachable!() };
+        assert!(
+            detail.starts_with("SQLite 3.41.2 (the writers'): ") && detail.contains("misses message 7"),
+            "{detail}"
+        );
+        assert!(!detail.contains("message 9"), "{detail}");
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].starts_with("integrity: SQLite 3.54.1 says ") && said[0].ends_with("(the writers') says ok"));
+        assert!(said[1].starts_with("fts: SQLite 3.54.1 says messages_fts_trigram"), "{said:?}");
+    }
+
+    /// The other direction: the bundled build wrote, or agrees; the writers' build calls the
+    /// index malformed. Still not damage both see: a disagreement, the verdict clean.
+    #[test]
+    fn what_only_the_writers_build_calls_damage_is_a_disagreement_not_a_violation() {
+        let (mut results, report) = oracle(None, None, false, vec![(sample(7), true)]);
+        let w = writers(Ok(()), Err("database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)"), vec![Ok(true)]);
+        let said = reconcile(&mut results, &report, &w);
+        assert!(violated(&results).is_empty(), "{results:?}");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].starts_with("fts: SQLite 3.41.2 (the writers') says messages_fts_trigram integrity-check: "));
+        assert!(said[0].ends_with("SQLite 3.54.1 says ok"), "{said:?}");
+    }
+
+    /// Damage both builds see stays; so does an index whose rows differ from its table (read
+    /// from plain tables), whatever the writers' build says of the index.
+    #[test]
+    fn damage_both_builds_see_and_rows_that_differ_stay_violations() {
+        let (mut results, report) = oracle(Some("page 4: btree"), Some("t: malformed"), false, vec![]);
+        let said = reconcile(&mut results, &report, &writers(Err("page 4"), Err("malformed"), vec![]));
+        assert_eq!(violated(&results), vec![ViolationKind::Integrity, ViolationKind::Fts]);
+        assert!(said.is_empty(), "{said:?}");
+        let (mut results, report) = oracle(None, Some("messages_fts: 3 messages have no index row"), true, vec![]);
+        let said = reconcile(&mut results, &report, &writers(Ok(()), Ok(()), vec![]));
+        assert_eq!(violated(&results), vec![ViolationKind::Fts]);
+        assert!(said.is_empty(), "{said:?}");
+    }
+
+    /// A message only the oracle's build misses is a disagreement; one the writers' build fails
+    /// to search at all is its miss.
+    #[test]
+    fn misses_only_the_oracles_build_makes_are_disagreements_and_failed_searches_are_misses() {
+        let (mut results, report) = oracle(None, None, false, vec![(sample(7), false), (sample(8), true)]);
+        let said = reconcile(&mut results, &report, &writers(Ok(()), Ok(()), vec![Ok(true), Ok(true)]));
+        assert!(violated(&results).is_empty(), "{results:?}");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].starts_with("fts_miss: SQLite 3.54.1: ") && said[0].contains("message 7"), "{said:?}");
+        let (mut results, report) = oracle(None, None, false, vec![(sample(8), true)]);
+        let failed = vec![Err("database disk image is malformed (SQLITE_CORRUPT_VTAB, 267)".to_string())];
+        reconcile(&mut results, &report, &writers(Ok(()), Ok(()), failed));
+        assert_eq!(violated(&results), vec![ViolationKind::FtsMiss]);
+        let CheckOutcome::Violation { detail } = &results[3].outcome else { unreachable!() };
+        assert!(detail.contains("MATCH \"json\" fails: database disk image is malformed"), "{detail}");
     }
 }

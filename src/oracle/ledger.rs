@@ -8,7 +8,7 @@
 
 use crate::base::sqlerr;
 use crate::oracle::generic::reopen_failure;
-use crate::oracle::{CheckConfig, Schema, is_finding};
+use crate::oracle::{CheckConfig, FtsProblems, Schema, is_finding};
 use crate::record::checks::CheckOutcome;
 use crate::record::expected::Expected;
 use crate::writer::session_store::{self, FTS_TABLES, Tokenizer, TxnWriter, fts_body_sql};
@@ -38,26 +38,39 @@ impl Schema for SessionStore {
         conn: &Connection,
         fts_tables: &[String],
         cfg: &CheckConfig,
-        problems: &mut Vec<String>,
+        problems: &mut FtsProblems,
     ) -> rusqlite::Result<()> {
-        for (table, tokenizer) in FTS_TABLES {
+        for (table, _) in FTS_TABLES {
             if !fts_tables.iter().any(|t| t == table) {
-                problems.push(format!("{table}: missing"));
-                continue;
+                problems.rows.push(format!("{table}: missing"));
             }
+        }
+        // Messages that cannot be read to sample from: damage of the table the index indexes.
+        let samples = match match_samples(conn, cfg) {
+            Ok(samples) => samples,
+            Err(e) if is_finding(&e) => {
+                problems.rows.push(format!("sample messages: {}", sqlerr::describe(&e)));
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        for (table, _) in FTS_TABLES.iter().filter(|(t, _)| fts_tables.iter().any(|f| f == t)) {
             // Damage met while comparing or querying is this check's finding too: reading the
             // index is what the check does.
-            for step in
-                [index_matches_rows(conn, table, problems), sampled_queries(conn, table, tokenizer, cfg, problems)]
-            {
+            let of_table: Vec<&MatchSample> = samples.iter().filter(|s| s.table == *table).collect();
+            for step in [index_matches_rows(conn, table, &mut problems.rows), wrong_hits(conn, &of_table, problems)] {
                 match step {
                     Ok(()) => {}
-                    Err(e) if is_finding(&e) => problems.push(format!("{table}: {}", sqlerr::describe(&e))),
+                    Err(e) if is_finding(&e) => problems.index.push(format!("{table}: {}", sqlerr::describe(&e))),
                     Err(e) => return Err(e),
                 }
             }
         }
         Ok(())
+    }
+
+    fn match_samples(&self, conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<Vec<MatchSample>> {
+        match_samples(conn, cfg)
     }
 
     fn present(&self, conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>> {
@@ -114,26 +127,90 @@ pub(super) fn index_matches_rows(conn: &Connection, table: &str, problems: &mut 
     Ok(())
 }
 
-/// MATCH queries for terms taken from random messages: the sampled row must be among the hits,
-/// and every hit must be a message (for trigram: one whose body holds the substring).
-pub(super) fn sampled_queries(
-    conn: &Connection,
-    table: &str,
-    tokenizer: Tokenizer,
-    cfg: &CheckConfig,
-    problems: &mut Vec<String>,
-) -> rusqlite::Result<()> {
+/// One sampled MATCH query: a message of the session store and a term its indexed text holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchSample {
+    /// The FTS table asked.
+    pub table: &'static str,
+    /// The message (its rowid in the index).
+    pub id: i64,
+    /// ASCII alphanumeric only (`pick_term`): safe inside a quoted literal.
+    pub term: String,
+    /// The message's text begins with NUL (the workload's `"\0json:"` sentinel).
+    pub nul_prefixed: bool,
+}
+
+impl MatchSample {
+    /// The MATCH expression: the term as one phrase.
+    pub fn query(&self) -> String {
+        format!("\"{}\"", self.term)
+    }
+
+    /// One statement, for any SQLite build, that counts the sampled message among the hits:
+    /// `1` when the index finds it, `0` when it misses it.
+    pub fn includes_sql(&self) -> String {
+        let t = self.table;
+        format!("SELECT count(*) FROM {t} WHERE {t} MATCH '{}' AND rowid = {}", self.query(), self.id)
+    }
+
+    /// How a miss reads in a detail.
+    pub fn miss(&self) -> String {
+        let nul = if self.nul_prefixed { " (its text begins with NUL)" } else { "" };
+        format!("{}: MATCH {} misses message {}{nul}, which contains it", self.table, self.query(), self.id)
+    }
+}
+
+/// The MATCH queries of one image, the same for every build that asks them: per FTS table,
+/// `fts_samples` terms taken from random messages, and one more from a message whose text
+/// begins with NUL when the image has one (the text an old trigram tokenizer indexes as empty,
+/// rare enough that uniform samples would seldom ask about it). At most four attempts per
+/// sample: a message without a usable term is skipped. Seeded by `cfg.seed`.
+pub fn match_samples(conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<Vec<MatchSample>> {
     let (lo, hi): (Option<i64>, Option<i64>) =
         conn.query_row("SELECT min(id), max(id) FROM messages", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(()) };
-    let salt = match tokenizer {
-        Tokenizer::Unicode61 => 1,
-        Tokenizer::Trigram => 2,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ salt);
-    let mut row =
-        conn.prepare(&format!("SELECT id, {} FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1", fts_body_sql("")))?;
-    let mut includes = conn.prepare(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND rowid = ?2"))?;
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(Vec::new()) };
+    let body = fts_body_sql("");
+    const NUL_FIRST: &str = "substr(CAST(content AS BLOB), 1, 1) = x'00'";
+    let mut any_row = conn.prepare(&format!("SELECT id, {body} FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1"))?;
+    let mut nul_row =
+        conn.prepare(&format!("SELECT id, {body} FROM messages WHERE {NUL_FIRST} ORDER BY id >= ?1 DESC, id LIMIT 1"))?;
+    let mut samples = Vec::new();
+    for (table, tokenizer) in FTS_TABLES {
+        let salt = match tokenizer {
+            Tokenizer::Unicode61 => 1,
+            Tokenizer::Trigram => 2,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ salt);
+        let wanted = [(false, cfg.fts_samples), (true, u32::from(cfg.fts_samples > 0))];
+        for (nul_prefixed, count) in wanted {
+            let row = if nul_prefixed { &mut nul_row } else { &mut any_row };
+            let mut taken = 0;
+            for _ in 0..count.saturating_mul(4) {
+                if taken == count {
+                    break;
+                }
+                let from = rng.random_range(lo..=hi);
+                // A body that is not text is the atomicity check's finding (torn row), not ours.
+                let Some((id, Some(body))) =
+                    row.query_row([from], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1).ok()))).optional()?
+                else {
+                    continue;
+                };
+                let Some(term) = pick_term(&body, tokenizer, &mut rng) else { continue };
+                taken += 1;
+                samples.push(MatchSample { table, id, term, nul_prefixed: body.starts_with('\0') });
+            }
+        }
+    }
+    Ok(samples)
+}
+
+/// Every hit of a sample's query must be a message (for trigram: one whose text holds the
+/// substring): an index that answers with other rows is damaged.
+fn wrong_hits(conn: &Connection, samples: &[&MatchSample], problems: &mut FtsProblems) -> rusqlite::Result<()> {
+    let Some(first) = samples.first() else { return Ok(()) };
+    let table = first.table;
+    let tokenizer = FTS_TABLES.iter().find(|(t, _)| *t == table).map(|(_, k)| *k).expect("a session store table");
     let hit_check = match tokenizer {
         Tokenizer::Unicode61 => format!(
             "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 \
@@ -146,32 +223,21 @@ pub(super) fn sampled_queries(
         ),
     };
     let mut bad_hits = conn.prepare(&hit_check)?;
-    // `fts_samples` queries; a row without a usable term is skipped, at most four attempts per
-    // sample.
-    let mut sampled = 0;
-    for _ in 0..cfg.fts_samples.saturating_mul(4) {
-        if sampled == cfg.fts_samples || problems.len() > 16 {
-            break;
-        }
-        let from = rng.random_range(lo..=hi);
-        // A body that is not text is the atomicity check's finding (torn row), not ours.
-        let Some((id, Some(body))) =
-            row.query_row([from], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1).ok()))).optional()?
-        else {
-            continue;
-        };
-        let Some(term) = pick_term(&body, tokenizer, &mut rng) else { continue };
-        sampled += 1;
-        let query = format!("\"{term}\"");
-        if includes.query_row(rusqlite::params![query, id], |r| r.get::<_, i64>(0))? == 0 {
-            problems.push(format!("{table}: MATCH {query} misses message {id}, which contains it"));
-        }
-        let bad = bad_hits.query_row(rusqlite::params![query, term], |r| r.get::<_, i64>(0))?;
+    for s in samples {
+        let query = s.query();
+        let bad = bad_hits.query_row(rusqlite::params![query, s.term], |r| r.get::<_, i64>(0))?;
         if bad > 0 {
-            problems.push(format!("{table}: MATCH {query} returns {bad} rows that are not messages containing it"));
+            problems
+                .index
+                .push(format!("{table}: MATCH {query} returns {bad} rows that are not messages containing it"));
         }
     }
     Ok(())
+}
+
+/// Per sample, whether the index finds its message, asked of the connection's own build.
+pub(super) fn found(conn: &Connection, samples: &[MatchSample]) -> rusqlite::Result<Vec<bool>> {
+    samples.iter().map(|s| conn.query_row(&s.includes_sql(), [], |r| r.get::<_, i64>(0)).map(|n| n > 0)).collect()
 }
 
 /// A query term present in `body`: an ASCII alphanumeric token for unicode61 (which splits

@@ -7,7 +7,8 @@
 //! |---|---|---|---|
 //! | 1 | `open` | the files | the image does not open, or its first read fails |
 //! | 2 | `integrity` | a connection | `PRAGMA integrity_check` (or `quick_check`) is not `ok` |
-//! | 3 | `fts` | a connection | an FTS5 table fails its own integrity-check; with the schema, an index differs from its rows or misses a sampled MATCH |
+//! | 3 | `fts` | a connection | an FTS5 table fails its own integrity-check; with the schema, an index differs from its rows or answers a sampled MATCH with rows that do not contain the term |
+//! | 3b | `fts_miss` | the schema | a sampled MATCH misses a message that contains the term |
 //! | 4 | `lost_ack` | acknowledgements | an acknowledged commit is absent (all of them, when the schema's tables are gone) |
 //! | 5 | `phantom` | the schema, acknowledgements | a transaction present that was never begun |
 //! | 6 | `atomicity` | the schema | a transaction partly present, a torn row |
@@ -91,6 +92,29 @@ pub struct CheckReport {
     pub present: BTreeMap<u64, u64>,
     /// The image holds the session store's tables.
     pub session_store: bool,
+    /// Check 3 found an index's rows different from the table it indexes (or an index
+    /// missing): read from plain tables, which no SQLite build reads differently. Its other
+    /// findings read the index itself, which another build may read differently.
+    pub fts_rows_differ: bool,
+    /// The MATCH queries check `fts_miss` asked, each with whether the oracle's build found its
+    /// message: another build asks the same.
+    pub match_samples: Vec<(ledger::MatchSample, bool)>,
+}
+
+/// Check 3's problems, by what they read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FtsProblems {
+    /// The index: its own integrity-check, its answers to MATCH, errors met reading it. Two
+    /// SQLite builds may read one index differently.
+    pub index: Vec<String>,
+    /// An index's rows against the table it indexes, an index missing.
+    pub rows: Vec<String>,
+}
+
+impl FtsProblems {
+    pub fn all(self) -> Vec<String> {
+        self.index.into_iter().chain(self.rows).collect()
+    }
 }
 
 impl CheckReport {
@@ -168,14 +192,17 @@ pub trait Schema: Sync + std::fmt::Debug {
     /// damage met here is the open check's.
     fn recognise(&self, conn: &Connection) -> rusqlite::Result<bool>;
     /// Check 3 beyond every FTS5 table's own integrity-check (`fts_tables` are the image's):
-    /// the indexes against the rows they index, sampled MATCH queries. Adds to `problems`.
+    /// the indexes against the rows they index, the hits of sampled MATCH queries. Adds to
+    /// `problems`.
     fn fts(
         &self,
         conn: &Connection,
         fts_tables: &[String],
         cfg: &CheckConfig,
-        problems: &mut Vec<String>,
+        problems: &mut FtsProblems,
     ) -> rusqlite::Result<()>;
+    /// Check 3b's queries: terms the image's rows hold, each of which must find its row.
+    fn match_samples(&self, conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<Vec<ledger::MatchSample>>;
     /// Per writer, the sorted sequence numbers of the transactions present.
     fn present(&self, conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>>;
     /// Check 6: the transactions present whose rows are not all there, as problems.
@@ -213,10 +240,11 @@ pub struct Check {
 
 /// The oracle's checks, in the order they run. Checks 1–3 and 8 are generic
 /// ([`generic`]); 3 and 8 do more, and 4–7 exist, where the writer's [`Schema`] is in the image.
-pub const CHECKS: [Check; 8] = [
+pub const CHECKS: [Check; 9] = [
     Check { kind: ViolationKind::Open, needs: Needs::Files, run: open },
     Check { kind: ViolationKind::Integrity, needs: Needs::Connection, run: integrity_check },
     Check { kind: ViolationKind::Fts, needs: Needs::Connection, run: fts_check },
+    Check { kind: ViolationKind::FtsMiss, needs: Needs::Schema, run: fts_miss },
     Check { kind: ViolationKind::LostAck, needs: Needs::Acks, run: lost_ack },
     Check { kind: ViolationKind::Phantom, needs: Needs::SchemaAndAcks, run: phantom },
     Check { kind: ViolationKind::Atomicity, needs: Needs::Schema, run: atomicity },
@@ -302,7 +330,13 @@ pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected
         path: db_path,
         cfg,
         expected,
-        report: CheckReport { results: Vec::new(), present: BTreeMap::new(), session_store: false },
+        report: CheckReport {
+            results: Vec::new(),
+            present: BTreeMap::new(),
+            session_store: false,
+            fts_rows_differ: false,
+            match_samples: Vec::new(),
+        },
         conn: None,
         unopened: None,
         integrity_lines: None,
@@ -363,7 +397,10 @@ fn integrity_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
 /// Check 3: every FTS5 table's own integrity-check, then the schema's FTS checks.
 fn fts_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
     Ok(match fts(image.conn(), image.cfg, image.report.session_store, image.integrity_lines.as_deref()) {
-        Ok(problems) => outcome_of(problems),
+        Ok(problems) => {
+            image.report.fts_rows_differ = !problems.rows.is_empty();
+            outcome_of(problems.all())
+        }
         Err(e) => classify(&image.report, "fts", e)?,
     })
 }
@@ -375,12 +412,30 @@ fn fts(
     cfg: &CheckConfig,
     schema: bool,
     integrity_lines: Option<&[String]>,
-) -> rusqlite::Result<Vec<String>> {
-    let (tables, mut problems) = fts_integrity(conn, integrity_lines)?;
+) -> rusqlite::Result<FtsProblems> {
+    let (tables, index) = fts_integrity(conn, integrity_lines)?;
+    let mut problems = FtsProblems { index, rows: Vec::new() };
     if schema {
         cfg.schema.fts(conn, &tables, cfg, &mut problems)?;
     }
     Ok(problems)
+}
+
+/// Check 3b: every sampled MATCH query finds the message its term came from
+/// ([`ledger::misses`]), asked of the oracle's own build; a cell whose writers run on another
+/// build asks theirs too (`oracle::crosscheck`).
+fn fts_miss(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
+    let samples = match image.cfg.schema.match_samples(image.conn(), image.cfg) {
+        Ok(samples) => samples,
+        Err(e) => return classify(&image.report, "fts_miss: sample messages", e),
+    };
+    Ok(match ledger::found(image.conn(), &samples) {
+        Ok(found) => {
+            image.report.match_samples = samples.into_iter().zip(found).collect();
+            outcome_of(image.report.match_samples.iter().filter(|(_, found)| !found).map(|(s, _)| s.miss()).collect())
+        }
+        Err(e) => classify(&image.report, "fts_miss", e)?,
+    })
 }
 
 /// Check 4: every acknowledged commit is present ([`ledger::lost_acks`]).
@@ -524,7 +579,7 @@ mod tests {
         assert_eq!(kinds, CHECKS.iter().map(|c| c.kind).collect::<Vec<_>>());
         assert_eq!(report.violations(), vec![LostAck], "{report:?}");
         let blocked = report.results.iter().filter(|r| matches!(r.outcome, CheckOutcome::Blocked { .. })).count();
-        assert_eq!(blocked, 4, "phantom, atomicity, prefix and the write after recovery: {report:?}");
+        assert_eq!(blocked, 5, "fts_miss, phantom, atomicity, prefix and the write after recovery: {report:?}");
     }
 
     #[test]
@@ -532,7 +587,7 @@ mod tests {
         for mode in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
             let (_dir, db, expected) = clean(mode);
             let report = check_copy(&db, &cfg(mode), Some(&expected)).unwrap();
-            assert_eq!(report.results.len(), 8, "{report:?}");
+            assert_eq!(report.results.len(), 9, "{report:?}");
             assert!(report.results.iter().all(|r| r.outcome == CheckOutcome::Pass), "{mode:?}: {report:?}");
             assert!(report.session_store);
             assert_eq!(report.present[&WRITER], COMMITS);
@@ -545,7 +600,7 @@ mod tests {
         let report = check_copy(&db, &cfg(JournalMode::Wal), None).unwrap();
         let kinds: Vec<ViolationKind> = report.results.iter().map(|r| r.check).collect();
         use ViolationKind::*;
-        assert_eq!(kinds, vec![Open, Integrity, Fts, Atomicity, Prefix, ReopenWrite]);
+        assert_eq!(kinds, vec![Open, Integrity, Fts, FtsMiss, Atomicity, Prefix, ReopenWrite]);
         assert!(report.violations().is_empty(), "{report:?}");
     }
 
@@ -716,8 +771,8 @@ mod tests {
         assert!(fts_lines_for(&lines, "messages_fts_trigram").count() > 0, "{lines:?}");
         assert_eq!(fts_lines_for(&lines, "messages_fts").count(), 0, "{lines:?}");
         let c = cfg(JournalMode::Wal);
-        let from_pragma = fts(&conn, &c, true, Some(&lines)).unwrap();
-        let from_command = fts(&conn, &c, true, None).unwrap();
+        let from_pragma = fts(&conn, &c, true, Some(&lines)).unwrap().all();
+        let from_command = fts(&conn, &c, true, None).unwrap().all();
         let named = |p: &Vec<String>| p.iter().any(|l| l.starts_with("messages_fts_trigram: integrity-check"));
         assert!(named(&from_pragma) && named(&from_command), "{from_pragma:?} / {from_command:?}");
         assert!(!from_pragma.iter().chain(&from_command).any(|l| l.starts_with("messages_fts: integrity")));
@@ -739,6 +794,8 @@ mod tests {
         let CheckOutcome::Violation { detail } = &fts.outcome else { panic!("{report:?}") };
         assert!(detail.contains("no index row") && detail.contains("differs"), "{detail}");
         assert!(!violated(&report).contains(&ViolationKind::Integrity), "{report:?}");
+        // Read from plain tables: no other SQLite build could read it otherwise.
+        assert!(report.fts_rows_differ, "{report:?}");
     }
 
     /// Check 3's whole list of problems on `db`, as the oracle finds them (a report's detail
@@ -746,7 +803,7 @@ mod tests {
     fn fts_problems(db: &Path) -> Vec<String> {
         let conn = Connection::open(db).unwrap();
         let (_, lines) = integrity(&conn, IntegrityLevel::Full).unwrap();
-        fts(&conn, &cfg(JournalMode::Wal), true, lines.as_deref()).unwrap()
+        fts(&conn, &cfg(JournalMode::Wal), true, lines.as_deref()).unwrap().all()
     }
 
     /// Puts back every stored body of `table` as its message's: what the FTS5 table returns
@@ -759,21 +816,47 @@ mod tests {
     }
 
     #[test]
-    fn fts_fires_when_match_misses_a_sampled_message_in_either_index() {
+    fn fts_miss_fires_when_match_misses_a_sampled_message_in_either_index() {
         let (_dir, db, expected) = clean(JournalMode::Wal);
         // Every row's index entries emptied, its stored body put back: the row sets and bodies
         // still agree with `messages`, but MATCH finds nothing.
         for (table, _) in FTS_TABLES {
             mutate(&db, &format!("UPDATE {table} SET body = ''; {}", restore_bodies(table)));
         }
-        assert_eq!(violated(&run(&db, &expected)), vec![ViolationKind::Integrity, ViolationKind::Fts]);
+        let report = run(&db, &expected);
+        assert_eq!(
+            violated(&report),
+            vec![ViolationKind::Integrity, ViolationKind::Fts, ViolationKind::FtsMiss],
+            "{report:?}"
+        );
+        assert!(!report.fts_rows_differ, "the rows still agree: only the index is wrong");
         let problems = fts_problems(&db);
+        assert!(detail(&report, ViolationKind::FtsMiss).contains(" misses message "), "{report:?}");
         for (table, _) in FTS_TABLES {
             // The FTS5 verdict in integrity_check's words, read for the table it names.
             let verdict = format!("{table}: integrity-check: malformed inverted index for FTS5 table main.{table}");
             assert!(problems.contains(&verdict), "{problems:?}");
-            let missed = format!("{table}: MATCH ");
-            assert!(problems.iter().any(|p| p.starts_with(&missed) && p.contains(" misses message ")), "{problems:?}");
+            assert!(report.match_samples.iter().any(|(s, _)| s.table == table), "{report:?}");
+        }
+        // Every sample asked, every one missed; the NUL-prefixed message the workload holds
+        // asked about too.
+        let per_table = cfg(JournalMode::Wal).fts_samples as usize + 1;
+        assert_eq!(report.match_samples.len(), 2 * per_table, "{report:?}");
+        assert!(report.match_samples.iter().all(|(_, found)| !found), "{report:?}");
+        assert!(report.match_samples.iter().any(|(s, _)| s.nul_prefixed), "{report:?}");
+    }
+
+    #[test]
+    fn fts_miss_passes_a_clean_index_and_asks_every_sample() {
+        let (_dir, db, expected) = clean(JournalMode::Wal);
+        let report = run(&db, &expected);
+        assert!(violated(&report).is_empty(), "{report:?}");
+        assert!(!report.match_samples.is_empty() && report.match_samples.iter().all(|(_, found)| *found));
+        for (s, _) in &report.match_samples {
+            let conn = Connection::open(&db).unwrap();
+            // The statement another build would be asked: it finds the message here.
+            let n: i64 = conn.query_row(&s.includes_sql(), [], |r| r.get(0)).unwrap();
+            assert_eq!(n, 1, "{s:?}");
         }
     }
 

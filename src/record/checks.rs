@@ -14,8 +14,15 @@ pub enum ViolationKind {
     Open,
     /// 2. `PRAGMA integrity_check`.
     Integrity,
-    /// 3. FTS5 `integrity-check` on every FTS table, and sampled MATCH queries.
+    /// 3. FTS5 `integrity-check` on every FTS table, each index against its rows, and no
+    ///    sampled MATCH query returns a row that lacks the term.
     Fts,
+    /// 3b. a sampled MATCH query misses a row whose text contains the term, asked of the
+    ///     writers' own SQLite build too: what the application's search would not find. Where
+    ///     the index is damaged, `fts` says so; this is the wrong answer a user sees, which an
+    ///     old build gives on an index it calls consistent (trigram text that begins with NUL,
+    ///     SQLite before 3.48.0).
+    FtsMiss,
     /// 4. every acknowledged commit is present.
     LostAck,
     /// 5. nothing is present that was never begun.
@@ -33,10 +40,11 @@ pub enum ViolationKind {
 }
 
 impl ViolationKind {
-    pub const ALL: [ViolationKind; 9] = [
+    pub const ALL: [ViolationKind; 10] = [
         ViolationKind::Open,
         ViolationKind::Integrity,
         ViolationKind::Fts,
+        ViolationKind::FtsMiss,
         ViolationKind::LostAck,
         ViolationKind::Phantom,
         ViolationKind::Atomicity,
@@ -50,8 +58,9 @@ impl ViolationKind {
     pub fn is_damage(self) -> bool {
         match self {
             // A lost commit is loss, not damage; a crashed writer is an event of the trial,
-            // not a state of the file.
-            ViolationKind::LostAck | ViolationKind::WriterCrash => false,
+            // not a state of the file; a search that misses is a wrong answer (the damage
+            // behind one, if any, is `fts`'s finding).
+            ViolationKind::LostAck | ViolationKind::WriterCrash | ViolationKind::FtsMiss => false,
             ViolationKind::Open
             | ViolationKind::Integrity
             | ViolationKind::Fts
@@ -67,6 +76,7 @@ impl ViolationKind {
             ViolationKind::Open => "open",
             ViolationKind::Integrity => "integrity",
             ViolationKind::Fts => "fts",
+            ViolationKind::FtsMiss => "fts_miss",
             ViolationKind::LostAck => "lost_ack",
             ViolationKind::Phantom => "phantom",
             ViolationKind::Atomicity => "atomicity",

@@ -43,7 +43,7 @@ struct CellAgg {
     violating_states: u64,
     /// Crash states showing at least one damage kind (`ViolationKind::is_damage`).
     damaged_states: u64,
-    /// Crash states showing each kind; all eight kinds are always present.
+    /// Crash states showing each kind; every kind is always present.
     violations: BTreeMap<ViolationKind, u64>,
     commits: u64,
     commit_latency_us: Histogram<u64>,

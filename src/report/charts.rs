@@ -91,11 +91,12 @@ pub struct ChartSpec {
 }
 
 /// The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency,
-/// and Paul Tol's wine for a ninth; one per violation kind.
+/// and Paul Tol's olive and wine for a ninth and tenth; one per violation kind.
 const PALETTE: [RGBColor; ViolationKind::ALL.len()] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
+    RGBColor(153, 153, 51),
     RGBColor(204, 121, 167),
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),

@@ -1,5 +1,6 @@
 //! `summary.md`: a header line, one table row per cell, the failures, a legend.
 
+use crate::fault::{SqliteVersion, TRIGRAM_NUL_INDEXED_FROM};
 use crate::record::checks::ViolationKind;
 use crate::report::charts;
 use crate::report::summary::{CellSummary, Summary};
@@ -143,7 +144,7 @@ fn builds_and_closes(out: &mut String, summary: &Summary) {
     let _ = writeln!(out, "\n## SQLite builds and closes\n");
     let _ = writeln!(out, "| cell | writers' SQLite | cross-version disagreements | closes alone / clean closes |");
     let _ = writeln!(out, "|---|---|--:|--:|");
-    for c in shown {
+    for &c in &shown {
         let build = c.writer_sqlite.as_ref().map_or_else(
             || format!("{} (no writer reported)", c.cell.sqlite),
             |s| format!("{} {} (`{}`)", c.cell.sqlite, s.version, s.source_id),
@@ -157,12 +158,31 @@ fn builds_and_closes(out: &mut String, summary: &Summary) {
     }
     let _ = writeln!(
         out,
-        "\nThe oracle runs on SQLite {} (bundled). Where it called an image damaged and the writers' own build, \
-         checking the same image, did not, the trial counts a cross-version disagreement instead of damage. A \
-         close is alone when the WAL was gone after it: the closer checkpointed and deleted it as the last \
-         connection it believed it was.",
+        "\nThe oracle runs on SQLite {} (bundled); on a cell whose writers run on another build, that build checks \
+         every image too, and only what both call damage counts as damage. Where one build calls an image damaged \
+         and the other does not, or only the oracle's search misses a message, the trial counts a cross-version \
+         disagreement instead. A close is alone when the WAL was gone after it: the closer checkpointed and \
+         deleted it as the last connection it believed it was.",
         summary.meta.sqlite_version
     );
+    let mut old_trigram: Vec<&str> = shown
+        .iter()
+        .filter_map(|c| c.writer_sqlite.as_ref())
+        .filter(|s| SqliteVersion::parse(&s.version).is_some_and(|v| v < TRIGRAM_NUL_INDEXED_FROM))
+        .map(|s| s.version.as_str())
+        .collect();
+    old_trigram.sort_unstable();
+    old_trigram.dedup();
+    if !old_trigram.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSQLite {} (before {TRIGRAM_NUL_INDEXED_FROM}) indexes trigram text that begins with NUL as empty: the \
+             writers' own search misses those messages (`fts_miss`, the `miss` column), which the built-in \
+             expectation allows there, and the bundled build calls such an index malformed (a cross-version \
+             disagreement).",
+            old_trigram.join(", ")
+        );
+    }
 }
 
 /// The failing cells with their trials' replay lines, then the inconclusive trials' reasons.
@@ -220,7 +240,8 @@ fn legend(out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "- Kinds: open, integ(rity_check), fts, lost (acknowledged commit lost), phant(om), atom(icity), \
+        "- Kinds: open, integ(rity_check), fts, miss (a sampled search missed a message holding the term: \
+         `fts_miss`), lost (acknowledged commit lost), phant(om), atom(icity), \
          prefix (hole in a writer's sequence), reopen (write after recovery), crash (a writer died of \
          something crashfuzz did not send: `writer_crash`). Inconclusive trials are not crash states."
     );

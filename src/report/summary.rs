@@ -303,7 +303,7 @@ impl CellSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectationSummary {
     pub canary: bool,
-    /// All eight kinds.
+    /// Every kind.
     pub levels: BTreeMap<ViolationKind, Level>,
     pub describe: String,
     pub source: Vec<String>,

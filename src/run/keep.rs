@@ -260,5 +260,14 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
     crate::fault::of(kept.cell.fault)
         .judge(&judge, &mut report.results)
         .map_err(|e| Error::Harness(format!("replay {}: {e}", dir.display())))?;
+    // A cell whose writers ran on another build: that build judges again beside the oracle.
+    if !kept.cell.sqlite.is_bundled() && kept.power_loss.is_none() {
+        let build = crate::sqlite::builds::resolve(&kept.cell.sqlite.build()).map_err(|source| Error::SqliteBuild {
+            what: format!("replay {}: the writers' build", dir.display()),
+            source,
+        })?;
+        crate::oracle::crosscheck::agree_with_writers(&dir.join(KEPT_IMAGE_DIR).join(DB_NAME), &build, &mut report)
+            .map_err(|e| Error::Harness(format!("replay {}: the writers' build's check: {e:#}", dir.display())))?;
+    }
     Ok((kept, Some(report)))
 }

@@ -21,7 +21,7 @@ use crate::fault::vfs::{Injection, VfsConfig};
 use crate::fault::{self, AfterReap, Fault, Images, Judge, PlanCtx, Window, trace};
 use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::record::SqliteIdentity;
-use crate::record::checks::{CheckOutcome, CheckResult, ViolationKind, add_violation};
+use crate::record::checks::{ViolationKind, add_violation};
 use crate::record::expected::{Expected, WriterExpectation};
 use crate::record::{
     Death, FailedTxn, InjectionRecord, Role, ShutdownRecord, SurvivorRecord, TrialOutcome, TrialPlan, TrialRecord,
@@ -684,7 +684,7 @@ fn check_as_left(
     }
     let judge = Judge { pristine_db: &pristine.join(DB_NAME), other_sqlite: t.env.other_sqlite };
     t.fault.judge(&judge, &mut report.results).map_err(|e| Error::Harness(format!("trial {}: {e}", t.index)))?;
-    record.cross_version = writers_build_agrees(t, &pristine.join(DB_NAME), &mut report.results)?;
+    record.cross_version = writers_build_agrees(t, &pristine.join(DB_NAME), &mut report)?;
     // The image's own results (what `replay` re-runs), then what the processes showed.
     let image_results = report.results.clone();
     let findings = process_findings(record);
@@ -716,23 +716,16 @@ fn check_as_left(
     Ok(())
 }
 
-/// On a cell whose writers run on another build than the oracle's: when the oracle found the
-/// image damaged (`integrity`, `fts`), the writers' build checks it too, and only the damage
-/// both builds see stays a violation; the rest is returned as cross-version disagreements.
-fn writers_build_agrees(t: &Trial<'_>, pristine_db: &Path, results: &mut [CheckResult]) -> Result<Vec<String>> {
+/// On a cell whose writers run on another build than the oracle's, that build checks the image
+/// too, and the verdict is what both builds agree on
+/// ([`crate::oracle::crosscheck::agree_with_writers`]); the rest is returned as cross-version
+/// disagreements.
+fn writers_build_agrees(t: &Trial<'_>, pristine_db: &Path, report: &mut CheckReport) -> Result<Vec<String>> {
     let Some(build) = &t.env.writers[t.cell_index].sqlite.build else {
         return Ok(Vec::new());
     };
-    let damaged = |kind: ViolationKind| {
-        results.iter().any(|r| r.check == kind && matches!(r.outcome, CheckOutcome::Violation { .. }))
-    };
-    if !damaged(ViolationKind::Integrity) && !damaged(ViolationKind::Fts) {
-        return Ok(Vec::new());
-    }
-    let report = crate::oracle::crosscheck::cross_check(pristine_db, build).map_err(|e| {
-        Error::Harness(format!("trial {} ({}): the writers' build's check: {e:#}", t.index, t.cell.id()))
-    })?;
-    Ok(crate::oracle::crosscheck::keep_agreed(results, &report))
+    crate::oracle::crosscheck::agree_with_writers(pristine_db, build, report)
+        .map_err(|e| Error::Harness(format!("trial {} ({}): the writers' build's check: {e:#}", t.index, t.cell.id())))
 }
 
 /// The power-loss half of a trial: images from the trace, checked; the first failing one
@@ -766,6 +759,8 @@ fn check_traced(
         check: &check,
         dir: &image_dir,
         db_name: DB_NAME,
+        writers_build: t.env.writers[t.cell_index].sqlite.build.as_ref(),
+        disagreements: Default::default(),
     };
     let images_seed: u64 = t.rng.random();
     record.plan.images_seed = Some(images_seed);
@@ -776,6 +771,7 @@ fn check_traced(
         return Ok(());
     }
     record.images = checked.images;
+    record.cross_version = im.disagreements.take();
     // What the trial's processes showed holds for every image of its trace.
     let findings = process_findings(record);
     for image in &mut record.images {

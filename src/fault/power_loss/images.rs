@@ -57,6 +57,11 @@ pub struct Imaging<'a> {
     pub dir: &'a Path,
     /// The database's file name within `dir`.
     pub db_name: &'a str,
+    /// The writers' SQLite build, when it is not the oracle's: it checks every image beside the
+    /// oracle, and the verdict is what both agree on (`oracle::crosscheck`).
+    pub writers_build: Option<&'a crate::sqlite::builds::ResolvedBuild>,
+    /// The cross-version disagreements of the images checked so far.
+    pub disagreements: std::cell::RefCell<Vec<String>>,
 }
 
 impl Imaging<'_> {
@@ -78,10 +83,18 @@ impl Imaging<'_> {
         builder::analyze(&names, self.records, cut, &self.device)
     }
 
-    /// Writes `files` into the image directory (and nothing else) and checks them.
+    /// Writes `files` into the image directory (and nothing else) and checks them; with the
+    /// writers' build, also into `pristine/` beside it, which that build checks.
     pub fn check_files(&self, files: &Files, expected: &Expected) -> anyhow::Result<CheckReport> {
         dbfiles::write_files(self.dir, files)?;
-        oracle::check_image(&self.dir.join(self.db_name), self.check, Some(expected))
+        let mut report = oracle::check_image(&self.dir.join(self.db_name), self.check, Some(expected))?;
+        if let Some(build) = self.writers_build {
+            let pristine = self.dir.with_extension("pristine");
+            dbfiles::write_files(&pristine, files)?;
+            let said = oracle::crosscheck::agree_with_writers(&pristine.join(self.db_name), build, &mut report)?;
+            self.disagreements.borrow_mut().extend(said);
+        }
+        Ok(report)
     }
 }
 
@@ -306,6 +319,8 @@ mod canary_tests {
             check: &check_cfg,
             dir: &image_dir,
             db_name: "db.sqlite",
+            writers_build: None,
+            disagreements: Default::default(),
         };
         let analysis = im.analyze(cut);
         let choices: Vec<Choice> = analysis.undetermined.iter().map(choose).collect();
@@ -343,6 +358,8 @@ mod canary_tests {
             },
             dir: &t.path,
             db_name: "db.sqlite",
+            writers_build: None,
+            disagreements: Default::default(),
         }
         .analyze(cut);
         assert_eq!(
