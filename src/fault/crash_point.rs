@@ -106,7 +106,7 @@ fn measure_short_trace(p: &Prepare<'_>) -> Result<u64> {
     remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
     std::fs::copy(p.template, &db).map_err(io(format!("copy template to {}", db.display())))?;
     let trace_path = dir.join(crate::fault::trace::TRACE_FILE);
-    let _ = std::fs::remove_file(&trace_path);
+    let _ = trace::remove(&trace_path);
     let id = writer_id(0, 0);
     let mut cfg = WriterConfig::for_cell(p.cell, sc, &db, vec![dir.join("acks.log")], id, p.seed);
     cfg.vfs = Some(VfsConfig { writer: id, trace_path: trace_path.clone(), injection: Injection::None });

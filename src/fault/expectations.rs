@@ -291,7 +291,7 @@ proptest! {
             prop_assert_eq!(on.level(ViolationKind::FtsMiss), Level::Allowed);
             prop_assert!(on.source.join("; ").contains("NUL"), "{:?}", on.source);
         } else {
-            prop_assert_eq!(&on, &builtin(&cell));
+            prop_assert_eq!(&on, &of_fault);
         }
     }
 }

@@ -2,9 +2,9 @@
 //! and the writer append it, and the reading of it back.
 //!
 //! One trace file per trial, shared by every writer of the trial, opened `O_APPEND`. Each
-//! record is one `write(2)` of a length-prefixed [postcard](https://docs.rs/postcard) frame, so
-//! concurrent writers interleave whole records in the order the kernel applied them, and a
-//! record survives the writer's SIGKILL the moment the call returns (it is in the page cache;
+//! record is one `write(2)` of a length-prefixed frame holding its *order stamp* and the record
+//! in [postcard](https://docs.rs/postcard), so concurrent writers interleave whole records, and
+//! a record survives the writer's SIGKILL the moment the call returns (it is in the page cache;
 //! the trace is read by the driver on the same running machine, never after a real power loss).
 //! A SIGKILL can cut a large `write(2)` short between pages: a torn last frame is ignored.
 //!
@@ -12,6 +12,19 @@
 //! the trace always happened. An operation the writer was killed in the middle of, or after
 //! but before its record, is simply absent: that is a crash image in which the power failed
 //! before that operation, which is one of the states a power loss can leave.
+//!
+//! **Order across processes.** Appending after the operation means two processes' records can
+//! reach the file out of the order their operations started in (a writer descheduled between
+//! its `pwrite` and its append). So every record carries a stamp taken from a counter shared by
+//! every process of the trial ([`OrderCounter`], a memory-mapped file beside the trace), and
+//! [`decode`] returns the records sorted by stamp. A change (write, truncation, open, deletion)
+//! takes its stamp *before* it starts; a sync (of a file or of the directory) *after* it
+//! returned. So whatever started before a sync finished is ordered before it and counts as
+//! covered by it, and whatever started after it finished, after it. The approximation is one
+//! way only: a write that overlapped a sync counts as covered although the disk may have
+//! missed it, so the model may not explore a state a disk could leave, but never builds one no
+//! disk could (which would be a false finding). SQLite's locks keep most of a file's writes
+//! and syncs from overlapping across processes in the first place.
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -32,6 +45,14 @@ pub enum FileKind {
     Other,
 }
 
+/// A file's identity on its file system (`st_dev`, `st_ino`), read right after the open: two
+/// handles with one identity are one file, whoever believed they created it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
 /// A file handle within a trace: the writer that opened it and its open counter there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FileRef {
@@ -42,8 +63,10 @@ pub struct FileRef {
 /// One operation, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
-    /// `xOpen` succeeded. `created`: the path did not exist before (a new directory entry).
-    Open { file: FileRef, path: String, kind: FileKind, created: bool },
+    /// `xOpen` succeeded. `created`: the path did not exist just before (this process
+    /// believes it made a new directory entry; another may have made it in between). `id`:
+    /// the file it opened (`None` when it could not be read).
+    Open { file: FileRef, path: String, kind: FileKind, created: bool, id: Option<FileId> },
     /// `xWrite` of `data` at `offset` succeeded.
     Write {
         file: FileRef,
@@ -79,11 +102,18 @@ pub const SYNC_FULL: i32 = 0x03;
 impl Record {
     /// Encodes one frame: a little-endian `u32` length, then the postcard bytes.
     pub fn frame(&self) -> Vec<u8> {
-        let body = postcard::to_stdvec(self).expect("a trace record always serializes");
-        let len = u32::try_from(body.len()).expect("a record is far below 4 GiB");
-        let mut frame = Vec::with_capacity(4 + body.len());
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&body);
+        self.frame_at(0)
+    }
+
+    /// The frame of this record with order stamp `order`: `[len: u32 LE][order: u64 LE][body]`,
+    /// `len` counting the stamp and the body.
+    pub fn frame_at(&self, order: u64) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(64);
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(&order.to_le_bytes());
+        let mut frame = postcard::to_extend(self, frame).expect("a trace record always serializes");
+        let len = u32::try_from(frame.len() - 4).expect("a record is far below 4 GiB");
+        frame[..4].copy_from_slice(&len.to_le_bytes());
         frame
     }
 
@@ -136,6 +166,7 @@ pub struct Trace {
 /// error (the trace is the harness's own file: that is a harness bug or a disk problem).
 pub fn decode(bytes: &[u8]) -> Result<Trace, String> {
     let mut trace = Trace::default();
+    let mut stamped: Vec<(u64, Record)> = Vec::new();
     let mut at = 0usize;
     while at < bytes.len() {
         let Some(len_bytes) = bytes.get(at..at + 4) else {
@@ -147,12 +178,90 @@ pub fn decode(bytes: &[u8]) -> Result<Trace, String> {
             trace.torn_tail = true;
             break;
         };
-        let record: Record = postcard::from_bytes(body)
-            .map_err(|e| format!("trace record {} at byte {at}: {e}", trace.records.len()))?;
-        trace.records.push(record);
+        let Some((order, body)) = body.split_first_chunk::<8>() else {
+            return Err(format!(
+                "trace record {} at byte {at}: a frame of {len} bytes has no order stamp",
+                stamped.len()
+            ));
+        };
+        let record: Record =
+            postcard::from_bytes(body).map_err(|e| format!("trace record {} at byte {at}: {e}", stamped.len()))?;
+        stamped.push((u64::from_le_bytes(*order), record));
         at += 4 + len;
     }
+    // Stable: records of equal stamps (one process's own, unstamped ones) keep file order.
+    stamped.sort_by_key(|(order, _)| *order);
+    trace.records = stamped.into_iter().map(|(_, r)| r).collect();
     Ok(trace)
+}
+
+/// The order stamps of a trial: a `u64` in a file beside the trace (`trace.bin.order`),
+/// memory-mapped shared by every process that traces into it, incremented atomically.
+pub struct OrderCounter {
+    counter: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+}
+
+// SAFETY: the pointer is to a shared mapping that lives as long as the counter (never unmapped:
+// a counter lives for its process), used only through an `AtomicU64`.
+unsafe impl Send for OrderCounter {}
+// SAFETY: as above: every access is atomic.
+unsafe impl Sync for OrderCounter {}
+
+impl std::fmt::Debug for OrderCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderCounter").field("next", &self.peek()).finish()
+    }
+}
+
+/// The counter file of the trace at `trace`.
+pub fn order_path(trace: &Path) -> std::path::PathBuf {
+    let mut name = trace.as_os_str().to_owned();
+    name.push(".order");
+    name.into()
+}
+
+impl OrderCounter {
+    /// Maps the counter file beside `trace` (created, 8 zero bytes, when absent; a second
+    /// process maps the same one).
+    pub fn open(trace: &Path) -> std::io::Result<OrderCounter> {
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap};
+        let path = order_path(trace);
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        // Growing to 8 bytes is idempotent: a second process finds them there and keeps them.
+        if file.metadata()?.len() < 8 {
+            file.set_len(8)?;
+        }
+        let len = std::num::NonZeroUsize::new(8).expect("8 is not zero");
+        // SAFETY: a fresh shared mapping of 8 bytes of a regular file we hold open; nothing else
+        // in this process maps it, and it is only accessed as one AtomicU64 (8-byte aligned:
+        // mappings are page aligned).
+        let ptr =
+            unsafe { mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &file, 0) }
+                .map_err(std::io::Error::from)?;
+        Ok(OrderCounter { counter: ptr.cast() })
+    }
+
+    /// The next stamp: taken before an operation starts.
+    pub fn next(&self) -> u64 {
+        // SAFETY: the mapping is live for the counter's life (see the Send impl).
+        unsafe { self.counter.as_ref() }.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn peek(&self) -> u64 {
+        // SAFETY: as in `next`.
+        unsafe { self.counter.as_ref() }.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Removes the trace at `path` and its order stamps, for a fresh trial (absent files are fine).
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    for file in [path.to_path_buf(), order_path(path)] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Ok(()) | Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Reads and decodes the trace at `path`.
@@ -178,7 +287,8 @@ mod tests {
                 file: file(h),
                 path: format!("/tmp/x/db.sqlite-{h}"),
                 kind: FileKind::Wal,
-                created
+                created,
+                id: None,
             }),
             (0u32..4, any::<i32>()).prop_map(|(h, flags)| Record::Sync { file: file(h), flags }),
             any::<u64>().prop_map(|seq| Record::Ack { writer: 7, seq }),
@@ -207,6 +317,36 @@ mod tests {
             prop_assert_eq!(&part.records[..], &records[..n]);
             prop_assert_eq!(part.torn_tail, boundary != at);
         }
+    }
+
+    proptest! {
+        /// Whatever order the frames reach the file in, the records come back in the order of
+        /// their stamps (records of one stamp in file order).
+        #[test]
+        fn records_come_back_in_stamp_order(records in proptest::collection::vec(record(), 1..20), seed in any::<u64>()) {
+            use rand::SeedableRng;
+            use rand::seq::SliceRandom;
+            let mut stamped: Vec<(u64, Record)> = records.iter().cloned().enumerate().map(|(i, r)| (i as u64, r)).collect();
+            stamped.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+            let bytes: Vec<u8> = stamped.iter().flat_map(|(order, r)| r.frame_at(*order)).collect();
+            prop_assert_eq!(decode(&bytes).unwrap().records, records);
+        }
+    }
+
+    /// Two mappings of one counter file (as two processes have) hand out each stamp once; a
+    /// removed trace takes its counter with it.
+    #[test]
+    fn the_order_counter_is_shared_by_every_mapping_of_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join(TRACE_FILE);
+        let (a, b) = (OrderCounter::open(&trace).unwrap(), OrderCounter::open(&trace).unwrap());
+        let stamps = [a.next(), b.next(), a.next(), b.next()];
+        assert_eq!(stamps, [0, 1, 2, 3]);
+        std::fs::write(&trace, b"").unwrap();
+        remove(&trace).unwrap();
+        assert!(!trace.exists() && !order_path(&trace).exists());
+        assert_eq!(OrderCounter::open(&trace).unwrap().next(), 0, "a fresh trial starts at 0");
+        remove(&trace).unwrap();
     }
 
     #[test]

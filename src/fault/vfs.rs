@@ -78,7 +78,7 @@
 //!   allocation (the frame, sized up front, with the data copied straight into it by a borrowed
 //!   twin of [`Record::Write`] whose encoding is tested equal to the real one) and one `write(2)`.
 
-use super::trace::{FileKind, FileRef, Record};
+use super::trace::{FileId, FileKind, FileRef, Record};
 use rusqlite::ffi;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -86,6 +86,7 @@ use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -192,6 +193,8 @@ struct Global {
     trace_path: PathBuf,
     /// Opened `O_APPEND`; every record is one `write_all` of one frame.
     trace: File,
+    /// The trial's order stamps, shared with every other process tracing into the same file.
+    order: super::trace::OrderCounter,
     real: RealVfs,
     ops: AtomicU64,
     injected: AtomicU64,
@@ -215,11 +218,14 @@ pub fn register(cfg: VfsConfig) -> Result<(), String> {
     if real.is_null() {
         return Err("SQLite has no `unix` VFS".to_string());
     }
+    let order = super::trace::OrderCounter::open(&cfg.trace_path)
+        .map_err(|e| format!("order stamps beside {}: {e}", cfg.trace_path.display()))?;
     let global = Global {
         writer: cfg.writer,
         injection: cfg.injection,
         trace_path: cfg.trace_path,
         trace,
+        order,
         real: RealVfs(real),
         ops: AtomicU64::new(0),
         injected: AtomicU64::new(0),
@@ -271,7 +277,7 @@ pub fn register(cfg: VfsConfig) -> Result<(), String> {
 /// An error when the VFS is not registered.
 pub fn append(record: &Record) -> std::io::Result<()> {
     let g = GLOBAL.get().ok_or_else(|| std::io::Error::other(format!("VFS {VFS_NAME} is not registered")))?;
-    (&g.trace).write_all(&record.frame())
+    (&g.trace).write_all(&record.frame_at(g.order.next()))
 }
 
 /// Counted operations so far (attempted, injected or not).
@@ -295,13 +301,14 @@ fn emit(g: &Global, frame: &[u8]) {
     }
 }
 
-fn emit_record(g: &Global, record: &Record) {
-    emit(g, &record.frame());
+/// Appends `record` with the order stamp `order`, taken before its operation started.
+fn emit_record(g: &Global, order: u64, record: &Record) {
+    emit(g, &record.frame_at(order));
 }
 
-/// Upper bound on a `Write` frame's bytes besides the data: length prefix 4, variant 1, writer
-/// varint 10, handle varint 5, offset varint 10, data length varint 5.
-const WRITE_FRAME_OVERHEAD_MAX: usize = 4 + 1 + 10 + 5 + 10 + 5;
+/// Upper bound on a `Write` frame's bytes besides the data: length prefix 4, order stamp 8,
+/// variant 1, writer varint 10, handle varint 5, offset varint 10, data length varint 5.
+const WRITE_FRAME_OVERHEAD_MAX: usize = 4 + 8 + 1 + 10 + 5 + 10 + 5;
 /// The index of `Record::Write` among `Record`'s variants (postcard encodes it as a varint).
 const WRITE_VARIANT_INDEX: u32 = 1;
 
@@ -325,9 +332,10 @@ impl Serialize for WriteRef<'_> {
 }
 
 /// The frame of `Record::Write { file, offset, data }`, in one allocation.
-fn write_frame(file: FileRef, offset: u64, data: &[u8]) -> Vec<u8> {
+fn write_frame(order: u64, file: FileRef, offset: u64, data: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(WRITE_FRAME_OVERHEAD_MAX + data.len());
     frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(&order.to_le_bytes());
     let mut frame =
         postcard::to_extend(&WriteRef { file, offset, data }, frame).expect("serializing into a Vec cannot fail");
     let len = u32::try_from(frame.len() - 4).expect("an xWrite is below 2 GiB");
@@ -344,7 +352,7 @@ fn begin_op(g: &Global, op: Op) -> Result<(), c_int> {
         Action::Crash => crash_now(),
         Action::Fail(code) => {
             g.injected.fetch_add(1, Ordering::SeqCst);
-            emit_record(g, &Record::Injected { writer: g.writer, op: number, code });
+            emit_record(g, g.order.next(), &Record::Injected { writer: g.writer, op: number, code });
             Err(code)
         }
     }
@@ -474,6 +482,8 @@ unsafe extern "C" fn x_open(
     // name in between; for these kinds SQLite holds a lock that excludes that (the journal and
     // the WAL are only created under a write lock, the database by whoever opens it first).
     let existed = traced_path.map(|p| Path::new(OsStr::from_bytes(p.to_bytes())).exists());
+    // A change: stamped before it starts (see `trace`, "order across processes").
+    let order = g.order.next();
     // SAFETY: `file` is the allocation SQLite gave xOpen.
     let real = unsafe { real_file(file) };
     // SAFETY: the real VFS gets its own object and the inner file of our allocation, which has
@@ -516,13 +526,19 @@ unsafe extern "C" fn x_open(
     if let (Some(file_ref), Some(p), Some(existed)) = (traced, traced_path, existed) {
         let path = p.to_string_lossy().into_owned();
         g.traced_paths.lock().unwrap_or_else(|p| p.into_inner()).insert(path.as_str().into());
-        emit_record(g, &Record::Open { file: file_ref, path, kind, created: !existed });
+        // The file it opened, read right after: two handles of one file are one file in the
+        // model, however many processes believed they created it. (Between the open and this
+        // `stat` SQLite's locks keep the name from being unlinked or replaced: the journal and
+        // the WAL are deleted only by a process holding the exclusive lock.)
+        let id = std::fs::metadata(&path).ok().map(|m| FileId { dev: m.dev(), ino: m.ino() });
+        emit_record(g, order, &Record::Open { file: file_ref, path, kind, created: !existed, id });
     }
     rc
 }
 
 unsafe extern "C" fn x_delete(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char, dir_sync: c_int) -> c_int {
     let Some(g) = GLOBAL.get() else { return ffi::SQLITE_ERROR };
+    let order = g.order.next();
     // SAFETY: the unix VFS is a live static; SQLite's arguments pass through unchanged.
     let rc = unsafe {
         match (*g.real.0).xDelete {
@@ -539,9 +555,10 @@ unsafe extern "C" fn x_delete(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char, 
     let path = unsafe { CStr::from_ptr(name) }.to_string_lossy();
     if delete_is_traced(g, &path) {
         let synced = rc == ffi::SQLITE_OK && dir_sync & 1 != 0;
-        emit_record(g, &Record::Delete { path: path.clone().into_owned(), dir_sync: synced });
+        emit_record(g, order, &Record::Delete { path: path.clone().into_owned(), dir_sync: synced });
         if synced {
-            emit_record(g, &Record::DirSync { path: path.into_owned() });
+            // A sync: stamped after it returned.
+            emit_record(g, g.order.next(), &Record::DirSync { path: path.into_owned() });
         }
     }
     rc
@@ -661,7 +678,7 @@ unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
     };
     // Recorded whatever unix returned: SQLite treats the file as closed either way.
     if let (Some(file_ref), Some(g)) = (meta.traced, GLOBAL.get()) {
-        emit_record(g, &Record::Close { file: file_ref });
+        emit_record(g, g.order.next(), &Record::Close { file: file_ref });
     }
     rc
 }
@@ -682,13 +699,14 @@ unsafe extern "C" fn x_write(
     if let Err(code) = begin_op(g, Op::Write) {
         return code;
     }
+    let order = g.order.next();
     // SAFETY: SQLite's buffer and bounds, unchanged.
     let rc = unsafe { f(real, buf, amount, offset) };
     if rc == ffi::SQLITE_OK {
         let len = usize::try_from(amount).unwrap_or(0);
         // SAFETY: SQLite passes `amount` readable bytes at `buf` for the duration of the call.
         let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        emit(g, &write_frame(file_ref, offset as u64, data));
+        emit(g, &write_frame(order, file_ref, offset as u64, data));
     }
     rc
 }
@@ -703,10 +721,11 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3
             return code;
         }
     }
+    let order = traced.map(|(_, g)| g.order.next());
     // SAFETY: the call passes through unchanged.
     let rc = unsafe { f(real, size) };
-    if let (ffi::SQLITE_OK, Some((file_ref, g))) = (rc, traced) {
-        emit_record(g, &Record::Truncate { file: file_ref, size: size as u64 });
+    if let (ffi::SQLITE_OK, Some((file_ref, g)), Some(order)) = (rc, traced, order) {
+        emit_record(g, order, &Record::Truncate { file: file_ref, size: size as u64 });
     }
     rc
 }
@@ -726,14 +745,15 @@ unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int
     if rc != ffi::SQLITE_OK {
         return rc;
     }
+    // A sync: stamped after it returned (see `trace`, "order across processes").
     if let Some(file_ref) = meta.traced {
-        emit_record(g, &Record::Sync { file: file_ref, flags });
+        emit_record(g, g.order.next(), &Record::Sync { file: file_ref, flags });
     }
     // unix clears UNIXFILE_DIRSYNC after its first successful fsync of the file, having
     // fsynced the directory (it ignores a directory it cannot open or sync).
     if meta.dir_sync_pending.swap(false, Ordering::SeqCst) {
         if let Some(path) = &meta.dir_sync_path {
-            emit_record(g, &Record::DirSync { path: path.to_string() });
+            emit_record(g, g.order.next(), &Record::DirSync { path: path.to_string() });
         }
     }
     rc
@@ -1008,10 +1028,10 @@ pub(crate) mod tests {
         /// the capacity reserved for it (so it is one allocation).
         #[test]
         fn write_frame_is_the_record_frame(writer in any::<u64>(), handle in any::<u32>(), offset in any::<u64>(),
-                                           data in proptest::collection::vec(any::<u8>(), 0..5000)) {
+                                           order in any::<u64>(), data in proptest::collection::vec(any::<u8>(), 0..5000)) {
             let file = FileRef { writer, handle };
-            let frame = write_frame(file, offset, &data);
-            prop_assert_eq!(&frame, &Record::Write { file, offset, data: data.clone() }.frame());
+            let frame = write_frame(order, file, offset, &data);
+            prop_assert_eq!(&frame, &Record::Write { file, offset, data: data.clone() }.frame_at(order));
             prop_assert!(frame.len() <= WRITE_FRAME_OVERHEAD_MAX + data.len());
         }
     }
@@ -1065,13 +1085,19 @@ pub(crate) mod tests {
         let wal = records
             .iter()
             .find_map(|r| match r {
-                Record::Open { file, path, kind: FileKind::Wal, created } if *path == wal_path => {
-                    Some((*file, *created))
+                Record::Open { file, path, kind: FileKind::Wal, created, id } if *path == wal_path => {
+                    Some((*file, *created, *id))
                 }
                 _ => None,
             })
             .expect("an Open record of kind Wal");
         assert!(wal.1, "the WAL was created");
+        let on_disk = std::fs::metadata(&wal_path).unwrap();
+        assert_eq!(
+            wal.2,
+            Some(FileId { dev: on_disk.dev(), ino: on_disk.ino() }),
+            "the WAL's identity, read at its open"
+        );
         let wal_writes = records.iter().filter(|r| matches!(r, Record::Write { file, .. } if *file == wal.0)).count();
         assert!(wal_writes >= 3, "header and frames go to the WAL: {wal_writes} writes");
         assert!(

@@ -120,9 +120,7 @@ impl Lane {
                 std::fs::remove_dir_all(&leftover).map_err(io(format!("clear {}", leftover.display())))?;
             }
         }
-        if self.trace().exists() {
-            std::fs::remove_file(self.trace()).map_err(io(format!("clear {}", self.trace().display())))?;
-        }
+        crate::fault::trace::remove(&self.trace()).map_err(io(format!("clear {}", self.trace().display())))?;
         let db_bytes = db_bytes(&db);
         Ok(Start { db, history, continued_from, db_bytes })
     }

@@ -42,7 +42,7 @@
 //! (tested), which is also what a process crash at that point leaves.
 
 use crate::base::dbfiles::Files;
-use crate::fault::trace::{FileRef, Record, SYNC_FULL};
+use crate::fault::trace::{FileId, FileRef, Record, SYNC_FULL};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -202,16 +202,20 @@ fn replay(base_names: &[String], records: &[Record], device: &Device) -> Replay 
         bound.insert(name.clone(), inode);
     }
     let mut handles: HashMap<FileRef, (usize, String)> = HashMap::new();
+    // Files by their identity on the file system: a second handle of one file is that file,
+    // whoever believed they created it (two connections opening one WAL with O_CREAT).
+    let mut by_id: HashMap<FileId, usize> = HashMap::new();
     for (i, record) in records.iter().enumerate() {
         match record {
-            Record::Open { file, path, created, .. } => {
+            Record::Open { file, path, created, id, .. } => {
                 let name = file_name(path).to_string();
-                let inode = match (bound.get(&name), created) {
-                    (Some(&inode), false) => inode,
+                let known = id.and_then(|id| by_id.get(&id).copied());
+                let inode = match (known, bound.get(&name), created) {
+                    (Some(inode), _, _) | (None, Some(&inode), false) => inode,
                     // A new directory entry: a new inode, and a name change that may or may
                     // not survive. (Unbound yet not created cannot happen with one directory
                     // and every pre-existing file in `base`; treat it as a creation.)
-                    (Some(_), true) | (None, _) => {
+                    (None, Some(_), true) | (None, None, _) => {
                         let inode = r.data.len();
                         r.data.push((Vec::new(), 0));
                         r.written_out.push(0);
@@ -221,6 +225,9 @@ fn replay(base_names: &[String], records: &[Record], device: &Device) -> Replay 
                         inode
                     }
                 };
+                if let Some(id) = id {
+                    by_id.insert(*id, inode);
+                }
                 handles.insert(*file, (inode, name));
             }
             Record::Write { file, .. } | Record::Truncate { file, .. } => {
@@ -270,7 +277,10 @@ fn replay(base_names: &[String], records: &[Record], device: &Device) -> Replay 
                 let name = file_name(path).to_string();
                 r.names.push((i, name.clone(), None));
                 r.name_of.insert(i, name.clone());
-                bound.remove(&name);
+                // The file system may give a later file the same number.
+                if let Some(inode) = bound.remove(&name) {
+                    by_id.retain(|_, of| *of != inode);
+                }
             }
             Record::Close { file } => {
                 handles.remove(file);
@@ -741,6 +751,7 @@ mod tests {
                 path: format!("{DIR}{name}"),
                 kind: FileKind::MainDb,
                 created: false,
+                id: None,
             });
         }
         let mut open: Vec<bool> = vec![true; 3];
@@ -770,6 +781,7 @@ mod tests {
                         path: format!("{DIR}{}", names[n]),
                         kind: FileKind::Wal,
                         created: true,
+                        id: None,
                     });
                     next += 1;
                     open[n] = true;
@@ -1035,7 +1047,7 @@ mod tests {
     #[test]
     fn only_the_write_after_the_last_sync_is_undetermined_and_dropping_it_leaves_what_was_synced() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
             Record::Write { file: f(0), offset: 0, data: vec![2; 4096] },
             Record::Sync { file: f(0), flags: 2 },
             Record::Write { file: f(0), offset: 4096, data: vec![3; 4096] },
@@ -1056,8 +1068,8 @@ mod tests {
     #[test]
     fn a_barrier_sync_makes_earlier_writes_durable_only_on_its_file() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
-            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: false },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
+            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: false, id: None },
             Record::Write { file: f(1), offset: 0, data: vec![1; 100] },
             Record::Write { file: f(0), offset: 0, data: vec![2; 100] },
             Record::Sync { file: f(1), flags: 2 },
@@ -1087,8 +1099,8 @@ mod tests {
         let no_barrier = Device { fsync_barrier: false, ..Device::default() };
         let names: Vec<String> = base().keys().cloned().collect();
         let mut records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
-            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: false },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
+            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: false, id: None },
             Record::Write { file: f(1), offset: 0, data: vec![1; 100] },
             Record::Sync { file: f(0), flags: SYNC_FULL },
         ];
@@ -1107,7 +1119,7 @@ mod tests {
     #[test]
     fn a_lost_truncation_keeps_later_writes_below_its_block() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
             Record::Truncate { file: f(0), size: 6000 },
             Record::Write { file: f(0), offset: 0, data: vec![2; 4096] },
             Record::Write { file: f(0), offset: 8192, data: vec![3; 4096] },
@@ -1134,16 +1146,47 @@ mod tests {
         );
     }
 
+    /// Two connections open one WAL, each with O_CREAT, each believing it created it: one
+    /// file (the identity read at the open says so), so what the first handle wrote and
+    /// synced is in the image; a name later deleted and created again is a new file, even
+    /// with the same inode number.
+    #[test]
+    fn two_creations_of_one_file_are_one_file_and_its_synced_bytes_stay() {
+        let id = Some(FileId { dev: 1, ino: 42 });
+        let wal = |h: u32| Record::Open { file: f(h), path: "/d/db-wal".into(), kind: FileKind::Wal, created: true, id };
+        let mut records = vec![
+            wal(1),
+            wal(2),
+            Record::Write { file: f(1), offset: 0, data: vec![5; 512] },
+            Record::Sync { file: f(1), flags: 2 },
+            Record::DirSync { path: "/d/db-wal".into() },
+        ];
+        let base: Files = [("db".to_string(), vec![0u8; 4096])].into_iter().collect();
+        let names = vec!["db".to_string()];
+        let a = analyze(&names, &records, records.len(), &Device::default());
+        assert!(a.undetermined.is_empty(), "{a:?}");
+        let image = build(&base, &records, records.len(), &Device::default(), &[]);
+        assert_eq!(image["db-wal"], vec![5; 512]);
+        // Deleted and made again: the same number, a new (empty, unsynced) file.
+        records.push(Record::Delete { path: "/d/db-wal".into(), dir_sync: true });
+        records.push(Record::DirSync { path: "/d/db-wal".into() });
+        records.push(wal(3));
+        let a = analyze(&names, &records, records.len(), &Device::default());
+        assert_eq!(a.undetermined.iter().map(|u| &u.what).collect::<Vec<_>>(), vec![&OpKind::Create]);
+        let image = build(&base, &records, records.len(), &Device::default(), &[Choice::Keep]);
+        assert_eq!(image["db-wal"], Vec::<u8>::new());
+    }
+
     /// An explanation names as "persisted" only what shows in the image: not a write a lost
     /// truncation took, not a write to a file whose creation was lost.
     #[test]
     fn explanations_name_only_operations_that_show_in_the_image() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: false },
+            Record::Open { file: f(0), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: false, id: None },
             Record::Truncate { file: f(0), size: 0 },
             Record::Write { file: f(0), offset: 0, data: vec![2; 512] },
             Record::Delete { path: "/d/db-wal".into(), dir_sync: false },
-            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: true },
+            Record::Open { file: f(1), path: "/d/db-wal".into(), kind: FileKind::Wal, created: true, id: None },
             Record::Write { file: f(1), offset: 0, data: vec![3; 512] },
         ];
         let names: Vec<String> = base().keys().cloned().collect();
@@ -1162,8 +1205,8 @@ mod tests {
         // entry with it), the database written and synced, the journal deleted without a
         // directory sync.
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
-            Record::Open { file: f(1), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: true },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
+            Record::Open { file: f(1), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: true, id: None },
             Record::Write { file: f(1), offset: 0, data: vec![9; 512] },
             Record::Sync { file: f(1), flags: 2 },
             Record::DirSync { path: "/d/db-journal".into() },
@@ -1195,7 +1238,7 @@ mod tests {
     #[test]
     fn torn_writes_keep_exactly_the_chosen_sectors() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
             Record::Write { file: f(0), offset: 256, data: vec![1; 1024] },
         ];
         let base: Files = [("db".to_string(), vec![0u8; 2048])].into_iter().collect();
@@ -1217,7 +1260,7 @@ mod tests {
     #[test]
     fn a_lost_truncation_takes_the_later_writes_to_its_file_with_it() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: false },
+            Record::Open { file: f(0), path: "/d/db-journal".into(), kind: FileKind::MainJournal, created: false, id: None },
             Record::Truncate { file: f(0), size: 0 },
             Record::Write { file: f(0), offset: 512, data: vec![2; 4] },
         ];
@@ -1233,7 +1276,7 @@ mod tests {
     #[test]
     fn systematic_cuts_sit_before_every_sync() {
         let records = vec![
-            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false },
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
             Record::Write { file: f(0), offset: 0, data: vec![1] },
             Record::Sync { file: f(0), flags: 2 },
             Record::Write { file: f(0), offset: 0, data: vec![1] },
