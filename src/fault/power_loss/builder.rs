@@ -21,9 +21,20 @@
 //! - Everything after the last barrier is *undetermined*, and a [`Choice`] decides each one:
 //!   a data operation is kept, dropped, or torn (only some of its sectors reach the disk; the
 //!   others keep their old bytes or, with [`TornFill::Garbage`], hold garbage). Data operations
-//!   may persist in any subset (a volatile disk cache reorders freely between flushes); name
-//!   changes persist as an in-order *prefix* (file systems journal metadata in order), so a
-//!   dropped name change drops every later undetermined one too.
+//!   to different sectors may persist in any subset (the page cache writes back, and a
+//!   volatile disk cache reorders, freely between flushes); name changes persist as an
+//!   in-order *prefix* (file systems journal metadata in order), so a dropped name change
+//!   drops every later undetermined one too.
+//! - **A sector is a snapshot.** The page cache writes a sector back as it stands at that
+//!   moment, so what a sector holds after the cut is its content after some prefix of the
+//!   writes to it: a write to a sector persists only if every earlier undetermined write to
+//!   that sector did (the first one dropped there drops the later ones there, whatever their
+//!   own choice). A WAL frame's header lost while the data after it in the same sector
+//!   persisted is no disk's state.
+//! - **A file grows in order.** ext4's ordered mode writes a file's new data before the
+//!   metadata that exposes its new size, so a file is never longer than its persisted growth
+//!   and never grows with zero-filled sectors: where an appended sector did not persist, the
+//!   file ends, and nothing later persists beyond that point.
 //! - **A truncation orders later writes beyond it.** A write after a truncation, at or beyond
 //!   the truncation point rounded up to the file system block ([`FS_BLOCK_BYTES`]), lands in
 //!   blocks the file system allocated after the truncation freed the old ones (ext4, for one,
@@ -419,51 +430,61 @@ pub fn build(base: &Files, records: &[Record], cut: usize, device: &Device, choi
     for (inode, (ops, _)) in r.data.iter().enumerate() {
         let content = &mut contents[inode];
         // Past a truncation that did not persist, later writes persist only below its point
-        // rounded up to a block, and later truncations not at all: see the module doc ("a
-        // truncation orders later writes beyond it").
+        // rounded up to a block, and later truncations not at all; past an extension that did
+        // not persist, nothing persists beyond where it stopped: see the module doc ("a
+        // truncation orders later writes beyond it", "a sector is a snapshot").
         let mut reach = usize::MAX;
+        // The file's size as the process saw it, before each operation.
+        let mut size = content.len();
+        // Sectors one of whose writes did not persist: no later write to them did either.
+        let mut stale: std::collections::HashSet<usize> = std::collections::HashSet::new();
         for &i in ops {
             let chosen = choice_of.get(&i).copied().unwrap_or(&Choice::Keep);
-            let choice = match &records[i] {
-                Record::Truncate { .. } if reach < usize::MAX => &Choice::Drop,
-                Record::Write { offset, .. } if *offset as usize >= reach => &Choice::Drop,
-                _ => chosen,
-            };
-            if let (Record::Truncate { size, .. }, Choice::Drop) = (&records[i], choice) {
-                reach = reach.min(size.next_multiple_of(FS_BLOCK_BYTES) as usize);
-            }
-            match (&records[i], choice) {
-                (_, Choice::Drop) => {}
-                (Record::Write { offset, data, .. }, Choice::Keep) => {
-                    let below = data.len().min(reach.saturating_sub(*offset as usize));
-                    write_at(content, *offset as usize, &data[..below]);
+            match &records[i] {
+                Record::Truncate { size: to, .. } => {
+                    let to = *to as usize;
+                    if reach < usize::MAX || matches!(chosen, Choice::Drop) {
+                        reach = reach.min((to as u64).next_multiple_of(FS_BLOCK_BYTES) as usize);
+                    } else {
+                        content.resize(to, 0);
+                        // Sectors wholly past the new end are freed: writes there start afresh.
+                        stale.retain(|&s| s * sector < to);
+                    }
+                    size = to;
                 }
-                (Record::Write { offset, data, .. }, Choice::Torn(kept)) => {
-                    let (offset, end) = (*offset as usize, (*offset as usize + data.len()).min(reach));
+                Record::Write { offset, data, .. } => {
+                    let (offset, end) = (*offset as usize, *offset as usize + data.len());
                     let first = offset / sector;
                     for s in 0..sectors_of(offset as u64, data.len() as u64, sector as u64) {
-                        let lo = ((first + s as usize) * sector).max(offset);
-                        let hi = ((first + s as usize + 1) * sector).min(end);
+                        let index = first + s as usize;
+                        let lo = (index * sector).max(offset);
+                        let hi = ((index + 1) * sector).min(end).min(reach);
                         if lo >= hi {
                             continue;
                         }
-                        if kept.contains(&s) {
+                        let own = match chosen {
+                            Choice::Keep => true,
+                            Choice::Drop => false,
+                            Choice::Torn(kept) => kept.contains(&s),
+                        };
+                        if own && !stale.contains(&index) {
                             write_at(content, lo, &data[lo - offset..hi - offset]);
-                        } else {
-                            match device.torn_fill {
-                                TornFill::Old => {
-                                    // Old bytes stay; a sector past the old end reads as zeros.
-                                    if content.len() < hi {
-                                        content.resize(hi, 0);
-                                    }
-                                }
-                                TornFill::Garbage => write_at(content, lo, &garbage(i, s, hi - lo)),
-                            }
+                            continue;
+                        }
+                        stale.insert(index);
+                        if hi > size {
+                            // The file grew here and the growth did not persist: ordered mode
+                            // never exposes a size whose data was not written, so the file
+                            // ends where the persisted growth did.
+                            reach = reach.min(lo.max(size));
+                        } else if let (Choice::Torn(_), false, TornFill::Garbage) = (chosen, own, device.torn_fill) {
+                            // This write's own sector, caught mid-write.
+                            write_at(content, lo, &garbage(i, s, hi - lo));
                         }
                     }
+                    size = size.max(end);
                 }
-                (Record::Truncate { size, .. }, Choice::Keep | Choice::Torn(_)) => content.resize(*size as usize, 0),
-                (other, _) => unreachable!("data operations are writes and truncates, not {other:?}"),
+                other => unreachable!("data operations are writes and truncates, not {other:?}"),
             }
         }
     }
@@ -1144,6 +1165,57 @@ mod tests {
                  while write #2 to db (page 1) persisted"
             ]
         );
+    }
+
+    /// The page cache writes a sector back as a whole, as it stands: a later write to a sector
+    /// cannot reach the disk without an earlier one to the same sector (a WAL frame's header
+    /// lost while the data after it in the same sector persisted is no disk's state), while
+    /// writes to different sectors persist independently.
+    #[test]
+    fn a_sector_persists_as_a_snapshot_of_its_writes_in_order() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
+            Record::Write { file: f(0), offset: 0, data: vec![1; 24] },
+            Record::Write { file: f(0), offset: 24, data: vec![2; 488] },
+            Record::Write { file: f(0), offset: 512, data: vec![3; 512] },
+        ];
+        let base: Files = [("db".to_string(), vec![0u8; 1024])].into_iter().collect();
+        let names = vec!["db".to_string()];
+        let device = Device::default();
+        assert_eq!(analyze(&names, &records, 4, &device).undetermined.len(), 3);
+        let image = |choices: &[Choice]| build(&base, &records, 4, &device, choices)["db"].clone();
+        // The header lost: the data after it in its sector is lost with it; the next sector's
+        // write is its own.
+        let lost_header = image(&[Choice::Drop, Choice::Keep, Choice::Keep]);
+        assert_eq!(lost_header, [vec![0u8; 512], vec![3u8; 512]].concat());
+        // The later write lost, the earlier kept: a snapshot in between.
+        let lost_data = image(&[Choice::Keep, Choice::Drop, Choice::Drop]);
+        assert_eq!(lost_data, [vec![1u8; 24], vec![0u8; 1000]].concat());
+    }
+
+    /// Ordered mode never exposes a size whose data was not written: a file grows only as far
+    /// as its appended sectors persisted, in order, and never with zero-filled sectors.
+    #[test]
+    fn a_file_grows_only_as_far_as_its_appends_persisted_in_order() {
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db-wal".into(), kind: FileKind::Wal, created: false, id: None },
+            Record::Write { file: f(0), offset: 0, data: vec![1; 512] },
+            Record::Write { file: f(0), offset: 512, data: vec![2; 1024] },
+            Record::Write { file: f(0), offset: 1536, data: vec![3; 512] },
+        ];
+        let base: Files = [("db-wal".to_string(), Vec::new())].into_iter().collect();
+        let names = vec!["db-wal".to_string()];
+        let device = Device::default();
+        let image = |choices: &[Choice]| build(&base, &records, 4, &device, choices)["db-wal"].clone();
+        assert_eq!(image(&[Choice::Drop, Choice::Keep, Choice::Keep]), Vec::<u8>::new());
+        assert_eq!(image(&[Choice::Keep, Choice::Drop, Choice::Keep]), vec![1u8; 512]);
+        // A torn append keeps only the sectors up to its first lost one.
+        assert_eq!(image(&[Choice::Keep, Choice::Torn(vec![1]), Choice::Keep]), vec![1u8; 512]);
+        assert_eq!(
+            image(&[Choice::Keep, Choice::Torn(vec![0]), Choice::Keep]),
+            [vec![1u8; 512], vec![2u8; 512]].concat()
+        );
+        assert_eq!(analyze(&names, &records, 4, &device).undetermined.len(), 3);
     }
 
     /// Two connections open one WAL, each with O_CREAT, each believing it created it: one
