@@ -161,6 +161,8 @@ impl OpKind {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Analysis {
     pub undetermined: Vec<Undetermined>,
+    /// The device's sector, in bytes (the unit a write persists or tears in).
+    pub sector_size_bytes: u32,
 }
 
 /// The file system block: a lost truncation takes with it what later writes put at or beyond
@@ -333,7 +335,7 @@ pub fn analyze(base_names: &[String], records: &[Record], cut: usize, device: &D
         undetermined.push(Undetermined { record: *i, what, name: name.clone() });
     }
     undetermined.sort_by_key(|u| u.record);
-    Analysis { undetermined }
+    Analysis { undetermined, sector_size_bytes: device.sector_size_bytes }
 }
 
 /// Random choices for `analysis`: per image, a keep probability drawn from
@@ -635,9 +637,12 @@ fn locate(name: &str, offset: u64, page_size: u64) -> String {
 
 /// Per undetermined operation, whether what it did shows in the image `choices` build: a kept
 /// or torn data operation does, unless a lost truncation of its file took it (at or beyond
-/// the truncation's block) or its file's creation was lost (it went to an inode no name
+/// the truncation's block), every sector it wrote follows a lost write to that sector (a
+/// sector is a snapshot), or its file's creation was lost (it went to an inode no name
 /// reaches). Names are tracked by the name each operation was made under.
 fn visible_in_image(analysis: &Analysis, choices: &[Choice]) -> Vec<bool> {
+    let sector = u64::from(analysis.sector_size_bytes.max(1));
+    let mut stale: std::collections::HashSet<(&str, u64)> = std::collections::HashSet::new();
     let mut reach: HashMap<&str, u64> = HashMap::new();
     let mut unnamed: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut names_alive = true;
@@ -671,8 +676,17 @@ fn visible_in_image(analysis: &Analysis, choices: &[Choice]) -> Vec<bool> {
                     }
                     kept && !cut_off && !unnamed.contains(name)
                 }
-                OpKind::Write { offset, .. } => {
-                    kept && reach.get(name).is_none_or(|r| offset < r) && !unnamed.contains(name)
+                OpKind::Write { offset, len, .. } => {
+                    let sectors = (*offset / sector)..(offset + len.max(&1)).div_ceil(sector);
+                    let mut shows = false;
+                    for s in sectors {
+                        if kept && !stale.contains(&(name, s)) {
+                            shows = true;
+                        } else {
+                            stale.insert((name, s));
+                        }
+                    }
+                    shows && reach.get(name).is_none_or(|r| offset < r) && !unnamed.contains(name)
                 }
             }
         })
@@ -1269,6 +1283,17 @@ mod tests {
         let lines = explain(&a, &choices, 4096);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines.iter().all(|l| !l.contains(" while ")), "{lines:?}");
+        // Nor a write whose every sector follows a lost write there; one with a sector of its
+        // own does show.
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
+            Record::Write { file: f(0), offset: 0, data: vec![1; 24] },
+            Record::Write { file: f(0), offset: 24, data: vec![2; 100] },
+            Record::Write { file: f(0), offset: 100, data: vec![3; 600] },
+        ];
+        let a = analyze(&names, &records, records.len(), &Device::default());
+        let lines = explain(&a, &[Choice::Drop, Choice::Keep, Choice::Keep], 4096);
+        assert_eq!(lines, vec!["lost: write #1 to db at offset 0 (page 1, 24 bytes) while write #3 to db (page 1) persisted"]);
     }
 
     #[test]
