@@ -338,11 +338,39 @@ pub fn analyze(base_names: &[String], records: &[Record], cut: usize, device: &D
     Analysis { undetermined, sector_size_bytes: device.sector_size_bytes }
 }
 
-/// Random choices for `analysis`: per image, a keep probability drawn from
-/// {0, 0.3, 0.5, 0.7, 1} (all lost, mostly lost, ..., everything reached the disk), each data
-/// operation kept with it, else torn with `torn_percent` percent (when it spans two sectors or
-/// more), else dropped; name changes persist as a prefix of uniform length.
+/// Random choices for `analysis`, one *fate* per image:
+/// - half the images, a mixture: a keep probability drawn from {0, 0.3, 0.5, 0.7, 1} (all
+///   lost, mostly lost, ..., everything reached the disk), each data operation kept with it,
+///   else torn with `torn_percent` percent (when it spans two sectors or more), else dropped;
+///   name changes persist as a prefix of uniform length;
+/// - a quarter, exactly one operation lost (uniform), everything else kept;
+/// - a quarter, one contiguous run of operations lost (uniform start and length), everything
+///   else kept.
+///
+/// A mixture almost never loses exactly one of many operations (with n undetermined, about
+/// 0.06 · 0.7^(n−1)), which is where ordering bugs hide: the last two fates reach those states
+/// (one given operation alone lost: 1 in 4n images).
 pub fn random_choices(analysis: &Analysis, torn_percent: u32, rng: &mut impl Rng) -> Vec<Choice> {
+    let n = analysis.undetermined.len();
+    if n > 0 {
+        match rng.random_range(0..4) {
+            0 => {
+                let lost = rng.random_range(0..n);
+                return (0..n).map(|k| if k == lost { Choice::Drop } else { Choice::Keep }).collect();
+            }
+            1 => {
+                let start = rng.random_range(0..n);
+                let end = rng.random_range(start + 1..=n);
+                return (0..n).map(|k| if (start..end).contains(&k) { Choice::Drop } else { Choice::Keep }).collect();
+            }
+            _ => {}
+        }
+    }
+    mixture(analysis, torn_percent, rng)
+}
+
+/// The mixture fate of [`random_choices`].
+fn mixture(analysis: &Analysis, torn_percent: u32, rng: &mut impl Rng) -> Vec<Choice> {
     const KEEP: [f64; 5] = [0.0, 0.3, 0.5, 0.7, 1.0];
     let keep = KEEP[rng.random_range(0..KEEP.len())];
     let names = analysis.undetermined.iter().filter(|u| u.what.is_name_change()).count();
@@ -539,8 +567,9 @@ pub fn acks_at(records: &[Record], cut: usize) -> BTreeMap<u64, (Vec<u64>, u64)>
 pub enum CutPoints {
     /// Uniformly random record positions.
     Random,
-    /// Just before every sync (everything since the previous barrier is in flight), spread
-    /// evenly when there are more syncs than images.
+    /// Just before every sync (everything since the previous barrier is in flight) and just
+    /// after every acknowledgement, deletion and truncation; when there are more such positions
+    /// than images, one at random within each of `images` equal ranges of them.
     Systematic,
 }
 
@@ -553,18 +582,25 @@ pub fn cuts(records: &[Record], images: usize, points: CutPoints, rng: &mut impl
     match points {
         CutPoints::Random => (0..images).map(|_| rng.random_range(1..=len)).collect(),
         CutPoints::Systematic => {
+            // A cut `c` keeps records[..c]: before a sync is `c = i`, after an operation `i + 1`.
             let mut boundaries: Vec<usize> = records
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| matches!(r, Record::Sync { .. }))
-                .map(|(i, _)| i)
-                .filter(|&i| i > 0)
+                .filter_map(|(i, r)| match r {
+                    Record::Sync { .. } => Some(i),
+                    Record::Ack { .. } | Record::Delete { .. } | Record::Truncate { .. } => Some(i + 1),
+                    _ => None,
+                })
+                .filter(|&c| c > 0)
                 .collect();
             boundaries.push(len);
+            boundaries.sort_unstable();
+            boundaries.dedup();
             if boundaries.len() <= images {
                 return boundaries;
             }
-            (0..images).map(|k| boundaries[k * boundaries.len() / images]).collect()
+            let n = boundaries.len();
+            (0..images).map(|k| boundaries[rng.random_range(k * n / images..(k + 1) * n / images)]).collect()
         }
     }
 }
@@ -1381,7 +1417,49 @@ mod tests {
         ];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(cuts(&records, 10, CutPoints::Systematic, &mut rng), vec![2, 4, 5]);
-        assert_eq!(cuts(&records, 2, CutPoints::Systematic, &mut rng), vec![2, 4]);
+        // More positions than images: one at random in each range, in order.
+        for _ in 0..20 {
+            let two = cuts(&records, 2, CutPoints::Systematic, &mut rng);
+            assert!([2, 4].contains(&two[0]) && [4, 5].contains(&two[1]) && two[0] < two[1], "{two:?}");
+        }
         assert!(cuts(&records, 5, CutPoints::Random, &mut rng).iter().all(|&c| (1..=5).contains(&c)));
+        // Right after an acknowledgement, a deletion and a truncation too.
+        let records = vec![
+            Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None },
+            Record::Write { file: f(0), offset: 0, data: vec![1] },
+            Record::Sync { file: f(0), flags: 2 },
+            Record::Ack { writer: 1, seq: 1 },
+            Record::Truncate { file: f(0), size: 0 },
+            Record::Delete { path: "/d/db-journal".into(), dir_sync: false },
+            Record::Write { file: f(0), offset: 0, data: vec![1] },
+        ];
+        assert_eq!(cuts(&records, 10, CutPoints::Systematic, &mut rng), vec![2, 4, 5, 6, 7]);
+    }
+
+    /// Exactly one operation lost, whichever it is, is a state the fates reach: in a window of
+    /// 40 undetermined operations, a rule that fails only when operation k alone is lost is hit
+    /// for every k (each with chance 1 in 160 per image; within 2,000 images of one seed),
+    /// which a mixture alone would take some 10^7 images to reach.
+    #[test]
+    fn every_single_lost_operation_of_a_40_operation_window_is_reached() {
+        let mut records =
+            vec![Record::Open { file: f(0), path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None }];
+        records.extend((0..40).map(|k| Record::Write { file: f(0), offset: k * 512, data: vec![1; 512] }));
+        let a = analyze(&["db".to_string()], &records, records.len(), &Device::default());
+        assert_eq!(a.undetermined.len(), 40);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut first_hit: Vec<Option<usize>> = vec![None; 40];
+        let mut runs = 0;
+        for image in 0..2000 {
+            let choices = random_choices(&a, 20, &mut rng);
+            let lost: Vec<usize> = (0..40).filter(|&k| choices[k] != Choice::Keep).collect();
+            if let [k] = lost[..] {
+                first_hit[k].get_or_insert(image);
+            }
+            let contiguous = lost.windows(2).all(|w| w[1] == w[0] + 1);
+            runs += usize::from(lost.len() > 1 && lost.len() < 40 && contiguous);
+        }
+        assert!(first_hit.iter().all(Option::is_some), "{first_hit:?}");
+        assert!(runs > 300, "contiguous runs lost: {runs}");
     }
 }
