@@ -855,6 +855,32 @@ fn power_loss_separates_normal_from_full_and_a_kept_image_replays_exactly() {
     assert!(text(&second).contains("reproduced"), "{}", text(&second));
 }
 
+/// A power loss beneath several processes: two long-lived writers and transients all trace
+/// into one trace, ordered across processes; WAL+FULL keeps every acknowledged commit of every
+/// one of them.
+#[test]
+fn a_power_loss_beneath_several_processes_keeps_every_acknowledged_commit_in_wal_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "shared",
+        "[budget]\ntrials = 3\n[workload]\nseed_messages = 40\nseed_sessions = 4\n\
+         [fault.kill]\nkill_at_ms_min = 150\nkill_at_ms_max = 250\n\
+         [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"power_loss_shared\"]\n",
+    );
+    let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{out}");
+    let c = cell(&summary, "wal/full/power_loss_shared/auto-checkpoint");
+    assert_eq!((c["checked"].as_u64(), c["violating_trials"].as_u64()), (Some(3), Some(0)), "{c}");
+    let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
+    for t in lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
+        let acked = t["acks"].as_object().unwrap().values().filter(|a| a["acked"].as_u64() > Some(0)).count();
+        assert!(acked >= 2, "several writers acknowledged commits: {t}");
+        assert!(t["transients"].as_u64() > Some(0), "transients ran: {t}");
+        assert_eq!(t["images"].as_array().unwrap().len(), 8, "{t}");
+    }
+}
+
 #[test]
 fn systematic_crash_points_walk_the_short_trace_operation_by_operation() {
     let dir = tempfile::tempdir().unwrap();

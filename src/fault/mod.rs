@@ -71,6 +71,7 @@ macro_rules! every_fault {
             Kill "kill" { sigterm, timing } kill,
             SigkillOnly "sigkill_only" { timing } sigkill_only,
             PowerLoss "power_loss" { timing, device, vfs } power_loss,
+            PowerLossShared "power_loss_shared" { timing, device, vfs } power_loss_shared,
             CrashPoint "crash_point" { vfs } crash_point,
             IoError "io_error" { vfs } io_error,
             LockCancel "lock_cancel" { timing, hazard } lock_cancel,

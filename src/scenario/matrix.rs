@@ -666,7 +666,7 @@ mod tests {
             for cell in &cells {
                 prop_assert_eq!(cell.checkpoint.is_some(), cell.journal_mode.is_wal());
                 prop_assert_eq!(cell.sigterm.is_some(), cell.fault.sends_sigterm());
-                prop_assert_eq!(cell.device.is_some(), cell.fault == FaultKind::PowerLoss);
+                prop_assert_eq!(cell.device.is_some(), cell.fault.traits().device);
                 prop_assert!(cell.fault.has_timing() || cell.timing == KillTiming::Uniform);
                 prop_assert!(blocks.iter().any(|b| b.journal_mode.contains(&cell.journal_mode)
                     && b.synchronous.contains(&cell.synchronous)
