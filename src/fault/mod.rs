@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 pub mod death;
 #[cfg(test)]
 mod expectations;
+pub mod io_counts;
 pub mod load;
 pub mod misuse;
 pub mod trace;
