@@ -58,6 +58,11 @@ enum Command {
     },
     /// List the embedded scenarios.
     Scenarios,
+    /// Count the I/O one steady commit makes per journal mode and synchronous level (syncs by
+    /// file, directory syncs, bytes written, files created and deleted), through the tracing
+    /// VFS on the bundled SQLite: exact, the same on every machine.
+    #[command(name = "io-counts")]
+    IoCounts,
     /// Render the durability matrix (results/durability-matrix.md) from a campaign's
     /// summary.json and, optionally, the write-latency benchmarks' JSON.
     #[command(hide = true, name = "durability-report")]
@@ -206,6 +211,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Report { run_dirs, out }) => crate::report::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
+        Some(Command::IoCounts) => io_counts_command(),
         Some(Command::DurabilityReport { out_md, run_dirs, latency }) => {
             durability_report_command(&out_md, &run_dirs, latency.as_deref())
         }
@@ -549,12 +555,42 @@ fn durability_report_command(
         Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
         None => "not given".to_string(),
     };
-    write_page(out_md, crate::report::pages::durability::render(&summary, &runs, latency.as_ref(), &bench))
+    let io = crate::fault::io_counts::per_commit_table()
+        .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?;
+    write_page(out_md, crate::report::pages::durability::render(&summary, &runs, latency.as_ref(), &bench, Some(&io)))
 }
 
 fn hazards_report_command(out_md: &std::path::Path, run_dirs: &[PathBuf]) -> Result<i32> {
     let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz hazards-report")?;
     write_page(out_md, crate::report::pages::hazards::render(&summary, &runs))
+}
+
+fn io_counts_command() -> Result<i32> {
+    use crate::fault::io_counts::FileRole;
+    let table = crate::fault::io_counts::per_commit_table()
+        .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?;
+    println!("One steady one-row commit (1 KiB), SQLite {}, automatic checkpoints off:\n", rusqlite::version());
+    println!(
+        "| journal | synchronous | syncs | of which data-only | dir syncs | bytes written (db / journal / WAL) | files created / deleted |"
+    );
+    println!("|---|---|---|--:|--:|---|--:|");
+    for ((mode, sync), io) in &table {
+        let data_only: u32 = io.syncs.iter().filter(|((_, f), _)| f.data_only).map(|(_, n)| n).sum();
+        let bytes = |r| io.bytes_written.get(&r).copied().unwrap_or(0);
+        println!(
+            "| {} | {} | {} | {data_only} | {} | {} / {} / {} | {} / {} |",
+            mode.as_sql().to_uppercase(),
+            sync.as_sql().to_uppercase(),
+            crate::fault::io_counts::syncs_in_words(io),
+            io.dir_syncs,
+            bytes(FileRole::Db),
+            bytes(FileRole::Journal),
+            bytes(FileRole::Wal),
+            io.created,
+            io.deleted
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 fn scenarios_command() -> Result<i32> {

@@ -4,6 +4,8 @@
 //! latency ("FULL adds one fsync of the WAL per commit") instead of being explained by it.
 
 use crate::fault::trace::{FileKind, FileRef, Record, SYNC_FULL};
+use crate::fault::vfs::VFS_NAME;
+use crate::scenario::matrix::{JournalMode, Synchronous};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -98,40 +100,109 @@ pub fn count(records: &[Record], range: Range<usize>) -> Io {
     io
 }
 
+/// One-row commits (1 KiB) under `mode` and `sync` on a fresh database in `dir`, through the
+/// tracing VFS, which this process registered with its trace at `trace`; automatic checkpoints
+/// off. Returns the I/O of `commits` steady commits (the first commit, which creates the WAL
+/// or grows the schema's pages, is left out).
+pub fn steady_commits(
+    trace: &std::path::Path,
+    dir: &std::path::Path,
+    mode: JournalMode,
+    sync: Synchronous,
+    commits: usize,
+) -> anyhow::Result<Vec<Io>> {
+    use anyhow::Context;
+    let flags = rusqlite::OpenFlags::default();
+    let conn = rusqlite::Connection::open_with_flags_and_vfs(dir.join("db.sqlite"), flags, VFS_NAME)
+        .with_context(|| format!("open a database in {} through {VFS_NAME}", dir.display()))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode={}; PRAGMA synchronous={}; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x);",
+        mode.as_sql(),
+        sync.as_sql()
+    ))?;
+    // The records of this database only (the trace may be shared with other databases).
+    let mine = || -> anyhow::Result<Vec<Record>> {
+        Ok(records_under(crate::fault::trace::read(trace).map_err(anyhow::Error::msg)?.records, dir))
+    };
+    let mut ios = Vec::new();
+    for k in 0..=commits {
+        let before = mine()?.len();
+        conn.execute("INSERT INTO t VALUES (randomblob(1000))", [])?;
+        let records = mine()?;
+        if k > 0 {
+            ios.push(count(&records, before..records.len()));
+        }
+    }
+    Ok(ios)
+}
+
+/// The records of `records` about files under `dir` (and nothing else), in order.
+pub fn records_under(records: Vec<Record>, dir: &std::path::Path) -> Vec<Record> {
+    let prefix = format!("{}/", dir.display());
+    let mut handles = std::collections::HashSet::new();
+    records
+        .into_iter()
+        .filter(|r| match r {
+            Record::Open { file, path, .. } => path.starts_with(&prefix) && handles.insert(*file),
+            Record::Write { file, .. }
+            | Record::Truncate { file, .. }
+            | Record::Sync { file, .. }
+            | Record::Close { file } => handles.contains(file),
+            Record::DirSync { path } | Record::Delete { path, .. } => path.starts_with(&prefix),
+            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => false,
+        })
+        .collect()
+}
+
+/// One steady commit's I/O for every journalled mode × synchronous level: registers the tracing
+/// VFS in this process (a one-shot command's) with a trace in a scratch directory, and runs
+/// [`steady_commits`] per cell. Deterministic; a second or so in all.
+pub fn per_commit_table() -> anyhow::Result<BTreeMap<(JournalMode, Synchronous), Io>> {
+    let scratch = crate::base::scratch::create(None, "io-counts-")?;
+    let trace = scratch.path().join(crate::fault::trace::TRACE_FILE);
+    crate::fault::vfs::register(crate::fault::vfs::VfsConfig {
+        writer: 0,
+        trace_path: trace.clone(),
+        injection: crate::fault::vfs::Injection::None,
+    })
+    .map_err(anyhow::Error::msg)?;
+    let mut table = BTreeMap::new();
+    for mode in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
+        for sync in Synchronous::ALL {
+            let dir = scratch.path().join(format!("{}-{}", mode.as_sql(), sync.as_sql()));
+            std::fs::create_dir(&dir)?;
+            let dir = dir.canonicalize()?;
+            let ios = steady_commits(&trace, &dir, mode, sync, 3)?;
+            anyhow::ensure!(ios.windows(2).all(|w| w[0] == w[1]), "{mode:?} {sync:?}: commits differ: {ios:?}");
+            table.insert((mode, sync), ios.into_iter().next().unwrap_or_default());
+        }
+    }
+    Ok(table)
+}
+
+/// A commit's syncs in words, for a table cell: `WAL 1`, `journal 2, db 1, dir 1`, `none`.
+pub fn syncs_in_words(io: &Io) -> String {
+    let mut parts = Vec::new();
+    for (role, word) in [(FileRole::Wal, "WAL"), (FileRole::Journal, "journal"), (FileRole::Db, "db")] {
+        let n = io.syncs_of(role);
+        if n > 0 {
+            parts.push(format!("{word} {n}"));
+        }
+    }
+    if io.dir_syncs > 0 {
+        parts.push(format!("dir {}", io.dir_syncs));
+    }
+    if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::trace;
-    use crate::fault::vfs::VFS_NAME;
     use crate::fault::vfs::tests::{fresh_dir, shared_trace};
-    use crate::scenario::matrix::{JournalMode, Synchronous};
-    use rusqlite::{Connection, OpenFlags};
 
-    /// The I/O of each of `commits` one-row commits (1 KiB) under `mode` and `sync`, through the
-    /// tracing VFS, automatic checkpoints off; the first commit, which creates the WAL or
-    /// grows the schema's pages, is left out.
     fn steady_commits(mode: JournalMode, sync: Synchronous, commits: usize) -> Vec<Io> {
-        let trace_path = shared_trace();
         let (_guard, dir) = fresh_dir();
-        let conn = Connection::open_with_flags_and_vfs(dir.join("db.sqlite"), OpenFlags::default(), VFS_NAME).unwrap();
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode={}; PRAGMA synchronous={}; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x);",
-            mode.as_sql(),
-            sync.as_sql()
-        ))
-        .unwrap();
-        let mine =
-            |dir: &std::path::Path| crate::fault::vfs::tests::filter_dir(trace::read(trace_path).unwrap().records, dir);
-        let mut ios = Vec::new();
-        for k in 0..=commits {
-            let before = mine(&dir).len();
-            conn.execute("INSERT INTO t VALUES (randomblob(1000))", []).unwrap();
-            let records = mine(&dir);
-            if k > 0 {
-                ios.push(count(&records, before..records.len()));
-            }
-        }
-        ios
+        super::steady_commits(shared_trace(), &dir, mode, sync, commits).unwrap()
     }
 
     /// What one steady one-row commit syncs, per journal mode and synchronous level, as the

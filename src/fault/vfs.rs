@@ -886,26 +886,7 @@ pub(crate) mod tests {
 
     /// The records of `trace` about files under `dir` (and nothing else), in order.
     pub(crate) fn filter_dir(trace: Vec<Record>, dir: &Path) -> Vec<Record> {
-        let prefix = format!("{}/", dir.display());
-        let mut handles = HashSet::new();
-        trace
-            .into_iter()
-            .filter(|r| match r {
-                Record::Open { file, path, .. } => {
-                    let mine = path.starts_with(&prefix);
-                    if mine {
-                        handles.insert(*file);
-                    }
-                    mine
-                }
-                Record::Write { file, .. }
-                | Record::Truncate { file, .. }
-                | Record::Sync { file, .. }
-                | Record::Close { file } => handles.contains(file),
-                Record::DirSync { path } | Record::Delete { path, .. } => path.starts_with(&prefix),
-                Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => false,
-            })
-            .collect()
+        crate::fault::io_counts::records_under(trace, dir)
     }
 
     fn records_in(dir: &Path) -> Vec<Record> {

@@ -1,15 +1,18 @@
 //! The durability matrix engineers read (`results/durability-matrix.md`): per journal mode and
 //! synchronous level, what SQLite promises and what a campaign measured under a kill and
 //! under a power loss, each rate with the bound a zero still leaves, beside the median commit
-//! latency the benchmarks measured for the same settings. A pure rendering of a campaign's
-//! `summary.json` (and of `write-latency.json` when given); it measures nothing itself.
+//! latency the benchmarks measured for the same settings and the syncs one commit makes. A
+//! pure rendering of a campaign's `summary.json`, `write-latency.json` when given and the I/O
+//! counts ([`crate::fault::io_counts`]); it measures nothing itself.
 
 use crate::base::stats::rate_with_interval;
+use crate::fault::io_counts::{Io, syncs_in_words};
 use crate::record::checks::ViolationKind;
 use crate::report::summary::CellSummary;
 use crate::report::summary::Summary;
 use crate::scenario::matrix::{FaultKind, JournalMode, Synchronous};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// One commit benchmark's result, as `crashfuzz bench-report` writes it to
@@ -100,9 +103,18 @@ fn latency_of(latency: &LatencyReport, j: JournalMode, s: Synchronous) -> Option
         .find(|c| c.journal_mode == j.as_sql() && c.synchronous == s.as_sql() && c.payload == "message" && c.rows == 1)
 }
 
+/// One steady commit's I/O per journal mode and synchronous level ([`crate::fault::io_counts`]).
+pub type IoTable = BTreeMap<(JournalMode, Synchronous), Io>;
+
 /// Renders the page. `run` names the run (its command and machine line), `bench` the
-/// benchmark report's source line.
-pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, bench: &str) -> String {
+/// benchmark report's source line, `io` what one commit syncs (counted, not timed).
+pub fn render(
+    summary: &Summary,
+    run: &str,
+    latency: Option<&LatencyReport>,
+    bench: &str,
+    io: Option<&IoTable>,
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Durability: what SQLite promises, and what happened\n");
     let _ = writeln!(
@@ -115,8 +127,10 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
          crash state. A power-loss trial records one trace and checks several images of it; the bound is \
          taken over traces, because the images of one trace share its writes and are not independent, and \
          `· k/n img` beside it counts the distinct images (an image equal to an earlier one of the same \
-         trace is the same state, counted once). **Bold** counts are violations. The last column is what \
-         each setting costs per commit.\n"
+         trace is the same state, counted once). **Bold** counts are violations. The last three columns \
+         say what each setting buys, does and costs: SQLite's promise, the syncs one commit makes (counted \
+         through the tracing VFS, the same on every machine: `crashfuzz io-counts`), and the median \
+         commit latency, as a multiple of the fsync floor only where the commit waits for an fsync.\n"
     );
     let _ = writeln!(md, "- campaigns: {run}");
     let _ = writeln!(md, "- commit latency: {bench}");
@@ -124,9 +138,10 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
     let _ = writeln!(
         md,
         "| journal | synchronous | kill: lost ack | kill: damaged | power loss: lost ack | power loss: damaged \
-         | SQLite promises under power loss | verdict (kill / power loss) | commit p50 (1 message) |"
+         | verdict (kill / power loss) | buys: SQLite promises under power loss | does: syncs per commit \
+         | costs: commit p50 (1 message) |"
     );
-    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|---|---|--:|");
+    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|---|---|---|--:|");
     let floor = latency.and_then(|l| l.fsync_floor_us);
     for j in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
         for s in Synchronous::ALL {
@@ -139,22 +154,29 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
                 |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| cell_rate(c, Some(ViolationKind::LostAck)));
             let damaged = |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| cell_rate(c, None));
             let verdict = |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| c.verdict.as_str().to_string());
+            let commit_io = io.and_then(|t| t.get(&(j, s)));
+            let waits_for_fsync = commit_io.map(|io| io.file_syncs() + io.dir_syncs > 0);
             let cost = latency.and_then(|l| latency_of(l, j, s)).map_or("—".to_string(), |c| {
-                let ratio = floor.map(|f| format!(", {:.1}× fsync", c.median_us / f)).unwrap_or_default();
+                let ratio = match (floor, waits_for_fsync) {
+                    (_, Some(false)) => " (waits for no fsync)".to_string(),
+                    (Some(f), Some(true)) => format!(", {:.1}× fsync", c.median_us / f),
+                    (None, _) | (Some(_), None) => String::new(),
+                };
                 format!("{:.0} µs{ratio}", c.median_us)
             });
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} |",
                 j.as_sql().to_uppercase(),
                 s.as_sql().to_uppercase(),
                 lost(kill),
                 damaged(kill),
                 lost(power),
                 damaged(power),
-                power.map_or("—".to_string(), promise),
                 verdict(kill),
                 verdict(power),
+                power.map_or("—".to_string(), promise),
+                commit_io.map_or("—".to_string(), syncs_in_words),
                 cost
             );
         }
@@ -186,4 +208,51 @@ pub fn render(summary: &Summary, run: &str, latency: Option<&LatencyReport>, ben
          Every cell's full counts, expectation and failures are in the run's `summary.md`."
     );
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::io_counts::{FileRole, SyncFlavour};
+    use crate::report::testkit::*;
+
+    /// The cost column states a multiple of the fsync floor only for a commit that waits for an
+    /// fsync; the "does" column says which syncs a commit makes.
+    #[test]
+    fn only_a_commit_that_syncs_is_priced_in_fsyncs() {
+        use crate::scenario::matrix::{Cell, SigtermBehaviour};
+        let full = Cell { synchronous: Synchronous::Full, sigterm: Some(SigtermBehaviour::Default), ..wal() };
+        let no_sync = Cell { synchronous: Synchronous::Off, ..full };
+        let mut agg = aggregator_of(&[full, no_sync]);
+        agg.add(&record(0, &full, &[], &[5]));
+        agg.add(&record(1, &no_sync, &[], &[5]));
+        let summary = agg.summary(&meta(), 1.0, false);
+        let commit = |s: &str, median_us| CommitLatency {
+            journal_mode: "wal".into(),
+            synchronous: s.into(),
+            payload: "message".into(),
+            rows: 1,
+            median_us,
+            lo_us: median_us,
+            hi_us: median_us,
+        };
+        let latency =
+            LatencyReport { commits: vec![commit("full", 780.0), commit("off", 490.0)], fsync_floor_us: Some(260.0) };
+        let one_wal_sync = Io {
+            syncs: BTreeMap::from([((FileRole::Wal, SyncFlavour { full: false, data_only: false }), 1)]),
+            ..Io::default()
+        };
+        let io: IoTable = BTreeMap::from([
+            ((JournalMode::Wal, Synchronous::Full), one_wal_sync),
+            ((JournalMode::Wal, Synchronous::Off), Io::default()),
+        ]);
+        let md = render(&summary, "run", Some(&latency), "bench", Some(&io));
+        let row =
+            |s: &str| md.lines().find(|l| l.starts_with(&format!("| WAL | {s} |"))).unwrap_or_else(|| panic!("{md}"));
+        assert!(row("OFF").ends_with("| none | 490 µs (waits for no fsync) |"), "{}", row("OFF"));
+        assert!(row("FULL").ends_with("| WAL 1 | 780 µs, 3.0× fsync |"), "{}", row("FULL"));
+        // Without the counts nothing is claimed either way.
+        let md = render(&summary, "run", Some(&latency), "bench", None);
+        assert!(md.contains("| — | 490 µs |"), "{md}");
+    }
 }
