@@ -881,6 +881,23 @@ fn a_power_loss_beneath_several_processes_keeps_every_acknowledged_commit_in_wal
     }
 }
 
+/// `crashfuzz io-counts`: one commit's syncs per journal mode and level, and a checkpoint's,
+/// counted through the tracing VFS, with no scratch directory left behind.
+#[test]
+fn io_counts_prints_what_one_commit_and_one_checkpoint_sync() {
+    let o = crashfuzz(&["io-counts"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for row in [
+        "| WAL | NORMAL | none |",
+        "| WAL | FULL | WAL 1 |",
+        "| DELETE | EXTRA | journal 2, db 1, dir 2 |",
+        "| FULL | TRUNCATE | WAL 1, db 1 |",
+    ] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+}
+
 #[test]
 fn systematic_crash_points_walk_the_short_trace_operation_by_operation() {
     let dir = tempfile::tempdir().unwrap();

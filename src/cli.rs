@@ -555,8 +555,10 @@ fn durability_report_command(
         Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
         None => "not given".to_string(),
     };
-    let io = crate::fault::io_counts::per_commit_table()
+    let (scratch, trace) = io_counts_scratch()?;
+    let io = crate::fault::io_counts::per_commit_table(&trace, trace.parent().expect("in the scratch directory"))
         .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?;
+    drop(scratch);
     write_page(out_md, crate::report::pages::durability::render(&summary, &runs, latency.as_ref(), &bench, Some(&io)))
 }
 
@@ -565,9 +567,23 @@ fn hazards_report_command(out_md: &std::path::Path, run_dirs: &[PathBuf]) -> Res
     write_page(out_md, crate::report::pages::hazards::render(&summary, &runs))
 }
 
+/// The I/O counts' scratch directory (removed when dropped) and the trace the VFS registered
+/// in this process writes there.
+fn io_counts_scratch() -> Result<(tempfile::TempDir, PathBuf)> {
+    let scratch =
+        crate::base::scratch::create(None, "io-counts-").map_err(|e| Error::io("create a scratch directory", e))?;
+    let dir = scratch.path().canonicalize().map_err(|e| Error::io("resolve the scratch directory", e))?;
+    let trace = crate::fault::io_counts::register_in(&dir)
+        .map_err(|e| Error::Harness(format!("register the tracing VFS: {e:#}")))?;
+    Ok((scratch, trace))
+}
+
 fn io_counts_command() -> Result<i32> {
     use crate::fault::io_counts::FileRole;
-    let table = crate::fault::io_counts::per_commit_table()
+    use crate::scenario::matrix::Synchronous;
+    let (scratch, trace) = io_counts_scratch()?;
+    let dir = trace.parent().expect("the trace is in the scratch directory").to_path_buf();
+    let table = crate::fault::io_counts::per_commit_table(&trace, &dir)
         .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?;
     println!("One steady one-row commit (1 KiB), SQLite {}, automatic checkpoints off:\n", rusqlite::version());
     println!(
@@ -590,6 +606,25 @@ fn io_counts_command() -> Result<i32> {
             io.deleted
         );
     }
+    println!("\nOne checkpoint after ten such commits in WAL mode:\n");
+    println!("| synchronous | checkpoint | syncs | bytes written to db | WAL truncations |");
+    println!("|---|---|---|--:|--:|");
+    for sync in [Synchronous::Normal, Synchronous::Full, Synchronous::Extra] {
+        for mode in ["PASSIVE", "TRUNCATE"] {
+            let db_dir = dir.join(format!("checkpoint-{}-{mode}", sync.as_sql()));
+            std::fs::create_dir(&db_dir).map_err(|e| Error::io(format!("create {}", db_dir.display()), e))?;
+            let io = crate::fault::io_counts::checkpoint(&trace, &db_dir, sync, mode, 10)
+                .map_err(|e| Error::Harness(format!("count a checkpoint's I/O: {e:#}")))?;
+            println!(
+                "| {} | {mode} | {} | {} | {} |",
+                sync.as_sql().to_uppercase(),
+                crate::fault::io_counts::syncs_in_words(&io),
+                io.bytes_written.get(&FileRole::Db).copied().unwrap_or(0),
+                io.truncations.get(&FileRole::Wal).copied().unwrap_or(0)
+            );
+        }
+    }
+    drop(scratch);
     Ok(EXIT_OK)
 }
 

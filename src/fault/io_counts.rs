@@ -49,6 +49,7 @@ pub struct Io {
     pub syncs: BTreeMap<(FileRole, SyncFlavour), u32>,
     pub dir_syncs: u32,
     pub bytes_written: BTreeMap<FileRole, u64>,
+    pub truncations: BTreeMap<FileRole, u32>,
     pub created: u32,
     pub deleted: u32,
 }
@@ -90,11 +91,8 @@ pub fn count(records: &[Record], range: Range<usize>) -> Io {
             }
             Record::DirSync { .. } => io.dir_syncs += 1,
             Record::Delete { .. } => io.deleted += 1,
-            Record::Truncate { .. }
-            | Record::Close { .. }
-            | Record::Begin { .. }
-            | Record::Ack { .. }
-            | Record::Injected { .. } => {}
+            Record::Truncate { file, .. } => *io.truncations.entry(role(&roles, file)).or_default() += 1,
+            Record::Close { .. } | Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => {}
         }
     }
     io
@@ -111,6 +109,18 @@ pub fn steady_commits(
     sync: Synchronous,
     commits: usize,
 ) -> anyhow::Result<Vec<Io>> {
+    Ok(traced_commits(trace, dir, mode, sync, commits)?.1)
+}
+
+/// [`steady_commits`], the connection kept open (a WAL is checkpointed when its last
+/// connection closes).
+fn traced_commits(
+    trace: &std::path::Path,
+    dir: &std::path::Path,
+    mode: JournalMode,
+    sync: Synchronous,
+    commits: usize,
+) -> anyhow::Result<(rusqlite::Connection, Vec<Io>)> {
     use anyhow::Context;
     let flags = rusqlite::OpenFlags::default();
     let conn = rusqlite::Connection::open_with_flags_and_vfs(dir.join("db.sqlite"), flags, VFS_NAME)
@@ -120,20 +130,38 @@ pub fn steady_commits(
         mode.as_sql(),
         sync.as_sql()
     ))?;
-    // The records of this database only (the trace may be shared with other databases).
-    let mine = || -> anyhow::Result<Vec<Record>> {
-        Ok(records_under(crate::fault::trace::read(trace).map_err(anyhow::Error::msg)?.records, dir))
-    };
     let mut ios = Vec::new();
     for k in 0..=commits {
-        let before = mine()?.len();
+        let before = records_of(trace, dir)?.len();
         conn.execute("INSERT INTO t VALUES (randomblob(1000))", [])?;
-        let records = mine()?;
+        let records = records_of(trace, dir)?;
         if k > 0 {
             ios.push(count(&records, before..records.len()));
         }
     }
-    Ok(ios)
+    Ok((conn, ios))
+}
+
+/// The trace's records about files under `dir` (the trace may be shared with other databases).
+fn records_of(trace: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Vec<Record>> {
+    Ok(records_under(crate::fault::trace::read(trace).map_err(anyhow::Error::msg)?.records, dir))
+}
+
+/// The I/O of one `PRAGMA wal_checkpoint(MODE)` (`PASSIVE`, `FULL`, `RESTART`, `TRUNCATE`)
+/// after `commits` one-row commits in WAL mode at `sync`, on a fresh database in `dir` (see
+/// [`steady_commits`] for the trace).
+pub fn checkpoint(
+    trace: &std::path::Path,
+    dir: &std::path::Path,
+    sync: Synchronous,
+    mode: &str,
+    commits: usize,
+) -> anyhow::Result<Io> {
+    let (conn, _) = traced_commits(trace, dir, JournalMode::Wal, sync, commits)?;
+    let before = records_of(trace, dir)?.len();
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
+    let records = records_of(trace, dir)?;
+    Ok(count(&records, before..records.len()))
 }
 
 /// The records of `records` about files under `dir` (and nothing else), in order.
@@ -154,25 +182,31 @@ pub fn records_under(records: Vec<Record>, dir: &std::path::Path) -> Vec<Record>
         .collect()
 }
 
-/// One steady commit's I/O for every journalled mode × synchronous level: registers the tracing
-/// VFS in this process (a one-shot command's) with a trace in a scratch directory, and runs
-/// [`steady_commits`] per cell. Deterministic; a second or so in all.
-pub fn per_commit_table() -> anyhow::Result<BTreeMap<(JournalMode, Synchronous), Io>> {
-    let scratch = crate::base::scratch::create(None, "io-counts-")?;
-    let trace = scratch.path().join(crate::fault::trace::TRACE_FILE);
+/// Registers the tracing VFS in this process (a one-shot command's) with its trace in `dir`;
+/// returns the trace's path, for [`per_commit_table`] and [`checkpoint`].
+pub fn register_in(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let trace = dir.join(crate::fault::trace::TRACE_FILE);
     crate::fault::vfs::register(crate::fault::vfs::VfsConfig {
         writer: 0,
         trace_path: trace.clone(),
         injection: crate::fault::vfs::Injection::None,
     })
     .map_err(anyhow::Error::msg)?;
+    Ok(trace)
+}
+
+/// One steady commit's I/O for every journalled mode × synchronous level, each on a fresh
+/// database under `dir`, traced into `trace` ([`register_in`]). Deterministic; a second or so.
+pub fn per_commit_table(
+    trace: &std::path::Path,
+    dir: &std::path::Path,
+) -> anyhow::Result<BTreeMap<(JournalMode, Synchronous), Io>> {
     let mut table = BTreeMap::new();
     for mode in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
         for sync in Synchronous::ALL {
-            let dir = scratch.path().join(format!("{}-{}", mode.as_sql(), sync.as_sql()));
-            std::fs::create_dir(&dir)?;
-            let dir = dir.canonicalize()?;
-            let ios = steady_commits(&trace, &dir, mode, sync, 3)?;
+            let db_dir = dir.join(format!("{}-{}", mode.as_sql(), sync.as_sql()));
+            std::fs::create_dir(&db_dir)?;
+            let ios = steady_commits(trace, &db_dir.canonicalize()?, mode, sync, 3)?;
             anyhow::ensure!(ios.windows(2).all(|w| w[0] == w[1]), "{mode:?} {sync:?}: commits differ: {ios:?}");
             table.insert((mode, sync), ios.into_iter().next().unwrap_or_default());
         }
@@ -261,6 +295,27 @@ mod tests {
             assert!(io.syncs.keys().all(|(_, f)| !f.full), "{mode:?} {sync:?}: {io:?}");
             let written: u64 = io.bytes_written.values().sum();
             assert!(written >= 4096, "{mode:?} {sync:?}: {io:?}");
+        }
+    }
+
+    /// A checkpoint syncs the WAL (the frames it copies) and then the database, whatever the
+    /// level (NORMAL included: it is where WAL+NORMAL becomes durable); TRUNCATE also
+    /// truncates the WAL.
+    #[test]
+    fn a_checkpoint_syncs_the_wal_then_the_database_at_every_level() {
+        for sync in [Synchronous::Normal, Synchronous::Full, Synchronous::Extra] {
+            for (mode, truncations) in [("PASSIVE", 0), ("TRUNCATE", 1)] {
+                let (_guard, dir) = fresh_dir();
+                let io = checkpoint(shared_trace(), &dir, sync, mode, 10).unwrap();
+                assert_eq!(syncs_in_words(&io), "WAL 1, db 1", "{sync:?} {mode}: {io:?}");
+                assert_eq!(
+                    io.truncations.get(&FileRole::Wal).copied().unwrap_or(0),
+                    truncations,
+                    "{sync:?} {mode}: {io:?}"
+                );
+                assert!(io.bytes_written.get(&FileRole::Db).is_some_and(|&b| b >= 4096), "{io:?}");
+                assert_eq!(io.bytes_written.get(&FileRole::Wal), None, "{io:?}");
+            }
         }
     }
 
