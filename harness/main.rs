@@ -871,14 +871,23 @@ fn a_power_loss_beneath_several_processes_keeps_every_acknowledged_commit_in_wal
     let (code, out, summary) = campaign(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{out}");
     let c = cell(&summary, "wal/full/power_loss_shared/auto-checkpoint");
-    assert_eq!((c["checked"].as_u64(), c["violating_trials"].as_u64()), (Some(3), Some(0)), "{c}");
+    // A trial may be inconclusive on a loaded machine (a writer not ready in time): it says why
+    // and checks nothing; the others must be clean.
+    assert!(c["checked"].as_u64() >= Some(2), "{c}");
+    assert_eq!((c["verdict"].as_str(), c["violating_trials"].as_u64()), (Some("ok"), Some(0)), "{c}");
     let lines = std::fs::read_to_string(dir.path().join("out/trials.jsonl")).unwrap();
-    for t in lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
-        let acked = t["acks"].as_object().unwrap().values().filter(|a| a["acked"].as_u64() > Some(0)).count();
-        assert!(acked >= 2, "several writers acknowledged commits: {t}");
-        assert!(t["transients"].as_u64() > Some(0), "transients ran: {t}");
+    let (mut transients, mut acked) = (0, 0);
+    let trials = lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+    for t in trials.filter(|t| t["outcome"]["kind"] == "checked") {
+        // Two long-lived writers every trial (how many commit before the cut depends on the
+        // machine's load: a writer waiting for the lock is still a process of the trial).
+        let long_lived = t["deaths"].as_array().unwrap().iter().filter(|d| d["role"] != "transient").count();
+        assert!(long_lived >= 2, "two long-lived writers: {t}");
+        transients += t["transients"].as_u64().unwrap();
+        acked += t["acks"].as_object().unwrap().values().map(|a| a["acked"].as_u64().unwrap()).sum::<u64>();
         assert_eq!(t["images"].as_array().unwrap().len(), 8, "{t}");
     }
+    assert!(transients > 0 && acked > 0, "transients ran ({transients}) and commits were acknowledged ({acked})");
 }
 
 /// `crashfuzz io-counts`: one commit's syncs per journal mode and level, and a checkpoint's,
