@@ -37,7 +37,7 @@ impl Schema for SessionStore {
         &self,
         conn: &Connection,
         fts_tables: &[String],
-        cfg: &CheckConfig,
+        samples: &[MatchSample],
         problems: &mut FtsProblems,
     ) -> rusqlite::Result<()> {
         for (table, _) in FTS_TABLES {
@@ -45,15 +45,6 @@ impl Schema for SessionStore {
                 problems.rows.push(format!("{table}: missing"));
             }
         }
-        // Messages that cannot be read to sample from: damage of the table the index indexes.
-        let samples = match match_samples(conn, cfg) {
-            Ok(samples) => samples,
-            Err(e) if is_finding(&e) => {
-                problems.rows.push(format!("sample messages: {}", sqlerr::describe(&e)));
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
         for (table, _) in FTS_TABLES.iter().filter(|(t, _)| fts_tables.iter().any(|f| f == t)) {
             // Damage met while comparing or querying is this check's finding too: reading the
             // index is what the check does.
@@ -173,7 +164,7 @@ pub fn match_samples(conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<V
     const NUL_FIRST: &str = "substr(CAST(content AS BLOB), 1, 1) = x'00'";
     let mut any_row = conn.prepare(&format!("SELECT id, {body} FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1"))?;
     let mut nul_row =
-        conn.prepare(&format!("SELECT id, {body} FROM messages WHERE {NUL_FIRST} ORDER BY id >= ?1 DESC, id LIMIT 1"))?;
+        conn.prepare(&format!("SELECT id, {body} FROM messages WHERE id >= ?1 AND {NUL_FIRST} ORDER BY id LIMIT 1"))?;
     let mut samples = Vec::new();
     for (table, tokenizer) in FTS_TABLES {
         let salt = match tokenizer {

@@ -192,16 +192,17 @@ pub trait Schema: Sync + std::fmt::Debug {
     /// damage met here is the open check's.
     fn recognise(&self, conn: &Connection) -> rusqlite::Result<bool>;
     /// Check 3 beyond every FTS5 table's own integrity-check (`fts_tables` are the image's):
-    /// the indexes against the rows they index, the hits of sampled MATCH queries. Adds to
-    /// `problems`.
+    /// the indexes against the rows they index, the hits of the sampled MATCH queries
+    /// (`samples`, [`Schema::match_samples`]). Adds to `problems`.
     fn fts(
         &self,
         conn: &Connection,
         fts_tables: &[String],
-        cfg: &CheckConfig,
+        samples: &[ledger::MatchSample],
         problems: &mut FtsProblems,
     ) -> rusqlite::Result<()>;
-    /// Check 3b's queries: terms the image's rows hold, each of which must find its row.
+    /// The MATCH queries of checks 3 and 3b, taken once per image: terms the image's rows
+    /// hold, each of which must find its row.
     fn match_samples(&self, conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<Vec<ledger::MatchSample>>;
     /// Per writer, the sorted sequence numbers of the transactions present.
     fn present(&self, conn: &Connection) -> rusqlite::Result<BTreeMap<u64, Vec<u64>>>;
@@ -264,6 +265,8 @@ pub struct Image<'a> {
     unopened: Option<String>,
     /// `integrity_check`'s lines when it ran to completion (they hold FTS5's verdicts).
     integrity_lines: Option<Vec<String>>,
+    /// The MATCH samples check 3 took, for check 3b (`None`: not taken, or taking them failed).
+    samples: Option<Vec<ledger::MatchSample>>,
     /// The present sequence numbers, read once by the first check that needs them (`Err`: the
     /// outcome every such check takes when reading them failed).
     present: Option<Result<BTreeMap<u64, Vec<u64>>, CheckOutcome>>,
@@ -340,6 +343,7 @@ pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected
         conn: None,
         unopened: None,
         integrity_lines: None,
+        samples: None,
         present: None,
     };
     for check in &CHECKS {
@@ -396,7 +400,10 @@ fn integrity_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
 
 /// Check 3: every FTS5 table's own integrity-check, then the schema's FTS checks.
 fn fts_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
-    Ok(match fts(image.conn(), image.cfg, image.report.session_store, image.integrity_lines.as_deref()) {
+    let schema = image.report.session_store;
+    let conn = image.conn.as_ref().expect("checks that need the connection run after it opened");
+    let checked = fts(conn, image.cfg, schema, image.integrity_lines.as_deref(), &mut image.samples);
+    Ok(match checked {
         Ok(problems) => {
             image.report.fts_rows_differ = !problems.rows.is_empty();
             outcome_of(problems.all())
@@ -406,17 +413,30 @@ fn fts_check(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
 }
 
 /// Check 3's problems: [`generic::fts_integrity`], then (where the image holds the writer's
-/// schema) the schema's own FTS checks.
+/// schema) the schema's own FTS checks on the MATCH samples it takes, kept in `samples` for
+/// check 3b.
 fn fts(
     conn: &Connection,
     cfg: &CheckConfig,
     schema: bool,
     integrity_lines: Option<&[String]>,
+    samples: &mut Option<Vec<ledger::MatchSample>>,
 ) -> rusqlite::Result<FtsProblems> {
     let (tables, index) = fts_integrity(conn, integrity_lines)?;
     let mut problems = FtsProblems { index, rows: Vec::new() };
     if schema {
-        cfg.schema.fts(conn, &tables, cfg, &mut problems)?;
+        // Messages that cannot be read to sample from: damage of the table the index indexes
+        // (check 3b then meets it again, and is blocked by it).
+        let taken = match cfg.schema.match_samples(conn, cfg) {
+            Ok(taken) => taken,
+            Err(e) if is_finding(&e) => {
+                problems.rows.push(format!("sample messages: {}", sqlerr::describe(&e)));
+                return Ok(problems);
+            }
+            Err(e) => return Err(e),
+        };
+        cfg.schema.fts(conn, &tables, &taken, &mut problems)?;
+        *samples = Some(taken);
     }
     Ok(problems)
 }
@@ -425,9 +445,12 @@ fn fts(
 /// ([`ledger::misses`]), asked of the oracle's own build; a cell whose writers run on another
 /// build asks theirs too (`oracle::crosscheck`).
 fn fts_miss(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
-    let samples = match image.cfg.schema.match_samples(image.conn(), image.cfg) {
-        Ok(samples) => samples,
-        Err(e) => return classify(&image.report, "fts_miss: sample messages", e),
+    let samples = match image.samples.take() {
+        Some(samples) => samples,
+        None => match image.cfg.schema.match_samples(image.conn(), image.cfg) {
+            Ok(samples) => samples,
+            Err(e) => return classify(&image.report, "fts_miss: sample messages", e),
+        },
     };
     Ok(match ledger::found(image.conn(), &samples) {
         Ok(found) => {
@@ -771,8 +794,8 @@ mod tests {
         assert!(fts_lines_for(&lines, "messages_fts_trigram").count() > 0, "{lines:?}");
         assert_eq!(fts_lines_for(&lines, "messages_fts").count(), 0, "{lines:?}");
         let c = cfg(JournalMode::Wal);
-        let from_pragma = fts(&conn, &c, true, Some(&lines)).unwrap().all();
-        let from_command = fts(&conn, &c, true, None).unwrap().all();
+        let from_pragma = fts(&conn, &c, true, Some(&lines), &mut None).unwrap().all();
+        let from_command = fts(&conn, &c, true, None, &mut None).unwrap().all();
         let named = |p: &Vec<String>| p.iter().any(|l| l.starts_with("messages_fts_trigram: integrity-check"));
         assert!(named(&from_pragma) && named(&from_command), "{from_pragma:?} / {from_command:?}");
         assert!(!from_pragma.iter().chain(&from_command).any(|l| l.starts_with("messages_fts: integrity")));
@@ -803,7 +826,7 @@ mod tests {
     fn fts_problems(db: &Path) -> Vec<String> {
         let conn = Connection::open(db).unwrap();
         let (_, lines) = integrity(&conn, IntegrityLevel::Full).unwrap();
-        fts(&conn, &cfg(JournalMode::Wal), true, lines.as_deref()).unwrap().all()
+        fts(&conn, &cfg(JournalMode::Wal), true, lines.as_deref(), &mut None).unwrap().all()
     }
 
     /// Puts back every stored body of `table` as its message's: what the FTS5 table returns
