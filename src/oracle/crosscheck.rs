@@ -102,28 +102,21 @@ fn judge(build: &ResolvedBuild, run: SqlRun, is_pragma: bool) -> anyhow::Result<
     })
 }
 
-/// Checks `db` with the bundled build and `other`: `PRAGMA integrity_check` and every FTS5
-/// table's `integrity-check`, each build on its own copy of the image.
-pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
-    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
-    let bundled = ResolvedBuild::bundled();
-    let bundled_version = child::identify(&exe, &bundled)?.version;
-    let other_version = child::identify(&exe, other)?.version;
-    let tmp = crate::base::scratch::create(None, "cross-")?;
-    // The list of FTS5 tables, read by the bundled build from its own copy.
-    let tables: Vec<String> = {
-        let copy = copy_image(db, &tmp.path().join("list"))?;
-        let names: rusqlite::Result<Vec<String>> =
-            Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE).and_then(|conn| {
-                conn.prepare(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' \
+/// The checks both builds run on an image: `PRAGMA integrity_check`, then every FTS5 table's
+/// `integrity-check` (the table list read by the bundled build from its own copy in `dir`), as
+/// `(what, sql, kind)`.
+fn statements(db: &Path, dir: &Path) -> anyhow::Result<Vec<(String, String, ViolationKind)>> {
+    let copy = copy_image(db, &dir.join("list"))?;
+    let names: rusqlite::Result<Vec<String>> = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|conn| {
+            conn.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' \
                  AND lower(sql) LIKE '%using fts5%' ORDER BY name",
-                )
-                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            });
-        // A schema that cannot be read lists no table: the pragma's answers say why.
-        names.unwrap_or_default()
-    };
+            )
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        });
+    // A schema that cannot be read lists no table: the pragma's answers say why.
+    let tables = names.unwrap_or_default();
     let mut statements =
         vec![("PRAGMA integrity_check".to_string(), "PRAGMA integrity_check".to_string(), ViolationKind::Integrity)];
     for t in &tables {
@@ -134,16 +127,35 @@ pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossRepo
             ViolationKind::Fts,
         ));
     }
+    Ok(statements)
+}
+
+/// `build`'s answer to one statement, on its own copy of `db` at `copy_dir`.
+fn answer(
+    exe: &Path,
+    build: &ResolvedBuild,
+    db: &Path,
+    copy_dir: &Path,
+    sql: &str,
+    kind: ViolationKind,
+) -> anyhow::Result<Result<(), String>> {
+    let copy = copy_image(db, copy_dir)?;
+    let run = child::run_sql_with(exe, build, Some(&copy), &[sql.to_string()])?;
+    judge(build, run, kind == ViolationKind::Integrity)
+}
+
+/// Checks `db` with the bundled build and `other`: `PRAGMA integrity_check` and every FTS5
+/// table's `integrity-check`, each build on its own copy of the image.
+pub fn cross_check(db: &Path, other: &ResolvedBuild) -> anyhow::Result<CrossReport> {
+    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
+    let bundled = ResolvedBuild::bundled();
+    let bundled_version = child::identify(&exe, &bundled)?.version;
+    let other_version = child::identify(&exe, other)?.version;
+    let tmp = crate::base::scratch::create(None, "cross-")?;
     let mut checks = Vec::new();
-    for (i, (what, sql, kind)) in statements.into_iter().enumerate() {
-        let is_pragma = kind == ViolationKind::Integrity;
-        let answer = |build: &ResolvedBuild, side: &str| -> anyhow::Result<Result<(), String>> {
-            let copy = copy_image(db, &tmp.path().join(format!("{side}-{i}")))?;
-            let run = child::run_sql_with(&exe, build, Some(&copy), std::slice::from_ref(&sql))?;
-            judge(build, run, is_pragma)
-        };
-        let bundled_answer = answer(&bundled, "bundled")?;
-        let other_answer = answer(other, "other")?;
+    for (i, (what, sql, kind)) in statements(db, tmp.path())?.into_iter().enumerate() {
+        let bundled_answer = answer(&exe, &bundled, db, &tmp.path().join(format!("bundled-{i}")), &sql, kind)?;
+        let other_answer = answer(&exe, other, db, &tmp.path().join(format!("other-{i}")), &sql, kind)?;
         checks.push(Compared { what, kind, bundled: bundled_answer, other: other_answer });
     }
     Ok(CrossReport { other_version, bundled_version, checks })
@@ -198,13 +210,39 @@ pub fn ask_matches(
         .collect()
 }
 
+/// One integrity check as the writers' build answered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WritersCheck {
+    /// e.g. `PRAGMA integrity_check` or `messages_fts_trigram integrity-check`.
+    pub what: String,
+    pub kind: ViolationKind,
+    /// `Ok(())` or the error / the first lines of a non-`ok` answer.
+    pub answer: Result<(), String>,
+}
+
 /// What the writers' build said about an image the oracle checked: its own integrity checks
-/// ([`cross_check`]) and its answers to the oracle's MATCH queries ([`ask_matches`]).
+/// (the statements of [`cross_check`], its side only: the oracle's results are the bundled
+/// side) and its answers to the oracle's MATCH queries ([`ask_matches`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WritersView {
-    pub checks: CrossReport,
+    /// `sqlite3_libversion()` of the oracle's (bundled) build and of the writers'.
+    pub bundled_version: String,
+    pub writers_version: String,
+    pub checks: Vec<WritersCheck>,
     /// One per sample of the oracle's report, in order.
     pub matches: Vec<Result<bool, String>>,
+}
+
+/// The writers' build's integrity checks of `db` ([`WritersView::checks`]).
+pub fn writers_checks(db: &Path, build: &ResolvedBuild) -> anyhow::Result<Vec<WritersCheck>> {
+    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
+    let tmp = crate::base::scratch::create(None, "writers-")?;
+    let mut checks = Vec::new();
+    for (i, (what, sql, kind)) in statements(db, tmp.path())?.into_iter().enumerate() {
+        let answer = answer(&exe, build, db, &tmp.path().join(format!("check-{i}")), &sql, kind)?;
+        checks.push(WritersCheck { what, kind, answer });
+    }
+    Ok(checks)
 }
 
 /// The verdict of a cell whose writers run on another build than the oracle's: what both builds
@@ -223,12 +261,15 @@ pub fn reconcile(
     writers: &WritersView,
 ) -> Vec<String> {
     use crate::record::checks::CheckOutcome;
-    let (bundled_version, writers_version) = (&writers.checks.bundled_version, &writers.checks.other_version);
+    let (bundled_version, writers_version) = (&writers.bundled_version, &writers.writers_version);
     let mut disagreements = Vec::new();
     for kind in [ViolationKind::Integrity, ViolationKind::Fts] {
-        let of_kind: Vec<&Compared> = writers.checks.checks.iter().filter(|c| c.kind == kind).collect();
-        let writers_damage: Vec<String> =
-            of_kind.iter().filter_map(|c| c.other.as_ref().err().map(|e| format!("{}: {e}", c.what))).collect();
+        let writers_damage: Vec<String> = writers
+            .checks
+            .iter()
+            .filter(|c| c.kind == kind)
+            .filter_map(|c| c.answer.as_ref().err().map(|e| format!("{}: {e}", c.what)))
+            .collect();
         let Some(result) = results.iter_mut().find(|r| r.check == kind) else { continue };
         match (&result.outcome, writers_damage.is_empty()) {
             (CheckOutcome::Violation { detail }, true) if !(kind == ViolationKind::Fts && oracle.fts_rows_differ) => {
@@ -292,8 +333,13 @@ pub fn agree_with_writers(
         return Ok(Vec::new());
     }
     let samples: Vec<MatchSample> = report.match_samples.iter().map(|(s, _)| s.clone()).collect();
-    let writers =
-        WritersView { checks: cross_check(pristine_db, build)?, matches: ask_matches(pristine_db, build, &samples)? };
+    let exe = crate::base::process::own_exe().context("locate the crashfuzz executable")?;
+    let writers = WritersView {
+        bundled_version: rusqlite::version().to_string(),
+        writers_version: child::identify(&exe, build)?.version,
+        checks: writers_checks(pristine_db, build)?,
+        matches: ask_matches(pristine_db, build, &samples)?,
+    };
     let mut results = std::mem::take(&mut report.results);
     let disagreements = reconcile(&mut results, report, &writers);
     report.results = results;
@@ -341,7 +387,16 @@ mod tests {
 
     #[test]
     fn disagreements_become_violations_of_their_kind() {
-        let report = writers(Ok(()), Err("database disk image is malformed"), vec![]).checks;
+        let compared =
+            |what: &str, kind, other: Result<(), String>| Compared { what: what.into(), kind, bundled: Ok(()), other };
+        let report = CrossReport {
+            other_version: "3.41.2".into(),
+            bundled_version: "3.54.1".into(),
+            checks: vec![
+                compared("PRAGMA integrity_check", ViolationKind::Integrity, Ok(())),
+                compared("t integrity-check", ViolationKind::Fts, Err("database disk image is malformed".into())),
+            ],
+        };
         let v = report.as_violations();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].0, ViolationKind::Fts);
@@ -386,25 +441,18 @@ mod tests {
     }
 
     fn writers(integrity: Result<(), &str>, fts: Result<(), &str>, matches: Vec<Result<bool, String>>) -> WritersView {
+        let check = |what: &str, kind, answer: Result<(), &str>| WritersCheck {
+            what: what.into(),
+            kind,
+            answer: answer.map_err(str::to_string),
+        };
         WritersView {
-            checks: CrossReport {
-                other_version: "3.41.2".into(),
-                bundled_version: "3.54.1".into(),
-                checks: vec![
-                    Compared {
-                        what: "PRAGMA integrity_check".into(),
-                        kind: ViolationKind::Integrity,
-                        bundled: Ok(()),
-                        other: integrity.map_err(str::to_string),
-                    },
-                    Compared {
-                        what: "messages_fts_trigram integrity-check".into(),
-                        kind: ViolationKind::Fts,
-                        bundled: Ok(()),
-                        other: fts.map_err(str::to_string),
-                    },
-                ],
-            },
+            bundled_version: "3.54.1".into(),
+            writers_version: "3.41.2".into(),
+            checks: vec![
+                check("PRAGMA integrity_check", ViolationKind::Integrity, integrity),
+                check("messages_fts_trigram integrity-check", ViolationKind::Fts, fts),
+            ],
             matches,
         }
     }
