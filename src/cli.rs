@@ -6,6 +6,7 @@ use crate::oracle::IntegrityLevel;
 use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
 use crate::record::checks::CheckOutcome;
 use crate::run::campaign::{self, RunOptions};
+use crate::run::resume::RunArgsRecord;
 use crate::scenario::matrix::SqliteName;
 use crate::scenario::{self, Budget};
 use crate::sqlite::builds::{self, ResolvedBuild, SqliteBuild};
@@ -58,11 +59,17 @@ enum Command {
     },
     /// List the embedded scenarios.
     Scenarios,
-    /// Count the I/O one steady commit makes per journal mode and synchronous level (syncs by
-    /// file, directory syncs, bytes written, files created and deleted), through the tracing
-    /// VFS on the bundled SQLite: exact, the same on every machine.
+    /// Count the I/O of one-message commits per journal mode and synchronous level (syncs by
+    /// file and flavour, directory syncs, bytes written, files created and deleted: the median
+    /// and the maximum over a steady run, the commits that checkpoint apart) and of a
+    /// checkpoint, through the tracing VFS on the bundled SQLite: exact, the same on every
+    /// machine.
     #[command(name = "io-counts")]
-    IoCounts,
+    IoCounts {
+        /// Steady one-message commits counted per journal mode and level (after a first one).
+        #[arg(long, default_value_t = crate::fault::io_counts::STEADY_RUN.commits as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        commits: u64,
+    },
     /// Render the durability matrix (results/durability-matrix.md) from a campaign's
     /// summary.json and, optionally, the write-latency benchmarks' JSON.
     #[command(hide = true, name = "durability-report")]
@@ -157,6 +164,15 @@ struct RunArgs {
     /// repeat the flag or separate with commas.
     #[arg(long, value_name = "BUILD", value_delimiter = ',')]
     sqlite: Vec<SqliteBuild>,
+    /// Continue a campaign that was killed, from its run directory: the same scenario, seed
+    /// and budget (read back from its run.json); the trials already in its trials.jsonl are
+    /// not run again. `--jobs`, `--workdir` and `--no-progress` may be given anew.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        conflicts_with_all = ["scenario", "trials", "duration", "seed", "out", "shard", "trial", "sqlite"]
+    )]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -211,7 +227,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Some(Command::Replay { failure_dir }) => replay_command(failure_dir),
         Some(Command::Report { run_dirs, out }) => crate::report::merge::run(&run_dirs, out.as_deref(), &command_line),
         Some(Command::Scenarios) => scenarios_command(),
-        Some(Command::IoCounts) => io_counts_command(),
+        Some(Command::IoCounts { commits }) => io_counts_command(commits as usize),
         Some(Command::DurabilityReport { out_md, run_dirs, latency }) => {
             durability_report_command(&out_md, &run_dirs, latency.as_deref())
         }
@@ -231,6 +247,48 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 fn run(a: RunArgs, command: String) -> Result<i32> {
+    match a.resume.clone() {
+        Some(run_dir) => resume(a, run_dir, command),
+        None => campaign::run(run_options(a, command)?),
+    }
+}
+
+/// `run --resume RUN_DIR`: the campaign rebuilt from the arguments its run.json recorded, its
+/// scenario checked against the one it ran, and run for the trials its trials.jsonl lacks.
+fn resume(a: RunArgs, run_dir: PathBuf, command: String) -> Result<i32> {
+    let resumed = crate::run::resume::open(&run_dir, &command)?;
+    let recorded = resumed.args.clone();
+    let again = RunArgs {
+        scenario: Some(recorded.scenario_now()),
+        trials: recorded.trials,
+        duration: recorded.duration,
+        seed: Some(recorded.seed),
+        jobs: a.jobs.or(Some(recorded.jobs)),
+        out: Some(run_dir.clone()),
+        workdir: a.workdir,
+        shard: recorded.shard,
+        trial: None,
+        no_progress: a.no_progress,
+        min_states: recorded.min_states,
+        sqlite: recorded.sqlite.clone(),
+        resume: None,
+    };
+    let mut opts = run_options(again, command)?;
+    let mut now = serde_json::to_value(&opts.scenario).expect("a scenario serializes");
+    // Where the file is named from (a relative path then, an absolute one now) is not content.
+    if let (Some(now), Some(source)) = (now.as_object_mut(), resumed.scenario.get("source")) {
+        now.insert("source".to_string(), source.clone());
+    }
+    crate::run::resume::same_scenario(&run_dir, &resumed.scenario, &now)?;
+    // run.json keeps the arguments as first recorded (the working directory included).
+    opts.args = RunArgsRecord { jobs: opts.jobs, ..recorded };
+    opts.resume = Some(resumed);
+    campaign::run(opts)
+}
+
+fn run_options(a: RunArgs, command: String) -> Result<RunOptions> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read the working directory", e))?;
+    let named_scenario = a.scenario.clone().unwrap_or_else(|| "default".to_string());
     let scenario_arg = a.scenario.unwrap_or_else(|| "default".to_string());
     let mut scenario = scenario::resolve(&scenario_arg)?;
     let mut scenario_arg = scenario_arg;
@@ -256,7 +314,18 @@ fn run(a: RunArgs, command: String) -> Result<i32> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let seed = a.seed.unwrap_or_else(rand::random);
-    campaign::run(RunOptions {
+    let args = RunArgsRecord {
+        cwd,
+        scenario: named_scenario,
+        trials: a.trials,
+        duration: a.duration,
+        seed,
+        jobs,
+        shard: a.shard,
+        min_states: a.min_states.max(1),
+        sqlite: a.sqlite.clone(),
+    };
+    Ok(RunOptions {
         scenario,
         scenario_arg,
         seed,
@@ -269,6 +338,8 @@ fn run(a: RunArgs, command: String) -> Result<i32> {
         progress: !a.no_progress,
         min_states: a.min_states.max(1),
         command,
+        args,
+        resume: None,
     })
 }
 
@@ -552,19 +623,30 @@ fn durability_report_command(
     let latency: Option<crate::report::pages::durability::LatencyReport> = latency.map(read_json).transpose()?;
     let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz durability-report")?;
     let bench = match &latency {
-        Some(_) => "`scripts/bench.sh` (criterion medians; see results/write-latency.md)".to_string(),
+        Some(_) => "`scripts/bench.sh` (the paired costs and criterion medians: results/write-latency.md)".to_string(),
         None => "not given".to_string(),
     };
-    let (scratch, trace) = io_counts_scratch()?;
-    let io = crate::fault::io_counts::per_commit_table(&trace, trace.parent().expect("in the scratch directory"))
-        .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?;
-    drop(scratch);
+    let io = commit_io_table()?;
     write_page(out_md, crate::report::pages::durability::render(&summary, &runs, latency.as_ref(), &bench, Some(&io)))
 }
 
 fn hazards_report_command(out_md: &std::path::Path, run_dirs: &[PathBuf]) -> Result<i32> {
     let (summary, runs) = load_runs(out_md, run_dirs, "crashfuzz hazards-report")?;
     write_page(out_md, crate::report::pages::hazards::render(&summary, &runs))
+}
+
+/// One steady commit's I/O (the median over [`crate::fault::io_counts::STEADY_RUN`]) per
+/// journal mode and level, counted in a scratch directory of its own.
+fn commit_io_table() -> Result<crate::report::pages::durability::IoTable> {
+    let (scratch, trace) = io_counts_scratch()?;
+    let dir = trace.parent().expect("in the scratch directory");
+    let table = crate::fault::io_counts::per_commit_table(&trace, dir, crate::fault::io_counts::STEADY_RUN)
+        .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?
+        .into_iter()
+        .map(|(cell, io)| (cell, io.steady.median))
+        .collect();
+    drop(scratch);
+    Ok(table)
 }
 
 /// The I/O counts' scratch directory (removed when dropped) and the trace the VFS registered
@@ -578,47 +660,77 @@ fn io_counts_scratch() -> Result<(tempfile::TempDir, PathBuf)> {
     Ok((scratch, trace))
 }
 
-fn io_counts_command() -> Result<i32> {
-    use crate::fault::io_counts::FileRole;
+fn io_counts_command(commits: usize) -> Result<i32> {
+    use crate::fault::io_counts::{self, FileRole, STEADY_RUN};
     use crate::scenario::matrix::Synchronous;
     let (scratch, trace) = io_counts_scratch()?;
     let dir = trace.parent().expect("the trace is in the scratch directory").to_path_buf();
-    let table = crate::fault::io_counts::per_commit_table(&trace, &dir)
+    let shape = io_counts::RunShape { commits, ..STEADY_RUN };
+    let table = io_counts::per_commit_table(&trace, &dir, shape)
         .map_err(|e| Error::Harness(format!("count the I/O of one commit: {e:#}")))?;
-    println!("One steady one-row commit (1 KiB), SQLite {}, automatic checkpoints off:\n", rusqlite::version());
     println!(
-        "| journal | synchronous | syncs | of which data-only | dir syncs | bytes written (db / journal / WAL) | files created / deleted |"
+        "One-message commits ({} bytes, both FTS5 indexes), SQLite {}: {} per cell after a first one, on a \
+         fresh seeded database, automatic checkpoint at {} pages. Each count is the median over the steady \
+         commits, `(max N)` when one commit did more; the commits that ran the checkpoint are counted apart.\n",
+        io_counts::MESSAGE_BYTES,
+        rusqlite::version(),
+        shape.commits,
+        shape.autocheckpoint_pages
     );
-    println!("|---|---|---|--:|--:|---|--:|");
+    println!(
+        "| journal | synchronous | steady commits | syncs | of which data-only | dir syncs | bytes written: db / journal / WAL | files created / deleted | checkpointing commits: count, syncs, bytes to db |"
+    );
+    println!("|---|---|--:|---|--:|--:|---|--:|---|");
+    let with_max =
+        |median: u64, max: u64| if max > median { format!("{median} (max {max})") } else { median.to_string() };
     for ((mode, sync), io) in &table {
-        let data_only: u32 = io.syncs.iter().filter(|((_, f), _)| f.data_only).map(|(_, n)| n).sum();
-        let bytes = |r| io.bytes_written.get(&r).copied().unwrap_or(0);
+        let (m, x) = (&io.steady.median, &io.steady.max);
+        let data_only =
+            |io: &io_counts::Io| -> u32 { io.syncs.iter().filter(|((_, f), _)| f.data_only).map(|(_, n)| n).sum() };
+        let bytes =
+            |r| with_max(m.bytes_written.get(&r).copied().unwrap_or(0), x.bytes_written.get(&r).copied().unwrap_or(0));
+        let syncs = match io_counts::syncs_in_words(x) {
+            max if max != io_counts::syncs_in_words(m) => format!("{} (max: {max})", io_counts::syncs_in_words(m)),
+            same => same,
+        };
+        let checkpointing = io.checkpointing.as_ref().map_or("—".to_string(), |c| {
+            format!(
+                "{}, {}, {}",
+                c.of,
+                io_counts::syncs_in_words(&c.median),
+                with_max(
+                    c.median.bytes_written.get(&FileRole::Db).copied().unwrap_or(0),
+                    c.max.bytes_written.get(&FileRole::Db).copied().unwrap_or(0)
+                )
+            )
+        });
         println!(
-            "| {} | {} | {} | {data_only} | {} | {} / {} / {} | {} / {} |",
+            "| {} | {} | {} | {syncs} | {} | {} | {} / {} / {} | {} / {} | {checkpointing} |",
             mode.as_sql().to_uppercase(),
             sync.as_sql().to_uppercase(),
-            crate::fault::io_counts::syncs_in_words(io),
-            io.dir_syncs,
+            io.steady.of,
+            with_max(u64::from(data_only(m)), u64::from(data_only(x))),
+            with_max(u64::from(m.dir_syncs), u64::from(x.dir_syncs)),
             bytes(FileRole::Db),
             bytes(FileRole::Journal),
             bytes(FileRole::Wal),
-            io.created,
-            io.deleted
+            with_max(u64::from(m.created), u64::from(x.created)),
+            with_max(u64::from(m.deleted), u64::from(x.deleted)),
         );
     }
-    println!("\nOne checkpoint after ten such commits in WAL mode:\n");
+    println!("\nOne PRAGMA wal_checkpoint after ten such commits in WAL mode, automatic checkpoints off:\n");
     println!("| synchronous | checkpoint | syncs | bytes written to db | WAL truncations |");
     println!("|---|---|---|--:|--:|");
     for sync in [Synchronous::Normal, Synchronous::Full, Synchronous::Extra] {
         for mode in ["PASSIVE", "TRUNCATE"] {
             let db_dir = dir.join(format!("checkpoint-{}-{mode}", sync.as_sql()));
             std::fs::create_dir(&db_dir).map_err(|e| Error::io(format!("create {}", db_dir.display()), e))?;
-            let io = crate::fault::io_counts::checkpoint(&trace, &db_dir, sync, mode, 10)
+            let io = io_counts::checkpoint(&trace, &db_dir, sync, mode, 10)
                 .map_err(|e| Error::Harness(format!("count a checkpoint's I/O: {e:#}")))?;
             println!(
                 "| {} | {mode} | {} | {} | {} |",
                 sync.as_sql().to_uppercase(),
-                crate::fault::io_counts::syncs_in_words(&io),
+                io_counts::syncs_in_words(&io),
                 io.bytes_written.get(&FileRole::Db).copied().unwrap_or(0),
                 io.truncations.get(&FileRole::Wal).copied().unwrap_or(0)
             );
@@ -642,7 +754,8 @@ fn bench_report_command(
     svg: Option<PathBuf>,
     json: Option<PathBuf>,
 ) -> Result<i32> {
-    crate::report::pages::bench::run(&criterion_dir, &out_md, svg.as_deref(), json.as_deref())?;
+    let io = commit_io_table()?;
+    crate::report::pages::bench::run(&criterion_dir, &out_md, svg.as_deref(), json.as_deref(), Some(&io))?;
     for path in std::iter::once(&out_md).chain(svg.iter()).chain(json.iter()) {
         println!("wrote {}", path.display());
     }

@@ -12,6 +12,11 @@
 //! | `fsync_floor/<append\|overwrite>` | one 4 KiB `write` and `fsync` |
 //! | `vfs_overhead/<plain\|traced>` | a WAL+FULL one-message commit on `unix` or on the tracing shim |
 //!
+//! Beside criterion, and only under `cargo bench`, two paired measurements go in the run record:
+//! the tracing VFS's overhead (plain and traced commits alternating) and what each synchronous
+//! level costs over OFF in each journal mode ([`paired_levels`]: the four levels' commits and
+//! the fsync floor interleaved round by round, the cost a median of per-round differences).
+//!
 //! # Where and how long
 //!
 //! Databases live in `crashfuzz::report::pages::bench::bench_dir()`: `$CRASHFUZZ_BENCH_DIR` when set,
@@ -52,7 +57,7 @@ use crashfuzz::report::pages::bench::{
 };
 use crashfuzz::scenario::matrix::{CheckpointMode, FullFsync, JournalMode, Synchronous};
 use crashfuzz::writer::pragmas::{self, Pragmas};
-use crashfuzz::writer::session_store::{self, Message, Plan, TxnWriter, WorkloadConfig};
+use crashfuzz::writer::session_store::{self, Message, WorkloadConfig};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use rand::{RngExt, SeedableRng};
@@ -81,6 +86,9 @@ const POOL_SIZE: usize = 256;
 const WARM_COMMITS: u64 = 3;
 /// Commits of each VFS in the paired (interleaved) overhead measurement.
 const PAIRED_VFS_ROUNDS: u64 = 300;
+/// Rounds of the paired synchronous-level measurement, per journal mode: one commit of each
+/// level and one fsync-floor write each.
+const PAIRED_LEVEL_ROUNDS: u64 = 300;
 /// Appends between the untimed truncations of the fsync-floor file (4 MiB at most).
 const FLOOR_TRUNCATE_EVERY: u64 = 1024;
 /// Size of each row of the checkpoint template, in bytes: more than half a 4 KiB page, so
@@ -122,6 +130,7 @@ fn main() {
         machine: bench::machine(&bench_dir),
         fsync_probes: Vec::new(),
         vfs_paired: None,
+        paired_levels: Vec::new(),
     };
     let run_file = criterion_dir.join(bench::RUN_FILE);
     if benchmarking {
@@ -137,6 +146,10 @@ fn main() {
     bench_checkpoints(&mut c, &bench_dir, &data);
     run.fsync_probes.push(probe("vfs_overhead"));
     run.vfs_paired = Some(bench_vfs_overhead(&mut c, &bench_dir, &data));
+    if benchmarking {
+        run.fsync_probes.push(probe("paired_levels"));
+        run.paired_levels = bench::COMMIT_JOURNALS.iter().map(|&j| paired_levels(&bench_dir, &data, j)).collect();
+    }
     run.fsync_probes.push(probe("end"));
     c.final_summary();
 
@@ -223,28 +236,7 @@ impl Data {
         conn.execute_batch("COMMIT").expect("commit");
         close_and_sync(conn, &page_template);
 
-        // The workload's own message generator, configured so that every plan is an append
-        // of one message of MESSAGE_BYTES: plain text, sometimes with a tool call (as in the
-        // campaign), never a huge message nor a JSON sentinel (they would make sizes uneven).
-        let msg_cfg = WorkloadConfig {
-            message_bytes_min: MESSAGE_BYTES,
-            message_bytes_max: MESSAGE_BYTES,
-            huge_message_per_mille: 0,
-            json_sentinel_percent: 0,
-            compress_percent: 0,
-            new_session_percent: 0,
-            edit_percent: 0,
-            ..WorkloadConfig::default()
-        };
-        let mut writer = TxnWriter::new(WRITER_ID as u64, SEED, &msg_cfg);
-        let messages = (0..POOL_SIZE)
-            .map(|_| match writer.plan() {
-                Plan::Append { message, .. } => message,
-                p @ (Plan::Create { .. } | Plan::Edit { .. } | Plan::Compress { .. } | Plan::Bulk) => {
-                    panic!("an append-only workload config planned {:?}", p.kind())
-                }
-            })
-            .collect();
+        let messages = session_store::uniform_messages(WRITER_ID as u64, SEED, MESSAGE_BYTES, POOL_SIZE);
         Data {
             row_template,
             message_template,
@@ -518,6 +510,96 @@ fn bench_vfs_overhead(c: &mut Criterion, bench_dir: &Path, data: &Data) -> Paire
         commits_each: PAIRED_VFS_ROUNDS,
         plain_median_us: stats::median(&plain_us).expect("rounds > 0"),
         traced_median_us: stats::median(&traced_us).expect("rounds > 0"),
+    }
+}
+
+/// What each synchronous level adds to a one-message commit over OFF under `journal`, paired:
+/// four live sessions (one per level, each on its own database in one directory) and the
+/// fsync floor (a 4 KiB append + fsync, as the floor group times it) take turns, one timed
+/// operation each per round, in an order that rotates every round and reverses every other,
+/// so that no level always follows another. A level's cost is the median over the rounds of
+/// its commit minus OFF's of the same round: a disk or a neighbour that drifts over the run
+/// moves both sides of each difference alike. Not a criterion benchmark: it goes in the run
+/// record ([`bench::PairedLevels`]) and the report's cost table.
+fn paired_levels(bench_dir: &Path, data: &Data, journal: JournalMode) -> bench::PairedLevels {
+    let dir = bench_dir.join("levels");
+    std::fs::create_dir_all(&dir).expect("create the levels directory");
+    let cases: Vec<CommitCase<'_>> = Synchronous::ALL
+        .iter()
+        .map(|&sync| CommitCase {
+            db: dir.join(format!("{}-{}.sqlite", journal.as_sql(), sync.as_sql())),
+            pragmas: commit_pragmas(journal, sync),
+            vfs: VfsKind::Plain,
+            payload: Payload::Message,
+            rows: 1,
+            data,
+            trace: None,
+        })
+        .collect();
+    let mut sessions: Vec<Session<'_, '_>> = cases.iter().map(Session::start).collect();
+    let floor_path = dir.join("floor.bin");
+    let mut floor = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&floor_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", floor_path.display()));
+    let block = [0x5au8; bench::FLOOR_BLOCK_BYTES];
+    let mut appended = 0;
+    // Slot k < levels is session k; slot `levels` is the floor.
+    let slots = sessions.len() + 1;
+    let mut us: Vec<Vec<u64>> = vec![Vec::new(); slots];
+    for round in 0..PAIRED_LEVEL_ROUNDS {
+        let mut order: Vec<usize> = (0..slots).map(|k| (k + round as usize) % slots).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for slot in order {
+            let elapsed = match sessions.get_mut(slot) {
+                Some(session) => session.timed_commit(),
+                None => {
+                    if appended >= FLOOR_TRUNCATE_EVERY {
+                        floor.set_len(0).and_then(|()| floor.sync_all()).expect("truncate the floor file");
+                        appended = 0;
+                    }
+                    let started = Instant::now();
+                    floor
+                        .write_all(&block)
+                        .and_then(|()| floor.sync_all())
+                        .unwrap_or_else(|e| panic!("{}: {e}", floor_path.display()));
+                    appended += 1;
+                    started.elapsed()
+                }
+            };
+            us[slot].push(elapsed.as_micros() as u64);
+        }
+    }
+    let median = |v: &[u64]| {
+        let (_, m, _) =
+            stats::median_with_interval(&v.iter().map(|&u| u as i64).collect::<Vec<_>>()).expect("rounds > 0");
+        m as u64
+    };
+    let off = &us[0];
+    let levels = Synchronous::ALL
+        .iter()
+        .enumerate()
+        .map(|(k, &sync)| {
+            let deltas: Vec<i64> = us[k].iter().zip(off).map(|(&a, &b)| a as i64 - b as i64).collect();
+            let (lo, delta, hi) = stats::median_with_interval(&deltas).expect("rounds > 0");
+            bench::LevelCost {
+                synchronous: sync,
+                median_us: median(&us[k]),
+                delta_median_us: delta,
+                delta_lo_us: lo,
+                delta_hi_us: hi,
+            }
+        })
+        .collect();
+    bench::PairedLevels {
+        journal_mode: journal,
+        rounds: PAIRED_LEVEL_ROUNDS,
+        floor_median_us: median(&us[slots - 1]),
+        levels,
     }
 }
 

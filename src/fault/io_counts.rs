@@ -98,58 +98,190 @@ pub fn count(records: &[Record], range: Range<usize>) -> Io {
     io
 }
 
-/// One-row commits (1 KiB) under `mode` and `sync` on a fresh database in `dir`, through the
-/// tracing VFS, which this process registered with its trace at `trace`; automatic checkpoints
-/// off. Returns the I/O of `commits` steady commits (the first commit, which creates the WAL
-/// or grows the schema's pages, is left out).
-pub fn steady_commits(
-    trace: &std::path::Path,
-    dir: &std::path::Path,
-    mode: JournalMode,
-    sync: Synchronous,
-    commits: usize,
-) -> anyhow::Result<Vec<Io>> {
-    Ok(traced_commits(trace, dir, mode, sync, commits)?.1)
+/// The shape of a counted run: how many steady commits, and the automatic checkpoint's
+/// threshold (0: none; SQLite's default is 1000 pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunShape {
+    pub commits: usize,
+    pub autocheckpoint_pages: i64,
 }
 
-/// [`steady_commits`], the connection kept open (a WAL is checkpointed when its last
-/// connection closes).
-fn traced_commits(
+/// What `crashfuzz io-counts` and the durability page count: 200 steady commits under SQLite's
+/// default automatic checkpoint, so that a WAL run includes the commits that checkpoint.
+pub const STEADY_RUN: RunShape = RunShape { commits: 200, autocheckpoint_pages: 1000 };
+
+/// The bytes of each message a counted commit appends (the benchmarks' message).
+pub const MESSAGE_BYTES: u32 = 1024;
+
+/// The seed of the counted runs' data: the same messages on every machine.
+const SEED: u64 = 0x10c0_0475;
+
+/// The writer id the counted commits are tagged with (the seeded rows are writer 0's).
+const WRITER: u64 = 1;
+
+/// Distinct messages the commits cycle through.
+const POOL: usize = 64;
+
+/// The I/O of each commit of a run, the commits that ran the automatic checkpoint apart
+/// (in WAL mode, a commit that wrote or synced the database file).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SteadyRun {
+    pub commits: Vec<Io>,
+    pub checkpoint_commits: Vec<Io>,
+}
+
+/// Field by field, the median (the lower one of an even count) and the maximum of several
+/// [`Io`]s: a count absent from one `Io` is a zero there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Spread {
+    pub median: Io,
+    pub max: Io,
+    /// How many `Io`s.
+    pub of: usize,
+}
+
+impl Spread {
+    /// `None` for no `Io` at all.
+    pub fn of(ios: &[Io]) -> Option<Spread> {
+        if ios.is_empty() {
+            return None;
+        }
+        fn pick<T: Copy + Ord + Default>(mut v: Vec<T>) -> (T, T) {
+            v.sort_unstable();
+            (v[(v.len() - 1) / 2], *v.last().expect("not empty"))
+        }
+        fn by_key<K: Copy + Ord, T: Copy + Ord + Default>(
+            ios: &[Io],
+            map: impl Fn(&Io) -> &BTreeMap<K, T>,
+        ) -> (BTreeMap<K, T>, BTreeMap<K, T>) {
+            let keys: std::collections::BTreeSet<K> = ios.iter().flat_map(|io| map(io).keys().copied()).collect();
+            let (mut median, mut max) = (BTreeMap::new(), BTreeMap::new());
+            for k in keys {
+                let (m, x) = pick(ios.iter().map(|io| map(io).get(&k).copied().unwrap_or_default()).collect());
+                if m != T::default() {
+                    median.insert(k, m);
+                }
+                max.insert(k, x);
+            }
+            (median, max)
+        }
+        let scalar = |f: fn(&Io) -> u32| pick(ios.iter().map(f).collect());
+        let (syncs, syncs_max) = by_key(ios, |io| &io.syncs);
+        let (bytes, bytes_max) = by_key(ios, |io| &io.bytes_written);
+        let (truncations, truncations_max) = by_key(ios, |io| &io.truncations);
+        let (dir_syncs, dir_syncs_max) = scalar(|io| io.dir_syncs);
+        let (created, created_max) = scalar(|io| io.created);
+        let (deleted, deleted_max) = scalar(|io| io.deleted);
+        Some(Spread {
+            median: Io { syncs, dir_syncs, bytes_written: bytes, truncations, created, deleted },
+            max: Io {
+                syncs: syncs_max,
+                dir_syncs: dir_syncs_max,
+                bytes_written: bytes_max,
+                truncations: truncations_max,
+                created: created_max,
+                deleted: deleted_max,
+            },
+            of: ios.len(),
+        })
+    }
+}
+
+/// What a commit costs in I/O under one journal mode and level: its steady commits and, apart,
+/// the commits that ran the automatic checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommitIo {
+    pub steady: Spread,
+    pub checkpointing: Option<Spread>,
+}
+
+/// One-message commits (the session store's append of one [`MESSAGE_BYTES`] message, both FTS5
+/// indexes through their triggers) under `mode` and `sync` on a fresh, seeded database in
+/// `dir`, through the tracing VFS, which this process registered with its trace at `trace`.
+/// The first commit (which creates the WAL or the journal) is left out.
+pub fn steady_run(
     trace: &std::path::Path,
     dir: &std::path::Path,
     mode: JournalMode,
     sync: Synchronous,
-    commits: usize,
-) -> anyhow::Result<(rusqlite::Connection, Vec<Io>)> {
+    shape: RunShape,
+) -> anyhow::Result<SteadyRun> {
+    Ok(traced_run(trace, dir, mode, sync, shape)?.1)
+}
+
+/// A marker writer id per run, far from any writer's, so that runs sharing a trace (tests on
+/// several threads) tell their commits apart.
+fn marker_writer() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 48);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// [`steady_run`], the connection kept open (a WAL is checkpointed when its last connection
+/// closes). Each commit sits between a `Begin` and an `Ack` record of a marker writer; the
+/// trace is read once, at the end.
+fn traced_run(
+    trace: &std::path::Path,
+    dir: &std::path::Path,
+    mode: JournalMode,
+    sync: Synchronous,
+    shape: RunShape,
+) -> anyhow::Result<(rusqlite::Connection, SteadyRun)> {
+    use crate::writer::session_store::{self, WorkloadConfig};
     use anyhow::Context;
     let flags = rusqlite::OpenFlags::default();
-    let conn = rusqlite::Connection::open_with_flags_and_vfs(dir.join("db.sqlite"), flags, VFS_NAME)
+    let mut conn = rusqlite::Connection::open_with_flags_and_vfs(dir.join("db.sqlite"), flags, VFS_NAME)
         .with_context(|| format!("open a database in {} through {VFS_NAME}", dir.display()))?;
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode={}; PRAGMA synchronous={}; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x);",
-        mode.as_sql(),
-        sync.as_sql()
-    ))?;
-    let mut ios = Vec::new();
-    for k in 0..=commits {
-        let before = records_of(trace, dir)?.len();
-        conn.execute("INSERT INTO t VALUES (randomblob(1000))", [])?;
-        let records = records_of(trace, dir)?;
-        if k > 0 {
-            ios.push(count(&records, before..records.len()));
+    let cfg = WorkloadConfig::default();
+    session_store::create_schema(&conn, &cfg)?;
+    session_store::seed(&mut conn, &cfg, SEED)?;
+    let pragmas = crate::writer::pragmas::Pragmas {
+        journal_mode: mode,
+        synchronous: sync,
+        busy_timeout_ms: cfg.busy_timeout_ms,
+        cache_size_kib: cfg.cache_size_kib,
+        wal_autocheckpoint_pages: shape.autocheckpoint_pages,
+        fullfsync: crate::scenario::matrix::FullFsync::Off,
+    };
+    crate::writer::pragmas::apply(&conn, &pragmas)?;
+    let messages = session_store::uniform_messages(WRITER, SEED, MESSAGE_BYTES, POOL);
+    let marker = marker_writer();
+    for k in 0..=shape.commits as u64 {
+        crate::fault::vfs::append(&Record::Begin { writer: marker, seq: k })?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let session = 1 + (k % u64::from(cfg.seed_sessions.max(1))) as i64;
+        session_store::append_messages(&tx, WRITER, k + 1, session, &[&messages[k as usize % POOL]])?;
+        tx.commit()?;
+        crate::fault::vfs::append(&Record::Ack { writer: marker, seq: k })?;
+    }
+    let records = marked_records(trace, dir, marker)?;
+    let mut run = SteadyRun::default();
+    let mut begun = None;
+    for (at, record) in records.iter().enumerate() {
+        match record {
+            Record::Begin { seq, .. } => begun = Some((*seq, at)),
+            Record::Ack { seq, .. } => {
+                let Some((begun_seq, begun_at)) = begun.take().filter(|(s, _)| s == seq) else {
+                    anyhow::bail!("{}: commit {seq}'s records are not between its markers", trace.display());
+                };
+                if begun_seq == 0 {
+                    continue;
+                }
+                let io = count(&records, begun_at + 1..at);
+                let checkpointed =
+                    mode.is_wal() && (io.syncs_of(FileRole::Db) > 0 || io.bytes_written.contains_key(&FileRole::Db));
+                if checkpointed { &mut run.checkpoint_commits } else { &mut run.commits }.push(io);
+            }
+            _ => {}
         }
     }
-    Ok((conn, ios))
-}
-
-/// The trace's records about files under `dir` (the trace may be shared with other databases).
-fn records_of(trace: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Vec<Record>> {
-    Ok(records_under(crate::fault::trace::read(trace).map_err(anyhow::Error::msg)?.records, dir))
+    let counted = run.commits.len() + run.checkpoint_commits.len();
+    anyhow::ensure!(counted == shape.commits, "{}: {counted} of {} commits traced", trace.display(), shape.commits);
+    Ok((conn, run))
 }
 
 /// The I/O of one `PRAGMA wal_checkpoint(MODE)` (`PASSIVE`, `FULL`, `RESTART`, `TRUNCATE`)
-/// after `commits` one-row commits in WAL mode at `sync`, on a fresh database in `dir` (see
-/// [`steady_commits`] for the trace).
+/// after `commits` one-message commits in WAL mode at `sync`, automatic checkpoints off, on a
+/// fresh database in `dir` (see [`steady_run`] for the trace).
 pub fn checkpoint(
     trace: &std::path::Path,
     dir: &std::path::Path,
@@ -157,15 +289,45 @@ pub fn checkpoint(
     mode: &str,
     commits: usize,
 ) -> anyhow::Result<Io> {
-    let (conn, _) = traced_commits(trace, dir, JournalMode::Wal, sync, commits)?;
-    let before = records_of(trace, dir)?.len();
+    let shape = RunShape { commits, autocheckpoint_pages: 0 };
+    let (conn, _) = traced_run(trace, dir, JournalMode::Wal, sync, shape)?;
+    let marker = marker_writer();
+    crate::fault::vfs::append(&Record::Begin { writer: marker, seq: 0 })?;
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
-    let records = records_of(trace, dir)?;
-    Ok(count(&records, before..records.len()))
+    crate::fault::vfs::append(&Record::Ack { writer: marker, seq: 0 })?;
+    let records = marked_records(trace, dir, marker)?;
+    let at = |ack: bool| {
+        records.iter().position(|r| match r {
+            Record::Begin { .. } => !ack,
+            Record::Ack { .. } => ack,
+            _ => false,
+        })
+    };
+    match (at(false), at(true)) {
+        (Some(begun), Some(acked)) if begun < acked => Ok(count(&records, begun + 1..acked)),
+        _ => anyhow::bail!("{}: the checkpoint's markers are missing or out of order", trace.display()),
+    }
+}
+
+/// The trace's records about files under `dir`, and `marker`'s `Begin` and `Ack` records, in
+/// order. The whole trace is read: an offset taken while another thread appends a large record
+/// can fall inside it (the file grows page by page during one `write(2)`).
+fn marked_records(trace: &std::path::Path, dir: &std::path::Path, marker: u64) -> anyhow::Result<Vec<Record>> {
+    let records = crate::fault::trace::read(trace).map_err(anyhow::Error::msg)?.records;
+    Ok(records_under_keeping(
+        records,
+        dir,
+        |r| matches!(r, Record::Begin { writer, .. } | Record::Ack { writer, .. } if *writer == marker),
+    ))
 }
 
 /// The records of `records` about files under `dir` (and nothing else), in order.
 pub fn records_under(records: Vec<Record>, dir: &std::path::Path) -> Vec<Record> {
+    records_under_keeping(records, dir, |_| false)
+}
+
+/// [`records_under`], and the records `keep` says, in order.
+fn records_under_keeping(records: Vec<Record>, dir: &std::path::Path, keep: impl Fn(&Record) -> bool) -> Vec<Record> {
     let prefix = format!("{}/", dir.display());
     let mut handles = std::collections::HashSet::new();
     records
@@ -177,7 +339,7 @@ pub fn records_under(records: Vec<Record>, dir: &std::path::Path) -> Vec<Record>
             | Record::Sync { file, .. }
             | Record::Close { file } => handles.contains(file),
             Record::DirSync { path } | Record::Delete { path, .. } => path.starts_with(&prefix),
-            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => false,
+            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => keep(r),
         })
         .collect()
 }
@@ -195,20 +357,26 @@ pub fn register_in(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> 
     Ok(trace)
 }
 
-/// One steady commit's I/O for every journalled mode × synchronous level, each on a fresh
-/// database under `dir`, traced into `trace` ([`register_in`]). Deterministic; a second or so.
+/// Every journalled mode × synchronous level, each a [`steady_run`] of `shape` on a fresh
+/// database under `dir`, traced into `trace` ([`register_in`]: this process's own, emptied
+/// before each cell). Deterministic in its counts
+/// (the data is seeded); a few seconds for [`STEADY_RUN`].
 pub fn per_commit_table(
     trace: &std::path::Path,
     dir: &std::path::Path,
-) -> anyhow::Result<BTreeMap<(JournalMode, Synchronous), Io>> {
+    shape: RunShape,
+) -> anyhow::Result<BTreeMap<(JournalMode, Synchronous), CommitIo>> {
     let mut table = BTreeMap::new();
     for mode in [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate, JournalMode::Persist] {
         for sync in Synchronous::ALL {
             let db_dir = dir.join(format!("{}-{}", mode.as_sql(), sync.as_sql()));
             std::fs::create_dir(&db_dir)?;
-            let ios = steady_commits(trace, &db_dir.canonicalize()?, mode, sync, 3)?;
-            anyhow::ensure!(ios.windows(2).all(|w| w[0] == w[1]), "{mode:?} {sync:?}: commits differ: {ios:?}");
-            table.insert((mode, sync), ios.into_iter().next().unwrap_or_default());
+            // The earlier cells' records are read: empty the trace (the VFS appends at its end).
+            std::fs::OpenOptions::new().write(true).open(trace).and_then(|f| f.set_len(0))?;
+            let run = steady_run(trace, &db_dir.canonicalize()?, mode, sync, shape)?;
+            let steady = Spread::of(&run.commits)
+                .ok_or_else(|| anyhow::anyhow!("{mode:?} {sync:?}: every commit checkpointed"))?;
+            table.insert((mode, sync), CommitIo { steady, checkpointing: Spread::of(&run.checkpoint_commits) });
         }
     }
     Ok(table)
@@ -234,12 +402,16 @@ mod tests {
     use super::*;
     use crate::fault::vfs::tests::{fresh_dir, shared_trace};
 
-    fn steady_commits(mode: JournalMode, sync: Synchronous, commits: usize) -> Vec<Io> {
+    /// A short run whose WAL checkpoints every several commits (a one-message commit appends
+    /// some 26 frames, both FTS5 indexes included).
+    const SHORT_RUN: RunShape = RunShape { commits: 30, autocheckpoint_pages: 200 };
+
+    fn steady_run(mode: JournalMode, sync: Synchronous) -> SteadyRun {
         let (_guard, dir) = fresh_dir();
-        super::steady_commits(shared_trace(), &dir, mode, sync, commits).unwrap()
+        super::steady_run(shared_trace(), &dir, mode, sync, SHORT_RUN).unwrap()
     }
 
-    /// What one steady one-row commit syncs, per journal mode and synchronous level, as the
+    /// What one steady one-message commit syncs, per journal mode and synchronous level, as the
     /// bundled SQLite does it on unix: `(wal, journal, journal data-only, db, directory)` syncs.
     /// If SQLite changes how it syncs, this table fails first.
     #[test]
@@ -275,10 +447,13 @@ mod tests {
             (Persist, Extra, [0, 2, 1, 1, 1], (0, 0)),
         ];
         for (mode, sync, [wal, journal, journal_data_only, db, dir], (created, deleted)) in table {
-            let ios = steady_commits(mode, sync, 3);
-            // Deterministic: every steady commit alike.
-            assert!(ios.windows(2).all(|w| w[0] == w[1]), "{mode:?} {sync:?}: {ios:?}");
-            let io = &ios[0];
+            let run = steady_run(mode, sync);
+            assert_eq!(run.commits.len() + run.checkpoint_commits.len(), SHORT_RUN.commits);
+            // The median commit: a commit whose FTS5 segments merge writes and syncs more (in
+            // the rollback modes its journal is synced again when the cache spills); the
+            // commits that checkpoint are counted apart.
+            let spread = Spread::of(&run.commits).unwrap();
+            let io = &spread.median;
             let data_only =
                 |role| io.syncs.iter().filter(|((r, f), _)| *r == role && f.data_only).map(|(_, n)| *n).sum::<u32>();
             let got = [
@@ -296,6 +471,57 @@ mod tests {
             let written: u64 = io.bytes_written.values().sum();
             assert!(written >= 4096, "{mode:?} {sync:?}: {io:?}");
         }
+    }
+
+    /// In WAL mode a commit that runs the automatic checkpoint is counted apart from the steady
+    /// ones: it writes the database and syncs as a checkpoint does, on top of the commit's own
+    /// sync. A rollback journal has no checkpoint.
+    #[test]
+    fn a_wal_commit_that_checkpoints_is_counted_apart() {
+        for (sync, words) in [
+            (Synchronous::Off, "none"),
+            (Synchronous::Normal, "WAL 1, db 1"),
+            (Synchronous::Full, "WAL 2, db 1"),
+            (Synchronous::Extra, "WAL 2, db 1"),
+        ] {
+            let run = steady_run(JournalMode::Wal, sync);
+            assert!(!run.checkpoint_commits.is_empty(), "{sync:?}: {run:?}");
+            let checkpointing = Spread::of(&run.checkpoint_commits).unwrap();
+            assert_eq!(syncs_in_words(&checkpointing.median), words, "{sync:?}: {checkpointing:?}");
+            for io in &run.checkpoint_commits {
+                assert!(io.bytes_written.get(&FileRole::Db).is_some_and(|&b| b >= 4096), "{sync:?}: {io:?}");
+            }
+            assert!(run.commits.iter().all(|io| !io.bytes_written.contains_key(&FileRole::Db)), "{run:?}");
+            // At NORMAL a steady commit syncs only when it restarts the WAL after a checkpoint
+            // (its new header): at most once per checkpoint.
+            if sync == Synchronous::Normal {
+                let syncing = run.commits.iter().filter(|io| io.file_syncs() > 0).count();
+                assert!((1..=run.checkpoint_commits.len()).contains(&syncing), "{run:?}");
+                assert!(run.commits.iter().all(|io| io.file_syncs() == io.syncs_of(FileRole::Wal)), "{run:?}");
+            }
+        }
+        assert!(steady_run(JournalMode::Delete, Synchronous::Full).checkpoint_commits.is_empty());
+    }
+
+    /// A spread is the median (the lower of two middles) and the maximum of each count, a
+    /// count absent from one `Io` being a zero there.
+    #[test]
+    fn a_spread_is_the_median_and_maximum_of_each_count() {
+        let plain = SyncFlavour { full: false, data_only: false };
+        let io = |wal_syncs: u32, wal_bytes: u64, dir_syncs: u32| Io {
+            syncs: if wal_syncs > 0 { BTreeMap::from([((FileRole::Wal, plain), wal_syncs)]) } else { BTreeMap::new() },
+            bytes_written: BTreeMap::from([(FileRole::Wal, wal_bytes)]),
+            dir_syncs,
+            ..Io::default()
+        };
+        let spread = Spread::of(&[io(1, 8000, 0), io(0, 4000, 2), io(1, 12000, 0), io(3, 4000, 0)]).unwrap();
+        assert_eq!(spread.of, 4);
+        assert_eq!(spread.median, io(1, 4000, 0));
+        assert_eq!(spread.max, io(3, 12000, 2));
+        // A count that is zero in most commits has no median entry, but its maximum shows.
+        let spread = Spread::of(&[io(0, 100, 0), io(0, 100, 0), io(2, 100, 0)]).unwrap();
+        assert_eq!((spread.median.file_syncs(), spread.max.file_syncs()), (0, 2));
+        assert_eq!(Spread::of(&[]), None);
     }
 
     /// A checkpoint syncs the WAL (the frames it copies) and then the database, whatever the

@@ -23,7 +23,7 @@ use crate::scenario::{Budget, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::signal::{SigSet, Signal};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,10 @@ pub struct RunOptions {
     pub min_states: u64,
     /// The command line, recorded in run.json.
     pub command: String,
+    /// The arguments, resolved, recorded in run.json for `--resume`.
+    pub args: crate::run::resume::RunArgsRecord,
+    /// The run directory read back when this campaign goes on from a killed one.
+    pub resume: Option<crate::run::resume::Resumed>,
 }
 
 #[derive(Clone, Serialize)]
@@ -134,6 +138,11 @@ struct RunJson {
     /// The load generator's warm-up, when the scenario asks for a load average (filled in
     /// when it ends; run.json is rewritten then).
     load_warmup: Option<crate::fault::load::LoadStatus>,
+    min_states: u64,
+    /// The arguments as resolved, from which `--resume` builds the same campaign.
+    args: crate::run::resume::RunArgsRecord,
+    /// Each time a killed campaign was resumed.
+    resumes: Vec<crate::run::resume::ResumeNote>,
 }
 
 /// What a campaign knows before its first trial.
@@ -164,7 +173,14 @@ pub fn run(opts: RunOptions) -> Result<i32> {
     let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let writers = &campaign.writers;
     let templates = build_templates(writers, work.path(), opts, cells)?;
-    let kept_per_cell: Vec<AtomicU32> = cells.iter().map(|_| AtomicU32::new(0)).collect();
+    let kept_per_cell: Vec<AtomicU32> = cells
+        .iter()
+        .map(|c| {
+            let id = c.id();
+            let recorded = opts.resume.iter().flat_map(|r| &r.records);
+            AtomicU32::new(recorded.filter(|r| r.cell == id && r.kept_failure.is_some()).count() as u32)
+        })
+        .collect();
     let env = TrialEnv {
         writers,
         other_sqlite: campaign.other_sqlite.as_ref(),
@@ -188,7 +204,12 @@ pub fn run(opts: RunOptions) -> Result<i32> {
         .map(|(i, c)| (*c, crate::fault::expectation_for(c, writers[i].sqlite.version, &opts.scenario.expect)))
         .collect();
     let mut agg = Aggregator::new(expectations);
-    let harness_error = run_trials(&env, opts, work.path(), &bar, &mut agg, &mut trials_file, &trials_path);
+    let done = opts.resume.as_ref().map(|r| r.done()).unwrap_or_default();
+    for rec in opts.resume.iter().flat_map(|r| &r.records) {
+        agg.add(rec);
+    }
+    bar.inc(done.len() as u64);
+    let harness_error = run_trials(&env, opts, work.path(), &bar, &mut agg, &mut trials_file, &trials_path, &done);
     bar.finish_and_clear();
     if let Some(generator) = load {
         generator.stop();
@@ -205,9 +226,14 @@ pub fn run(opts: RunOptions) -> Result<i32> {
 /// refused here, before anything is created but the seed line.
 fn prepare(opts: RunOptions) -> Result<Campaign> {
     let started_at = chrono::Utc::now();
-    let started = Instant::now();
+    // A resumed campaign's clock goes on from where its recorded trials end.
+    let prior = opts.resume.as_ref().map_or(Duration::ZERO, |r| r.elapsed());
+    let started = Instant::now().checked_sub(prior).unwrap_or_else(Instant::now);
     println!("crashfuzz: seed {}  (re-run with: crashfuzz run {} --seed {})", opts.seed, opts.scenario_arg, opts.seed);
-    let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), opts.seed);
+    let (run_id, started_at) = match &opts.resume {
+        Some(r) => (r.run_id.clone(), r.started_at.clone()),
+        None => (format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), opts.seed), started_at.to_rfc3339()),
+    };
     let run_dir = opts.out_dir.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&run_id));
     let cells = opts.scenario.cells();
     assert!(!cells.is_empty(), "validation guarantees a non-empty matrix");
@@ -226,12 +252,17 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
     // Every cell's writer on its build, each build loaded and named once.
     let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
     let (writers, writer_sqlite) = crate::run::writers::cell_writers(&cells, &exe)?;
-    prepare_run_dir(&run_dir)?;
+    match &opts.resume {
+        Some(r) => {
+            println!("crashfuzz: resuming {} from {}: {} trials recorded", run_id, run_dir.display(), r.records.len())
+        }
+        None => prepare_run_dir(&run_dir)?,
+    }
     let run_json = RunJson {
         run_id: run_id.clone(),
         seed: opts.seed,
         command: opts.command.clone(),
-        started_at: started_at.to_rfc3339(),
+        started_at,
         crashfuzz_version: env!("CARGO_PKG_VERSION").to_string(),
         sqlite_version: rusqlite::version().to_string(),
         writer_sqlite,
@@ -248,6 +279,9 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
             sourceid: identity.source_id.clone(),
         }),
         load_warmup: None,
+        min_states: opts.min_states,
+        args: opts.args.clone(),
+        resumes: opts.resume.as_ref().map(|r| r.resumes.clone()).unwrap_or_default(),
     };
     write_run_json(&run_dir, &run_json).map_err(|source| Error::BadPath {
         path: run_dir.clone(),
@@ -315,6 +349,7 @@ enum Message {
 /// The trials: `--jobs` worker threads pulling trial indices from one counter, each in its own
 /// lane; this thread collects their records, appends and fsyncs each line before it counts,
 /// and folds it into the aggregator. Returns the first harness error, if any.
+#[allow(clippy::too_many_arguments)]
 fn run_trials(
     env: &TrialEnv<'_>,
     opts: &RunOptions,
@@ -323,11 +358,14 @@ fn run_trials(
     agg: &mut Aggregator,
     trials_file: &mut File,
     trials_path: &Path,
+    done: &BTreeSet<u64>,
 ) -> Option<Error> {
     let n_cells = env.cells.len() as u64;
     let next = AtomicU64::new(0);
+    // A resumed campaign has what its recorded trials did not spend.
+    let spent = opts.resume.as_ref().map_or(Duration::ZERO, |r| r.elapsed());
     let deadline = match opts.budget {
-        Budget::DurationS(s) => Some(Instant::now() + Duration::from_secs(s)),
+        Budget::DurationS(s) => Some(Instant::now() + Duration::from_secs(s).saturating_sub(spent)),
         Budget::Trials(_) => None,
     };
     let mut harness_error: Option<Error> = None;
@@ -339,7 +377,7 @@ fn run_trials(
             let lane_dir = work.join(format!("lane-{job}"));
             std::thread::Builder::new()
                 .name(format!("job-{job}"))
-                .spawn_scoped(scope, move || worker(env, opts, Lane::new(lane_dir), next, deadline, n_cells, &tx))
+                .spawn_scoped(scope, move || worker(env, opts, Lane::new(lane_dir), next, deadline, n_cells, done, &tx))
                 .expect("spawn a worker thread");
         }
         drop(tx);
@@ -373,6 +411,7 @@ fn run_trials(
 
 /// One worker thread: takes the next trial index of this campaign's sequence until the budget,
 /// the deadline or a stop ends it.
+#[allow(clippy::too_many_arguments)]
 fn worker(
     env: &TrialEnv<'_>,
     opts: &RunOptions,
@@ -380,6 +419,7 @@ fn worker(
     next: &AtomicU64,
     deadline: Option<Instant>,
     n_cells: u64,
+    done: &BTreeSet<u64>,
     tx: &mpsc::Sender<Message>,
 ) {
     loop {
@@ -397,6 +437,10 @@ fn worker(
             && t >= n
         {
             break;
+        }
+        // Recorded before the campaign was killed: the same trial, already judged.
+        if done.contains(&t) {
+            continue;
         }
         let cell_index = (t % n_cells) as usize;
         let _ = tx.send(Message::Started { cell: env.cells[cell_index].id() });

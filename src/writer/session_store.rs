@@ -537,6 +537,32 @@ impl TxnWriter {
     }
 }
 
+/// `n` messages of exactly `bytes` bytes each, from the workload's own generator seeded with
+/// `seed`: plain text, sometimes with a tool call (as in a campaign), never a huge message nor a
+/// JSON sentinel (they would make sizes uneven). What a benchmark or an I/O count commits, one
+/// [`append_messages`] at a time, so that every commit is alike.
+pub fn uniform_messages(writer: u64, seed: u64, bytes: u32, n: usize) -> Vec<Message> {
+    let cfg = WorkloadConfig {
+        message_bytes_min: bytes,
+        message_bytes_max: bytes,
+        huge_message_per_mille: 0,
+        json_sentinel_percent: 0,
+        compress_percent: 0,
+        new_session_percent: 0,
+        edit_percent: 0,
+        ..WorkloadConfig::default()
+    };
+    let mut writer = TxnWriter::new(writer, seed, &cfg);
+    (0..n)
+        .map(|_| match writer.plan() {
+            Plan::Append { message, .. } => message,
+            p @ (Plan::Create { .. } | Plan::Edit { .. } | Plan::Compress { .. } | Plan::Bulk) => {
+                unreachable!("an append-only workload config planned {:?}", p.kind())
+            }
+        })
+        .collect()
+}
+
 /// An append of `messages` to `session` as transaction `(writer, seq)`, ledger row included,
 /// on a connection inside a write transaction; does not commit. The statements of a
 /// [`TxnWriter`] append, for any number of messages (the benchmarks' ten-message transactions).

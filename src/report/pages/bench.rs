@@ -20,6 +20,7 @@
 //! assumed). Rendering never touches the machine: everything about the run comes from
 //! [`RUN_FILE`], which the bench writes.
 
+use crate::report::pages::durability::IoTable;
 use crate::scenario::matrix::{CheckpointMode, JournalMode, Synchronous};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -261,6 +262,43 @@ pub struct BenchRun {
     /// The VFS overhead measured with plain and traced commits interleaved.
     #[serde(default)]
     pub vfs_paired: Option<PairedVfs>,
+    /// What each synchronous level adds to a one-message commit over OFF, per journal mode,
+    /// measured with the levels' commits interleaved.
+    #[serde(default)]
+    pub paired_levels: Vec<PairedLevels>,
+}
+
+/// One journal mode's four synchronous levels and the fsync floor, measured in one run: each
+/// round times one one-message commit of each level's live session and one 4 KiB append +
+/// fsync, in a rotating order, so that a disk that drifts affects every level alike. A level's
+/// cost is the median over the rounds of its commit minus OFF's commit of the same round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedLevels {
+    pub journal_mode: JournalMode,
+    pub rounds: u64,
+    /// The median 4 KiB append + fsync of the same rounds, in µs.
+    pub floor_median_us: u64,
+    /// In [`Synchronous::ALL`] order, OFF first.
+    pub levels: Vec<LevelCost>,
+}
+
+/// One level of [`PairedLevels`], in µs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelCost {
+    pub synchronous: Synchronous,
+    pub median_us: u64,
+    /// The median of (this level's commit − OFF's) over the rounds, with its distribution-free
+    /// 95% interval ([`crate::base::stats::median_with_interval`]); 0 for OFF itself.
+    pub delta_median_us: i64,
+    pub delta_lo_us: i64,
+    pub delta_hi_us: i64,
+}
+
+impl PairedLevels {
+    /// The cost of `sync`, if it was measured.
+    pub fn level(&self, sync: Synchronous) -> Option<&LevelCost> {
+        self.levels.iter().find(|l| l.synchronous == sync)
+    }
 }
 
 /// The median of a few 4 KiB overwrites and fsyncs in the bench directory, taken before a
@@ -611,11 +649,14 @@ pub fn vfs_overhead_percent(plain: &Measured, traced: &Measured) -> (f64, f64, f
     )
 }
 
-/// The report, as Markdown. Pure: `results` holds everything it shows.
-pub fn render_markdown(results: &Results, svg_name: Option<&str>) -> String {
+/// The report, as Markdown. Pure: `results` and `io` hold everything it shows.
+/// `io` is one steady commit's I/O per journal mode and level (counted, not timed): it says
+/// which commits wait for an fsync, so that only those are priced in fsync floors.
+pub fn render_markdown(results: &Results, svg_name: Option<&str>, io: Option<&IoTable>) -> String {
     let mut md = String::new();
     run_table(&mut md, results);
-    commit_section(&mut md, results, svg_name);
+    commit_section(&mut md, results, svg_name, io);
+    level_cost_section(&mut md, results, io);
     checkpoint_section(&mut md, results);
     floor_section(&mut md, results);
     vfs_section(&mut md, results);
@@ -703,7 +744,7 @@ fn run_table(w: &mut String, results: &Results) {
 }
 
 /// Commit latency per journal mode and synchronous level, with the chart when there is one.
-fn commit_section(w: &mut String, results: &Results, svg_name: Option<&str>) {
+fn commit_section(w: &mut String, results: &Results, svg_name: Option<&str>, io: Option<&IoTable>) {
     let run = &results.run;
     let floor = results.floor(FloorKind::Append);
     let _ = writeln!(w, "\n## Commit latency\n");
@@ -719,7 +760,14 @@ fn commit_section(w: &mut String, results: &Results, svg_name: Option<&str>) {
          {CHECKPOINT_AT_FRAMES} frames: the WAL restarts about as often as under the auto-checkpoint (the first commit after a restart rewrites and, unless synchronous is \
          OFF, syncs the WAL header), but a WAL commit here excludes the checkpoint it eventually \
          pays for: see the checkpoint table, and note that at `synchronous=NORMAL` the checkpoint \
-         is where the WAL is synced.\n"
+         is where the WAL is synced. `· N×` is a multiple of the fsync floor, given only where \
+         the commit waits for an fsync ({}): a commit at synchronous=OFF, or a WAL commit at NORMAL, \
+         costs CPU and page-cache writes, not fsyncs, and a multiple of the floor would misread as \
+         one.\n",
+        match io {
+            Some(_) => "its syncs counted through the tracing VFS, `crashfuzz io-counts`",
+            None => "not known for this report: no I/O counts were given, so no cell has one",
+        }
     );
     let _ = write!(w, "| journal | synchronous |");
     for payload in Payload::ALL {
@@ -738,7 +786,14 @@ fn commit_section(w: &mut String, results: &Results, svg_name: Option<&str>) {
             for payload in Payload::ALL {
                 for rows in ROWS_PER_TXN {
                     let m = results.commit((journal, sync, payload, rows));
-                    let _ = write!(w, " {} · {} |", fmt_measured(m), fmt_ratio(m.median_ns / floor.median_ns));
+                    match waits_for_fsync(io, journal, sync) {
+                        Some(true) => {
+                            let _ = write!(w, " {} · {} |", fmt_measured(m), fmt_ratio(m.median_ns / floor.median_ns));
+                        }
+                        Some(false) | None => {
+                            let _ = write!(w, " {} |", fmt_measured(m));
+                        }
+                    }
                 }
             }
             let group = commit_id(journal, sync, Payload::Row, 1).group;
@@ -747,6 +802,95 @@ fn commit_section(w: &mut String, results: &Results, svg_name: Option<&str>) {
     }
     if let Some(svg) = svg_name {
         let _ = writeln!(w, "\n![median commit latency of one message, per journal mode and synchronous]({svg})");
+    }
+}
+
+/// Whether one steady commit under `journal` and `sync` syncs a file or a directory; `None`
+/// without counts.
+fn waits_for_fsync(io: Option<&IoTable>, journal: JournalMode, sync: Synchronous) -> Option<bool> {
+    io.and_then(|t| t.get(&(journal, sync))).map(|io| io.file_syncs() + io.dir_syncs > 0)
+}
+
+/// `+290 µs [270–310]`: a signed delta with its interval.
+fn fmt_delta(l: &LevelCost) -> String {
+    let us = |v: i64| if v == 0 { "0 µs".to_string() } else { fmt_ns(v.unsigned_abs() as f64 * 1e3) };
+    let signed = |v: i64| if v < 0 { format!("−{}", us(v)) } else { format!("+{}", us(v)) };
+    format!("{} [{} to {}]", signed(l.delta_median_us), signed(l.delta_lo_us), signed(l.delta_hi_us))
+}
+
+/// What each level adds over OFF, paired, beside the syncs that explain it, and the answer to
+/// "what does FULL cost at 100 commits a second?".
+fn level_cost_section(w: &mut String, results: &Results, io: Option<&IoTable>) {
+    let run = &results.run;
+    let _ = writeln!(w, "\n## What each synchronous level costs\n");
+    if run.paired_levels.is_empty() {
+        let _ = writeln!(w, "Not measured in this run (the paired measurement runs only under `cargo bench`).");
+        return;
+    }
+    let rounds = run.paired_levels.iter().map(|p| p.rounds).max().unwrap_or(0);
+    let _ = writeln!(
+        w,
+        "Each journal mode's four levels measured together: {rounds} rounds, each timing one one-message \
+         commit of every level (four live databases in one directory, set up as above) and one \
+         {FLOOR_BLOCK_BYTES}-byte append + fsync, in an order that rotates every round. **Costs** is the \
+         median over the rounds of the level's commit minus OFF's commit of the same round, with a \
+         distribution-free 95% interval: a disk that drifts during the run moves both sides of every \
+         difference alike, which a ratio of medians taken minutes apart cannot promise. **In fsync \
+         floors** divides it by the median append + fsync of the same rounds, only for a commit that \
+         waits for an fsync. **Does** is what one steady commit syncs ({}). Disk probe before this \
+         measurement: {}.\n",
+        if io.is_some() {
+            "the median over counted commits: `crashfuzz io-counts`"
+        } else {
+            "not counted for this report"
+        },
+        probe_of(run, "paired_levels")
+    );
+    let _ = writeln!(
+        w,
+        "| journal | synchronous | does: syncs per commit | commit p50 | costs: over OFF, paired | in fsync floors | floor (same rounds) |"
+    );
+    let _ = writeln!(w, "|---|---|---|--:|--:|--:|--:|");
+    for p in &run.paired_levels {
+        for l in &p.levels {
+            let does = io
+                .and_then(|t| t.get(&(p.journal_mode, l.synchronous)))
+                .map_or("—".to_string(), crate::fault::io_counts::syncs_in_words);
+            let (cost, floors) = match (l.synchronous, waits_for_fsync(io, p.journal_mode, l.synchronous)) {
+                (Synchronous::Off, _) => ("baseline".to_string(), "—".to_string()),
+                (_, Some(true)) => {
+                    (fmt_delta(l), format!("{:.1}", l.delta_median_us as f64 / p.floor_median_us.max(1) as f64))
+                }
+                (_, Some(false)) => (fmt_delta(l), "— (waits for no fsync)".to_string()),
+                (_, None) => (fmt_delta(l), "—".to_string()),
+            };
+            let _ = writeln!(
+                w,
+                "| {} | {} | {does} | {} | {cost} | {floors} | {} |",
+                p.journal_mode.as_sql(),
+                l.synchronous.as_sql(),
+                fmt_ns(l.median_us as f64 * 1e3),
+                fmt_ns(p.floor_median_us as f64 * 1e3)
+            );
+        }
+    }
+    // The seed question: FULL over NORMAL at 100 commits a second, from the paired deltas.
+    let wal = run.paired_levels.iter().find(|p| p.journal_mode == JournalMode::Wal);
+    if let Some((full, normal)) = wal.and_then(|p| p.level(Synchronous::Full).zip(p.level(Synchronous::Normal))) {
+        let extra_us = full.delta_median_us - normal.delta_median_us;
+        let _ = writeln!(
+            w,
+            "\n**Is synchronous=FULL a small cost below 100 writes/s?** In WAL mode FULL adds {} per \
+             one-message commit over NORMAL here (the difference of their paired costs over OFF): one \
+             fsync of the WAL per commit, which NORMAL leaves to the checkpoint. At 100 commits a second \
+             that is {} of every second, {:.1}% of one writer's time, and the commit still returns in \
+             {}. What it buys is in the durability matrix: WAL+NORMAL loses the last commits to a power \
+             loss, WAL+FULL does not.",
+            fmt_ns(extra_us.max(0) as f64 * 1e3),
+            fmt_ns(extra_us.max(0) as f64 * 100.0 * 1e3),
+            extra_us.max(0) as f64 * 100.0 / 1e6 * 100.0,
+            fmt_ns(full.median_us as f64 * 1e3)
+        );
     }
 }
 
@@ -957,19 +1101,38 @@ pub fn latency_report(results: &Results) -> crate::report::pages::durability::La
             hi_us: us(m.upper_ns),
         })
         .collect();
+    let level_costs = results
+        .run
+        .paired_levels
+        .iter()
+        .flat_map(|p| {
+            p.levels.iter().map(move |l| crate::report::pages::durability::PairedCost {
+                journal_mode: p.journal_mode.as_sql().to_string(),
+                synchronous: l.synchronous.as_sql().to_string(),
+                rounds: p.rounds,
+                median_us: l.median_us,
+                delta_us: l.delta_median_us,
+                lo_us: l.delta_lo_us,
+                hi_us: l.delta_hi_us,
+                floor_us: p.floor_median_us,
+            })
+        })
+        .collect();
     crate::report::pages::durability::LatencyReport {
         commits,
         fsync_floor_us: Some(us(results.floor(FloorKind::Append).median_ns)),
+        level_costs,
     }
 }
 
 /// `crashfuzz bench-report`: reads `criterion_dir`, writes `out_md` and, if asked, the chart
-/// and the JSON the durability page reads. Nothing is written unless every input was read.
+/// and the JSON the durability page reads; `io` as [`render_markdown`] takes it. Nothing is written unless every input was read.
 pub fn run(
     criterion_dir: &Path,
     out_md: &Path,
     out_svg: Option<&Path>,
     out_json: Option<&Path>,
+    io: Option<&IoTable>,
 ) -> Result<(), ReportError> {
     let results = load(criterion_dir)?;
     let svg = out_svg.map(|_| render_svg(&results)).transpose()?;
@@ -981,7 +1144,7 @@ pub fn run(
             p.display().to_string()
         }
     });
-    let md = render_markdown(&results, svg_link.as_deref());
+    let md = render_markdown(&results, svg_link.as_deref(), io);
     let write = |path: &Path, text: &str| {
         std::fs::write(path, text).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
     };
@@ -1027,7 +1190,39 @@ mod tests {
                 FsyncProbe { before_group: "end".into(), median_us: 190 },
             ],
             vfs_paired: Some(PairedVfs { commits_each: 300, plain_median_us: 500, traced_median_us: 520 }),
+            paired_levels: vec![PairedLevels {
+                journal_mode: JournalMode::Wal,
+                rounds: 300,
+                floor_median_us: 250,
+                levels: [(Synchronous::Off, 490, 0), (Synchronous::Normal, 480, -8), (Synchronous::Full, 780, 290)]
+                    .into_iter()
+                    .map(|(synchronous, median_us, delta)| LevelCost {
+                        synchronous,
+                        median_us,
+                        delta_median_us: delta,
+                        delta_lo_us: delta - 20,
+                        delta_hi_us: delta + 10,
+                    })
+                    .collect(),
+            }],
         }
+    }
+
+    /// WAL's counts: OFF and NORMAL sync nothing, FULL the WAL once.
+    fn wal_io() -> IoTable {
+        use crate::fault::io_counts::{FileRole, Io, SyncFlavour};
+        let one_wal_sync = Io {
+            syncs: std::collections::BTreeMap::from([(
+                (FileRole::Wal, SyncFlavour { full: false, data_only: false }),
+                1,
+            )]),
+            ..Io::default()
+        };
+        IoTable::from([
+            ((JournalMode::Wal, Synchronous::Off), Io::default()),
+            ((JournalMode::Wal, Synchronous::Normal), Io::default()),
+            ((JournalMode::Wal, Synchronous::Full), one_wal_sync),
+        ])
     }
 
     /// Writes criterion-shaped files for `id` with the given median (interval ±10%).
@@ -1092,7 +1287,7 @@ mod tests {
         let md_path = dir.path().join("out.md");
         let svg_path = dir.path().join("out.svg");
         let json_path = dir.path().join("out.json");
-        run(dir.path(), &md_path, Some(&svg_path), Some(&json_path)).unwrap();
+        run(dir.path(), &md_path, Some(&svg_path), Some(&json_path), Some(&wal_io())).unwrap();
         let md = std::fs::read_to_string(&md_path).unwrap();
         assert!(md.contains("| command | `scripts/bench.sh --quick` |"), "{md}");
         assert!(md.contains("| bench command | `cargo bench --bench write_latency -- --sample-size 10` |"), "{md}");
@@ -1100,8 +1295,22 @@ mod tests {
         assert!(md.contains("Test CPU, 2 logical cores"));
         assert!(md.contains("on ext4 (not tmpfs)"));
         assert!(!md.contains("predate"), "no result is stale: {md}");
-        // The first commit cell: 10 µs, ±10%, 0.04 of the 250 µs floor.
-        assert!(md.contains("| wal | off | 10 µs [9–11] · 0.040× |"), "{md}");
+        // The first commit cell: 10 µs, ±10%, and no multiple of the floor: it syncs nothing.
+        // WAL+FULL's syncs the WAL, so it is priced in floors; a cell without counts is not.
+        assert!(md.contains("| wal | off | 10 µs [9–11] | 15 µs [14–16] |"), "{md}");
+        assert!(md.contains("| wal | full | 50 µs [45–55] · 0.20× |"), "{md}");
+        assert!(md.contains("| delete | full | 130 µs [117–143] | 135 µs"), "{md}");
+        // The paired costs: the baseline, a level that waits for no fsync, and one that does.
+        assert!(md.contains("| wal | off | none | 490 µs | baseline | — | 250 µs |"), "{md}");
+        assert!(
+            md.contains(
+                "| wal | normal | none | 480 µs | −8.0 µs [−28 µs to +2.0 µs] | — (waits for no fsync) | 250 µs |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| wal | full | WAL 1 | 780 µs | +290 µs [+270 µs to +300 µs] | 1.2 | 250 µs |"), "{md}");
+        assert!(md.contains("FULL adds 298 µs per one-message commit over NORMAL"), "{md}");
+        assert!(md.contains("that is 29.80 ms of every second, 3.0% of one writer's time"), "{md}");
         assert!(md.contains("| 210 µs |\n"), "the wal/off row ends with its probe: {md}");
         assert!(md.contains(
             "| disk probe | 4096-byte overwrite + fsync, median of 16, before each group: 190 µs to 900 µs |"
@@ -1112,8 +1321,8 @@ mod tests {
         assert!(md.contains("| append | 250 µs [225–275] |"), "{md}");
         assert!(md.contains("Overhead (criterion): **+5.0%** [-14.1% to +28.3%]"), "{md}");
         assert!(md.contains("![median commit latency of one message, per journal mode and synchronous](out.svg)"));
-        // 16 rows of the commit table.
-        assert_eq!(md.lines().filter(|l| l.starts_with("| wal |") || l.starts_with("| persist |")).count(), 8);
+        // 16 rows of the commit table (8 of them wal or persist), and the 3 paired wal rows.
+        assert_eq!(md.lines().filter(|l| l.starts_with("| wal |") || l.starts_with("| persist |")).count(), 8 + 3);
 
         let svg = std::fs::read_to_string(&svg_path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
@@ -1130,6 +1339,9 @@ mod tests {
         let first = &json.commits[0];
         assert_eq!((first.journal_mode.as_str(), first.synchronous.as_str()), ("wal", "off"));
         assert_eq!((first.median_us, first.lo_us, first.hi_us), (10.0, 9.0, 11.0));
+        assert_eq!(json.level_costs.len(), 3);
+        let full = &json.level_costs[2];
+        assert_eq!((full.synchronous.as_str(), full.delta_us, full.lo_us, full.floor_us), ("full", 290, 270, 250));
     }
 
     #[test]
@@ -1138,7 +1350,7 @@ mod tests {
         let gone = dir.path().join("commit_wal_normal/message/10/new/estimates.json");
         std::fs::remove_file(&gone).unwrap();
         let md_path = dir.path().join("out.md");
-        let err = run(dir.path(), &md_path, None, None).unwrap_err();
+        let err = run(dir.path(), &md_path, None, None, None).unwrap_err();
         assert!(matches!(err, ReportError::Missing { ref path, .. } if *path == gone), "{err}");
         assert!(err.to_string().contains("commit_wal_normal/message/10/new/estimates.json"), "{err}");
         assert!(!md_path.exists());
@@ -1184,7 +1396,7 @@ mod tests {
         let tomorrow = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() + 86_400;
         run_rec.started_at_unix_s = tomorrow;
         std::fs::write(dir.path().join(RUN_FILE), serde_json::to_string(&run_rec).unwrap()).unwrap();
-        let md = render_markdown(&load(dir.path()).unwrap(), None);
+        let md = render_markdown(&load(dir.path()).unwrap(), None, None);
         assert!(md.contains("**warning** | 72 of 72 results predate"), "{md}");
     }
 

@@ -28,12 +28,31 @@ pub struct CommitLatency {
     pub hi_us: f64,
 }
 
+/// What one synchronous level adds to a one-message commit over OFF in the same journal mode,
+/// paired (the benchmarks' interleaved measurement), in µs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedCost {
+    pub journal_mode: String,
+    pub synchronous: String,
+    pub rounds: u64,
+    pub median_us: u64,
+    /// The median over the rounds of this level's commit minus OFF's, with its 95% interval.
+    pub delta_us: i64,
+    pub lo_us: i64,
+    pub hi_us: i64,
+    /// The median 4 KiB append + fsync of the same rounds.
+    pub floor_us: u64,
+}
+
 /// `write-latency.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyReport {
     pub commits: Vec<CommitLatency>,
     /// The median of a 4 KiB append + fsync on the same file system.
     pub fsync_floor_us: Option<f64>,
+    /// Per journal mode and level, the paired cost over OFF (empty before it was measured).
+    #[serde(default)]
+    pub level_costs: Vec<PairedCost>,
 }
 
 /// The versions line of a committed page: `- SQLite 3.54.1 (bundled), crashfuzz 0.1.0`.
@@ -103,6 +122,15 @@ fn latency_of(latency: &LatencyReport, j: JournalMode, s: Synchronous) -> Option
         .find(|c| c.journal_mode == j.as_sql() && c.synchronous == s.as_sql() && c.payload == "message" && c.rows == 1)
 }
 
+fn paired_cost_of(latency: &LatencyReport, j: JournalMode, s: Synchronous) -> Option<&PairedCost> {
+    latency.level_costs.iter().find(|c| c.journal_mode == j.as_sql() && c.synchronous == s.as_sql())
+}
+
+/// `+290`, `−12`, `+0`: µs with their sign.
+fn signed(us: i64) -> String {
+    if us < 0 { format!("−{}", us.unsigned_abs()) } else { format!("+{us}") }
+}
+
 /// One steady commit's I/O per journal mode and synchronous level ([`crate::fault::io_counts`]).
 pub type IoTable = BTreeMap<(JournalMode, Synchronous), Io>;
 
@@ -128,9 +156,12 @@ pub fn render(
          taken over traces, because the images of one trace share its writes and are not independent, and \
          `· k/n img` beside it counts the distinct images (an image equal to an earlier one of the same \
          trace is the same state, counted once). **Bold** counts are violations. The last three columns \
-         say what each setting buys, does and costs: SQLite's promise, the syncs one commit makes (counted \
-         through the tracing VFS, the same on every machine: `crashfuzz io-counts`), and the median \
-         commit latency, as a multiple of the fsync floor only where the commit waits for an fsync.\n"
+         say what each setting buys, does and costs: SQLite's promise, the syncs one steady commit makes \
+         (counted through the tracing VFS, the same on every machine: `crashfuzz io-counts`), and what \
+         the level adds to a one-message commit over synchronous=OFF in the same journal mode, measured \
+         paired (the levels' commits interleaved in one run, median of the per-round differences, 95% \
+         interval in brackets), then in fsync floors (the median 4 KiB append + fsync of the same \
+         rounds) only where the commit waits for an fsync.\n"
     );
     let _ = writeln!(md, "- campaigns: {run}");
     let _ = writeln!(md, "- commit latency: {bench}");
@@ -139,7 +170,7 @@ pub fn render(
         md,
         "| journal | synchronous | kill: lost ack | kill: damaged | power loss: lost ack | power loss: damaged \
          | verdict (kill / power loss) | buys: SQLite promises under power loss | does: syncs per commit \
-         | costs: commit p50 (1 message) |"
+         | costs: over OFF, paired (1 message) |"
     );
     let _ = writeln!(md, "|---|---|--:|--:|--:|--:|---|---|---|--:|");
     let floor = latency.and_then(|l| l.fsync_floor_us);
@@ -156,14 +187,27 @@ pub fn render(
             let verdict = |c: Option<&CellSummary>| c.map_or("—".to_string(), |c| c.verdict.as_str().to_string());
             let commit_io = io.and_then(|t| t.get(&(j, s)));
             let waits_for_fsync = commit_io.map(|io| io.file_syncs() + io.dir_syncs > 0);
-            let cost = latency.and_then(|l| latency_of(l, j, s)).map_or("—".to_string(), |c| {
-                let ratio = match (floor, waits_for_fsync) {
-                    (_, Some(false)) => " (waits for no fsync)".to_string(),
-                    (Some(f), Some(true)) => format!(", {:.1}× fsync", c.median_us / f),
-                    (None, _) | (Some(_), None) => String::new(),
-                };
-                format!("{:.0} µs{ratio}", c.median_us)
-            });
+            let paired = latency.and_then(|l| paired_cost_of(l, j, s));
+            let cost = match (paired, s) {
+                (Some(p), Synchronous::Off) => format!("baseline ({} µs p50)", p.median_us),
+                (Some(p), _) => {
+                    let floors = match waits_for_fsync {
+                        Some(true) => format!(" · {:.1} fsync", p.delta_us as f64 / p.floor_us.max(1) as f64),
+                        Some(false) => " (waits for no fsync)".to_string(),
+                        None => String::new(),
+                    };
+                    format!("{} µs [{} to {}]{floors}", signed(p.delta_us), signed(p.lo_us), signed(p.hi_us))
+                }
+                // A latency report from before the paired measurement: the absolute median.
+                (None, _) => latency.and_then(|l| latency_of(l, j, s)).map_or("—".to_string(), |c| {
+                    let ratio = match (floor, waits_for_fsync) {
+                        (_, Some(false)) => " (waits for no fsync)".to_string(),
+                        (Some(f), Some(true)) => format!(", {:.1}× fsync", c.median_us / f),
+                        (None, _) | (Some(_), None) => String::new(),
+                    };
+                    format!("{:.0} µs{ratio}", c.median_us)
+                }),
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} |",
@@ -236,8 +280,11 @@ mod tests {
             lo_us: median_us,
             hi_us: median_us,
         };
-        let latency =
-            LatencyReport { commits: vec![commit("full", 780.0), commit("off", 490.0)], fsync_floor_us: Some(260.0) };
+        let mut latency = LatencyReport {
+            commits: vec![commit("full", 780.0), commit("off", 490.0)],
+            fsync_floor_us: Some(260.0),
+            level_costs: Vec::new(),
+        };
         let one_wal_sync = Io {
             syncs: BTreeMap::from([((FileRole::Wal, SyncFlavour { full: false, data_only: false }), 1)]),
             ..Io::default()
@@ -254,5 +301,28 @@ mod tests {
         // Without the counts nothing is claimed either way.
         let md = render(&summary, "run", Some(&latency), "bench", None);
         assert!(md.contains("| — | 490 µs |"), "{md}");
+
+        // With the paired measurement the cost is the delta over OFF, in fsync floors only
+        // where the commit syncs.
+        let paired = |s: &str, median_us, delta_us: i64| PairedCost {
+            journal_mode: "wal".into(),
+            synchronous: s.into(),
+            rounds: 300,
+            median_us,
+            delta_us,
+            lo_us: delta_us - 10,
+            hi_us: delta_us + 10,
+            floor_us: 250,
+        };
+        latency.level_costs = vec![paired("off", 490, 0), paired("full", 780, 290)];
+        let md = render(&summary, "run", Some(&latency), "bench", Some(&io));
+        let row =
+            |s: &str| md.lines().find(|l| l.starts_with(&format!("| WAL | {s} |"))).unwrap_or_else(|| panic!("{md}"));
+        assert!(row("OFF").ends_with("| none | baseline (490 µs p50) |"), "{}", row("OFF"));
+        assert!(row("FULL").ends_with("| WAL 1 | +290 µs [+280 to +300] · 1.2 fsync |"), "{}", row("FULL"));
+        let no_sync = Io::default();
+        let io: IoTable = BTreeMap::from([((JournalMode::Wal, Synchronous::Full), no_sync)]);
+        let md = render(&summary, "run", Some(&latency), "bench", Some(&io));
+        assert!(md.contains("| none | +290 µs [+280 to +300] (waits for no fsync) |"), "{md}");
     }
 }
