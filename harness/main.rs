@@ -614,6 +614,79 @@ fn a_killed_campaign_resumed_ends_as_an_uninterrupted_one() {
     assert_bad_input(&["run", "--resume", run.to_str().unwrap(), "--seed", "3"], &["--seed"]);
 }
 
+/// The merge job of the GitHub Actions example, its commands run as the workflow file holds
+/// them on two real shard directories, inside a simulated Actions environment: the merged
+/// summary lands in the job summary, each failing cell becomes an `::error` annotation with its
+/// replay line, and the step fails by `crashfuzz report`'s exit code. A shard run appends its
+/// own summary too.
+#[test]
+fn the_github_merge_job_writes_the_step_summary_and_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let body = format!(
+        "{CANARY}\n[[expect]]\njournal_mode = \"off\"\nintegrity = \"forbidden\"\nfts = \"forbidden\"\n\
+         atomicity = \"forbidden\"\nlost_ack = \"forbidden\"\nprefix = \"forbidden\"\nopen = \"forbidden\"\n"
+    )
+    .replace("trials = 8", "trials = 4");
+    let scenario = write_scenario(d, "forbidden", &body);
+    let workflow =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ci/github/crashfuzz-gate.yml")).unwrap();
+    // The merge step's script, between its markers, unindented.
+    let script: String = workflow
+        .lines()
+        .skip_while(|l| !l.contains("# crashfuzz-merge-begin"))
+        .take_while(|l| !l.contains("# crashfuzz-merge-end"))
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
+    assert!(script.contains("report"), "the merge step was not found: {workflow}");
+
+    let step_summary = d.join("step-summary.md");
+    let actions_env = |c: &mut Command| {
+        c.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &step_summary)
+            .env("CRASHFUZZ_SQLITE_CACHE", sqlite_cache());
+    };
+    for i in 1..=2 {
+        let out = d.join(format!("shards/crashfuzz-shard-{i}"));
+        let mut c = Command::new(EXE);
+        c.args(["run", scenario.to_str().unwrap(), "--seed", "7", "--shard", &format!("{i}/2"), "--no-progress"])
+            .args(["--out", out.to_str().unwrap(), "--workdir", d.to_str().unwrap()]);
+        actions_env(&mut c);
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "shard {i}: {}", text(&o));
+    }
+    let shard_summaries = std::fs::read_to_string(&step_summary).unwrap();
+    assert_eq!(shard_summaries.matches("# crashfuzz: canary").count(), 2, "{shard_summaries}");
+    std::fs::remove_file(&step_summary).unwrap();
+
+    let mut c = Command::new("bash");
+    c.args(["-euo", "pipefail", "-c", &script]).current_dir(d).env("CRASHFUZZ", EXE).env("SHARDS", "2");
+    actions_env(&mut c);
+    let o = c.output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "the merge step fails by the merged verdict: {out}");
+    let summary = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(summary.starts_with("# crashfuzz: canary"), "{summary}");
+    assert!(summary.contains("**verdict: FAILED** (2 cells: 1 ok, 1 regression)"), "{summary}");
+    let annotations: Vec<&str> = out.lines().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(annotations.len(), 1, "one failing cell, one annotation: {out}");
+    assert!(annotations[0].starts_with("::error title=crashfuzz regression%3A off/full/sigkill_only@bulk::"), "{out}");
+    assert!(
+        annotations[0].contains("%0Areplay: crashfuzz replay ") && annotations[0].contains("--seed 7 --trial 0"),
+        "{out}"
+    );
+    assert!(d.join("merged/junit.xml").is_file());
+
+    // Fewer shard directories than the matrix has: bad input, said in an annotation.
+    std::fs::remove_dir_all(d.join("shards/crashfuzz-shard-2")).unwrap();
+    let mut c = Command::new("bash");
+    c.args(["-euo", "pipefail", "-c", &script]).current_dir(d).env("CRASHFUZZ", EXE).env("SHARDS", "2");
+    actions_env(&mut c);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("::error title=crashfuzz::1 of 2 shard directories arrived"), "{}", text(&o));
+}
+
 // ---------------------------------------------------------------- the check command
 
 fn clean_db(dir: &Path) -> PathBuf {

@@ -84,6 +84,8 @@ pub fn run(run_dirs: &[PathBuf], out: Option<&Path>, command: &str) -> Result<i3
     })?;
     print!("{}", crate::report::console::console_matrix(&merged.summary));
     println!("report: {}", out.display());
+    let md = crate::report::markdown::markdown(&merged.summary);
+    crate::report::github::publish(&merged.summary, &md, |k| std::env::var(k).ok());
     Ok(if merged.summary.failed() { EXIT_VERDICT_FAILED } else { EXIT_OK })
 }
 

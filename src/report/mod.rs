@@ -23,12 +23,14 @@
 //! | [`charts`] | the SVG charts of a summary |
 //! | [`files`] | writing every report file whole |
 //! | [`merge`] | `crashfuzz report`: run directories read back and merged |
+//! | [`github`] | inside GitHub Actions: the job summary and one `::error` per failing cell |
 //! | [`pages`] | the committed pages: durability matrix, hazards, write latency |
 
 pub mod aggregate;
 pub mod charts;
 pub mod console;
 pub mod files;
+pub mod github;
 pub mod junit;
 pub mod markdown;
 pub mod merge;

@@ -187,11 +187,12 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) ->
 /// Every record of `path`; a last line without its newline that does not parse is cut off the
 /// file (which is synced) and reported as `true`. Any other bad line is an error naming it.
 fn read_and_mend(path: &Path) -> Result<(Vec<TrialRecord>, bool)> {
-    let file = std::fs::File::open(path).map_err(|source| Error::BadPath {
-        path: path.to_path_buf(),
-        what: "cannot read".into(),
-        source,
-    })?;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        // Killed before its first trial ended (while building templates, say): nothing to keep.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+        Err(source) => return Err(Error::BadPath { path: path.to_path_buf(), what: "cannot read".into(), source }),
+    };
     let mut reader = std::io::BufReader::new(file);
     let (mut records, mut line, mut good_bytes, mut number) = (Vec::new(), Vec::new(), 0u64, 0usize);
     loop {

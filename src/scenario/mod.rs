@@ -336,6 +336,7 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("hazards", include_str!("../../scenarios/hazards.toml")),
         ("durability-kill", include_str!("../../scenarios/durability-kill.toml")),
         ("durability-power-loss", include_str!("../../scenarios/durability-power-loss.toml")),
+        ("ci-gate", include_str!("../../scenarios/ci-gate.toml")),
     ]
 }
 
@@ -1855,7 +1856,8 @@ mod tests {
                 "gateway",
                 "hazards",
                 "durability-kill",
-                "durability-power-loss"
+                "durability-power-loss",
+                "ci-gate"
             ]
         );
     }
