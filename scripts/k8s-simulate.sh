@@ -25,7 +25,7 @@ scenario="${K8S_SIM_SCENARIO:-$(value CRASHFUZZ_SCENARIO)}"
 seed="$(value CRASHFUZZ_SEED)"
 bin="${CRASHFUZZ_BIN:-target/release/crashfuzz}"
 [ -x "$bin" ] || cargo build --release --quiet
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+bin="$(cd "$(dirname "$bin")" && pwd)/${bin##*/}"
 work="$(mktemp -d)"
 [ "${K8S_SIM_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 echo "k8s-simulate: $shards pods of $scenario, seed $seed, in $work"

@@ -4,7 +4,7 @@
 
 use crate::base::stats::{self, LatencySummary};
 use crate::record::checks::{CheckOutcome, ViolationKind};
-use crate::record::{TrialOutcome, TrialRecord, TrialTiming};
+use crate::record::{TrialOutcome, TrialRecord};
 use crate::report::summary::*;
 use crate::scenario::expect::{self, Expectation, Level};
 use crate::scenario::matrix::Cell;
@@ -78,6 +78,11 @@ struct PhaseHistograms {
     write: Histogram<u64>,
     kill: Histogram<u64>,
     check: Histogram<u64>,
+    /// The check phase per crash state: a power-loss trial builds and checks several images.
+    check_per_state: Histogram<u64>,
+    /// SQLite's own `PRAGMA integrity_check` on one image (the FTS5 tables' included): the
+    /// floor under any full check of that image.
+    integrity: Histogram<u64>,
 }
 
 impl PhaseHistograms {
@@ -88,18 +93,27 @@ impl PhaseHistograms {
             write: stats::new_latency_histogram(),
             kill: stats::new_latency_histogram(),
             check: stats::new_latency_histogram(),
+            check_per_state: stats::new_latency_histogram(),
+            integrity: stats::new_latency_histogram(),
         }
     }
 
     /// An inconclusive trial never reaches the checks: its `check` of 0 is not a measurement
     /// and would drag the median down, so only checked trials count there.
-    fn record(&mut self, t: &TrialTiming, checked: bool) {
+    fn record(&mut self, rec: &TrialRecord, checked: bool) {
+        let t = &rec.timing_us;
         self.setup.saturating_record(t.setup);
         self.spawn.saturating_record(t.spawn);
         self.write.saturating_record(t.write);
         self.kill.saturating_record(t.kill);
         if checked {
             self.check.saturating_record(t.check);
+            let states = rec.images.len().max(1) as u64;
+            self.check_per_state.saturating_record(t.check / states);
+            let integrity = rec.checks.iter().find(|c| c.check == ViolationKind::Integrity).map(|c| c.elapsed_us);
+            if let Some(us) = integrity.filter(|&us| us > 0) {
+                self.integrity.saturating_record(us);
+            }
         }
     }
 
@@ -109,6 +123,8 @@ impl PhaseHistograms {
         stats::merge_histogram(&mut self.write, &other.write);
         stats::merge_histogram(&mut self.kill, &other.kill);
         stats::merge_histogram(&mut self.check, &other.check);
+        stats::merge_histogram(&mut self.check_per_state, &other.check_per_state);
+        stats::merge_histogram(&mut self.integrity, &other.integrity);
     }
 
     fn medians_ms(&self) -> TimingMs {
@@ -119,6 +135,8 @@ impl PhaseHistograms {
             write: ms(&self.write),
             kill: ms(&self.kill),
             check: ms(&self.check),
+            check_per_state: ms(&self.check_per_state),
+            integrity_check: ms(&self.integrity),
         }
     }
 }
@@ -256,7 +274,7 @@ impl CellAgg {
             TrialOutcome::Checked => true,
             TrialOutcome::Inconclusive { .. } => false,
         };
-        self.phase_us.record(&rec.timing_us, checked);
+        self.phase_us.record(rec, checked);
         let t = &rec.timing_us;
         self.trial_time_us += t.setup + t.spawn + t.write + t.kill + t.check;
         for c in &rec.checkpoints {
@@ -686,6 +704,53 @@ mod tests {
         assert_eq!((w.trials, w.inconclusive, w.crash_states), (6, 3, 3));
         assert_eq!(w.commit_latency_us.p50, Some(20));
         assert_eq!(w.commit_latency_us.max, Some(30));
+    }
+
+    /// The floor under the check is SQLite's own integrity_check on an image of each checked
+    /// trial; the check phase per crash state divides a power-loss trial's check by its images.
+    #[test]
+    fn the_check_floor_and_the_check_per_state_are_summarised() {
+        use crate::record::checks::CheckResult;
+        let integrity =
+            |us| CheckResult { check: ViolationKind::Integrity, outcome: CheckOutcome::Pass, elapsed_us: us };
+        let mut agg = aggregator();
+        for (t, us) in [(0, 8_000), (3, 9_000), (6, 10_000)] {
+            let mut r = record(t, &wal(), &[], &[10]);
+            r.checks = vec![integrity(us)];
+            r.timing_us.check = 20_000;
+            agg.add(&r);
+        }
+        // Inconclusive: no check ran, nothing counts.
+        let mut r = inconclusive(9, &wal(), "writer died before the fault");
+        r.checks = vec![integrity(1)];
+        agg.add(&r);
+        // HdrHistogram keeps 3 significant figures.
+        let close = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() <= want * 0.002);
+        let w = &agg.summary(&meta(), 1.0, false).cells[0];
+        assert!(
+            close(w.timing_ms.integrity_check, 9.0) && close(w.timing_ms.check_per_state, 20.0),
+            "{:?}",
+            w.timing_ms
+        );
+
+        let image = crate::record::ImageRecord {
+            cut: 1,
+            undetermined: 0,
+            lost: 0,
+            torn: 0,
+            violations: Vec::new(),
+            duplicate_of: None,
+        };
+        let mut agg = aggregator();
+        let mut r = record(0, &wal(), &[], &[10]);
+        (r.images, r.timing_us.check, r.checks) = (vec![image; 4], 40_000, vec![integrity(6_000)]);
+        agg.add(&r);
+        let w = &agg.summary(&meta(), 1.0, false).cells[0];
+        assert!(
+            close(w.timing_ms.integrity_check, 6.0) && close(w.timing_ms.check_per_state, 10.0),
+            "{:?}",
+            w.timing_ms
+        );
     }
 
     #[test]

@@ -342,6 +342,15 @@ pub struct TimingMs {
     pub write: Option<f64>,
     pub kill: Option<f64>,
     pub check: Option<f64>,
+    /// The check phase per image: a power-loss trial builds and checks several (an image
+    /// equal to an earlier one of its trace is built, not checked again, and counts here).
+    #[serde(default)]
+    pub check_per_state: Option<f64>,
+    /// The floor under the check: SQLite's own `PRAGMA integrity_check` on one image of the
+    /// trial (FTS5 tables included), as the oracle ran it. `check_per_state / integrity_check`
+    /// is what the rest of the oracle costs on top.
+    #[serde(default)]
+    pub integrity_check: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
