@@ -93,25 +93,30 @@ impl Schema for SessionStore {
     }
 }
 
-/// Every message has an index row with its body, and every index row has a message.
+/// Every message has an index row with its body, and every index row has a message. Two
+/// passes: the messages, each looked up in the index by rowid (missing or differing), then the
+/// index's rows, each looked up in the messages (stale).
 pub(super) fn index_matches_rows(conn: &Connection, table: &str, problems: &mut Vec<String>) -> rusqlite::Result<()> {
-    let count = |sql: String| conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
-    let missing = count(format!(
-        "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE f.rowid = m.id)"
-    ))?;
+    let (missing, differ): (i64, i64) = conn.query_row(
+        &format!(
+            "SELECT coalesce(sum(f.rowid IS NULL), 0), coalesce(sum(f.rowid IS NOT NULL AND f.body IS NOT {}), 0) \
+             FROM messages m LEFT JOIN {table} f ON f.rowid = m.id",
+            fts_body_sql("m")
+        ),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if missing > 0 {
         problems.push(format!("{table}: {missing} messages have no index row"));
     }
-    let stale = count(format!(
-        "SELECT count(*) FROM {table} f WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.rowid)"
-    ))?;
+    let stale: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM {table} f WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.rowid)"),
+        [],
+        |r| r.get(0),
+    )?;
     if stale > 0 {
         problems.push(format!("{table}: {stale} index rows have no message"));
     }
-    let differ = count(format!(
-        "SELECT count(*) FROM messages m JOIN {table} f ON f.rowid = m.id WHERE f.body IS NOT {}",
-        fts_body_sql("m")
-    ))?;
     if differ > 0 {
         problems.push(format!("{table}: {differ} index rows hold a body that differs from their message"));
     }

@@ -918,6 +918,20 @@ mod tests {
     }
 
     #[test]
+    fn fts_fires_on_a_message_without_its_index_row_and_on_an_index_row_whose_body_differs() {
+        let sql = "DELETE FROM messages_fts WHERE rowid = (SELECT min(id) FROM messages)";
+        let detail = sole_violation_after(sql, ViolationKind::Fts);
+        assert!(detail.contains("messages_fts: 1 messages have no index row"), "{detail}");
+        let sql =
+            "UPDATE messages_fts_trigram SET body = 'not the message' WHERE rowid = (SELECT min(id) FROM messages)";
+        let detail = sole_violation_after(sql, ViolationKind::Fts);
+        assert!(
+            detail.contains("messages_fts_trigram: 1 index rows hold a body that differs from their message"),
+            "{detail}"
+        );
+    }
+
+    #[test]
     fn fts_fires_on_a_missing_fts_table() {
         // The triggers go with it, so that check 8's append does not fail on them.
         let sql = "DROP TRIGGER messages_ai; DROP TRIGGER messages_ad; DROP TRIGGER messages_au; \
