@@ -597,6 +597,8 @@ fn a_killed_campaign_resumed_ends_as_an_uninterrupted_one() {
     assert_eq!(run_json["resumes"].as_array().unwrap().len(), 1, "{run_json}");
     assert_eq!(run_json["resumes"][0]["torn_line_dropped"], true);
     assert_eq!(run_json["resumes"][0]["trials_before"].as_u64().unwrap(), recorded as u64);
+    assert!(run_json["resumes"][0]["command"].as_str().unwrap().contains("--resume"), "{run_json}");
+    assert!(run_json["command"].as_str().unwrap().contains("--trials 24"), "the original command stays: {run_json}");
 
     // Refused, exit 2: the scenario file edited since, another crashfuzz version, not a run.
     let edited = d.join("edited");

@@ -280,8 +280,10 @@ fn resume(a: RunArgs, run_dir: PathBuf, command: String) -> Result<i32> {
         now.insert("source".to_string(), source.clone());
     }
     crate::run::resume::same_scenario(&run_dir, &resumed.scenario, &now)?;
-    // run.json keeps the arguments as first recorded (the working directory included).
+    // run.json keeps the command and the arguments as first recorded (the working directory
+    // included); this resumption's command goes in its `resumes`.
     opts.args = RunArgsRecord { jobs: opts.jobs, ..recorded };
+    opts.command.clone_from(&resumed.command);
     opts.resume = Some(resumed);
     campaign::run(opts)
 }

@@ -64,6 +64,7 @@ pub struct ResumeNote {
 struct RunHead {
     run_id: String,
     started_at: String,
+    command: String,
     crashfuzz_version: String,
     only_trial: Option<u64>,
     args: Option<RunArgsRecord>,
@@ -77,6 +78,8 @@ struct RunHead {
 pub struct Resumed {
     pub run_id: String,
     pub started_at: String,
+    /// The command line that started the campaign (each resumption's is in `resumes`).
+    pub command: String,
     pub args: RunArgsRecord,
     /// The scenario as run.json recorded it, to compare with the scenario resolved now.
     pub scenario: serde_json::Value,
@@ -149,7 +152,15 @@ pub fn open(run_dir: &Path, command: &str) -> Result<Resumed> {
         trials_before: records.len() as u64,
         torn_line_dropped: torn,
     });
-    Ok(Resumed { run_id: head.run_id, started_at: head.started_at, args, scenario: head.scenario, records, resumes })
+    Ok(Resumed {
+        run_id: head.run_id,
+        started_at: head.started_at,
+        command: head.command,
+        args,
+        scenario: head.scenario,
+        records,
+        resumes,
+    })
 }
 
 /// Refuses a scenario that is not the one the run started with, naming the first difference.
