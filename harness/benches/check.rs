@@ -171,6 +171,8 @@ impl Setup {
         // Read while the connection is open: the WAL is what a killed writer leaves.
         let killed = read_files(&work);
         let records = trace::read(&trace).expect("read the trace").records;
+        // Never closed: the last connection's close would checkpoint the WAL into the
+        // database, and the images below must hold it as the killed writer left it.
         std::mem::forget(conn);
         let seed_writer = (session_store::SEED_WRITER, WriterExpectation::upto(seeded, seeded));
         let expected = Expected {

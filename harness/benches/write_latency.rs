@@ -537,15 +537,7 @@ fn paired_levels(bench_dir: &Path, data: &Data, journal: JournalMode) -> bench::
         })
         .collect();
     let mut sessions: Vec<Session<'_, '_>> = cases.iter().map(Session::start).collect();
-    let floor_path = dir.join("floor.bin");
-    let mut floor = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&floor_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", floor_path.display()));
-    let block = [0x5au8; bench::FLOOR_BLOCK_BYTES];
-    let mut appended = 0;
+    let mut floor = FloorFile::open(dir.join("floor.bin"), FloorKind::Append);
     // Slot k < levels is session k; slot `levels` is the floor.
     let slots = sessions.len() + 1;
     let mut us: Vec<Vec<u64>> = vec![Vec::new(); slots];
@@ -557,19 +549,7 @@ fn paired_levels(bench_dir: &Path, data: &Data, journal: JournalMode) -> bench::
         for slot in order {
             let elapsed = match sessions.get_mut(slot) {
                 Some(session) => session.timed_commit(),
-                None => {
-                    if appended >= FLOOR_TRUNCATE_EVERY {
-                        floor.set_len(0).and_then(|()| floor.sync_all()).expect("truncate the floor file");
-                        appended = 0;
-                    }
-                    let started = Instant::now();
-                    floor
-                        .write_all(&block)
-                        .and_then(|()| floor.sync_all())
-                        .unwrap_or_else(|e| panic!("{}: {e}", floor_path.display()));
-                    appended += 1;
-                    started.elapsed()
-                }
+                None => floor.timed_write(),
             };
             us[slot].push(elapsed.as_micros() as u64);
         }
@@ -700,13 +680,31 @@ fn check_checkpoint(mode: CheckpointMode, frames: u32, (busy, log, done): (i64, 
 fn bench_fsync_floor(c: &mut Criterion, bench_dir: &Path) {
     let dir = bench_dir.join("floor");
     std::fs::create_dir_all(&dir).expect("create the floor directory");
-    let block = [0x5au8; bench::FLOOR_BLOCK_BYTES];
     let mut group = c.benchmark_group(bench::floor_id(FloorKind::Append).group);
     for kind in bench::floor_ids() {
-        let path = dir.join(format!("{}.bin", kind.as_str()));
+        let mut floor = FloorFile::open(dir.join(format!("{}.bin", kind.as_str())), kind);
+        bench(&mut group, &bench::floor_id(kind), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| floor.timed_write()).sum())
+        });
+    }
+    group.finish();
+}
+
+/// The fsync floor's file: one 4 KiB block written then fsynced per timed write, appended at
+/// the end (the file truncated, untimed, every [`FLOOR_TRUNCATE_EVERY`] appends) or over its
+/// first block.
+struct FloorFile {
+    file: File,
+    path: PathBuf,
+    kind: FloorKind,
+    appended: u64,
+}
+
+impl FloorFile {
+    fn open(path: PathBuf, kind: FloorKind) -> FloorFile {
         // O_APPEND for the append case, so every write lands at the end even after the
         // untimed truncations (std refuses `truncate` with `append`, hence `set_len`).
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .write(true)
             .append(kind == FloorKind::Append)
@@ -715,32 +713,30 @@ fn bench_fsync_floor(c: &mut Criterion, bench_dir: &Path) {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // The overwritten block exists and is on disk before the first timed overwrite.
         if kind == FloorKind::Overwrite {
-            file.write_all_at(&block, 0).and_then(|()| file.sync_all()).expect("preallocate the overwrite block");
+            file.write_all_at(&[0x5a; bench::FLOOR_BLOCK_BYTES], 0)
+                .and_then(|()| file.sync_all())
+                .expect("preallocate the overwrite block");
         }
-        let mut appended = 0u64;
-        bench(&mut group, &bench::floor_id(kind), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    if kind == FloorKind::Append && appended >= FLOOR_TRUNCATE_EVERY {
-                        file.set_len(0).and_then(|()| file.sync_all()).expect("truncate the append file");
-                        appended = 0;
-                    }
-                    let started = Instant::now();
-                    // sync_all is fsync(2), what SQLite calls; sync_data (fdatasync) would skip
-                    // the timestamp update and understate the floor SQLite sees.
-                    match kind {
-                        FloorKind::Append => file.write_all(&block),
-                        FloorKind::Overwrite => file.write_all_at(&block, 0),
-                    }
-                    .and_then(|()| file.sync_all())
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                    timed += started.elapsed();
-                    appended += 1;
-                }
-                timed
-            })
-        });
+        FloorFile { file, path, kind, appended: 0 }
     }
-    group.finish();
+
+    /// One write and fsync, timed (the periodic truncation is not).
+    fn timed_write(&mut self) -> Duration {
+        let block = [0x5au8; bench::FLOOR_BLOCK_BYTES];
+        if self.kind == FloorKind::Append && self.appended >= FLOOR_TRUNCATE_EVERY {
+            self.file.set_len(0).and_then(|()| self.file.sync_all()).expect("truncate the append file");
+            self.appended = 0;
+        }
+        let started = Instant::now();
+        // sync_all is fsync(2), what SQLite calls; sync_data (fdatasync) would skip the
+        // timestamp update and understate the floor SQLite sees.
+        match self.kind {
+            FloorKind::Append => (&self.file).write_all(&block),
+            FloorKind::Overwrite => self.file.write_all_at(&block, 0),
+        }
+        .and_then(|()| self.file.sync_all())
+        .unwrap_or_else(|e| panic!("{}: {e}", self.path.display()));
+        self.appended += 1;
+        started.elapsed()
+    }
 }

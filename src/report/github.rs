@@ -44,16 +44,18 @@ pub fn annotations(summary: &Summary) -> Vec<String> {
         .collect()
 }
 
-/// Appends `summary_md` to the step summary and prints the annotations, as `env` (a variable
-/// lookup: `std::env::var` in production) says the run is inside a workflow. A step summary
-/// that cannot be written is a warning on stderr: the run's own files are already written.
-pub fn publish(summary: &Summary, summary_md: &str, env: impl Fn(&str) -> Option<String>) {
+/// Appends the summary's Markdown (`summary.md`) to the step summary and prints the
+/// annotations, as `env` (a variable lookup: `std::env::var` in production) says the run is
+/// inside a workflow; outside one it renders nothing. A step summary that cannot be written is
+/// a warning on stderr: the run's own files are already written.
+pub fn publish(summary: &Summary, env: impl Fn(&str) -> Option<String>) {
     if let Some(path) = env(STEP_SUMMARY_ENV).filter(|p| !p.is_empty()) {
+        let md = crate::report::markdown::markdown(summary);
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(format!("{summary_md}\n").as_bytes()));
+            .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()));
         if let Err(e) = appended {
             eprintln!("crashfuzz: warning: cannot append the summary to ${STEP_SUMMARY_ENV} ({path}): {e}");
         }
@@ -97,8 +99,9 @@ mod tests {
             STEP_SUMMARY_ENV => Some(path.display().to_string()),
             _ => None,
         };
-        publish(&summary, "# crashfuzz: x", env);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "earlier step\n# crashfuzz: x\n");
+        publish(&summary, env);
+        let md = crate::report::markdown::markdown(&summary);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("earlier step\n{md}\n"));
 
         let mut ok = aggregator_of(&[cell]);
         ok.add(&record(0, &cell, &[], &[5]));

@@ -84,8 +84,7 @@ pub fn run(run_dirs: &[PathBuf], out: Option<&Path>, command: &str) -> Result<i3
     })?;
     print!("{}", crate::report::console::console_matrix(&merged.summary));
     println!("report: {}", out.display());
-    let md = crate::report::markdown::markdown(&merged.summary);
-    crate::report::github::publish(&merged.summary, &md, |k| std::env::var(k).ok());
+    crate::report::github::publish(&merged.summary, |k| std::env::var(k).ok());
     Ok(if merged.summary.failed() { EXIT_VERDICT_FAILED } else { EXIT_OK })
 }
 
@@ -230,7 +229,7 @@ type Origin = (usize, usize);
 
 /// Streams one run's `trials.jsonl` into `each` (line number, record); returns the records read
 /// and whether a torn last line was skipped.
-fn read_trials(path: &Path, mut each: impl FnMut(usize, TrialRecord) -> Result<()>) -> Result<(u64, bool)> {
+pub(crate) fn read_trials(path: &Path, mut each: impl FnMut(usize, TrialRecord) -> Result<()>) -> Result<(u64, bool)> {
     let file =
         std::fs::File::open(path).map_err(|source| bad_path(path.to_path_buf(), "missing or unreadable", source))?;
     let mut reader = std::io::BufReader::new(file);

@@ -478,8 +478,7 @@ fn finish(campaign: &Campaign, agg: &Aggregator, harness_error: Option<Error>) -
         .map_err(|e| Error::io(format!("write reports in {}", campaign.run_dir.display()), e))?;
     print!("{}", crate::report::console::console_matrix(&summary));
     println!("results: {}", campaign.run_dir.display());
-    let md = crate::report::markdown::markdown(&summary);
-    crate::report::github::publish(&summary, &md, |k| std::env::var(k).ok());
+    crate::report::github::publish(&summary, |k| std::env::var(k).ok());
     if let Some(e) = harness_error {
         eprintln!("crashfuzz: {e}");
         return Ok(EXIT_HARNESS);

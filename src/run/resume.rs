@@ -17,7 +17,7 @@ use crate::record::TrialRecord;
 use crate::sqlite::builds::SqliteBuild;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -195,73 +195,45 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) ->
     }
 }
 
-/// Every record of `path`; a last line without its newline that does not parse is cut off the
-/// file (which is synced) and reported as `true`. Any other bad line is an error naming it.
+/// Every record of `path` (read as `crashfuzz report` reads it), the file mended so that the
+/// next append starts a line: a torn last line (no newline, not a record) is cut off and `true`
+/// returned; a last record missing only its newline gets it. Both synced. Any other bad line is
+/// an error naming it.
 fn read_and_mend(path: &Path) -> Result<(Vec<TrialRecord>, bool)> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    let mut records = Vec::new();
+    let torn = match crate::report::merge::read_trials(path, |_, record| {
+        records.push(record);
+        Ok(())
+    }) {
+        Ok((_, torn)) => torn,
         // Killed before its first trial ended (while building templates, say): nothing to keep.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
-        Err(source) => return Err(Error::BadPath { path: path.to_path_buf(), what: "cannot read".into(), source }),
-    };
-    let mut reader = std::io::BufReader::new(file);
-    let (mut records, mut line, mut good_bytes, mut number) = (Vec::new(), Vec::new(), 0u64, 0usize);
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(|source| Error::BadPath {
-            path: path.to_path_buf(),
-            what: format!("cannot read line {}", number + 1),
-            source,
-        })?;
-        if read == 0 {
+        Err(Error::BadPath { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok((records, false));
         }
-        number += 1;
-        let complete = line.last() == Some(&b'\n');
-        match serde_json::from_slice::<TrialRecord>(&line) {
-            Ok(record) if complete => {
-                records.push(record);
-                good_bytes += read as u64;
-            }
-            // Whole but for its newline: the append was cut just before it. The record is
-            // kept, and the newline written, so that the next append starts a line.
-            Ok(record) => {
-                records.push(record);
-                let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|source| Error::BadPath {
-                    path: path.to_path_buf(),
-                    what: "cannot mend".into(),
-                    source,
-                })?;
-                f.write_all(b"\n").and_then(|()| f.sync_all()).map_err(|source| Error::BadPath {
-                    path: path.to_path_buf(),
-                    what: "cannot mend".into(),
-                    source,
-                })?;
-                return Ok((records, false));
-            }
-            Err(_) if !complete => {
-                let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|source| Error::BadPath {
-                    path: path.to_path_buf(),
-                    what: "cannot cut the torn last line".into(),
-                    source,
-                })?;
-                f.set_len(good_bytes).and_then(|()| f.sync_all()).map_err(|source| Error::BadPath {
-                    path: path.to_path_buf(),
-                    what: "cannot cut the torn last line".into(),
-                    source,
-                })?;
-                return Ok((records, true));
-            }
-            Err(e) => {
-                return Err(Error::Scenario {
-                    file: path.display().to_string(),
-                    line: Some(number),
-                    setting: "trial record".into(),
-                    message: e.to_string(),
-                });
-            }
+        Err(e) => return Err(e),
+    };
+    // The campaign appends a record and its newline in one write: only the last line can lack
+    // its newline. Read once more, at resume time only.
+    let end_on_a_line = || -> std::io::Result<()> {
+        let bytes = std::fs::read(path)?;
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if whole == bytes.len() {
+            return Ok(());
         }
-    }
+        let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+        if torn {
+            f.set_len(whole as u64)?
+        } else {
+            f.write_all(b"\n")?
+        }
+        f.sync_all()
+    };
+    end_on_a_line().map_err(|source| Error::BadPath {
+        path: path.to_path_buf(),
+        what: if torn { "cannot cut the torn last line" } else { "cannot end the last record's line" }.into(),
+        source,
+    })?;
+    Ok((records, torn))
 }
 
 #[cfg(test)]
@@ -279,6 +251,32 @@ mod tests {
         assert_eq!(first_difference(&a, &c, String::new()).as_deref(), Some(".extra"));
         let d = json!({"name": "x", "matrix": [], "budget": {"trials": 5}});
         assert_eq!(first_difference(&a, &d, String::new()).as_deref(), Some(".matrix"));
+    }
+
+    /// A torn last line is cut off; a last record missing only its newline gets one; a file
+    /// that never was written holds nothing; the file ends on a line in each case.
+    #[test]
+    fn the_trials_file_is_mended_to_end_on_a_line() {
+        use crate::report::testkit::{record, wal};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trials.jsonl");
+        let line = |t| serde_json::to_string(&record(t, &wal(), &[], &[5])).unwrap();
+        let (a, b) = (line(0), line(3));
+        std::fs::write(&path, format!("{a}\n{}", &b[..b.len() / 2])).unwrap();
+        let (records, torn) = read_and_mend(&path).unwrap();
+        assert_eq!((records.len(), torn), (1, true));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{a}\n"));
+
+        std::fs::write(&path, format!("{a}\n{b}")).unwrap();
+        let (records, torn) = read_and_mend(&path).unwrap();
+        assert_eq!((records.iter().map(|r| r.trial).collect::<Vec<_>>(), torn), (vec![0, 3], false));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{a}\n{b}\n"));
+
+        let (records, torn) = read_and_mend(&dir.path().join("none.jsonl")).unwrap();
+        assert!(records.is_empty() && !torn);
+        // A bad line that is not the last is an error naming the file and the line.
+        std::fs::write(&path, format!("{{\"trial\": 1\n{a}\n")).unwrap();
+        assert!(read_and_mend(&path).unwrap_err().to_string().contains("trials.jsonl:1:"));
     }
 
     #[test]
