@@ -7,6 +7,7 @@
 //! pages into the database file.
 
 mod architecture;
+mod external;
 
 use rusqlite::Connection;
 use serde_json::Value;

@@ -62,12 +62,10 @@ pub fn session_store(
 /// What the seed (`seeded` transactions of writer 0) and `acked` acknowledged commits of
 /// [`WRITER`] promise.
 pub fn expected(seeded: u64, acked: u64, begun: u64) -> Expected {
-    Expected {
-        writers: BTreeMap::from([
-            (session_store::SEED_WRITER, WriterExpectation::upto(seeded, seeded)),
-            (WRITER, WriterExpectation::upto(acked, begun)),
-        ]),
-    }
+    Expected::of_writers(BTreeMap::from([
+        (session_store::SEED_WRITER, WriterExpectation::upto(seeded, seeded)),
+        (WRITER, WriterExpectation::upto(acked, begun)),
+    ]))
 }
 
 /// The oracle's settings for a test image: the full integrity check, 8 MATCH samples, the

@@ -175,9 +175,10 @@ impl Setup {
         // database, and the images below must hold it as the killed writer left it.
         std::mem::forget(conn);
         let seed_writer = (session_store::SEED_WRITER, WriterExpectation::upto(seeded, seeded));
-        let expected = Expected {
-            writers: BTreeMap::from([seed_writer.clone(), (WRITER, WriterExpectation::upto(COMMITS, COMMITS))]),
-        };
+        let expected = Expected::of_writers(BTreeMap::from([
+            seed_writer.clone(),
+            (WRITER, WriterExpectation::upto(COMMITS, COMMITS)),
+        ]));
         let cut = records.iter().rposition(|r| matches!(r, Record::Sync { .. })).expect("WAL+FULL syncs");
         let mut power_writers = BTreeMap::from([seed_writer]);
         for (w, (acked, begun)) in builder::acks_at(&records, cut) {
@@ -197,7 +198,7 @@ impl Setup {
             },
             expected,
             cut,
-            power_expected: Expected { writers: power_writers },
+            power_expected: Expected::of_writers(power_writers),
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct DeathFacts<'a> {
     pub id: u64,
     /// The last line it wrote to stderr.
     pub stderr_tail: &'a str,
+    /// It is an application's own program (`writer::external`), which has no exit-code
+    /// protocol and handles SIGTERM its own way ([`judge_program`]).
+    pub own_program: bool,
 }
 
 /// True when crashfuzz may have sent `signal` to a process of this role: SIGKILL always (the
@@ -84,14 +87,42 @@ pub fn others_deaths() -> Vec<String> {
     vec!["exit:0".to_string(), "signal:SIGKILL".to_string()]
 }
 
-/// Judges one death; see the module doc.
-pub fn judge(f: &DeathFacts<'_>) -> DeathVerdict {
-    let label = f.how.label();
-    let who = match f.role {
+fn who(f: &DeathFacts<'_>) -> String {
+    match f.role {
         Role::Victim => format!("writer {}", f.id),
         Role::Survivor => format!("survivor writer {}", f.id),
         Role::Transient => format!("transient writer {}", f.id),
-    };
+    }
+}
+
+/// The death of an application's own program, which knows no exit codes of crashfuzz's and
+/// may handle SIGTERM as it likes: a signal crashfuzz never sends is `writer_crash`, as is an
+/// exit other than 0 (or 143, a runtime's "terminated") that crashfuzz's signal did not
+/// cause; a victim gone before its fault says nothing.
+pub fn judge_program(f: &DeathFacts<'_>) -> DeathVerdict {
+    let who = who(f);
+    let said = |what: &str| format!("{who} {what}: {}", f.stderr_tail);
+    let terminated = 128 + Signal::SIGTERM as i32;
+    match (f.how, f.role) {
+        (DeathKind::Signal(s), role) if !sent_by_crashfuzz(s, role, f.fault) => {
+            DeathVerdict::Crashed(said(&format!("died of {}, which crashfuzz never sends", f.how.label())))
+        }
+        (_, Role::Victim) if f.exited_before_signal => {
+            DeathVerdict::Inconclusive(said(&format!("died before the fault ({})", f.how.label())))
+        }
+        (DeathKind::Signal(_), _) | (DeathKind::Exit(0), _) => DeathVerdict::Expected,
+        (DeathKind::Exit(code), Role::Victim) if code == terminated => DeathVerdict::Expected,
+        (DeathKind::Exit(code), _) => DeathVerdict::Crashed(said(&format!("exited {code} of its own accord"))),
+    }
+}
+
+/// Judges one death; see the module doc.
+pub fn judge(f: &DeathFacts<'_>) -> DeathVerdict {
+    if f.own_program {
+        return judge_program(f);
+    }
+    let label = f.how.label();
+    let who = who(f);
     let said = |what: &str| format!("{who} {what}: {}", f.stderr_tail);
     match f.how {
         DeathKind::Signal(s) if !sent_by_crashfuzz(s, f.role, f.fault) => {
@@ -168,12 +199,39 @@ mod tests {
             gave_up: false,
             id: 1000,
             stderr_tail: "last words",
+            own_program: false,
         }
     }
 
     const SEGV: DeathKind = DeathKind::Signal(Signal::SIGSEGV as i32);
     const KILL: DeathKind = DeathKind::Signal(Signal::SIGKILL as i32);
     const TERM: DeathKind = DeathKind::Signal(Signal::SIGTERM as i32);
+
+    #[test]
+    fn an_applications_program_may_end_its_own_way_on_sigterm_but_never_crash_or_fail() {
+        let own = |role, how, exited_before_signal| {
+            judge(&DeathFacts { own_program: true, exited_before_signal, ..facts(role, FaultKind::Kill, how) })
+        };
+        for how in [TERM, KILL, DeathKind::Exit(0), DeathKind::Exit(143)] {
+            assert_eq!(own(Role::Victim, how, false), DeathVerdict::Expected, "{how:?}");
+        }
+        for role in [Role::Survivor, Role::Transient] {
+            assert_eq!(own(role, DeathKind::Exit(0), false), DeathVerdict::Expected);
+            assert_eq!(own(role, KILL, false), DeathVerdict::Expected);
+            assert!(matches!(own(role, TERM, false), DeathVerdict::Crashed(_)), "only the victim is sent SIGTERM");
+            assert!(matches!(own(role, DeathKind::Exit(143), false), DeathVerdict::Crashed(_)));
+        }
+        // crashfuzz's own exit codes mean nothing here: any other exit is the program's failure.
+        for code in [1, 3, 4, 5, 6] {
+            let v = own(Role::Victim, DeathKind::Exit(code), false);
+            assert!(
+                matches!(&v, DeathVerdict::Crashed(r) if r.contains(&format!("exited {code} of its own accord"))),
+                "{v:?}"
+            );
+        }
+        assert!(matches!(own(Role::Victim, SEGV, false), DeathVerdict::Crashed(_)));
+        assert!(matches!(own(Role::Victim, DeathKind::Exit(0), true), DeathVerdict::Inconclusive(_)));
+    }
 
     #[test]
     fn a_signal_crashfuzz_never_sends_is_a_writer_crash_in_every_role_and_fault() {

@@ -355,6 +355,8 @@ pub fn builtin_on(cell: &Cell, version: SqliteVersion) -> Expectation {
     if !cell.fault.traits().hazard {
         e.levels.insert(ViolationKind::WriterCrash, Level::Forbidden);
     }
+    // Whatever the fault, a program that breaks the protocol made its own verdict meaningless.
+    e.levels.insert(ViolationKind::Protocol, Level::Forbidden);
     if version < TRIGRAM_NUL_INDEXED_FROM {
         e.levels.insert(ViolationKind::FtsMiss, Level::Allowed);
         e.source.push(format!(

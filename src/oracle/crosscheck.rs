@@ -404,7 +404,7 @@ mod tests {
     }
 
     fn sample(id: i64) -> MatchSample {
-        MatchSample { table: "messages_fts_trigram", id, term: "json".into(), nul_prefixed: true }
+        MatchSample { table: "messages_fts_trigram".into(), id, term: "json".into(), nul_prefixed: true }
     }
 
     fn result(check: ViolationKind, detail: Option<&str>) -> CheckResult {

@@ -98,7 +98,7 @@ pub(super) fn fts_lines_for<'a>(lines: &'a [String], table: &str) -> impl Iterat
     lines.iter().filter(move |l| l.ends_with(&dotted) || l.contains(&format!("{dotted}:")) || l.contains(&quoted))
 }
 
-pub(super) fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -127,7 +127,7 @@ pub(super) fn index_matches_rows(conn: &Connection, table: &str, problems: &mut 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatchSample {
     /// The FTS table asked.
-    pub table: &'static str,
+    pub table: String,
     /// The message (its rowid in the index).
     pub id: i64,
     /// ASCII alphanumeric only (`pick_term`): safe inside a quoted literal.
@@ -145,7 +145,7 @@ impl MatchSample {
     /// One statement, for any SQLite build, that counts the sampled message among the hits:
     /// `1` when the index finds it, `0` when it misses it.
     pub fn includes_sql(&self) -> String {
-        let t = self.table;
+        let t = crate::oracle::generic::quote_ident(&self.table);
         format!("SELECT count(*) FROM {t} WHERE {t} MATCH '{}' AND rowid = {}", self.query(), self.id)
     }
 
@@ -194,7 +194,7 @@ pub fn match_samples(conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<V
                 };
                 let Some(term) = pick_term(&body, tokenizer, &mut rng) else { continue };
                 taken += 1;
-                samples.push(MatchSample { table, id, term, nul_prefixed: body.starts_with('\0') });
+                samples.push(MatchSample { table: table.to_string(), id, term, nul_prefixed: body.starts_with('\0') });
             }
         }
     }
@@ -205,7 +205,7 @@ pub fn match_samples(conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<V
 /// substring): an index that answers with other rows is damaged.
 fn wrong_hits(conn: &Connection, samples: &[&MatchSample], problems: &mut FtsProblems) -> rusqlite::Result<()> {
     let Some(first) = samples.first() else { return Ok(()) };
-    let table = first.table;
+    let table = first.table.as_str();
     let tokenizer = FTS_TABLES.iter().find(|(t, _)| *t == table).map(|(_, k)| *k).expect("a session store table");
     let hit_check = match tokenizer {
         Tokenizer::Unicode61 => format!(
@@ -232,14 +232,14 @@ fn wrong_hits(conn: &Connection, samples: &[&MatchSample], problems: &mut FtsPro
 }
 
 /// Per sample, whether the index finds its message, asked of the connection's own build.
-pub(super) fn found(conn: &Connection, samples: &[MatchSample]) -> rusqlite::Result<Vec<bool>> {
+pub(crate) fn found(conn: &Connection, samples: &[MatchSample]) -> rusqlite::Result<Vec<bool>> {
     samples.iter().map(|s| conn.query_row(&s.includes_sql(), [], |r| r.get::<_, i64>(0)).map(|n| n > 0)).collect()
 }
 
 /// A query term present in `body`: an ASCII alphanumeric token for unicode61 (which splits
 /// on everything else and folds only case), a 3–8 character ASCII alphanumeric substring for
 /// trigram. ASCII only, so SQLite's `lower()` folds exactly as the tokenizers do.
-pub(super) fn pick_term(body: &str, tokenizer: Tokenizer, rng: &mut ChaCha8Rng) -> Option<String> {
+pub(crate) fn pick_term(body: &str, tokenizer: Tokenizer, rng: &mut ChaCha8Rng) -> Option<String> {
     let runs: Vec<&str> = body.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()).collect();
     match tokenizer {
         Tokenizer::Unicode61 => {

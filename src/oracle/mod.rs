@@ -29,6 +29,7 @@
 //! modified by recovery and by check 8: callers run this on a copy they own ([`check_copy`]
 //! makes one).
 
+pub mod app;
 pub mod crosscheck;
 pub mod generic;
 pub mod ledger;
@@ -210,6 +211,27 @@ pub trait Schema: Sync + std::fmt::Debug {
     fn atomicity(&self, conn: &Connection) -> rusqlite::Result<Vec<String>>;
     /// Check 8's write after recovery, on a connection reopened with the application's pragmas.
     fn write_after_recovery(&self, conn: &mut Connection, cfg: &CheckConfig) -> anyhow::Result<CheckOutcome>;
+    /// The writer's acknowledgements name keys ([`Expected::keys`]) rather than sequence numbers
+    /// ([`Schema::present`]).
+    fn keyed(&self) -> bool {
+        false
+    }
+    /// Whether check `kind` applies to this schema's databases, or why it cannot (the summary
+    /// says so). Every check applies to the session store.
+    fn applies(&self, _kind: ViolationKind) -> Result<(), &'static str> {
+        Ok(())
+    }
+    /// Check 4 for a writer whose acknowledgements name keys ([`Expected::keys`]): the
+    /// acknowledged keys absent from the image, as problems. `None`: the schema knows sequence
+    /// numbers ([`Schema::present`]).
+    fn lost_keys(&self, _conn: &Connection, _expected: &Expected) -> Option<rusqlite::Result<Vec<String>>> {
+        None
+    }
+    /// Check 5 for a writer whose acknowledgements name keys: the keys present that no writer
+    /// named and the template did not hold. `None`: as for [`Schema::lost_keys`].
+    fn phantom_keys(&self, _conn: &Connection, _expected: &Expected) -> Option<rusqlite::Result<Vec<String>>> {
+        None
+    }
 }
 
 /// What a check needs before it can run; without it the check is `Blocked` (its input is
@@ -290,6 +312,12 @@ impl Image<'_> {
         if let (Some(reason), false) = (&self.unopened, needs == Needs::Files) {
             return Readiness::Blocked(reason.clone());
         }
+        // A writer that names keys without announcing its transactions (no `begin` lines):
+        // what it committed just before it could acknowledge it would look like a phantom.
+        let keys_unannounced = self.cfg.schema.keyed() && self.expected.is_some_and(|e| !e.begins);
+        if needs == Needs::SchemaAndAcks && keys_unannounced {
+            return Readiness::Absent;
+        }
         match needs {
             Needs::Files | Needs::Connection | Needs::Acks => Readiness::Run,
             Needs::SchemaAndAcks | Needs::Schema if schema => Readiness::Run,
@@ -346,7 +374,7 @@ pub fn check_image(db_path: &Path, cfg: &CheckConfig, expected: Option<&Expected
         samples: None,
         present: None,
     };
-    for check in &CHECKS {
+    for check in CHECKS.iter().filter(|c| cfg.schema.applies(c.kind).is_ok()) {
         let t = Instant::now();
         let outcome = match image.readiness(check.needs) {
             Readiness::Absent => continue,
@@ -475,6 +503,12 @@ fn lost_ack(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
             CheckOutcome::Pass
         });
     }
+    if let Some(lost) = image.cfg.schema.lost_keys(image.conn(), expected) {
+        return Ok(match lost {
+            Ok(problems) => outcome_of(problems),
+            Err(e) => classify(&image.report, "look up the acknowledged keys", e)?,
+        });
+    }
     Ok(match image.present()? {
         Ok(seqs) => outcome_of(ledger::lost_acks(seqs, expected)),
         Err(outcome) => outcome,
@@ -484,6 +518,12 @@ fn lost_ack(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
 /// Check 5: nothing present that was never begun ([`ledger::phantoms`]).
 fn phantom(image: &mut Image<'_>) -> anyhow::Result<CheckOutcome> {
     let expected = image.expected.expect("check 5 needs the acknowledgements");
+    if let Some(phantoms) = image.cfg.schema.phantom_keys(image.conn(), expected) {
+        return Ok(match phantoms {
+            Ok(problems) => outcome_of(problems),
+            Err(e) => classify(&image.report, "list the keys present", e)?,
+        });
+    }
     Ok(match image.present()? {
         Ok(seqs) => outcome_of(ledger::phantoms(seqs, expected)),
         Err(outcome) => outcome,
@@ -579,8 +619,10 @@ mod tests {
     #[test]
     fn the_checks_run_in_the_order_of_their_kinds_and_cover_every_image_check() {
         let kinds: Vec<ViolationKind> = CHECKS.iter().map(|c| c.kind).collect();
-        let of_images: Vec<ViolationKind> =
-            ViolationKind::ALL.into_iter().filter(|&k| k != ViolationKind::WriterCrash).collect();
+        let of_images: Vec<ViolationKind> = ViolationKind::ALL
+            .into_iter()
+            .filter(|&k| !matches!(k, ViolationKind::WriterCrash | ViolationKind::Protocol))
+            .collect();
         assert_eq!(kinds, of_images);
         // Only check 1 runs on a file that did not open.
         assert_eq!(CHECKS.iter().filter(|c| c.needs == Needs::Files).count(), 1);
@@ -1212,9 +1254,10 @@ mod tests {
         let image2 = dir.path().join("image2");
         std::fs::create_dir(&image2).unwrap();
         std::fs::copy(image.join("db.sqlite"), image2.join("db.sqlite")).unwrap();
-        let expected = Expected {
-            writers: BTreeMap::from([(0, WriterExpectation::upto(n, n)), (WRITER, WriterExpectation::upto(5, 5))]),
-        };
+        let expected = Expected::of_writers(BTreeMap::from([
+            (0, WriterExpectation::upto(n, n)),
+            (WRITER, WriterExpectation::upto(5, 5)),
+        ]));
         let report = check_image(&image.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected)).unwrap();
         assert!(report.violations().is_empty(), "{report:?}");
         // Without the WAL, the acknowledged commits are gone: the oracle must say so.
@@ -1234,12 +1277,10 @@ mod tests {
         crate::base::dbfiles::copy_image(&db, &image).unwrap();
         drop(conn);
         std::fs::write(image.join("db.sqlite"), &older[..older.len() / 2]).unwrap();
-        let expected = Expected {
-            writers: BTreeMap::from([
-                (session_store::SEED_WRITER, WriterExpectation::upto(n, n)),
-                (WRITER, WriterExpectation::upto(COMMITS, COMMITS)),
-            ]),
-        };
+        let expected = Expected::of_writers(BTreeMap::from([
+            (session_store::SEED_WRITER, WriterExpectation::upto(n, n)),
+            (WRITER, WriterExpectation::upto(COMMITS, COMMITS)),
+        ]));
         let report = check_image(&image.join("db.sqlite"), &cfg(JournalMode::Wal), Some(&expected))
             .expect("a damaged image is a finding, never a harness error");
         assert!(!report.violations().is_empty(), "{report:?}");
@@ -1280,7 +1321,7 @@ mod tests {
             seqs in seqs_strategy(),
             exp in proptest::collection::btree_map(0u64..4, (0u64..30, 0u64..30), 0..4),
         ) {
-            let expected = Expected { writers: exp.iter().map(|(&w, &(a, b))| (w, WriterExpectation::upto(a.min(b), a.max(b)))).collect() };
+            let expected = Expected::of_writers(exp.iter().map(|(&w, &(a, b))| (w, WriterExpectation::upto(a.min(b), a.max(b)))).collect());
             let has = |w: u64, s: u64| seqs.get(&w).is_some_and(|v| v.contains(&s));
             let lost = expected.writers.iter().any(|(&w, e)| (1..=e.acked).any(|s| !has(w, s)));
             prop_assert_eq!(!lost_acks(&seqs, &expected).is_empty(), lost);
@@ -1298,7 +1339,7 @@ mod tests {
     #[test]
     fn a_sequence_number_zero_is_a_phantom() {
         let seqs = BTreeMap::from([(7, vec![0, 1, 2])]);
-        let expected = Expected { writers: BTreeMap::from([(7, WriterExpectation::upto(2, 3))]) };
+        let expected = Expected::of_writers(BTreeMap::from([(7, WriterExpectation::upto(2, 3))]));
         assert_eq!(phantoms(&seqs, &expected), vec!["writer 7: began 1..=3, yet 0 are present"]);
         assert_eq!(lost_acks(&seqs, &expected), Vec::<String>::new());
     }

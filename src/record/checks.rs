@@ -37,10 +37,16 @@ pub enum ViolationKind {
     /// damaged file, a mapping truncated under it) or an exit outside the writer's protocol.
     /// Judged from the trial's processes, not from the image (`fault::death`).
     WriterCrash,
+    /// An application's own writer broke the acknowledgement protocol (an unknown line, a
+    /// duplicate acknowledgement, an acknowledgement of a key never begun) or ignored the
+    /// cell's settings (its database file is in another journal mode than
+    /// `CRASHFUZZ_JOURNAL_MODE`): a finding about the program, which makes its
+    /// acknowledgements, and so the cell's verdict, untrustworthy (`writer::external`).
+    Protocol,
 }
 
 impl ViolationKind {
-    pub const ALL: [ViolationKind; 10] = [
+    pub const ALL: [ViolationKind; 11] = [
         ViolationKind::Open,
         ViolationKind::Integrity,
         ViolationKind::Fts,
@@ -51,6 +57,7 @@ impl ViolationKind {
         ViolationKind::Prefix,
         ViolationKind::ReopenWrite,
         ViolationKind::WriterCrash,
+        ViolationKind::Protocol,
     ];
 
     /// The kinds that say the database itself is damaged (unreadable, inconsistent, holding
@@ -60,7 +67,9 @@ impl ViolationKind {
             // A lost commit is loss, not damage; a crashed writer is an event of the trial,
             // not a state of the file; a search that misses is a wrong answer (the damage
             // behind one, if any, is `fts`'s finding).
-            ViolationKind::LostAck | ViolationKind::WriterCrash | ViolationKind::FtsMiss => false,
+            ViolationKind::LostAck | ViolationKind::WriterCrash | ViolationKind::FtsMiss | ViolationKind::Protocol => {
+                false
+            }
             ViolationKind::Open
             | ViolationKind::Integrity
             | ViolationKind::Fts
@@ -83,6 +92,7 @@ impl ViolationKind {
             ViolationKind::Prefix => "prefix",
             ViolationKind::ReopenWrite => "reopen_write",
             ViolationKind::WriterCrash => "writer_crash",
+            ViolationKind::Protocol => "protocol",
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Leaf module.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the acknowledgement channel says about one writer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,4 +44,41 @@ impl WriterExpectation {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
     pub writers: BTreeMap<u64, WriterExpectation>,
+    /// The keys of an application's own writer (`writer::external`), whose acknowledgements name
+    /// keys rather than sequence numbers: per writer, the key of each sequence number (index
+    /// `seq - 1`, numbered in the order the writer first named them). Empty for the built-in
+    /// writer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<u64, Vec<String>>,
+    /// Keys the cell's template held before any writer ran (its setup's rows): present without
+    /// having been begun.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub seeded_keys: BTreeSet<String>,
+    /// Every writer announced its transactions (`begin KEY`), so a key present that none of them
+    /// named is a phantom. Without begins only acknowledged keys are known, and a transaction
+    /// that committed just before its acknowledgement could be written would look like one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub begins: bool,
+}
+
+impl Expected {
+    /// The built-in writer's expectation: sequence numbers per writer.
+    pub fn of_writers(writers: BTreeMap<u64, WriterExpectation>) -> Expected {
+        Expected { writers, ..Expected::default() }
+    }
+
+    /// Per key an acknowledged commit of an application's writer: (writer, key).
+    pub fn acked_keys(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.writers.iter().flat_map(move |(&w, e)| {
+            let keys = self.keys.get(&w);
+            (1..=e.acked)
+                .filter(move |s| !e.unacked.contains(s))
+                .filter_map(move |s| keys.and_then(|k| k.get(s as usize - 1)).map(|k| (w, k.as_str())))
+        })
+    }
+
+    /// Whether `key` was named by a writer or held by the template.
+    pub fn knows_key(&self, key: &str) -> bool {
+        self.seeded_keys.contains(key) || self.keys.values().any(|k| k.iter().any(|k| k == key))
+    }
 }

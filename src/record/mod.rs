@@ -102,6 +102,10 @@ pub struct TrialRecord {
     /// writer's protocol), in words: the `writer_crash` finding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writer_crashes: Vec<String>,
+    /// Where an application's own writer broke the acknowledgement protocol or ignored the
+    /// cell's journal mode, in words: the `protocol` finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocol: Vec<String>,
     /// The SQLite the trial's writers ran on, as each read it back from its connection
     /// (`sqlite_version()`, `sqlite_source_id()`); every one agreed with the cell's build.
     /// Absent only when no writer got as far as opening the database.

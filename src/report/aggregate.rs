@@ -19,6 +19,9 @@ pub struct Aggregator {
     index: HashMap<String, usize>,
     trials: u64,
     violating_trials: u64,
+    /// Per check, the trials it ran on (passed or failed).
+    check_runs: std::collections::BTreeMap<ViolationKind, u64>,
+    commits: u64,
 }
 
 /// One cell's running totals.
@@ -166,7 +169,7 @@ impl Aggregator {
                 CellAgg::new(cell, id, expectation)
             })
             .collect();
-        Aggregator { cells, index, trials: 0, violating_trials: 0 }
+        Aggregator { cells, index, trials: 0, violating_trials: 0, check_runs: Default::default(), commits: 0 }
     }
 
     /// Counts one trial. A record of a cell this aggregator does not know is a harness bug.
@@ -178,6 +181,15 @@ impl Aggregator {
             )
         };
         let violating = self.cells[i].add(rec);
+        for r in &rec.checks {
+            match r.outcome {
+                CheckOutcome::Pass | CheckOutcome::Violation { .. } => {
+                    *self.check_runs.entry(r.check).or_default() += 1
+                }
+                CheckOutcome::Blocked { .. } | CheckOutcome::CouldNotRun { .. } => {}
+            }
+        }
+        self.commits += rec.commits;
         self.trials += 1;
         self.violating_trials += u64::from(violating);
     }
@@ -194,6 +206,10 @@ impl Aggregator {
         }
         self.trials += other.trials;
         self.violating_trials += other.violating_trials;
+        for (&k, &n) in &other.check_runs {
+            *self.check_runs.entry(k).or_default() += n;
+        }
+        self.commits += other.commits;
     }
 
     /// Records added.
@@ -218,6 +234,8 @@ impl Aggregator {
             checked: cells.iter().map(|c| c.trials - c.inconclusive).sum(),
             inconclusive: cells.iter().map(|c| c.inconclusive).sum(),
             violating_trials: self.violating_trials,
+            check_runs: self.check_runs.clone(),
+            commits: self.commits,
             failed: cells.iter().any(|c| c.verdict.failed()),
             cells,
         }

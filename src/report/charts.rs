@@ -91,7 +91,7 @@ pub struct ChartSpec {
 }
 
 /// The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency,
-/// and Paul Tol's olive and wine for a ninth and tenth; one per violation kind.
+/// and Paul Tol's olive, wine and teal for the ninth to eleventh; one per violation kind.
 const PALETTE: [RGBColor; ViolationKind::ALL.len()] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
@@ -104,6 +104,8 @@ const PALETTE: [RGBColor; ViolationKind::ALL.len()] = [
     // Okabe–Ito's yellow (240, 228, 66) all but vanishes on white; a grey takes its place.
     RGBColor(128, 128, 128),
     RGBColor(136, 34, 85),
+    // Paul Tol's teal, for the eleventh (`protocol`).
+    RGBColor(68, 170, 153),
 ];
 
 /// Height of one bar's slot.

@@ -13,6 +13,7 @@ pub fn markdown(summary: &Summary) -> String {
     let mut out = String::new();
     header(&mut out, summary);
     cell_table(&mut out, summary);
+    own_writer(&mut out, summary);
     builds_and_closes(&mut out, summary);
     failures(&mut out, summary);
     let _ = writeln!(out, "\n## Charts\n");
@@ -52,6 +53,38 @@ fn header(out: &mut String, summary: &Summary) {
             "Run `{}` started {} from `{}`: `{}`\n",
             m.run_id, m.started_at, m.scenario_source, m.command
         );
+    }
+}
+
+/// For an application's own writer: each check, and on how many checked trials it ran, or why
+/// it did not.
+fn own_writer(out: &mut String, summary: &Summary) {
+    let Some(own) = &summary.meta.own_writer else { return };
+    let _ = writeln!(out, "\n## The application's writer\n");
+    let _ = writeln!(out, "`{}`, {} acknowledged commits.\n", own.command, summary.commits);
+    let _ = writeln!(out, "| check | ran on | why not |\n|---|--:|---|");
+    for kind in ViolationKind::ALL {
+        let ran = summary.check_runs.get(&kind).copied().unwrap_or(0);
+        let why = match (own.not_applicable.get(kind.as_str()), kind) {
+            (Some(why), _) => why.clone(),
+            (None, ViolationKind::LostAck) if summary.commits == 0 => {
+                "the program acknowledged no commit: nothing to lose, so lost commits were not tested".into()
+            }
+            (None, ViolationKind::Phantom) if ran == 0 => {
+                "the program sent no `begin` lines: a commit it had no time to acknowledge would look like one".into()
+            }
+            (None, ViolationKind::FtsMiss) if ran == 0 => "no FTS5 table with readable content".into(),
+            (None, ViolationKind::WriterCrash | ViolationKind::Protocol) => {
+                "judged from the processes and their lines, on every trial".into()
+            }
+            (None, _) if ran == 0 => "blocked by an earlier violation, or no trial was checked".into(),
+            (None, _) => String::new(),
+        };
+        let ran = match kind {
+            ViolationKind::WriterCrash | ViolationKind::Protocol => "every trial".to_string(),
+            _ => format!("{ran} trials"),
+        };
+        let _ = writeln!(out, "| `{}` | {ran} | {why} |", kind.as_str());
     }
 }
 

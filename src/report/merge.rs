@@ -404,6 +404,7 @@ fn merged_meta(runs: &[RunDir], command: &str) -> RunMeta {
         // The strictest demand of the runs: a merge never judges on less evidence than one of
         // its parts asked for.
         min_states: runs.iter().map(|r| r.summary.meta.min_states).max().unwrap_or(1),
+        own_writer: runs.iter().find_map(|r| r.summary.meta.own_writer.clone()),
     }
 }
 
@@ -486,6 +487,7 @@ mod tests {
             sqlite_version: "3.54.1".into(),
             command: format!("crashfuzz run unit --seed {seed}"),
             min_states: 1,
+            own_writer: None,
         }
     }
 

@@ -36,6 +36,32 @@ pub struct RunMeta {
     /// (`--min-states`).
     #[serde(default = "one")]
     pub min_states: u64,
+    /// The application's own writer the run drove (`[writer] command`), when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_writer: Option<OwnWriter>,
+}
+
+/// What a summary says about an application's own writer: its command, and why the checks that
+/// cannot apply to it did not run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnWriter {
+    pub command: String,
+    /// Check name to the reason it does not run on this program's databases.
+    pub not_applicable: std::collections::BTreeMap<String, String>,
+}
+
+impl OwnWriter {
+    pub fn of(app: &crate::scenario::app::AppWriter) -> OwnWriter {
+        OwnWriter {
+            command: app.command.join(" "),
+            not_applicable: ViolationKind::ALL
+                .iter()
+                .filter_map(|&k| {
+                    crate::oracle::app::not_applicable(app, k).map(|why| (k.as_str().to_string(), why.into()))
+                })
+                .collect(),
+        }
+    }
 }
 
 pub(crate) fn one() -> u64 {
@@ -102,6 +128,12 @@ pub struct Summary {
     pub inconclusive: u64,
     /// Checked trials with at least one violation.
     pub violating_trials: u64,
+    /// Per check, the checked trials it ran on (passed or failed; neither blocked nor absent).
+    #[serde(default)]
+    pub check_runs: std::collections::BTreeMap<ViolationKind, u64>,
+    /// Commits the writers acknowledged, over every trial.
+    #[serde(default)]
+    pub commits: u64,
     /// Some cell's verdict failed.
     pub failed: bool,
     pub cells: Vec<CellSummary>,

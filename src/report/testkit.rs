@@ -64,6 +64,7 @@ pub(crate) fn meta() -> RunMeta {
         sqlite_version: "3.54.1".into(),
         command: "crashfuzz run unit --seed 7".into(),
         min_states: 1,
+        own_writer: None,
     }
 }
 
@@ -104,6 +105,7 @@ pub(crate) fn record(trial: u64, cell: &Cell, violations: &[ViolationKind], late
         db_bytes_at_start: 0,
         plan: Default::default(),
         writer_crashes: Vec::new(),
+        protocol: Vec::new(),
         writer_sqlite: None,
         cross_version: Vec::new(),
         closes: 0,

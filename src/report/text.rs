@@ -18,6 +18,7 @@ pub(crate) fn short(kind: ViolationKind) -> &'static str {
         ViolationKind::Prefix => "prefix",
         ViolationKind::ReopenWrite => "reopen",
         ViolationKind::WriterCrash => "crash",
+        ViolationKind::Protocol => "proto",
     }
 }
 
@@ -107,7 +108,7 @@ mod tests {
         assert_eq!(expectation(JournalMode::Wal, FaultKind::Kill, old), "forbid all but miss");
         assert_eq!(
             expectation(JournalMode::Off, FaultKind::SigkillOnly, old),
-            "canary (integ, fts, atom); forbid crash"
+            "canary (integ, fts, atom); forbid crash, proto"
         );
     }
 }

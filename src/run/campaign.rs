@@ -251,7 +251,7 @@ fn prepare(opts: RunOptions) -> Result<Campaign> {
     };
     // Every cell's writer on its build, each build loaded and named once.
     let exe = crate::base::process::own_exe().map_err(|e| Error::io("locate the crashfuzz executable", e))?;
-    let (writers, writer_sqlite) = crate::run::writers::cell_writers(&cells, &exe)?;
+    let (writers, writer_sqlite) = crate::run::writers::cell_writers(&cells, &exe, opts.scenario.app.as_ref())?;
     match &opts.resume {
         Some(r) => {
             println!("crashfuzz: resuming {} from {}: {} trials recorded", run_id, run_dir.display(), r.records.len())
@@ -471,6 +471,7 @@ fn finish(campaign: &Campaign, agg: &Aggregator, harness_error: Option<Error>) -
         sqlite_version: json.sqlite_version.clone(),
         command: opts.command.clone(),
         min_states: opts.min_states,
+        own_writer: opts.scenario.app.as_ref().map(crate::report::summary::OwnWriter::of),
     };
     let elapsed_s = campaign.started.elapsed().as_secs_f64();
     let summary = agg.summary(&meta, elapsed_s, interrupted || harness_error.is_some());

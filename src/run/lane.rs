@@ -22,6 +22,8 @@ pub struct Template {
     pub seed_txns: u64,
     /// What the cell's fault prepared for every trial (systematic crash points' short trace).
     pub short_trace: Option<ShortTrace>,
+    /// The keys it holds, for an application's writer ([`Program::template_keys`]).
+    pub seeded_keys: std::collections::BTreeSet<String>,
 }
 
 /// Creates and seeds the template database of `cell` at `path`, then closes it (in WAL mode
@@ -52,7 +54,8 @@ pub fn build_template(
     for file in [path.to_path_buf(), path.parent().unwrap_or(Path::new(".")).to_path_buf()] {
         std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| Error::io(ctx("fsync"), e))?;
     }
-    Ok(Template { path: path.to_path_buf(), seed_txns, short_trace: None })
+    let seeded_keys = program.template_keys(path)?;
+    Ok(Template { path: path.to_path_buf(), seed_txns, short_trace: None, seeded_keys })
 }
 
 /// One worker's place to run trials: its directory, and under `continue` the databases it

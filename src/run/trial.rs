@@ -35,8 +35,10 @@ use crate::run::topology::Fleet;
 use crate::scenario::matrix::{Cell, KillTiming, SigtermBehaviour};
 use crate::scenario::{DatabaseMode, Scenario, VictimChoice};
 use crate::writer::acklog::AckLog;
+use crate::writer::external;
 use crate::writer::pragmas::Pragmas;
 use crate::writer::process::{self, Announcement};
+use crate::writer::program::Channel;
 use crate::writer::protocol::{ANNOUNCE_READY, WriterConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -84,7 +86,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     // start every trial from their template.
     let continues = t.fault.continues_database()
         && env.scenario.database.mode == DatabaseMode::Continue
-        && env.writers[cell_index].sqlite.build.is_none();
+        && env.writers[cell_index].sqlite.build.is_none()
+        && env.writer(cell_index).channel() == Channel::Announcing;
     let clock = Instant::now();
     let start = lane.start(cell_index, &cell, template, continues)?;
     t.timing.setup = micros(clock.elapsed());
@@ -94,6 +97,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let stopped = stop_everything(&mut t, &mut run, lane, moment.grace)?;
     let processes = judge_processes(&mut t, &run.fleet, &stopped)?;
     let mut tally = tally(&t, &processes, &run);
+    let keys = std::mem::take(&mut tally.keys);
     let mut check_db = start.db.clone();
     if t.inconclusive.is_none() {
         let mut after = AfterReap {
@@ -107,6 +111,8 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
         t.inconclusive = t.fault.after_reap(&mut after)?;
     }
     let mut record = record_of(&mut t, &start, &stopped, processes.record, tally);
+    record.protocol.extend(processes.protocol);
+    record.protocol.extend(journal_mode_ignored(&t, &start.db));
     if let Some(reason) = t.inconclusive.take() {
         // Whatever is in the lane is of unknown provenance now: the cell's next trial starts
         // afresh (its kept database was taken out of the lane at the start).
@@ -122,7 +128,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     };
     let clock = Instant::now();
     match t.fault.images() {
-        Images::AsLeft => check_as_left(&mut t, lane, &start, &check_db, &keeper, continues, &mut record)?,
+        Images::AsLeft => check_as_left(&mut t, lane, &start, &check_db, &keeper, continues, keys, &mut record)?,
         Images::Traced => check_traced(&mut t, lane, &template.path, &start.history, &keeper, &mut record)?,
     }
     record.timing_us.check = micros(clock.elapsed());
@@ -149,6 +155,7 @@ impl Transients {
     fn make(&mut self, id: u64, acks: Vec<PathBuf>) -> WriterConfig {
         WriterConfig {
             seed: self.seeds.random(),
+            transient: true,
             ..with_ids(&self.base, id, acks, self.trace.as_deref(), Injection::None)
         }
     }
@@ -234,7 +241,11 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
 fn wait_ready(t: &Trial<'_>, fleet: &mut Fleet) -> Result<()> {
     let timeout = Duration::from_millis(t.env.scenario.kill.ready_timeout_ms);
     for proc in &mut fleet.procs {
-        match process::wait_announcement(&mut proc.writer, timeout).map_err(|e| Error::io("wait for writer", e))? {
+        let announced = match t.env.writer(t.cell_index).channel() {
+            Channel::Announcing => process::wait_announcement(&mut proc.writer, timeout),
+            Channel::AckLines => wait_ready_line(&mut proc.writer, &proc.ack_paths[0], timeout),
+        };
+        match announced.map_err(|e| Error::io("wait for writer", e))? {
             Announcement::Byte(ANNOUNCE_READY) => {}
             Announcement::Closed if t.fault.first_signal().is_none() => {}
             other => {
@@ -250,6 +261,32 @@ fn wait_ready(t: &Trial<'_>, fleet: &mut Fleet) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits for an application's writer's `ready` line. A program that says nothing at all in
+/// `timeout` is taken as ready (it cannot be told apart from one that is writing); one that
+/// said something else but not `ready` has not become ready.
+fn wait_ready_line(w: &mut process::Writer, acks: &Path, timeout: Duration) -> std::io::Result<Announcement> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if external::said_ready(acks) {
+            return Ok(Announcement::Byte(ANNOUNCE_READY));
+        }
+        if process::try_reap(w)? {
+            return Ok(if external::said_ready(acks) {
+                Announcement::Byte(ANNOUNCE_READY)
+            } else {
+                Announcement::Closed
+            });
+        }
+        if Instant::now() >= deadline {
+            let silent = std::fs::metadata(acks).map_or(true, |m| m.len() == 0);
+            return Ok(if silent { Announcement::Byte(ANNOUNCE_READY) } else { Announcement::TimedOut });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
 }
 
 /// The trial as the fault sees it while the writers write.
@@ -373,6 +410,8 @@ fn stop_everything(t: &mut Trial<'_>, run: &mut Running, lane: &Lane, grace: Dur
 /// How the processes died and what they acknowledged.
 struct Processes {
     logs: Vec<(u64, AckLog)>,
+    /// Where an application's writer broke the protocol, per writer.
+    protocol: Vec<String>,
     /// Per writer id: its acknowledgement file and its process's stderr.
     ack_paths: Vec<(u64, PathBuf, PathBuf)>,
     record: ProcessRecord,
@@ -394,7 +433,9 @@ struct ProcessRecord {
 /// ([`death::judge`]): a harness error stops the campaign, a crash is a finding, an SQLite
 /// error is check 8's finding, a death that says nothing makes the trial inconclusive.
 fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Result<Processes> {
-    let mut out = Processes { logs: Vec::new(), ack_paths: Vec::new(), record: ProcessRecord::default() };
+    let mut out =
+        Processes { logs: Vec::new(), protocol: Vec::new(), ack_paths: Vec::new(), record: ProcessRecord::default() };
+    let own_program = t.env.writer(t.cell_index).channel() == Channel::AckLines;
     for (pi, proc) in fleet.procs.iter().enumerate() {
         let end = proc.end.expect("every process was stopped");
         let logs: Vec<(u64, AckLog)> = proc
@@ -424,7 +465,11 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
             gave_up: logs.iter().any(|(_, l)| l.gave_up),
             id: proc.ids[0],
             stderr_tail: stderr.trim().lines().last().unwrap_or(""),
+            own_program,
         });
+        for (id, log) in &logs {
+            out.protocol.extend(log.protocol.iter().map(|p| format!("writer {id}: {p}")));
+        }
         let (error, locked) = match &verdict {
             DeathVerdict::SqliteError(reason) => (Some(reason.clone()), None),
             DeathVerdict::Contention(reason) => (None, Some(reason.clone())),
@@ -509,6 +554,8 @@ fn same_sqlite(
 /// What the acknowledgement files add up to.
 struct Tally {
     acks: BTreeMap<u64, WriterExpectation>,
+    /// An application's writer's keys (empty for crashfuzz's own).
+    keys: Keys,
     commits: u64,
     busy_retries: u64,
     commit_latency_hist: String,
@@ -521,6 +568,7 @@ fn tally(t: &Trial<'_>, processes: &Processes, run: &Running) -> Tally {
     let mut latency = crate::base::stats::new_latency_histogram();
     let mut out = Tally {
         acks: BTreeMap::new(),
+        keys: Keys::default(),
         commits: 0,
         busy_retries: 0,
         commit_latency_hist: String::new(),
@@ -533,7 +581,10 @@ fn tally(t: &Trial<'_>, processes: &Processes, run: &Running) -> Tally {
     let mut failed_txns: Vec<FailedTxn> = Vec::new();
     for (id, log) in &processes.logs {
         out.acks.insert(*id, WriterExpectation::from_acked(&log.acked_seqs, log.begun));
-        out.commits += log.latencies_us.len() as u64;
+        out.commits += log.acked_seqs.len() as u64;
+        if !log.keys.is_empty() {
+            out.keys.keys.insert(*id, log.keys.clone());
+        }
         out.busy_retries += log.busy_retries;
         for &us in &log.latencies_us {
             latency.saturating_record(us.max(1));
@@ -567,6 +618,9 @@ fn tally(t: &Trial<'_>, processes: &Processes, run: &Running) -> Tally {
     if !latency.is_empty() {
         out.commit_latency_hist = crate::base::stats::encode_histogram(&latency);
     }
+    // Phantoms can be told only when every writer that acknowledged announced its keys.
+    let logs = || processes.logs.iter().map(|(_, l)| l);
+    out.keys.begins = logs().any(|l| l.begins) && logs().all(|l| l.begins || l.acked_seqs.is_empty());
     let short_ops = t.env.templates[t.cell_index].short_trace.map(|s| s.ops);
     out.injection = match run.injection {
         Injection::None => None,
@@ -611,11 +665,42 @@ fn record_of(t: &mut Trial<'_>, start: &Start, stopped: &Stopped, p: ProcessReco
         db_bytes_at_start: start.db_bytes,
         plan: std::mem::take(&mut t.plan),
         writer_crashes: p.writer_crashes,
+        protocol: Vec::new(),
         writer_sqlite: p.writer_sqlite,
         cross_version: Vec::new(),
         closes: p.closes,
         closes_alone: p.closes_alone,
     }
+}
+
+/// An application's writer's keys, for the oracle ([`Expected::keys`]).
+#[derive(Default)]
+struct Keys {
+    keys: BTreeMap<u64, Vec<String>>,
+    begins: bool,
+}
+
+/// Where an application's writer ignored `CRASHFUZZ_JOURNAL_MODE`, read back from the database
+/// file's header: bytes 18 and 19 (the file format's write and read versions) are 2 in WAL
+/// mode and 1 in the rollback modes (which the header does not tell apart).
+fn journal_mode_ignored(t: &Trial<'_>, db: &Path) -> Option<String> {
+    if t.env.writer(t.cell_index).channel() != Channel::AckLines {
+        return None;
+    }
+    let mut header = [0u8; 20];
+    let read = std::fs::File::open(db).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    // A file shorter than its header holds no database yet: nothing was ignored.
+    read.ok()?;
+    let wal = t.cell.journal_mode == crate::scenario::matrix::JournalMode::Wal;
+    let (write, read) = (header[18], header[19]);
+    let file_wal = write == 2 && read == 2;
+    (file_wal != wal).then(|| {
+        format!(
+            "CRASHFUZZ_JOURNAL_MODE={} but the database file is {} (header bytes 18 and 19: {write} and {read})",
+            t.cell.journal_mode.as_sql().to_ascii_uppercase(),
+            if file_wal { "in WAL mode" } else { "in a rollback journal mode" }
+        )
+    })
 }
 
 /// The oracle's settings for this trial's images: the recovery write with the cell's pragmas.
@@ -656,6 +741,9 @@ fn process_findings(record: &TrialRecord) -> Vec<(ViolationKind, String)> {
     if !record.writer_crashes.is_empty() {
         findings.push((ViolationKind::WriterCrash, record.writer_crashes.join("; ")));
     }
+    if !record.protocol.is_empty() {
+        findings.push((ViolationKind::Protocol, record.protocol.join("; ")));
+    }
     findings
 }
 
@@ -669,13 +757,19 @@ fn check_as_left(
     check_db: &Path,
     keeper: &Keeper<'_>,
     continues: bool,
+    keys: Keys,
     record: &mut TrialRecord,
 ) -> Result<()> {
     let pristine = lane.pristine();
     copy_image(check_db, &pristine).map_err(|e| Error::io(format!("copy crash image to {}", pristine.display()), e))?;
     let mut history = start.history.clone();
     history.extend(record.acks.iter().map(|(id, a)| (*id, a.clone())));
-    let expected = Expected { writers: history };
+    let expected = Expected {
+        writers: history,
+        keys: keys.keys,
+        seeded_keys: t.env.templates[t.cell_index].seeded_keys.clone(),
+        begins: keys.begins,
+    };
     let mut report: CheckReport = oracle::check_image(check_db, &check_config(t), Some(&expected))
         .map_err(|e| Error::Harness(format!("trial {} ({}): checks could not run: {e:#}", t.index, t.cell.id())))?;
     if let Some(reason) = report.could_not_run() {

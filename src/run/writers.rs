@@ -2,23 +2,33 @@
 //! build this executable, for any other the shared-library writer
 //! ([`crate::sqlite::shared_writer`]) pointed at the build, each with the
 //! identity the build gives of itself (`sqlite_version()`, `sqlite_source_id()`), which every
-//! writer of the cell must then report. A build that cannot be had or loaded is bad input
-//! (exit 2), refused before anything runs.
+//! writer of the cell must then report. A scenario with `[writer] command` runs the
+//! application's program instead ([`External`]): on `system` as it is, on a named build with
+//! `LD_LIBRARY_PATH` pointing at the build's `libsqlite3.so.0`. A build that cannot be had or
+//! loaded is bad input (exit 2), refused before anything runs.
 
 use crate::error::{Error, Result};
 use crate::fault::SqliteVersion;
+use crate::oracle::app::AppSchema;
 use crate::record::SqliteIdentity;
 use crate::run::env::{CellSqlite, CellWriter};
+use crate::scenario::app::AppWriter;
 use crate::scenario::matrix::{Cell, SqliteName};
 use crate::sqlite::builds;
 use crate::sqlite::shared_writer;
-use crate::writer::program::{BuiltIn, WriterSqlite};
+use crate::writer::external::External;
+use crate::writer::program::{BuiltIn, Program, WriterSqlite};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One writer per cell; `exe` is this executable. Also returns each build's identity by name,
 /// for run.json.
-pub fn cell_writers(cells: &[Cell], exe: &Path) -> Result<(Vec<CellWriter>, BTreeMap<String, SqliteIdentity>)> {
+pub fn cell_writers(
+    cells: &[Cell],
+    exe: &Path,
+    app: Option<&AppWriter>,
+) -> Result<(Vec<CellWriter>, BTreeMap<String, SqliteIdentity>)> {
+    let schema = app.map(AppSchema::leak);
     let mut by_name: BTreeMap<SqliteName, (BuiltIn, CellSqlite)> = BTreeMap::new();
     for cell in cells {
         if let std::collections::btree_map::Entry::Vacant(slot) = by_name.entry(cell.sqlite) {
@@ -34,7 +44,17 @@ pub fn cell_writers(cells: &[Cell], exe: &Path) -> Result<(Vec<CellWriter>, BTre
         .iter()
         .map(|cell| {
             let (program, sqlite) = by_name[&cell.sqlite].clone();
-            CellWriter { program: Box::new(program), sqlite }
+            let program: Box<dyn Program> = match (app, schema) {
+                (Some(app), Some(schema)) => {
+                    let library_dir = match program.sqlite {
+                        WriterSqlite::Shared { library_dir } => library_dir,
+                        WriterSqlite::Linked => unreachable!("validation refuses bundled with [writer] command"),
+                    };
+                    Box::new(External { app: app.clone(), library_dir, schema })
+                }
+                _ => Box::new(program),
+            };
+            CellWriter { program, sqlite }
         })
         .collect();
     let identities = by_name.into_iter().map(|(name, (_, sqlite))| (name.to_string(), sqlite.identity)).collect();

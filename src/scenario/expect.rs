@@ -141,6 +141,7 @@ pub struct ExpectOverride {
     pub prefix: Option<Level>,
     pub reopen_write: Option<Level>,
     pub writer_crash: Option<Level>,
+    pub protocol: Option<Level>,
 }
 
 impl ExpectOverride {
@@ -169,6 +170,7 @@ impl ExpectOverride {
             (ViolationKind::Prefix, self.prefix),
             (ViolationKind::ReopenWrite, self.reopen_write),
             (ViolationKind::WriterCrash, self.writer_crash),
+            (ViolationKind::Protocol, self.protocol),
         ];
         by_kind.into_iter().filter_map(|(k, l)| l.map(|l| (k, l))).collect()
     }

@@ -17,6 +17,7 @@
 //! file, the 1-based line, the setting (`fault.kill.grace_ms`, `matrix[2].journal_mode`; blocks
 //! are counted from 1, as a reader of the file counts them), the bad value and what is allowed.
 
+pub mod app;
 pub mod expect;
 pub mod matrix;
 
@@ -64,6 +65,10 @@ pub struct Scenario {
     pub output: OutputConfig,
     pub matrix: Vec<MatrixBlock>,
     pub expect: Vec<ExpectOverride>,
+    /// `[writer]` and `[oracle]`: the application's own program that writes every cell's
+    /// database, when the scenario tests one instead of crashfuzz's writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<app::AppWriter>,
 }
 
 /// How crash points are chosen.
@@ -429,6 +434,8 @@ struct RawScenario {
     matrix: Vec<RawMatrixBlock>,
     #[serde(default)]
     expect: Vec<ExpectOverride>,
+    writer: Option<app::RawWriter>,
+    oracle: Option<app::RawOracle>,
 }
 
 /// `[budget]`: both keys optional so that "both set" can be told from "one set".
@@ -606,8 +613,19 @@ fn not_above(table: &SettingPath, lhs: (&str, u64), rhs: (&str, u64)) -> Option<
 /// The whole scenario, or every problem found (at least one).
 fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec<Problem>> {
     let budget = budget(&raw.budget);
-    let matrix = matrix_blocks(&raw.matrix);
-    let mut problems = kill_problems(&raw.fault.kill);
+    let mut matrix = matrix_blocks(&raw.matrix);
+    let dir = (!source.starts_with("embedded:")).then(|| Path::new(source).parent().unwrap_or(Path::new(".")));
+    let (app, mut problems) =
+        app::validate(raw.writer.as_ref(), raw.oracle.as_ref(), &raw.matrix, raw.topology.connections, dir);
+    if let (Some(_), Ok(blocks)) = (&app, &mut matrix) {
+        // An application's writer runs on its own SQLite unless a block names a build.
+        for (block, raw) in blocks.iter_mut().zip(&raw.matrix) {
+            if raw.sqlite.is_none() {
+                block.sqlite = vec![SqliteName::of(&SqliteBuild::System)];
+            }
+        }
+    }
+    problems.extend(kill_problems(&raw.fault.kill));
     problems.extend(fault_model_problems(&raw.fault));
     problems.extend(topology_problems(&raw.topology));
     problems.extend(load_problems(&raw.load));
@@ -637,6 +655,7 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
             output: raw.output,
             matrix,
             expect: raw.expect,
+            app,
         }),
         // Non-empty: either the guard failed, or one of the two is an error (and a matrix error
         // always holds at least one problem).
@@ -1255,6 +1274,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+    use std::path::PathBuf;
 
     const MINIMAL: &str = "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n";
 
@@ -1289,8 +1309,15 @@ mod tests {
     fn the_example_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/examples");
         let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        // The scenarios beside the examples, and those of the examples' own folders.
+        let entries = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path());
+        let paths: Vec<PathBuf> = entries
+            .flat_map(|p| {
+                if p.is_dir() { std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect() } else { vec![p] }
+            })
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        for path in paths {
             let text = std::fs::read_to_string(&path).unwrap();
             let s = parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
             assert!(!s.cells().is_empty(), "{}", path.display());

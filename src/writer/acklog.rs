@@ -48,6 +48,16 @@ pub struct AckLog {
     /// whether the WAL was gone then, i.e. it closed as the last connection it believed it
     /// was, checkpointed and deleted the WAL.
     pub closed_alone: Option<bool>,
+    /// An application's own writer (`writer::external`): the key of each sequence number
+    /// (index `seq - 1`), numbered in the order its lines first named them. Empty for the
+    /// built-in writer, whose sequence numbers are its keys.
+    pub keys: Vec<String>,
+    /// An application's own writer sent `begin` lines.
+    pub begins: bool,
+    /// It said `ready`.
+    pub ready: bool,
+    /// Where its lines broke the protocol: the `protocol` finding.
+    pub protocol: Vec<String>,
 }
 
 /// Parses a writer's ack file. A torn last line (no newline: impossible with one write(2) per

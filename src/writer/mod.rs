@@ -9,6 +9,7 @@
 //! back.
 pub mod acklog;
 pub mod child;
+pub mod external;
 pub mod pragmas;
 pub mod process;
 pub mod program;

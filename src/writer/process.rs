@@ -7,7 +7,7 @@
 //! once.
 
 use crate::base::process::{DeathKind, LIVE_GROUPS, micros, unregister};
-use crate::writer::program::Program;
+use crate::writer::program::{Channel, Program};
 use crate::writer::protocol::WriterConfig;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -23,7 +23,11 @@ use std::time::{Duration, Instant};
 pub struct Writer {
     pub writer_id: u64,
     child: Child,
-    stdout: ChildStdout,
+    /// The announcements (`None` for a program that announces through its acknowledgement
+    /// file: its stdout goes to its log).
+    stdout: Option<ChildStdout>,
+    /// Without announcements, a pidfd (`pidfd_open(2)`): readable once the process exited.
+    pidfd: Option<std::os::fd::OwnedFd>,
     /// The start gate of a gated writer (dropped, i.e. closed, once opened).
     gate: Option<std::process::ChildStdin>,
     /// Set once reaped.
@@ -53,16 +57,22 @@ impl Drop for Writer {
 }
 
 /// Spawns `program`'s writer configured by `cfg` in a new process group (pgid = its pid),
-/// stdout piped for the announcements, stderr to `stderr_path`. std spawns with posix_spawn
-/// when it can, so the driver never forks while holding anything.
+/// stdout piped for the announcements (to `stderr_path` too for a program that announces
+/// through its acknowledgement file), stderr to `stderr_path`. std spawns crashfuzz's own
+/// writer with posix_spawn, so the driver never forks while holding anything; an
+/// application's program is forked, its child doing only async-signal-safe calls before exec.
 pub fn spawn(program: &dyn Program, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Result<Writer> {
     let stderr = File::create(stderr_path)?;
     let mut command = program.command(cfg);
+    let (gated, stdout) = match program.channel() {
+        Channel::Announcing => (cfg.gated, Stdio::piped()),
+        Channel::AckLines => (false, Stdio::from(stderr.try_clone()?)),
+    };
     command
         .process_group(0)
         // The start gate: a gated writer waits for one byte here once it is ready.
-        .stdin(if cfg.gated { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
+        .stdin(if gated { Stdio::piped() } else { Stdio::null() })
+        .stdout(stdout)
         .stderr(Stdio::from(stderr));
     // Register before anyone can see the pid, under the lock, so a concurrent kill_all_live
     // cannot miss it.
@@ -71,9 +81,33 @@ pub fn spawn(program: &dyn Program, cfg: &WriterConfig, stderr_path: &Path) -> s
     let pid = i32::try_from(child.id()).expect("pid fits in i32");
     live.insert(pid);
     drop(live);
-    let stdout = child.stdout.take().expect("stdout is piped");
+    let stdout = child.stdout.take();
     let gate = child.stdin.take();
-    Ok(Writer { writer_id: cfg.writer_id, child, stdout, gate, status: None })
+    let pidfd = match stdout {
+        Some(_) => None,
+        None => match pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = child.wait();
+                unregister(pid);
+                return Err(e);
+            }
+        },
+    };
+    Ok(Writer { writer_id: cfg.writer_id, child, stdout, pidfd, gate, status: None })
+}
+
+/// A pidfd of `pid`, readable once it exits (Linux 5.3).
+fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Opens a gated writer's start gate (a writer that died meanwhile is found at its reap).
@@ -102,12 +136,15 @@ pub fn wait_announcement(w: &mut Writer, timeout: Duration) -> std::io::Result<A
             return Ok(Announcement::TimedOut);
         }
         let ms = u16::try_from(left.as_millis().clamp(1, 10_000)).expect("clamped");
-        let mut fds = [PollFd::new(w.stdout.as_fd(), PollFlags::POLLIN)];
+        let Some(stdout) = w.stdout.as_mut() else {
+            return Err(std::io::Error::other("this program announces through its acknowledgement file"));
+        };
+        let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(0) => continue,
             Ok(_) => {
                 let mut byte = [0u8; 1];
-                return match w.stdout.read(&mut byte)? {
+                return match stdout.read(&mut byte)? {
                     0 => Ok(Announcement::Closed),
                     _ => Ok(Announcement::Byte(byte[0])),
                 };
@@ -148,7 +185,8 @@ pub struct Injected {
     pub signal_to_reap_us: Vec<u64>,
 }
 
-/// Waits until some unreaped writer's stdout hangs up (it died) or `deadline` passes. Returns
+/// Waits until some unreaped writer's stdout hangs up (it died; for a program without
+/// announcements, its pidfd becomes readable) or `deadline` passes. Returns
 /// the indices of the writers that hung up, or `None` when none is left alive or the deadline
 /// passed.
 ///
@@ -167,8 +205,18 @@ fn wait_hangups(writers: &mut [&mut Writer], deadline: Instant) -> std::io::Resu
         }
         let ms = u16::try_from(left.as_millis().clamp(1, 10_000)).expect("clamped");
         let ready: Vec<usize> = {
-            let mut fds: Vec<PollFd<'_>> =
-                live.iter().map(|&i| PollFd::new(writers[i].stdout.as_fd(), PollFlags::POLLIN)).collect();
+            let mut fds: Vec<PollFd<'_>> = live
+                .iter()
+                .map(|&i| {
+                    let w = &writers[i];
+                    let fd = match (&w.stdout, &w.pidfd) {
+                        (Some(stdout), _) => stdout.as_fd(),
+                        (None, Some(pidfd)) => pidfd.as_fd(),
+                        (None, None) => unreachable!("a writer has announcements or a pidfd"),
+                    };
+                    PollFd::new(fd, PollFlags::POLLIN)
+                })
+                .collect();
             match poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -183,7 +231,12 @@ fn wait_hangups(writers: &mut [&mut Writer], deadline: Instant) -> std::io::Resu
         let mut hung_up = Vec::new();
         for i in ready {
             let mut buf = [0u8; 64];
-            if writers[i].stdout.read(&mut buf)? == 0 {
+            // A pidfd is readable once the process exited.
+            let read = match writers[i].stdout.as_mut() {
+                Some(stdout) => stdout.read(&mut buf)?,
+                None => 0,
+            };
+            if read == 0 {
                 hung_up.push(i);
             }
         }

@@ -36,6 +36,28 @@ pub trait Program: Sync {
     fn acknowledgements(&self, path: &Path, id: u64) -> std::result::Result<AckLog, String>;
     /// What the oracle may assume about the database it writes.
     fn schema(&self) -> &'static dyn Schema;
+    /// How the engine talks with its processes.
+    fn channel(&self) -> Channel {
+        Channel::Announcing
+    }
+    /// The keys the template at `path` holds (an application's writer, whose
+    /// acknowledgements name keys): present in every image without having been begun.
+    fn template_keys(&self, _path: &Path) -> Result<std::collections::BTreeSet<String>> {
+        Ok(std::collections::BTreeSet::new())
+    }
+}
+
+/// How the engine talks with a program's processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// crashfuzz's own writer: it waits at a start gate on stdin and announces itself with
+    /// one byte on stdout ([`crate::writer::protocol`]); its sequence numbers are its keys, and
+    /// a database that passed its checks may carry on into the cell's next trial.
+    Announcing,
+    /// An application's writer ([`crate::writer::external`]): no gate, stdout to its log,
+    /// readiness its `ready` line; every trial starts from the template, since what survived
+    /// of a previous trial is not known to it as acknowledged history.
+    AckLines,
 }
 
 /// crashfuzz's own writer: `EXE __writer CONFIG`, the session store workload.

@@ -83,6 +83,9 @@ pub struct WriterConfig {
     /// long-lived writers of a trial start writing together, so that none is still setting up
     /// (and blocked) while another already holds a long transaction.
     pub gated: bool,
+    /// A transient writer (it writes a few transactions and closes), not a long-lived one.
+    #[serde(default)]
+    pub transient: bool,
 }
 
 impl WriterConfig {
@@ -114,6 +117,7 @@ impl WriterConfig {
             tolerate_io_errors: false,
             hazard: None,
             gated: false,
+            transient: false,
         }
     }
 }

@@ -71,7 +71,7 @@ impl Imaging<'_> {
         for (w, (acked, begun)) in builder::acks_at(self.records, cut) {
             writers.insert(w, WriterExpectation::from_acked(&acked, begun));
         }
-        Expected { writers }
+        Expected::of_writers(writers)
     }
 
     pub fn build(&self, cut: usize, choices: &[Choice]) -> Files {

@@ -1,0 +1,246 @@
+//! An application's own writer (`[writer] command`), driven through the protocol: the example
+//! writer in Rust (`crashfuzz-example-writer`, nothing of crashfuzz linked in), clean and with
+//! each bug the oracle must catch, and the scenarios crashfuzz refuses for such a program.
+
+use super::{EXE, assert_bad_input, campaign_into, cell, processes_mentioning, write_scenario};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const APP: &str = env!("CARGO_BIN_EXE_crashfuzz-example-writer");
+
+/// A scenario running the example writer with `flags`, its setup, both `[oracle]` queries, and
+/// kills late enough (40–80 ms after `ready`) that every trial has several commits.
+fn app_scenario(flags: &[&str], extra: &str, matrix: &str) -> String {
+    let command: Vec<String> = std::iter::once(APP).chain(flags.iter().copied()).map(|a| format!("{a:?}")).collect();
+    format!(
+        "{extra}\n[writer]\ncommand = [{}]\nsetup = [{APP:?}]\n\
+         [oracle]\nack_sql = \"SELECT count(*) FROM items WHERE key = ?1\"\npresent_sql = \"SELECT key FROM items\"\n\
+         [fault.kill]\nkill_at_ms_min = 40\nkill_at_ms_max = 80\n{matrix}",
+        command.join(", ")
+    )
+}
+
+fn trials(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ran(trial: &Value) -> Vec<String> {
+    trial["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_applications_own_writer_passes_kills_with_every_check_that_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &[],
+        "[budget]\ntrials = 12\n[workload]\nwriters = 2\n[topology]\ntransient_rate_per_s = 40\n",
+        "[[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\n\
+         [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"normal\"]\nfault = [\"sigkill_only\"]\n",
+    );
+    let scenario = write_scenario(dir.path(), "app", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    for id in [
+        "wal/full/kill/auto-checkpoint[system]",
+        "delete/full/kill[system]",
+        "wal/normal/sigkill_only/auto-checkpoint[system]",
+    ] {
+        assert_eq!(cell(&summary, id)["verdict"], "ok", "{id}: {output}");
+    }
+    let trials = trials(&dir.path().join("out"));
+    assert_eq!(trials.len(), 12);
+    for t in &trials {
+        assert_eq!(t["outcome"]["kind"], "checked", "{t}");
+        assert!(t["commits"].as_u64().unwrap() >= 2, "two writers, killed 40 ms after ready at the earliest: {t}");
+        let checks = ran(t);
+        for check in ["open", "integrity", "fts", "fts_miss", "lost_ack", "phantom", "reopen_write"] {
+            assert!(checks.iter().any(|c| c == check), "{check} did not run: {t}");
+        }
+        assert!(!checks.iter().any(|c| c == "atomicity" || c == "prefix"), "{t}");
+    }
+    assert!(trials.iter().any(|t| t["transients"].as_u64().unwrap() > 0), "no transient writer ran");
+    let md = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(
+        md.contains("## The application's writer")
+            && md.contains("| `atomicity` | 0 trials | a transaction is known only by its key"),
+        "{md}"
+    );
+    assert!(summary["commits"].as_u64().unwrap() > 0);
+}
+
+/// One cell, three trials of the example writer with `flags`: exit code, the cell, and the
+/// trials.
+fn buggy(flags: &[&str], journal_mode: &str) -> (i32, String, Value, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let matrix = format!("[[matrix]]\njournal_mode = [\"{journal_mode}\"]\nsynchronous = [\"full\"]\n");
+    let scenario = write_scenario(dir.path(), "bug", &app_scenario(flags, "[budget]\ntrials = 3\n", &matrix));
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    let cell = summary["cells"][0].clone();
+    (code, output, cell, trials(&dir.path().join("out")))
+}
+
+fn violations(cell: &Value) -> Vec<String> {
+    let counts = cell["trial_violations"].as_object().unwrap_or_else(|| panic!("{cell}"));
+    counts.iter().filter(|(_, n)| n.as_u64() > Some(0)).map(|(k, _)| k.clone()).collect()
+}
+
+#[test]
+fn the_oracle_catches_a_program_that_acknowledges_what_it_rolled_back() {
+    let (code, output, cell, trials) = buggy(&["--ack-rolled-back"], "wal");
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(violations(&cell), vec!["lost_ack"], "{cell}");
+    assert_eq!(cell["verdict"], "regression");
+    let detail = trials[0]["checks"].as_array().unwrap().iter().find(|c| c["check"] == "lost_ack").unwrap();
+    assert!(detail["detail"].as_str().unwrap().contains("acknowledged key w1000-3 is absent"), "{detail}");
+}
+
+#[test]
+fn the_oracle_catches_a_program_that_commits_a_key_it_never_named() {
+    let (code, output, cell, _) = buggy(&["--unannounced"], "delete");
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(violations(&cell), vec!["phantom"], "{cell}");
+}
+
+#[test]
+fn a_duplicate_acknowledgement_and_an_ignored_journal_mode_are_protocol_findings() {
+    let (code, output, cell, trials) = buggy(&["--dup-ack"], "wal");
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(violations(&cell), vec!["protocol"], "{cell}");
+    assert!(trials[0]["protocol"][0].as_str().unwrap().contains("a second `ack w"), "{}", trials[0]);
+    let (code, output, cell, trials) = buggy(&["--always-wal"], "delete");
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(violations(&cell), vec!["protocol"], "{cell}");
+    let said = trials[0]["protocol"][0].as_str().unwrap();
+    assert!(said.contains("CRASHFUZZ_JOURNAL_MODE=DELETE but the database file is in WAL mode"), "{said}");
+    // The same program in a cell whose journal mode it happens to use is clean.
+    let (code, output, ..) = buggy(&["--always-wal"], "wal");
+    assert_eq!(code, 0, "{output}");
+}
+
+#[test]
+fn a_silent_program_is_checked_on_its_files_and_the_summary_says_what_was_not_tested() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &["--silent"],
+        "[budget]\ntrials = 2\n",
+        "[fault.kill]\nready_timeout_ms = 200\n[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n",
+    )
+    .replace("[fault.kill]\nkill_at_ms_min = 40\nkill_at_ms_max = 80\n", "");
+    let scenario = write_scenario(dir.path(), "silent", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(summary["commits"], 0);
+    let md = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(md.contains("the program acknowledged no commit: nothing to lose"), "{md}");
+    assert!(md.contains("| `phantom` | 0 trials | the program sent no `begin` lines"), "{md}");
+    for t in trials(&dir.path().join("out")) {
+        assert!(ran(&t).contains(&"integrity".to_string()) && !ran(&t).contains(&"phantom".to_string()), "{t}");
+    }
+}
+
+#[test]
+fn scenarios_an_applications_writer_cannot_run_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, String, &[&str]); 6] = [
+        (
+            "power",
+            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"power_loss\"]\n"),
+            &["matrix[1].fault", "power_loss", "tracing VFS"],
+        ),
+        (
+            "bundled",
+            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nsqlite = [\"bundled\"]\n"),
+            &["matrix[1].sqlite", "bundled"],
+        ),
+        (
+            "checkpoint",
+            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\ncheckpoint = [\"none\"]\n"),
+            &["matrix[1].checkpoint", "leave `checkpoint` out"],
+        ),
+        (
+            "oracle-alone",
+            "[oracle]\nack_sql = \"SELECT 1 WHERE ?1\"\n[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n".into(),
+            &["oracle", "without [writer] command"],
+        ),
+        (
+            "no-key",
+            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n")
+                .replace("key = ?1", "key = 'x'"),
+            &["oracle.ack_sql", "no ?1"],
+        ),
+        (
+            "connections",
+            app_scenario(&[], "[topology]\nconnections = 2\n", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n"),
+            &["topology.connections", "allowed: 1"],
+        ),
+    ];
+    for (name, body, mentions) in cases {
+        let scenario = write_scenario(dir.path(), name, &body);
+        let mut must: Vec<&str> = vec![scenario.to_str().unwrap()];
+        must.extend_from_slice(mentions);
+        assert_bad_input(&["run", scenario.to_str().unwrap(), "--out", dir.path().join(name).to_str().unwrap()], &must);
+    }
+}
+
+#[test]
+fn a_sigkilled_driver_takes_the_applications_writers_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &[],
+        "[budget]\nduration_s = 120\n",
+        "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n",
+    )
+    .replace("kill_at_ms_max = 80", "kill_at_ms_max = 3000");
+    let scenario = write_scenario(dir.path(), "long", &body);
+    let out = dir.path().join("out");
+    let mut driver = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--jobs", "2", "--no-progress", "--seed", "3"])
+        .args(["--out", out.to_str().unwrap(), "--workdir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The example writer's processes carry no path of the trial in their command line: they
+    // are found by their executable, as children of this driver.
+    let children = |parent: u32| -> Vec<i32> {
+        processes_mentioning("crashfuzz-example-writer")
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).map(str::to_string))
+                    .is_some_and(|ppid| ppid == parent.to_string())
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writers = loop {
+        let found = children(driver.id());
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no writer of the application started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(driver.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    driver.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let alive: Vec<i32> = writers.iter().copied().filter(|p| Path::new(&format!("/proc/{p}")).exists()).collect();
+        let zombies_only = alive.iter().all(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map_or(true, |s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        });
+        if alive.is_empty() || zombies_only {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writers still alive 2 s after the driver's SIGKILL: {alive:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
