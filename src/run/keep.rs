@@ -54,6 +54,10 @@ pub struct KeptTrial {
     /// A power-loss image: how to rebuild it from `base/` and `trace.bin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<KeptPowerLoss>,
+    /// The application's own writer and its `[oracle]` queries, when the trial ran one:
+    /// `replay` asks the image what the campaign asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<crate::scenario::app::AppWriter>,
 }
 
 /// A finding of a trial's processes, as kept for `replay`.
@@ -140,6 +144,7 @@ impl Keeper<'_> {
             fts_samples: sc.check.fts_samples,
             recovery_writer: self.recovery_writer,
             expected: expected.clone(),
+            app: sc.app.clone(),
             no_image: image_checks.is_empty() || !dir.join(KEPT_IMAGE_DIR).exists(),
             checks: image_checks,
             process_findings: findings.into_iter().map(|(check, detail)| ProcessFinding { check, detail }).collect(),
@@ -242,8 +247,10 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
             writer_id: kept.recovery_writer,
             workload: kept.workload.clone(),
         },
-        // Failures are kept of the built-in writer only.
-        schema: &crate::oracle::ledger::SESSION_STORE,
+        schema: match &kept.app {
+            Some(app) => crate::oracle::app::AppSchema::leak(app),
+            None => &crate::oracle::ledger::SESSION_STORE,
+        },
     };
     let mut report = oracle::check_image(&work.path().join(DB_NAME), &cfg, Some(&kept.expected))
         .map_err(|e| Error::Harness(format!("replay {}: checks could not run: {e:#}", dir.display())))?;

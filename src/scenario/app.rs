@@ -29,7 +29,7 @@ pub(super) struct RawOracle {
 }
 
 /// An application's own writer program and the oracle's queries of its database.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppWriter {
     /// argv of every writer process (long-lived and transient), relative paths resolved
     /// ([`resolve`]).
