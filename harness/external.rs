@@ -147,11 +147,20 @@ fn a_silent_program_is_checked_on_its_files_and_the_summary_says_what_was_not_te
 #[test]
 fn scenarios_an_applications_writer_cannot_run_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, String, &[&str]); 6] = [
+    let cases: [(&str, String, &[&str]); 7] = [
         (
-            "power",
-            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"power_loss\"]\n"),
-            &["matrix[1].fault", "power_loss", "tracing VFS"],
+            "crash-point",
+            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"crash_point\"]\n"),
+            &["matrix[1].fault", "crash_point", "numbered operation"],
+        ),
+        (
+            "no-barrier",
+            app_scenario(
+                &[],
+                "",
+                "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"power_loss\"]\ndevice = [\"no_barrier\"]\n",
+            ),
+            &["matrix[1].device", "no_barrier", "libc"],
         ),
         (
             "bundled",
@@ -243,4 +252,154 @@ fn a_sigkilled_driver_takes_the_applications_writers_with_it() {
         assert!(Instant::now() < deadline, "writers still alive 2 s after the driver's SIGKILL: {alive:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs crashfuzz's own writer to completion (`txns` transactions, one connection) on a copy of
+/// `template` in `dir`: through the tracing VFS when `interposer` is `None`, else with no VFS
+/// and the interposer preloaded. Returns the trace's records.
+fn traced_run(
+    dir: &Path,
+    template: &Path,
+    cell: &crashfuzz::scenario::matrix::Cell,
+    interposer: Option<&Path>,
+) -> Vec<crashfuzz::fault::trace::Record> {
+    use crashfuzz::fault::vfs::{Injection, VfsConfig};
+    use crashfuzz::writer::protocol::{WRITER_SUBCOMMAND, WriterConfig};
+    std::fs::create_dir_all(dir).unwrap();
+    let db = dir.join("db.sqlite");
+    std::fs::copy(template, &db).unwrap();
+    let trace = dir.join("trace.bin");
+    let sc = crashfuzz::scenario::default_scenario();
+    let mut cfg = WriterConfig::for_cell(cell, &sc, &db, vec![dir.join("acks")], 7000, 42);
+    cfg.workload.txns_max = 40;
+    cfg.checkpoint = None;
+    if interposer.is_none() {
+        cfg.vfs = Some(VfsConfig { writer: 7000, trace_path: trace.clone(), injection: Injection::None });
+    }
+    let mut command = Command::new(EXE);
+    command.arg(WRITER_SUBCOMMAND).arg(serde_json::to_string(&cfg).unwrap()).stdout(Stdio::null());
+    if let Some(library) = interposer {
+        command
+            .env("LD_PRELOAD", library)
+            .env("CRASHFUZZ_TRACE", &trace)
+            .env("CRASHFUZZ_DB", &db)
+            .env("CRASHFUZZ_WRITER_ID", "7000");
+    }
+    let status = command.status().unwrap();
+    assert!(status.success(), "the writer failed: {status}");
+    crashfuzz::fault::trace::read(&trace).unwrap().records
+}
+
+/// A trace's operations on the database's files, as the builder sees them: what kind of
+/// operation on which kind of file, at which offset and of what size (the bytes differ between
+/// two runs where SQLite writes random salts: the WAL header, a journal's nonce).
+fn shape(records: &[crashfuzz::fault::trace::Record]) -> Vec<String> {
+    use crashfuzz::fault::trace::Record;
+    let mut kinds = std::collections::HashMap::new();
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Open { file, kind, created, .. } => {
+                kinds.insert(*file, *kind);
+                Some(format!("open {kind:?} created={created}"))
+            }
+            Record::Write { file, offset, data } => Some(format!("write {:?} {offset}+{}", kinds[file], data.len())),
+            Record::Truncate { file, size } => Some(format!("truncate {:?} {size}", kinds[file])),
+            Record::Sync { file, .. } => Some(format!("sync {:?}", kinds[file])),
+            Record::DirSync { .. } => Some("dirsync".into()),
+            Record::Delete { path, .. } => Some(format!("delete {}", path.rsplit('/').next().unwrap())),
+            Record::Close { file } => Some(format!("close {:?}", kinds[file])),
+            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_interposer_and_the_vfs_trace_the_same_operations_and_build_the_same_images() {
+    use crashfuzz::fault::power_loss::builder::{self, Choice, Device};
+    use crashfuzz::writer::program::Program;
+    let library = crashfuzz::writer::interposer::library().unwrap();
+    let scenario = crashfuzz::scenario::parse(
+        "[[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\nfault = [\"power_loss\"]\n",
+        "equal.toml",
+    )
+    .unwrap();
+    for cell in scenario.cells() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("template.sqlite");
+        let pragmas = crashfuzz::writer::pragmas::Pragmas::for_cell(&cell, &scenario.workload);
+        crashfuzz::writer::program::BuiltIn::bundled(EXE.into())
+            .make_template(&template, &pragmas, &scenario.workload, 5)
+            .unwrap();
+        let vfs = traced_run(&dir.path().join("vfs"), &template, &cell, None);
+        let libc = traced_run(&dir.path().join("libc"), &template, &cell, Some(&library));
+        let (a, b) = (shape(&vfs), shape(&libc));
+        assert!(a.len() > 100, "{}: the VFS traced only {} operations", cell.id(), a.len());
+        let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert_eq!(
+            (a.len(), first_difference),
+            (b.len(), None),
+            "{}: {:?}",
+            cell.id(),
+            first_difference.map(|i| (&a[i], &b[i]))
+        );
+        // The same crash images: at every sync, with every undetermined operation lost (the
+        // durable state alone) and with every one kept, the same files of the same sizes, and
+        // the same database file byte for byte (only the WAL's and the journal's salts differ).
+        let base: crashfuzz::base::dbfiles::Files =
+            [("db.sqlite".to_string(), std::fs::read(&template).unwrap())].into_iter().collect();
+        let device = Device::default();
+        let syncs = |records: &[crashfuzz::fault::trace::Record]| -> Vec<usize> {
+            records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matches!(r, crashfuzz::fault::trace::Record::Sync { .. }))
+                .map(|(i, _)| i + 1)
+                .collect()
+        };
+        let (cuts_a, cuts_b) = (syncs(&vfs), syncs(&libc));
+        assert_eq!(cuts_a.len(), cuts_b.len());
+        for (&ca, &cb) in cuts_a.iter().zip(&cuts_b) {
+            let names = ["db.sqlite".to_string()];
+            let (ua, ub) = (builder::analyze(&names, &vfs, ca, &device), builder::analyze(&names, &libc, cb, &device));
+            assert_eq!(ua.undetermined.len(), ub.undetermined.len(), "{} cut {ca}", cell.id());
+            for fate in [Choice::Drop, Choice::Keep] {
+                let fa = builder::build(&base, &vfs, ca, &device, &vec![fate.clone(); ua.undetermined.len()]);
+                let fb = builder::build(&base, &libc, cb, &device, &vec![fate.clone(); ub.undetermined.len()]);
+                let sizes = |f: &crashfuzz::base::dbfiles::Files| {
+                    f.iter().map(|(n, d)| (n.clone(), d.len())).collect::<Vec<_>>()
+                };
+                assert_eq!(sizes(&fa), sizes(&fb), "{} cut {ca} {fate:?}", cell.id());
+                assert!(
+                    fa["db.sqlite"] == fb["db.sqlite"],
+                    "{} cut {ca} {fate:?}: the database files differ",
+                    cell.id()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn power_loss_beneath_an_applications_writer_keeps_wal_full_and_fires_the_canaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &[],
+        "[budget]\ntrials = 8\n[fault.power_loss]\nimages_per_trace = 8\n",
+        "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\", \"normal\"]\nfault = [\"power_loss\"]\n\
+         [[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"off\", \"extra\"]\nfault = [\"power_loss\"]\n",
+    );
+    let scenario = write_scenario(dir.path(), "power", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    let verdict = |id: &str| cell(&summary, id)["verdict"].as_str().unwrap().to_string();
+    assert_eq!(verdict("wal/full/power_loss/auto-checkpoint[system]"), "ok", "{output}");
+    assert_eq!(verdict("delete/extra/power_loss[system]"), "ok", "{output}");
+    // The canaries: unsynced WAL frames lost, a rollback journal's pages before their journal.
+    for id in ["wal/normal/power_loss/auto-checkpoint[system]", "delete/off/power_loss[system]"] {
+        assert_eq!(verdict(id), "ok", "{id}: {output}");
+        assert!(violations(cell(&summary, id)).iter().any(|v| v == "lost_ack" || v == "integrity"), "{id}: {output}");
+    }
+    let images: u64 = summary["cells"].as_array().unwrap().iter().map(|c| c["crash_states"].as_u64().unwrap()).sum();
+    assert!(images >= 40, "{images} images from 8 traces");
 }

@@ -54,6 +54,7 @@ pub mod io_counts;
 pub mod load;
 pub mod misuse;
 pub mod trace;
+pub mod trace_format;
 pub mod vfs;
 
 crate::every_fault!(fault_modules);

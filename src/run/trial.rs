@@ -129,7 +129,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let clock = Instant::now();
     match t.fault.images() {
         Images::AsLeft => check_as_left(&mut t, lane, &start, &check_db, &keeper, continues, keys, &mut record)?,
-        Images::Traced => check_traced(&mut t, lane, &template.path, &start.history, &keeper, &mut record)?,
+        Images::Traced => check_traced(&mut t, lane, &template.path, &start.history, keys, &keeper, &mut record)?,
     }
     record.timing_us.check = micros(clock.elapsed());
     Ok(record)
@@ -673,6 +673,11 @@ fn record_of(t: &mut Trial<'_>, start: &Start, stopped: &Stopped, p: ProcessReco
     }
 }
 
+/// Whether the trace holds an open of the main database (a traced program's first call).
+fn opened_the_database(records: &[trace::Record]) -> bool {
+    records.iter().any(|r| matches!(r, trace::Record::Open { kind: trace::FileKind::MainDb, .. }))
+}
+
 /// An application's writer's keys, for the oracle ([`Expected::keys`]).
 #[derive(Default)]
 struct Keys {
@@ -829,12 +834,27 @@ fn check_traced(
     lane: &Lane,
     template: &Path,
     history: &BTreeMap<u64, WriterExpectation>,
+    keys: Keys,
     keeper: &Keeper<'_>,
     record: &mut TrialRecord,
 ) -> Result<()> {
     let sc = t.env.scenario;
     let trace_path = lane.trace();
     let trace = trace::read(&trace_path).map_err(Error::Harness)?;
+    let keys = Expected {
+        keys: keys.keys,
+        seeded_keys: t.env.templates[t.cell_index].seeded_keys.clone(),
+        begins: keys.begins,
+        ..Expected::default()
+    };
+    if t.env.writer(t.cell_index).channel() == Channel::AckLines && !opened_the_database(&trace.records) {
+        record.outcome = TrialOutcome::Inconclusive {
+            reason: "the interposer saw no open of the database: a statically linked program, or one whose \
+                     SQLite does its I/O without libc's calls, cannot be traced"
+                .into(),
+        };
+        return Ok(());
+    }
     let base: Files = [(DB_NAME.to_string(), std::fs::read(template).map_err(|e| Error::io("read template", e))?)]
         .into_iter()
         .collect();
@@ -850,6 +870,7 @@ fn check_traced(
         records: &trace.records,
         device,
         history,
+        keys: &keys,
         check: &check,
         dir: &image_dir,
         db_name: DB_NAME,

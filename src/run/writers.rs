@@ -29,6 +29,11 @@ pub fn cell_writers(
     app: Option<&AppWriter>,
 ) -> Result<(Vec<CellWriter>, BTreeMap<String, SqliteIdentity>)> {
     let schema = app.map(AppSchema::leak);
+    // An application's writer reaches a traced fault through the LD_PRELOAD interposer.
+    let interposer = match app {
+        Some(_) if cells.iter().any(|c| c.fault.uses_vfs()) => Some(crate::writer::interposer::library()?),
+        _ => None,
+    };
     let mut by_name: BTreeMap<SqliteName, (BuiltIn, CellSqlite)> = BTreeMap::new();
     for cell in cells {
         if let std::collections::btree_map::Entry::Vacant(slot) = by_name.entry(cell.sqlite) {
@@ -50,7 +55,7 @@ pub fn cell_writers(
                         WriterSqlite::Shared { library_dir } => library_dir,
                         WriterSqlite::Linked => unreachable!("validation refuses bundled with [writer] command"),
                     };
-                    Box::new(External { app: app.clone(), library_dir, schema })
+                    Box::new(External { app: app.clone(), library_dir, schema, interposer: interposer.clone() })
                 }
                 _ => Box::new(program),
             };

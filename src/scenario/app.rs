@@ -46,8 +46,9 @@ pub struct AppWriter {
     pub reopen_sql: Option<String>,
 }
 
-/// The faults a program crashfuzz did not write can run under: they act on the process from
-/// outside (signals) or on its files, never through crashfuzz's VFS or its writer's own code.
+/// The faults a program crashfuzz did not write can run under: those that act on the process
+/// from outside (signals) or on its files, and power loss, whose trace the `LD_PRELOAD`
+/// interposer writes.
 pub fn runs_any_program(fault: FaultKind) -> bool {
     match fault {
         FaultKind::Kill
@@ -55,12 +56,13 @@ pub fn runs_any_program(fault: FaultKind) -> bool {
         | FaultKind::DeleteHotWal
         | FaultKind::DeleteHotJournal
         | FaultKind::SwapDb
-        | FaultKind::RawCopyBackup => true,
-        // The VFS's faults (an interposer is their route into another program), and the
-        // misuse crashfuzz's own writer commits on purpose (the application's bugs are its own).
-        FaultKind::PowerLoss
-        | FaultKind::PowerLossShared
-        | FaultKind::CrashPoint
+        | FaultKind::RawCopyBackup
+        | FaultKind::PowerLoss
+        | FaultKind::PowerLossShared => true,
+        // The VFS's operation-numbered faults (the interposer does not number operations
+        // yet), and the misuse crashfuzz's own writer commits on purpose (the application's
+        // bugs are its own).
+        FaultKind::CrashPoint
         | FaultKind::IoError
         | FaultKind::LockCancel
         | FaultKind::LockCancelWal
@@ -151,7 +153,7 @@ fn block_problems(index: usize, block: &RawMatrixBlock) -> Vec<Problem> {
     let outside: Vec<&str> = FaultKind::ALL.iter().filter(|f| runs_any_program(**f)).map(|f| f.as_str()).collect();
     for fault in block.fault.iter().flatten().filter(|f| !runs_any_program(**f)) {
         let why = if fault.traits().vfs {
-            "needs crashfuzz's tracing VFS, which an application's own writer does not load"
+            "injects at a numbered operation of crashfuzz's tracing VFS, which the interposer does not number yet"
         } else {
             "is misuse crashfuzz's own writer commits; an application's writer commits its own"
         };
@@ -176,6 +178,14 @@ fn block_problems(index: usize, block: &RawMatrixBlock) -> Vec<Problem> {
     }
     if block.timing.iter().flatten().any(|t| !DEFAULT_TIMING.contains(t)) {
         problems.push(own("timing", "fault timings tied to its transactions (bulk)"));
+    }
+    if block.device.iter().flatten().any(|d| *d == crate::scenario::matrix::DeviceModel::NoBarrier) {
+        problems.push(Problem::new(
+            at("device"),
+            "\"no_barrier\" tells F_FULLFSYNC from a plain fsync by SQLite's sync flags, which libc (and so the \
+             interposer) never sees; allowed with [writer] command: \"barrier\""
+                .into(),
+        ));
     }
     if block.fullfsync.iter().flatten().any(|f| !DEFAULT_FULLFSYNC.contains(f)) {
         problems.push(own("fullfsync", "fullfsync settings"));

@@ -23,7 +23,9 @@
 //!
 //! `setup` runs once per template database (`CRASHFUZZ_ROLE=setup`, no descriptor). Without
 //! it the template is an empty file the program initialises. The program's stdout and stderr go
-//! to its stderr file in the lane; readiness is its `ready` line.
+//! to its stderr file in the lane; readiness is its `ready` line. Under a traced fault (power
+//! loss) the program runs with the interposer preloaded (`LD_PRELOAD`, [`ENV_TRACE`]), which
+//! writes the trial's trace as crashfuzz's tracing VFS would (`src/interposer/`).
 
 use crate::error::{Error, Result};
 use crate::oracle::Schema;
@@ -48,6 +50,8 @@ pub const ENV_SEED: &str = "CRASHFUZZ_SEED";
 pub const ENV_JOURNAL_MODE: &str = "CRASHFUZZ_JOURNAL_MODE";
 pub const ENV_SYNCHRONOUS: &str = "CRASHFUZZ_SYNCHRONOUS";
 pub const ENV_ROLE: &str = "CRASHFUZZ_ROLE";
+/// The trial's trace, for the interposer (`src/interposer/`).
+pub const ENV_TRACE: &str = "CRASHFUZZ_TRACE";
 
 /// How long setup may take on a loaded machine.
 const SETUP_TIME_MAX: Duration = Duration::from_secs(300);
@@ -59,6 +63,8 @@ pub struct External {
     /// `LD_LIBRARY_PATH` for a cell on a named build; `None`: the program's own SQLite.
     pub library_dir: Option<PathBuf>,
     pub schema: &'static AppSchema,
+    /// The `LD_PRELOAD` interposer, for the cells whose fault traces file I/O (power loss).
+    pub interposer: Option<PathBuf>,
 }
 
 impl External {
@@ -73,7 +79,8 @@ impl External {
             .env(ENV_JOURNAL_MODE, pragmas.journal_mode.as_sql().to_ascii_uppercase())
             .env(ENV_SYNCHRONOUS, pragmas.synchronous.as_sql().to_ascii_uppercase())
             .env(ENV_ROLE, role)
-            .env_remove(ENV_ACK_FD);
+            .env_remove(ENV_ACK_FD)
+            .env_remove(ENV_TRACE);
         if let Some(dir) = &self.library_dir {
             command.env("LD_LIBRARY_PATH", dir);
         }
@@ -107,6 +114,14 @@ impl Program for External {
         let role = if cfg.transient { "transient" } else { "writer" };
         let mut command =
             self.base_command(&self.app.command, &cfg.db_path, &cfg.pragmas, cfg.seed, cfg.writer_id, role);
+        // A traced fault: the interposer appends the program's file I/O to the trial's trace.
+        if let (Some(vfs), Some(library)) = (&cfg.vfs, &self.interposer) {
+            let preload = match std::env::var_os("LD_PRELOAD").filter(|p| !p.is_empty()) {
+                Some(theirs) => format!("{} {}", library.display(), theirs.to_string_lossy()),
+                None => library.display().to_string(),
+            };
+            command.env("LD_PRELOAD", preload).env(ENV_TRACE, &vfs.trace_path);
+        }
         // The acknowledgement file, opened here (close-on-exec, so no other child inherits it)
         // and handed to this child alone: after fork, before exec, its flag is cleared.
         let parent = cfg.parent_pid;

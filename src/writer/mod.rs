@@ -10,6 +10,7 @@
 pub mod acklog;
 pub mod child;
 pub mod external;
+pub mod interposer;
 pub mod pragmas;
 pub mod process;
 pub mod program;

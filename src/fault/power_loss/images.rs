@@ -52,6 +52,9 @@ pub struct Imaging<'a> {
     pub device: Device,
     /// What is in the database from before the trial (the seed writer, earlier trials).
     pub history: &'a BTreeMap<u64, WriterExpectation>,
+    /// An application's writer's keys ([`Expected::keys`], `seeded_keys`, `begins`; no
+    /// writers): every image's expectation carries them. Empty for crashfuzz's own writer.
+    pub keys: &'a Expected,
     pub check: &'a CheckConfig,
     /// The directory images are written to and checked in (emptied before each image).
     pub dir: &'a Path,
@@ -71,7 +74,7 @@ impl Imaging<'_> {
         for (w, (acked, begun)) in builder::acks_at(self.records, cut) {
             writers.insert(w, WriterExpectation::from_acked(&acked, begun));
         }
-        Expected::of_writers(writers)
+        Expected { writers, ..self.keys.clone() }
     }
 
     pub fn build(&self, cut: usize, choices: &[Choice]) -> Files {
@@ -316,6 +319,7 @@ mod canary_tests {
             records: &t.records,
             device: Device::default(),
             history: &t.history,
+            keys: &Expected::default(),
             check: &check_cfg,
             dir: &image_dir,
             db_name: "db.sqlite",
@@ -349,6 +353,7 @@ mod canary_tests {
             records: &t.records,
             device: Device::default(),
             history: &t.history,
+            keys: &Expected::default(),
             check: &CheckConfig {
                 integrity: IntegrityLevel::Full,
                 fts_samples: 1,

@@ -1,0 +1,480 @@
+//! crashfuzz's `LD_PRELOAD` interposer: the power-loss trace of a program crashfuzz did not
+//! write. Loaded into an application's writer, it wraps libc's file calls for the trial's
+//! database, its `-journal` and its `-wal` (and fsyncs of their directory) and appends to the
+//! trial's trace the records crashfuzz's tracing VFS appends, in the same frames
+//! (`trace_format.rs`, compiled into both), so the crash-image builder, shrinking and
+//! `explain.txt` work unchanged. Lines the program writes to its acknowledgement descriptor
+//! become `Begin`/`Ack` records, its keys numbered as crashfuzz numbers them.
+//!
+//! | environment | meaning |
+//! |---|---|
+//! | `CRASHFUZZ_TRACE` | the trace file (its order counter is `CRASHFUZZ_TRACE.order`) |
+//! | `CRASHFUZZ_DB` | the database whose files are traced (an absolute path) |
+//! | `CRASHFUZZ_WRITER_ID` | the writer id of file handles and acknowledgements |
+//! | `CRASHFUZZ_ACK_FD` | the acknowledgement descriptor (optional) |
+//!
+//! Without `CRASHFUZZ_TRACE` every call passes straight through.
+//!
+//! What libc shows and what it cannot: the calls on the traced paths (`open`, `openat`,
+//! `creat` and their 64-bit names; `write`, `pwrite`, `pwritev`; `fsync`, `fdatasync`;
+//! `ftruncate`; `unlink`, `unlinkat`; `close`). A sync carries no SQLite flag at this level:
+//! `fsync` is recorded as a plain full sync of the file (`SQLITE_SYNC_NORMAL`), `fdatasync` as
+//! a data-only one, never as `F_FULLFSYNC`, which Linux does not have. Writes through a memory
+//! mapping (the `-shm`, rebuilt after a crash, and a database opened with `mmap_size > 0`),
+//! `io_uring`, raw system calls and renames are not seen; a statically linked program loads
+//! nothing and is not seen at all (crashfuzz then finds no `Open` of the database in the trace
+//! and says so).
+//!
+//! Order: as the VFS does, a change (open, write, truncation, deletion) takes its stamp from the
+//! trial's shared counter before it starts, a sync after it returned; a record is appended only
+//! after its call succeeded, with one `write(2)`, and a failed append aborts the process.
+//! Internal I/O goes through raw system calls: this library's own `write` is the program's.
+
+#![allow(clippy::missing_safety_doc)]
+
+// The VFS's file, whole: the interposer uses the records and their frames, not every helper.
+#[allow(dead_code)]
+#[path = "../fault/trace_format.rs"]
+mod trace_format;
+
+use libc::{c_char, c_int, c_void, iovec, mode_t, off_t, size_t, ssize_t};
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use trace_format::{FileId, FileKind, FileRef, Record};
+
+/// `SQLITE_SYNC_NORMAL`, and with `SQLITE_SYNC_DATAONLY`.
+const SYNC_NORMAL: i32 = 0x02;
+const SYNC_DATAONLY: i32 = 0x10;
+
+/// A descriptor of a traced path.
+#[derive(Clone, Debug)]
+enum Tracked {
+    File {
+        file: FileRef,
+    },
+    /// The database's directory, opened to be fsynced.
+    Dir,
+}
+
+/// The tracer of this process, when `CRASHFUZZ_TRACE` is set.
+struct Tracer {
+    writer: u64,
+    db: String,
+    dir: String,
+    trace_fd: c_int,
+    order: &'static AtomicU64,
+    ack_fd: Option<c_int>,
+    next_handle: AtomicU32,
+    fds: Mutex<HashMap<c_int, Tracked>>,
+    /// Keys in the order this process first named them (index + 1 is the sequence number).
+    keys: Mutex<HashMap<String, u64>>,
+}
+
+fn tracer() -> Option<&'static Tracer> {
+    static TRACER: OnceLock<Option<Tracer>> = OnceLock::new();
+    TRACER.get_or_init(Tracer::from_env).as_ref()
+}
+
+fn raw_open(path: &CStr, flags: c_int, mode: mode_t) -> c_int {
+    // SAFETY: a raw openat(2) on a NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags, mode) as c_int }
+}
+
+impl Tracer {
+    fn from_env() -> Option<Tracer> {
+        let trace = std::env::var("CRASHFUZZ_TRACE").ok()?;
+        let db = std::env::var("CRASHFUZZ_DB").ok()?;
+        let writer = std::env::var("CRASHFUZZ_WRITER_ID").ok()?.parse().ok()?;
+        let ack_fd = std::env::var("CRASHFUZZ_ACK_FD").ok().and_then(|v| v.parse().ok());
+        let dir = match db.rfind('/') {
+            Some(0) => "/".to_string(),
+            Some(at) => db[..at].to_string(),
+            None => ".".to_string(),
+        };
+        let cpath = std::ffi::CString::new(trace.clone()).ok()?;
+        let trace_fd = raw_open(&cpath, libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC, 0o644);
+        let order = std::ffi::CString::new(format!("{trace}.order")).ok()?;
+        let order_fd = raw_open(&order, libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC, 0o644);
+        if trace_fd < 0 || order_fd < 0 {
+            die("open the trace");
+        }
+        // SAFETY: raw system calls on descriptors just opened; the mapping of 8 bytes of a
+        // regular file is shared with every process of the trial and never unmapped.
+        let order = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(order_fd, &mut st) != 0 {
+                die("stat the order counter");
+            }
+            if st.st_size < 8 && libc::syscall(libc::SYS_ftruncate, order_fd, 8 as off_t) != 0 {
+                die("size the order counter");
+            }
+            let ptr =
+                libc::mmap(std::ptr::null_mut(), 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, order_fd, 0);
+            if ptr == libc::MAP_FAILED {
+                die("map the order counter");
+            }
+            libc::syscall(libc::SYS_close, order_fd);
+            &*(ptr as *const AtomicU64)
+        };
+        Some(Tracer {
+            writer,
+            db,
+            dir,
+            trace_fd,
+            order,
+            ack_fd,
+            next_handle: AtomicU32::new(0),
+            fds: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn stamp(&self) -> u64 {
+        self.order.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Appends `record` with `order`, one write(2); a failure aborts (a trace with a hole would
+    /// rebuild files that never existed).
+    fn emit(&self, order: u64, record: &Record) {
+        let frame = record.frame_at(order);
+        // SAFETY: a raw write(2) of a live buffer to the trace descriptor.
+        let n = unsafe { libc::syscall(libc::SYS_write, self.trace_fd, frame.as_ptr(), frame.len()) };
+        if n != frame.len() as i64 {
+            die("append to the trace");
+        }
+    }
+
+    /// What `path` is to the trace: the database, its journal, its WAL, its directory.
+    fn classify(&self, path: &str) -> Option<Option<FileKind>> {
+        if path == self.dir || path.strip_suffix('/') == Some(self.dir.as_str()) {
+            return Some(None);
+        }
+        let rest = path.strip_prefix(self.db.as_str())?;
+        match rest {
+            "" => Some(Some(FileKind::MainDb)),
+            "-journal" => Some(Some(FileKind::MainJournal)),
+            "-wal" => Some(Some(FileKind::Wal)),
+            _ => None,
+        }
+    }
+
+    fn tracked(&self, fd: c_int) -> Option<Tracked> {
+        self.fds.lock().unwrap_or_else(|p| p.into_inner()).get(&fd).cloned()
+    }
+
+    fn file(&self, fd: c_int) -> Option<FileRef> {
+        match self.tracked(fd)? {
+            Tracked::File { file } => Some(file),
+            Tracked::Dir => None,
+        }
+    }
+
+    /// The lines of one write to the acknowledgement descriptor, as records: `begin KEY`
+    /// before the line is written (`before`), `ack KEY` after.
+    fn ack_lines(&self, buf: &[u8], before: bool) {
+        let Ok(text) = std::str::from_utf8(buf) else { return };
+        for line in text.split('\n').filter(|l| !l.is_empty()) {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (word, key) = match fields.as_slice() {
+                [word @ ("begin" | "ack"), key] if !key.is_empty() => (*word, *key),
+                _ => continue,
+            };
+            if (word == "begin") != before {
+                continue;
+            }
+            let seq = {
+                let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+                let next = keys.len() as u64 + 1;
+                *keys.entry(key.to_string()).or_insert(next)
+            };
+            let record = match word {
+                "begin" => Record::Begin { writer: self.writer, seq },
+                _ => Record::Ack { writer: self.writer, seq },
+            };
+            self.emit(self.stamp(), &record);
+        }
+    }
+}
+
+fn die(what: &str) -> ! {
+    let message = format!("crashfuzz interposer: cannot {what}\n");
+    // SAFETY: a raw write(2) to stderr, then abort.
+    unsafe {
+        libc::syscall(libc::SYS_write, 2, message.as_ptr(), message.len());
+        libc::abort()
+    }
+}
+
+/// `dlsym(RTLD_NEXT, name)` once, as a function pointer of type `F`.
+macro_rules! real {
+    ($name:literal, $ty:ty) => {{
+        static REAL: OnceLock<usize> = OnceLock::new();
+        let addr = *REAL.get_or_init(|| {
+            // SAFETY: dlsym with a NUL-terminated name.
+            let addr = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!($name, "\0").as_ptr() as *const c_char) };
+            if addr.is_null() {
+                die(concat!("find libc's ", $name));
+            }
+            addr as usize
+        });
+        // SAFETY: the symbol is libc's function of this signature.
+        unsafe { std::mem::transmute::<usize, $ty>(addr) }
+    }};
+}
+
+type OpenFn = unsafe extern "C" fn(*const c_char, c_int, mode_t) -> c_int;
+type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, mode_t) -> c_int;
+type WriteFn = unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
+type PwriteFn = unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t;
+type PwritevFn = unsafe extern "C" fn(c_int, *const iovec, c_int, off_t) -> ssize_t;
+type FdFn = unsafe extern "C" fn(c_int) -> c_int;
+type TruncFn = unsafe extern "C" fn(c_int, off_t) -> c_int;
+type UnlinkFn = unsafe extern "C" fn(*const c_char) -> c_int;
+type UnlinkatFn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
+
+/// An open of `path` (relative paths, other than through `AT_FDCWD`, are never traced).
+unsafe fn traced_open(path: *const c_char, flags: c_int, open: impl FnOnce() -> c_int) -> c_int {
+    let Some(t) = tracer() else { return open() };
+    // SAFETY: the caller passes libc a NUL-terminated path.
+    let Some(name) = (!path.is_null()).then(|| unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned()) else {
+        return open();
+    };
+    let Some(kind) = t.classify(&name) else { return open() };
+    let existed = {
+        let c = std::ffi::CString::new(name.clone()).unwrap_or_default();
+        // SAFETY: access(2) on a NUL-terminated path.
+        unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, c.as_ptr(), libc::F_OK, 0) == 0 }
+    };
+    let order = t.stamp();
+    let fd = open();
+    if fd < 0 {
+        return fd;
+    }
+    let Some(kind) = kind else {
+        t.fds.lock().unwrap_or_else(|p| p.into_inner()).insert(fd, Tracked::Dir);
+        return fd;
+    };
+    let id = {
+        // SAFETY: fstat on the descriptor just opened.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(FileId { dev: st.st_dev, ino: st.st_ino })
+    };
+    let file = FileRef { writer: t.writer, handle: t.next_handle.fetch_add(1, Ordering::SeqCst) };
+    let created = !existed && flags & libc::O_CREAT != 0;
+    t.fds.lock().unwrap_or_else(|p| p.into_inner()).insert(fd, Tracked::File { file });
+    t.emit(order, &Record::Open { file, path: name, kind, created, id });
+    fd
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    let real = real!("open", OpenFn);
+    unsafe { traced_open(path, flags, || real(path, flags, mode)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    let real = real!("open64", OpenFn);
+    unsafe { traced_open(path, flags, || real(path, flags, mode)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    let real = real!("openat", OpenatFn);
+    if dirfd != libc::AT_FDCWD {
+        return unsafe { real(dirfd, path, flags, mode) };
+    }
+    unsafe { traced_open(path, flags, || real(dirfd, path, flags, mode)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    let real = real!("openat64", OpenatFn);
+    if dirfd != libc::AT_FDCWD {
+        return unsafe { real(dirfd, path, flags, mode) };
+    }
+    unsafe { traced_open(path, flags, || real(dirfd, path, flags, mode)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
+    unsafe { open(path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
+    unsafe { open64(path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode) }
+}
+
+/// A write of `len` bytes at `offset` (`None`: the descriptor's position) through `write`.
+unsafe fn traced_write(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    offset: Option<off_t>,
+    write: impl FnOnce() -> ssize_t,
+) -> ssize_t {
+    let Some(t) = tracer() else { return write() };
+    if Some(fd) == t.ack_fd {
+        // SAFETY: the caller's buffer of `len` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(buf as *const u8, len) };
+        t.ack_lines(bytes, true);
+        let n = write();
+        if n > 0 {
+            t.ack_lines(&bytes[..n as usize], false);
+        }
+        return n;
+    }
+    let Some(file) = t.file(fd) else { return write() };
+    // SAFETY: lseek(2) on the caller's descriptor (libc's, not interposed).
+    let at = offset.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
+    let order = t.stamp();
+    let n = write();
+    if n > 0 {
+        // SAFETY: the first `n` bytes of the caller's buffer were written.
+        let data = unsafe { std::slice::from_raw_parts(buf as *const u8, n as usize) }.to_vec();
+        t.emit(order, &Record::Write { file, offset: at as u64, data });
+    }
+    n
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    let real = real!("write", WriteFn);
+    unsafe { traced_write(fd, buf, len, None, || real(fd, buf, len)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, len: size_t, offset: off_t) -> ssize_t {
+    let real = real!("pwrite", PwriteFn);
+    unsafe { traced_write(fd, buf, len, Some(offset), || real(fd, buf, len, offset)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, len: size_t, offset: off_t) -> ssize_t {
+    let real = real!("pwrite64", PwriteFn);
+    unsafe { traced_write(fd, buf, len, Some(offset), || real(fd, buf, len, offset)) }
+}
+
+/// `pwritev` as one write of the gathered buffers.
+unsafe fn traced_pwritev(fd: c_int, iov: *const iovec, count: c_int, offset: off_t, real: PwritevFn) -> ssize_t {
+    let Some(t) = tracer() else { return unsafe { real(fd, iov, count, offset) } };
+    let Some(file) = t.file(fd) else { return unsafe { real(fd, iov, count, offset) } };
+    // SAFETY: the caller's `count` buffers.
+    let parts = unsafe { std::slice::from_raw_parts(iov, count.max(0) as usize) };
+    let gathered: Vec<u8> = parts
+        .iter()
+        .flat_map(|v| unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) })
+        .copied()
+        .collect();
+    let order = t.stamp();
+    let n = unsafe { real(fd, iov, count, offset) };
+    if n > 0 {
+        t.emit(order, &Record::Write { file, offset: offset as u64, data: gathered[..n as usize].to_vec() });
+    }
+    n
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, count: c_int, offset: off_t) -> ssize_t {
+    let real = real!("pwritev", PwritevFn);
+    unsafe { traced_pwritev(fd, iov, count, offset, real) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, count: c_int, offset: off_t) -> ssize_t {
+    let real = real!("pwritev64", PwritevFn);
+    unsafe { traced_pwritev(fd, iov, count, offset, real) }
+}
+
+/// A sync: of a traced file (`flags`), or of the database's directory.
+unsafe fn traced_sync(fd: c_int, flags: i32, sync: impl FnOnce() -> c_int) -> c_int {
+    let Some(t) = tracer() else { return sync() };
+    let Some(tracked) = t.tracked(fd) else { return sync() };
+    let rc = sync();
+    if rc == 0 {
+        let record = match tracked {
+            Tracked::File { file } => Record::Sync { file, flags },
+            Tracked::Dir => Record::DirSync { path: t.db.clone() },
+        };
+        t.emit(t.stamp(), &record);
+    }
+    rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    let real = real!("fsync", FdFn);
+    unsafe { traced_sync(fd, SYNC_NORMAL, || real(fd)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    let real = real!("fdatasync", FdFn);
+    unsafe { traced_sync(fd, SYNC_NORMAL | SYNC_DATAONLY, || real(fd)) }
+}
+
+unsafe fn traced_truncate(fd: c_int, size: off_t, truncate: impl FnOnce() -> c_int) -> c_int {
+    let Some(t) = tracer() else { return truncate() };
+    let Some(file) = t.file(fd) else { return truncate() };
+    let order = t.stamp();
+    let rc = truncate();
+    if rc == 0 {
+        t.emit(order, &Record::Truncate { file, size: size as u64 });
+    }
+    rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftruncate(fd: c_int, size: off_t) -> c_int {
+    let real = real!("ftruncate", TruncFn);
+    unsafe { traced_truncate(fd, size, || real(fd, size)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftruncate64(fd: c_int, size: off_t) -> c_int {
+    let real = real!("ftruncate64", TruncFn);
+    unsafe { traced_truncate(fd, size, || real(fd, size)) }
+}
+
+unsafe fn traced_unlink(path: *const c_char, unlink: impl FnOnce() -> c_int) -> c_int {
+    let Some(t) = tracer() else { return unlink() };
+    // SAFETY: the caller passes libc a NUL-terminated path.
+    let name = (!path.is_null()).then(|| unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| matches!(t.classify(n), Some(Some(_)))) else { return unlink() };
+    let order = t.stamp();
+    let rc = unlink();
+    if rc == 0 {
+        t.emit(order, &Record::Delete { path: name, dir_sync: false });
+    }
+    rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
+    let real = real!("unlink", UnlinkFn);
+    unsafe { traced_unlink(path, || real(path)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    let real = real!("unlinkat", UnlinkatFn);
+    if dirfd != libc::AT_FDCWD {
+        return unsafe { real(dirfd, path, flags) };
+    }
+    unsafe { traced_unlink(path, || real(dirfd, path, flags)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let real = real!("close", FdFn);
+    let Some(t) = tracer() else { return unsafe { real(fd) } };
+    let tracked = t.fds.lock().unwrap_or_else(|p| p.into_inner()).remove(&fd);
+    let rc = unsafe { real(fd) };
+    if let Some(Tracked::File { file }) = tracked {
+        t.emit(t.stamp(), &Record::Close { file });
+    }
+    rc
+}
