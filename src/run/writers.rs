@@ -37,7 +37,7 @@ pub fn cell_writers(
     let mut by_name: BTreeMap<SqliteName, (BuiltIn, CellSqlite)> = BTreeMap::new();
     for cell in cells {
         if let std::collections::btree_map::Entry::Vacant(slot) = by_name.entry(cell.sqlite) {
-            let (program, sqlite) = ready(cell.sqlite, exe)?;
+            let (program, sqlite) = ready(cell.sqlite, exe, app.is_none())?;
             println!(
                 "crashfuzz: cells on {} write with SQLite {} ({})",
                 cell.sqlite, sqlite.identity.version, sqlite.identity.source_id
@@ -66,8 +66,10 @@ pub fn cell_writers(
     Ok((writers, identities))
 }
 
-/// The writer on build `name`, and what the campaign knows of the build.
-fn ready(name: SqliteName, exe: &Path) -> Result<(BuiltIn, CellSqlite)> {
+/// The writer on build `name`, and what the campaign knows of the build. `built_in`: the cells
+/// run crashfuzz's own writer, which on any build but the bundled one is the shared-library
+/// writer (compiled here); an application's program needs only the build's library directory.
+fn ready(name: SqliteName, exe: &Path, built_in: bool) -> Result<(BuiltIn, CellSqlite)> {
     if name.is_bundled() {
         let sqlite = CellSqlite { identity: bundled_identity()?, version: SqliteVersion::bundled(), build: None };
         return Ok((BuiltIn::bundled(exe.to_path_buf()), sqlite));
@@ -84,7 +86,7 @@ fn ready(name: SqliteName, exe: &Path) -> Result<(BuiltIn, CellSqlite)> {
         })
     })?;
     let library_dir = shared_writer::library_dir(&resolved).map_err(bad)?;
-    let writer = shared_writer::executable().map_err(bad)?;
+    let writer = if built_in { shared_writer::executable().map_err(bad)? } else { exe.to_path_buf() };
     let program = BuiltIn { exe: writer, sqlite: WriterSqlite::Shared { library_dir } };
     Ok((program, CellSqlite { identity, version, build: Some(resolved) }))
 }
