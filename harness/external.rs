@@ -147,11 +147,16 @@ fn a_silent_program_is_checked_on_its_files_and_the_summary_says_what_was_not_te
 #[test]
 fn scenarios_an_applications_writer_cannot_run_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, String, &[&str]); 7] = [
+    let cases: [(&str, String, &[&str]); 8] = [
         (
-            "crash-point",
+            "io-error",
+            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"io_error\"]\n"),
+            &["matrix[1].fault", "io_error", "no expectation yet"],
+        ),
+        (
+            "systematic",
             app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"crash_point\"]\n"),
-            &["matrix[1].fault", "crash_point", "numbered operation"],
+            &["fault.crash_point.points", "systematic", "allowed with [writer] command: \"random\""],
         ),
         (
             "no-barrier",
@@ -403,4 +408,27 @@ fn power_loss_beneath_an_applications_writer_keeps_wal_full_and_fires_the_canari
     }
     let images: u64 = summary["cells"].as_array().unwrap().iter().map(|c| c["crash_states"].as_u64().unwrap()).sum();
     assert!(images >= 40, "{images} images from 8 traces");
+}
+
+#[test]
+fn crash_points_kill_an_applications_writer_at_its_own_writes_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &[],
+        "[budget]\ntrials = 8\n[fault.crash_point]\npoints = \"random\"\nop_max = 120\n",
+        "[[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\nfault = [\"crash_point\"]\n",
+    );
+    let scenario = write_scenario(dir.path(), "crash", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    for id in ["wal/full/crash_point/auto-checkpoint[system]", "delete/full/crash_point[system]"] {
+        assert_eq!(cell(&summary, id)["verdict"], "ok", "{id}: {output}");
+    }
+    let trials = trials(&dir.path().join("out"));
+    let checked: Vec<&Value> = trials.iter().filter(|t| t["outcome"]["kind"] == "checked").collect();
+    assert!(checked.len() >= 6, "most programs reach an operation among their first 120: {output}");
+    for t in checked {
+        assert_eq!(t["deaths"][0]["how"], "signal:SIGKILL", "{t}");
+        assert!(t["injection"]["op"].as_u64().unwrap() <= 120, "{t}");
+    }
 }

@@ -107,8 +107,12 @@ pub fn judge_program(f: &DeathFacts<'_>) -> DeathVerdict {
         (DeathKind::Signal(s), role) if !sent_by_crashfuzz(s, role, f.fault) => {
             DeathVerdict::Crashed(said(&format!("died of {}, which crashfuzz never sends", f.how.label())))
         }
-        (_, Role::Victim) if f.exited_before_signal => {
+        (_, Role::Victim) if f.exited_before_signal && !f.fault.ends_writer_itself(f.gave_up) => {
             DeathVerdict::Inconclusive(said(&format!("died before the fault ({})", f.how.label())))
+        }
+        // A crash point is the process killing itself; one that had to be killed never got there.
+        (_, Role::Victim) if f.escalated && f.fault.first_signal().is_none() => {
+            DeathVerdict::Inconclusive(format!("{who} never reached its crash point"))
         }
         (DeathKind::Signal(_), _) | (DeathKind::Exit(0), _) => DeathVerdict::Expected,
         (DeathKind::Exit(code), Role::Victim) if code == terminated => DeathVerdict::Expected,

@@ -12,6 +12,7 @@
 //! | `CRASHFUZZ_DB` | the database whose files are traced (an absolute path) |
 //! | `CRASHFUZZ_WRITER_ID` | the writer id of file handles and acknowledgements |
 //! | `CRASHFUZZ_ACK_FD` | the acknowledgement descriptor (optional) |
+//! | `CRASHFUZZ_CRASH_AT` | a crash point: SIGKILL this process just before its n-th write, sync or truncation of a traced file (optional) |
 //!
 //! Without `CRASHFUZZ_TRACE` every call passes straight through.
 //!
@@ -70,6 +71,11 @@ struct Tracer {
     fds: Mutex<HashMap<c_int, Tracked>>,
     /// Keys in the order this process first named them (index + 1 is the sequence number).
     keys: Mutex<HashMap<String, u64>>,
+    /// Counted operations so far (writes, syncs and truncations of traced files), numbered
+    /// 1, 2, 3… as the VFS numbers them.
+    ops: AtomicU64,
+    /// The operation before which this process kills itself (a crash point).
+    crash_at: Option<u64>,
 }
 
 fn tracer() -> Option<&'static Tracer> {
@@ -88,6 +94,7 @@ impl Tracer {
         let db = std::env::var("CRASHFUZZ_DB").ok()?;
         let writer = std::env::var("CRASHFUZZ_WRITER_ID").ok()?.parse().ok()?;
         let ack_fd = std::env::var("CRASHFUZZ_ACK_FD").ok().and_then(|v| v.parse().ok());
+        let crash_at = std::env::var("CRASHFUZZ_CRASH_AT").ok().and_then(|v| v.parse().ok());
         let dir = match db.rfind('/') {
             Some(0) => "/".to_string(),
             Some(at) => db[..at].to_string(),
@@ -128,7 +135,18 @@ impl Tracer {
             next_handle: AtomicU32::new(0),
             fds: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
+            ops: AtomicU64::new(0),
+            crash_at,
         })
+    }
+
+    /// Counts an operation; at the crash point, the process dies before carrying it out.
+    fn count_op(&self) {
+        let op = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
+        if Some(op) == self.crash_at {
+            // SAFETY: kill(2) of this very process with SIGKILL.
+            unsafe { libc::syscall(libc::SYS_kill, libc::getpid(), libc::SIGKILL) };
+        }
     }
 
     fn stamp(&self) -> u64 {
@@ -328,6 +346,7 @@ unsafe fn traced_write(
         return n;
     }
     let Some(file) = t.file(fd) else { return write() };
+    t.count_op();
     // SAFETY: lseek(2) on the caller's descriptor (libc's, not interposed).
     let at = offset.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
     let order = t.stamp();
@@ -362,6 +381,7 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, len: size_t, of
 unsafe fn traced_pwritev(fd: c_int, iov: *const iovec, count: c_int, offset: off_t, real: PwritevFn) -> ssize_t {
     let Some(t) = tracer() else { return unsafe { real(fd, iov, count, offset) } };
     let Some(file) = t.file(fd) else { return unsafe { real(fd, iov, count, offset) } };
+    t.count_op();
     // SAFETY: the caller's `count` buffers.
     let parts = unsafe { std::slice::from_raw_parts(iov, count.max(0) as usize) };
     let gathered: Vec<u8> = parts
@@ -393,6 +413,9 @@ pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, count: c_int, o
 unsafe fn traced_sync(fd: c_int, flags: i32, sync: impl FnOnce() -> c_int) -> c_int {
     let Some(t) = tracer() else { return sync() };
     let Some(tracked) = t.tracked(fd) else { return sync() };
+    if let Tracked::File { .. } = tracked {
+        t.count_op();
+    }
     let rc = sync();
     if rc == 0 {
         let record = match tracked {
@@ -419,6 +442,7 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
 unsafe fn traced_truncate(fd: c_int, size: off_t, truncate: impl FnOnce() -> c_int) -> c_int {
     let Some(t) = tracer() else { return truncate() };
     let Some(file) = t.file(fd) else { return truncate() };
+    t.count_op();
     let order = t.stamp();
     let rc = truncate();
     if rc == 0 {

@@ -7,6 +7,7 @@
 
 use super::{DEFAULT_FULLFSYNC, DEFAULT_SIGTERM, DEFAULT_TIMING};
 use super::{Problem, RawMatrixBlock, SettingPath};
+use crate::scenario::CrashPoints;
 use crate::scenario::matrix::FaultKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -58,12 +59,12 @@ pub fn runs_any_program(fault: FaultKind) -> bool {
         | FaultKind::SwapDb
         | FaultKind::RawCopyBackup
         | FaultKind::PowerLoss
-        | FaultKind::PowerLossShared => true,
-        // The VFS's operation-numbered faults (the interposer does not number operations
-        // yet), and the misuse crashfuzz's own writer commits on purpose (the application's
-        // bugs are its own).
-        FaultKind::CrashPoint
-        | FaultKind::IoError
+        | FaultKind::PowerLossShared
+        | FaultKind::CrashPoint => true,
+        // Injected I/O errors (what a program does on EIO is its own: expectations for that are
+        // not written yet), and the misuse crashfuzz's own writer commits on purpose (the
+        // application's bugs are its own).
+        FaultKind::IoError
         | FaultKind::LockCancel
         | FaultKind::LockCancelWal
         | FaultKind::LockCancelShm
@@ -80,6 +81,7 @@ pub(super) fn validate(
     oracle: Option<&RawOracle>,
     blocks: &[RawMatrixBlock],
     connections: u32,
+    crash_points: CrashPoints,
     dir: Option<&Path>,
 ) -> (Option<AppWriter>, Vec<Problem>) {
     let mut problems = Vec::new();
@@ -128,6 +130,16 @@ pub(super) fn validate(
     for (index, block) in blocks.iter().enumerate() {
         problems.extend(block_problems(index, block));
     }
+    let crash_point = blocks.iter().flat_map(|b| b.fault.iter().flatten()).any(|f| *f == FaultKind::CrashPoint);
+    if crash_point && crash_points == CrashPoints::Systematic {
+        problems.push(Problem::new(
+            SettingPath::key("fault").then("crash_point").then("points"),
+            "\"systematic\" walks a short trace of crashfuzz's own writer, cut after `txns` transactions, which an \
+             application's program cannot be told to stop at; allowed with [writer] command: \"random\" (a uniform \
+             operation in 1..=op_max)"
+                .into(),
+        ));
+    }
     if connections != 1 {
         problems.push(Problem::new(
             SettingPath::key("topology").then("connections"),
@@ -153,7 +165,7 @@ fn block_problems(index: usize, block: &RawMatrixBlock) -> Vec<Problem> {
     let outside: Vec<&str> = FaultKind::ALL.iter().filter(|f| runs_any_program(**f)).map(|f| f.as_str()).collect();
     for fault in block.fault.iter().flatten().filter(|f| !runs_any_program(**f)) {
         let why = if fault.traits().vfs {
-            "injects at a numbered operation of crashfuzz's tracing VFS, which the interposer does not number yet"
+            "injects I/O errors, whose handling by a program crashfuzz did not write has no expectation yet"
         } else {
             "is misuse crashfuzz's own writer commits; an application's writer commits its own"
         };

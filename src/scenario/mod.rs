@@ -615,8 +615,14 @@ fn validate(raw: RawScenario, source: &str) -> std::result::Result<Scenario, Vec
     let budget = budget(&raw.budget);
     let mut matrix = matrix_blocks(&raw.matrix);
     let dir = (!source.starts_with("embedded:")).then(|| Path::new(source).parent().unwrap_or(Path::new(".")));
-    let (app, mut problems) =
-        app::validate(raw.writer.as_ref(), raw.oracle.as_ref(), &raw.matrix, raw.topology.connections, dir);
+    let (app, mut problems) = app::validate(
+        raw.writer.as_ref(),
+        raw.oracle.as_ref(),
+        &raw.matrix,
+        raw.topology.connections,
+        raw.fault.crash_point.points,
+        dir,
+    );
     if let (Some(_), Ok(blocks)) = (&app, &mut matrix) {
         // An application's writer runs on its own SQLite unless a block names a build.
         for (block, raw) in blocks.iter_mut().zip(&raw.matrix) {

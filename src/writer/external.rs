@@ -28,6 +28,7 @@
 //! writes the trial's trace as crashfuzz's tracing VFS would (`src/interposer/`).
 
 use crate::error::{Error, Result};
+use crate::fault::vfs::Injection;
 use crate::oracle::Schema;
 use crate::oracle::app::AppSchema;
 use crate::scenario::app::AppWriter;
@@ -52,6 +53,8 @@ pub const ENV_SYNCHRONOUS: &str = "CRASHFUZZ_SYNCHRONOUS";
 pub const ENV_ROLE: &str = "CRASHFUZZ_ROLE";
 /// The trial's trace, for the interposer (`src/interposer/`).
 pub const ENV_TRACE: &str = "CRASHFUZZ_TRACE";
+/// A crash point, for the interposer: the operation before which the process kills itself.
+pub const ENV_CRASH_AT: &str = "CRASHFUZZ_CRASH_AT";
 
 /// How long setup may take on a loaded machine.
 const SETUP_TIME_MAX: Duration = Duration::from_secs(300);
@@ -80,7 +83,8 @@ impl External {
             .env(ENV_SYNCHRONOUS, pragmas.synchronous.as_sql().to_ascii_uppercase())
             .env(ENV_ROLE, role)
             .env_remove(ENV_ACK_FD)
-            .env_remove(ENV_TRACE);
+            .env_remove(ENV_TRACE)
+            .env_remove(ENV_CRASH_AT);
         if let Some(dir) = &self.library_dir {
             command.env("LD_LIBRARY_PATH", dir);
         }
@@ -121,6 +125,13 @@ impl Program for External {
                 None => library.display().to_string(),
             };
             command.env("LD_PRELOAD", preload).env(ENV_TRACE, &vfs.trace_path);
+            match vfs.injection {
+                Injection::CrashAt { op } => {
+                    command.env(ENV_CRASH_AT, op.to_string());
+                }
+                // Refused for such a program by the scenario's validation.
+                Injection::None | Injection::FailAt { .. } => {}
+            }
         }
         // The acknowledgement file, opened here (close-on-exec, so no other child inherits it)
         // and handed to this child alone: after fork, before exec, its flag is cleared.
