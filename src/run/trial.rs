@@ -685,6 +685,14 @@ struct Keys {
     begins: bool,
 }
 
+impl Keys {
+    /// What an image must hold: `writers`' commits, named by these keys, beside the keys the
+    /// cell's template held.
+    fn expected(self, writers: BTreeMap<u64, WriterExpectation>, template: &Template) -> Expected {
+        Expected { writers, keys: self.keys, seeded_keys: template.seeded_keys.clone(), begins: self.begins }
+    }
+}
+
 /// Where an application's writer ignored `CRASHFUZZ_JOURNAL_MODE`, read back from the database
 /// file's header: bytes 18 and 19 (the file format's write and read versions) are 2 in WAL
 /// mode and 1 in the rollback modes (which the header does not tell apart).
@@ -769,12 +777,7 @@ fn check_as_left(
     copy_image(check_db, &pristine).map_err(|e| Error::io(format!("copy crash image to {}", pristine.display()), e))?;
     let mut history = start.history.clone();
     history.extend(record.acks.iter().map(|(id, a)| (*id, a.clone())));
-    let expected = Expected {
-        writers: history,
-        keys: keys.keys,
-        seeded_keys: t.env.templates[t.cell_index].seeded_keys.clone(),
-        begins: keys.begins,
-    };
+    let expected = keys.expected(history, &t.env.templates[t.cell_index]);
     let mut report: CheckReport = oracle::check_image(check_db, &check_config(t), Some(&expected))
         .map_err(|e| Error::Harness(format!("trial {} ({}): checks could not run: {e:#}", t.index, t.cell.id())))?;
     if let Some(reason) = report.could_not_run() {
@@ -841,12 +844,7 @@ fn check_traced(
     let sc = t.env.scenario;
     let trace_path = lane.trace();
     let trace = trace::read(&trace_path).map_err(Error::Harness)?;
-    let keys = Expected {
-        keys: keys.keys,
-        seeded_keys: t.env.templates[t.cell_index].seeded_keys.clone(),
-        begins: keys.begins,
-        ..Expected::default()
-    };
+    let keys = keys.expected(BTreeMap::new(), &t.env.templates[t.cell_index]);
     if t.env.writer(t.cell_index).channel() == Channel::AckLines && !opened_the_database(&trace.records) {
         record.outcome = TrialOutcome::Inconclusive {
             reason: "the interposer saw no open of the database: a statically linked program, or one whose \
