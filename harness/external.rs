@@ -2,7 +2,7 @@
 //! writer in Rust (`crashfuzz-example-writer`, nothing of crashfuzz linked in), clean and with
 //! each bug the oracle must catch, and the scenarios crashfuzz refuses for such a program.
 
-use super::{EXE, assert_bad_input, campaign_into, cell, processes_mentioning, write_scenario};
+use super::{EXE, assert_bad_input, campaign_into, cell, children_mentioning, write_scenario};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -236,21 +236,10 @@ fn a_sigkilled_driver_takes_the_applications_writers_with_it() {
         .unwrap();
     // The example writer's processes carry no path of the trial in their command line: they
     // are found by their executable, as children of this driver.
-    let children = |parent: u32| -> Vec<i32> {
-        processes_mentioning("crashfuzz-example-writer")
-            .into_iter()
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).map(str::to_string))
-                    .is_some_and(|ppid| ppid == parent.to_string())
-            })
-            .collect()
-    };
     // Generous: on a fresh machine the campaign first compiles what it needs beside other tests.
     let deadline = Instant::now() + Duration::from_secs(180);
     let writers = loop {
-        let found = children(driver.id());
+        let found = children_mentioning(driver.id(), "crashfuzz-example-writer");
         if !found.is_empty() {
             break found;
         }

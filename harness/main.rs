@@ -1186,6 +1186,11 @@ fault = ["io_error"]
 
 /// Pids of burner processes whose parent is `parent`.
 fn burners_of(parent: u32) -> Vec<i32> {
+    children_mentioning(parent, "__burner")
+}
+
+/// Pids of the children of `parent` whose command line holds `needle`.
+fn children_mentioning(parent: u32, needle: &str) -> Vec<i32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
@@ -1193,7 +1198,7 @@ fn burners_of(parent: u32) -> Vec<i32> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         // Field 4 of /proc/PID/stat (after the parenthesised name) is the parent pid.
         let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)).and_then(|p| p.parse().ok());
-        if String::from_utf8_lossy(&cmdline).contains("__burner") && ppid == Some(parent) {
+        if String::from_utf8_lossy(&cmdline).contains(needle) && ppid == Some(parent) {
             pids.push(pid);
         }
     }

@@ -18,23 +18,15 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 
-/// The oracle's view of an application's database.
+/// The oracle's view of an application's database: its program's `[oracle]` queries.
 #[derive(Clone, Debug)]
-pub struct AppSchema {
-    pub ack_sql: Option<String>,
-    pub present_sql: Option<String>,
-    pub reopen_sql: Option<String>,
-}
+pub struct AppSchema(pub AppWriter);
 
 /// Why a check does not run on an application's database, when it cannot.
 pub fn not_applicable(app: &AppWriter, kind: ViolationKind) -> Option<&'static str> {
-    not_applicable_with(app.ack_sql.is_some(), app.present_sql.is_some(), kind)
-}
-
-fn not_applicable_with(ack_sql: bool, present_sql: bool, kind: ViolationKind) -> Option<&'static str> {
     match kind {
-        ViolationKind::LostAck if !ack_sql => Some("no [oracle] ack_sql to look an acknowledged key up"),
-        ViolationKind::Phantom if !present_sql => Some("no [oracle] present_sql to list the keys present"),
+        ViolationKind::LostAck if app.ack_sql.is_none() => Some("no [oracle] ack_sql to look an acknowledged key up"),
+        ViolationKind::Phantom if app.present_sql.is_none() => Some("no [oracle] present_sql to list the keys present"),
         ViolationKind::Atomicity => {
             Some("a transaction is known only by its key: which rows it wrote, and so a partial one, is the program's")
         }
@@ -47,11 +39,7 @@ impl AppSchema {
     /// The schema of `app`, for the whole run (one small leak per campaign: the oracle's
     /// settings hold their schema as `&'static`).
     pub fn leak(app: &AppWriter) -> &'static AppSchema {
-        Box::leak(Box::new(AppSchema {
-            ack_sql: app.ack_sql.clone(),
-            present_sql: app.present_sql.clone(),
-            reopen_sql: app.reopen_sql.clone(),
-        }))
+        Box::leak(Box::new(AppSchema(app.clone())))
     }
 }
 
@@ -243,7 +231,7 @@ impl Schema for AppSchema {
     }
 
     fn write_after_recovery(&self, conn: &mut Connection, _cfg: &CheckConfig) -> anyhow::Result<CheckOutcome> {
-        let Some(sql) = &self.reopen_sql else { return probe_write(conn) };
+        let Some(sql) = &self.0.reopen_sql else { return probe_write(conn) };
         let txn = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(txn) => txn,
             Err(e) => return reopen_failure("BEGIN IMMEDIATE", e),
@@ -262,16 +250,16 @@ impl Schema for AppSchema {
     }
 
     fn applies(&self, kind: ViolationKind) -> Result<(), &'static str> {
-        not_applicable_with(self.ack_sql.is_some(), self.present_sql.is_some(), kind).map_or(Ok(()), Err)
+        not_applicable(&self.0, kind).map_or(Ok(()), Err)
     }
 
     fn lost_keys(&self, conn: &Connection, expected: &Expected) -> Option<rusqlite::Result<Vec<String>>> {
-        let sql = self.ack_sql.as_ref()?;
+        let sql = self.0.ack_sql.as_ref()?;
         Some(lost_keys(conn, sql, expected))
     }
 
     fn phantom_keys(&self, conn: &Connection, expected: &Expected) -> Option<rusqlite::Result<Vec<String>>> {
-        let sql = self.present_sql.as_ref()?;
+        let sql = self.0.present_sql.as_ref()?;
         Some(phantom_keys(conn, sql, expected))
     }
 }
@@ -342,11 +330,13 @@ mod tests {
     use std::path::Path;
 
     fn schema(reopen_sql: Option<&str>) -> &'static AppSchema {
-        Box::leak(Box::new(AppSchema {
+        Box::leak(Box::new(AppSchema(AppWriter {
+            command: Vec::new(),
+            setup: Vec::new(),
             ack_sql: Some("SELECT count(*) FROM items WHERE key = ?1".into()),
             present_sql: Some("SELECT key FROM items".into()),
             reopen_sql: reopen_sql.map(str::to_string),
-        }))
+        })))
     }
 
     /// An application's database: items a..e with both FTS5 indexes kept by triggers.
@@ -438,7 +428,7 @@ mod tests {
             .unwrap()
             .execute_batch("DROP TABLE items_fts; DROP TABLE items_tri; DROP TABLE items")
             .unwrap();
-        let only_acks = Box::leak(Box::new(AppSchema { present_sql: None, ..schema(None).clone() }));
+        let only_acks = Box::leak(Box::new(AppSchema(AppWriter { present_sql: None, ..schema(None).0.clone() })));
         let report = check(&db, only_acks, &expected(&[1, 2], true));
         assert_eq!(report.violations(), vec![ViolationKind::LostAck], "{report:?}");
         assert!(format!("{report:?}").contains("all 2 acknowledged commits lost"), "{report:?}");

@@ -463,7 +463,7 @@ fn fetch_amalgamation(dir: &Path, version: &str, crate_version: &str) -> Result<
     std::fs::write(scratch.path().join("Cargo.toml"), manifest)
         .and_then(|()| std::fs::write(scratch.path().join("lib.rs"), ""))
         .map_err(BuildError::io(format!("write a scratch package in {}", scratch.path().display())))?;
-    let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| OsString::from("cargo"));
+    let cargo = cargo();
     let fetch_failed = |command: &str, failure: String| BuildError::Fetch {
         version: version.to_string(),
         crate_version: crate_version.to_string(),
@@ -525,6 +525,13 @@ fn compile(version: &str, source: &Path, output: &Path) -> Result<Vec<String>, B
 
 /// Runs a tool to its end within `limit`. `Ok(Err(why))` when it failed or ran out of time,
 /// with the end of what it said.
+/// The cargo that runs crashfuzz (`$CARGO` under `cargo run` and `cargo test`), else the
+/// `cargo` on `PATH`: what compiles other SQLite builds, the shared-library writer and the
+/// interposer.
+pub(crate) fn cargo() -> OsString {
+    std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| OsString::from("cargo"))
+}
+
 pub(crate) fn output_within(command: &mut Command, limit: Duration) -> std::io::Result<Result<Output, String>> {
     let Some(output) = crate::base::process::run_captured(command, limit, false)? else {
         return Ok(Err(format!("ran out of its {} s", limit.as_secs())));

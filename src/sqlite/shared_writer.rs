@@ -19,7 +19,6 @@
 //! crashfuzz (`$CARGO`, else `cargo`): a no-op when it is up to date, a couple of minutes once.
 
 use crate::sqlite::builds::{self, BuildError, SONAME, SqliteBuild};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -55,7 +54,7 @@ fn build(manifest_dir: &Path) -> Result<PathBuf, BuildError> {
     let target_dir = manifest_dir.join(TARGET_SUBDIR);
     let link_dir = link_dir(&target_dir)?;
     let release = !cfg!(debug_assertions);
-    let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| OsString::from("cargo"));
+    let cargo = builds::cargo();
     let mut command = Command::new(&cargo);
     command
         .args(["build", "--quiet", "--no-default-features", "--bin", "crashfuzz", "--manifest-path"])

@@ -5,7 +5,6 @@
 
 use crate::error::{Error, Result};
 use crate::sqlite::builds;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -38,7 +37,7 @@ fn build(manifest_dir: &Path) -> Result<PathBuf> {
         )));
     }
     let target_dir = manifest_dir.join(TARGET_SUBDIR);
-    let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| OsString::from("cargo"));
+    let cargo = builds::cargo();
     let mut command = Command::new(&cargo);
     command
         .args(["build", "--quiet", "--release", "--manifest-path"])
