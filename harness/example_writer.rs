@@ -12,7 +12,12 @@
 //! `lost_ack` on every trial), `--unannounced` (every fifth transaction also inserts a key it
 //! never named: `phantom`), `--dup-ack` (acknowledges its first key twice: `protocol`),
 //! `--always-wal` (sets WAL whatever `CRASHFUZZ_JOURNAL_MODE` says: `protocol` in a rollback
-//! cell).
+//! cell), `--ack-on-error` (swallows a failed transaction's error, rolls back and acknowledges
+//! it all the same: `lost_ack` under injected I/O errors), `--restore-on-start` (before
+//! opening, copies the database aside and renames the copy over it, as a restore would: a
+//! rename of a traced file, which the power-loss model does not follow).
+//!
+//! A transaction that fails otherwise ends the process with exit 4 (it gives up).
 
 use rusqlite::Connection;
 use std::fs::File;
@@ -75,6 +80,11 @@ fn main() {
     let db = env("CRASHFUZZ_DB");
     let role = env("CRASHFUZZ_ROLE");
     let mut seed = env("CRASHFUZZ_SEED").parse::<u64>().unwrap_or_else(|_| fail("CRASHFUZZ_SEED is not a u64")) | 1;
+    if flag("--restore-on-start") && role != "setup" {
+        let copy = format!("{db}.restore");
+        std::fs::copy(&db, &copy).unwrap_or_else(|e| fail(&format!("copy {db}: {e}")));
+        std::fs::rename(&copy, &db).unwrap_or_else(|e| fail(&format!("rename {copy}: {e}")));
+    }
     let conn = Connection::open(&db).unwrap_or_else(|e| fail(&format!("open {db}: {e}")));
     conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|e| fail(&e.to_string()));
     let mut journal_mode = env("CRASHFUZZ_JOURNAL_MODE").to_ascii_lowercase();
@@ -128,7 +138,14 @@ fn main() {
             }
             conn.execute_batch(if rolled_back { "ROLLBACK" } else { "COMMIT" })
         };
-        txn().unwrap_or_else(|e| fail(&format!("transaction {key}: {e}")));
+        if let Err(e) = txn() {
+            if !flag("--ack-on-error") {
+                fail(&format!("transaction {key}: {e}"));
+            }
+            // The bug: the error is logged and forgotten, the message reported as stored.
+            eprintln!("example writer: transaction {key}: {e} (ignored)");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         say(format!("ack {key}"));
         if flag("--dup-ack") && n == 1 {
             say(format!("ack {key}"));

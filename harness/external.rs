@@ -73,6 +73,8 @@ fn an_applications_own_writer_passes_kills_with_every_check_that_applies() {
         "{md}"
     );
     assert!(summary["commits"].as_u64().unwrap() > 0);
+    // The interposer saw no libsqlite3 in the example writer (rusqlite compiles SQLite in).
+    assert!(md.contains("system compiled into the program"), "{md}");
 }
 
 /// One cell, three trials of the example writer with `flags`: exit code, the cell, and the
@@ -163,9 +165,13 @@ fn scenarios_an_applications_writer_cannot_run_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, String, &[&str]); 8] = [
         (
-            "io-error",
-            app_scenario(&[], "", "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"io_error\"]\n"),
-            &["matrix[1].fault", "io_error", "no expectation yet"],
+            "fork",
+            app_scenario(
+                &[],
+                "",
+                "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"fork_connection\"]\n",
+            ),
+            &["matrix[1].fault", "fork_connection", "its own connection"],
         ),
         (
             "systematic",
@@ -318,6 +324,7 @@ fn shape(records: &[crashfuzz::fault::trace::Record]) -> Vec<String> {
             Record::DirSync { .. } => Some("dirsync".into()),
             Record::Delete { path, .. } => Some(format!("delete {}", path.rsplit('/').next().unwrap())),
             Record::Close { file } => Some(format!("close {:?}", kinds[file])),
+            Record::Untraced { call, .. } => Some(format!("untraced {call}")),
             Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => None,
         })
         .collect()
@@ -433,5 +440,149 @@ fn crash_points_kill_an_applications_writer_at_its_own_writes_and_syncs() {
     for t in checked {
         assert_eq!(t["deaths"][0]["how"], "signal:SIGKILL", "{t}");
         assert!(t["injection"]["op"].as_u64().unwrap() <= 120, "{t}");
+    }
+}
+
+#[test]
+fn injected_io_errors_reach_an_applications_writer_which_loses_nothing_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let matrix = "[[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\nfault = [\"io_error\"]\n";
+    let body = app_scenario(&[], "[budget]\ntrials = 8\n[fault.io_error]\nop_max = 60\n", matrix);
+    let scenario = write_scenario(dir.path(), "io", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    for id in ["wal/full/io_error/auto-checkpoint[system]", "delete/full/io_error[system]"] {
+        assert_eq!(cell(&summary, id)["verdict"], "ok", "{id}: {output}");
+    }
+    let trials = trials(&dir.path().join("out"));
+    let checked: Vec<&Value> = trials.iter().filter(|t| t["outcome"]["kind"] == "checked").collect();
+    assert!(checked.len() >= 6, "most programs reach one of their first 60 operations: {output}");
+    for t in &checked {
+        // The example writer gives up on a failed transaction (exit 4), or is killed first.
+        let victim = &t["deaths"][0];
+        assert_eq!(victim["role"], "victim", "{t}");
+        let how = victim["how"].as_str().unwrap();
+        assert!(how == "signal:SIGKILL" || how == "exit:4", "{t}");
+        assert_eq!(t["injection"]["gave_up"], how == "exit:4", "{t}");
+    }
+    assert!(checked.iter().any(|t| t["deaths"][0]["how"] == "exit:4"), "no program saw its error in time: {output}");
+
+    // A program that swallows the error and acknowledges the rolled-back message: with every
+    // operation failing from the injected one on, every later acknowledgement is a lie.
+    let body = app_scenario(
+        &["--ack-on-error"],
+        "[budget]\ntrials = 4\n[fault.io_error]\nop_max = 40\npersistent = true\nkill_after_ms_max = 100\n",
+        matrix,
+    );
+    let scenario = write_scenario(dir.path(), "swallows", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "bug", &scenario, &[]);
+    assert_eq!(code, 1, "{output}");
+    for id in ["wal/full/io_error/auto-checkpoint[system]", "delete/full/io_error[system]"] {
+        assert!(violations(cell(&summary, id)).iter().any(|v| v == "lost_ack"), "{id}: {output}");
+    }
+}
+
+#[test]
+fn the_interposer_cancels_the_locks_of_an_applications_writer_from_a_thread() {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let dir = tempfile::tempdir().unwrap();
+    let library = crashfuzz::writer::interposer::library().unwrap();
+    // SQLite's SHARED lock on a database file: a read lock on 510 bytes past the pending byte,
+    // which a WAL connection holds from its first read until it closes.
+    let shared_lock_holder = |db: &Path| -> Option<i32> {
+        let file = std::fs::File::open(db).unwrap();
+        // SAFETY: a zeroed flock is a valid value to fill in.
+        let mut probe: nix::libc::flock = unsafe { std::mem::zeroed() };
+        probe.l_type = nix::libc::F_WRLCK as i16;
+        probe.l_whence = nix::libc::SEEK_SET as i16;
+        probe.l_start = 0x4000_0002;
+        probe.l_len = 510;
+        fcntl(&file, FcntlArg::F_GETLK(&mut probe)).unwrap();
+        (probe.l_type != nix::libc::F_UNLCK as i16).then_some(probe.l_pid)
+    };
+    let start = |name: &str, cancel: Option<&str>| {
+        let db = dir.path().join(format!("{name}.sqlite"));
+        let acks = dir.path().join(format!("{name}.acks"));
+        let mut command = Command::new(APP);
+        command
+            .env("CRASHFUZZ_DB", &db)
+            .env("CRASHFUZZ_SEED", "7")
+            .env("CRASHFUZZ_JOURNAL_MODE", "WAL")
+            .env("CRASHFUZZ_SYNCHRONOUS", "FULL")
+            .env("CRASHFUZZ_WRITER_ID", "1");
+        assert!(command.env("CRASHFUZZ_ROLE", "setup").status().unwrap().success());
+        command.env("CRASHFUZZ_ROLE", "writer").env("CRASHFUZZ_ACK_FD", "1").env("LD_PRELOAD", &library);
+        if let Some(spec) = cancel {
+            command.env("CRASHFUZZ_LOCK_CANCEL", spec);
+        }
+        let child = command.stdout(std::fs::File::create(&acks).unwrap()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(&acks).unwrap().contains("ack ") {
+            assert!(Instant::now() < deadline, "{name}: the writer never committed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (child, db)
+    };
+    let (mut control, control_db) = start("control", None);
+    let (mut cancelled, cancelled_db) = start("cancelled", Some("db:1000"));
+    // Without the thread the lock stays; with it, it goes within a few intervals and SQLite,
+    // which believes it still holds it, never takes it again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut gone_since = None;
+    while Instant::now() < deadline {
+        assert_eq!(shared_lock_holder(&control_db), Some(control.id() as i32), "the control lost its lock");
+        match shared_lock_holder(&cancelled_db) {
+            Some(pid) => {
+                assert_eq!(pid, cancelled.id() as i32);
+                gone_since = None;
+            }
+            None => {
+                let since = *gone_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(300) {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stayed_gone = gone_since.is_some_and(|s| s.elapsed() >= Duration::from_millis(300));
+    for child in [&mut control, &mut cancelled] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(stayed_gone, "the cancelling writer's SHARED lock never went for good");
+}
+
+#[test]
+fn lock_cancellation_injected_into_an_applications_writer_breaks_a_rollback_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &[],
+        "[budget]\ntrials = 6\n[workload]\nwriters = 2\n[hazard]\nlock_cancel_interval_us_max = 500\n",
+        "[[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\nfault = [\"lock_cancel\"]\n",
+    );
+    let scenario = write_scenario(dir.path(), "cancel", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    let id = "delete/full/lock_cancel[system]";
+    assert_eq!(cell(&summary, id)["verdict"], "ok", "the canary fired: {output}");
+    assert!(!violations(cell(&summary, id)).is_empty(), "{output}");
+}
+
+#[test]
+fn a_power_loss_trial_whose_program_renames_a_database_file_is_inconclusive_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &["--restore-on-start"],
+        "[budget]\ntrials = 2\n",
+        "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\nfault = [\"power_loss\"]\n",
+    );
+    let scenario = write_scenario(dir.path(), "rename", &body);
+    let (_, output, _) = campaign_into(dir.path(), "out", &scenario, &[]);
+    let trials = trials(&dir.path().join("out"));
+    assert_eq!(trials.len(), 2, "{output}");
+    for t in &trials {
+        let reason = t["outcome"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("rename") && reason.contains(".restore ->"), "{t}");
     }
 }

@@ -96,16 +96,31 @@ fn who(f: &DeathFacts<'_>) -> String {
 }
 
 /// The death of an application's own program, which knows no exit codes of crashfuzz's and
-/// may handle SIGTERM as it likes: a signal crashfuzz never sends is `writer_crash`, as is an
-/// exit other than 0 (or 143, a runtime's "terminated") that crashfuzz's signal did not
-/// cause; a victim gone before its fault says nothing.
+/// may handle SIGTERM as it likes:
+/// - a signal crashfuzz never sends is `writer_crash`;
+/// - so is an exit other than 0 that crashfuzz did not cause, before the fault as after it
+///   (the program failed by itself, or on what a hazard did to its database), except 143 (a
+///   runtime's "terminated") after the victim's SIGTERM, and any exit of a victim after the
+///   interposer failed one of its calls: it gave up on that error, which an injected error
+///   intends;
+/// - a victim gone before its fault by a clean exit, or never at its crash point, makes the
+///   trial inconclusive: the fault never met it.
 pub fn judge_program(f: &DeathFacts<'_>) -> DeathVerdict {
     let who = who(f);
     let said = |what: &str| format!("{who} {what}: {}", f.stderr_tail);
     let terminated = 128 + Signal::SIGTERM as i32;
+    let gave_up = f.role == Role::Victim && f.gave_up && f.fault.ends_writer_itself(true);
     match (f.how, f.role) {
         (DeathKind::Signal(s), role) if !sent_by_crashfuzz(s, role, f.fault) => {
             DeathVerdict::Crashed(said(&format!("died of {}, which crashfuzz never sends", f.how.label())))
+        }
+        (DeathKind::Exit(_), Role::Victim) if gave_up => DeathVerdict::Expected,
+        (DeathKind::Exit(code), Role::Victim) if code == terminated && !f.exited_before_signal => {
+            DeathVerdict::Expected
+        }
+        (DeathKind::Exit(code), _) if code != 0 => {
+            let when = if f.exited_before_signal { " before the fault" } else { "" };
+            DeathVerdict::Crashed(said(&format!("exited {code} of its own accord{when}")))
         }
         (_, Role::Victim) if f.exited_before_signal && !f.fault.ends_writer_itself(f.gave_up) => {
             DeathVerdict::Inconclusive(said(&format!("died before the fault ({})", f.how.label())))
@@ -114,9 +129,7 @@ pub fn judge_program(f: &DeathFacts<'_>) -> DeathVerdict {
         (_, Role::Victim) if f.escalated && f.fault.first_signal().is_none() => {
             DeathVerdict::Inconclusive(format!("{who} never reached its crash point"))
         }
-        (DeathKind::Signal(_), _) | (DeathKind::Exit(0), _) => DeathVerdict::Expected,
-        (DeathKind::Exit(code), Role::Victim) if code == terminated => DeathVerdict::Expected,
-        (DeathKind::Exit(code), _) => DeathVerdict::Crashed(said(&format!("exited {code} of its own accord"))),
+        (DeathKind::Signal(_) | DeathKind::Exit(_), _) => DeathVerdict::Expected,
     }
 }
 
@@ -235,6 +248,38 @@ mod tests {
         }
         assert!(matches!(own(Role::Victim, SEGV, false), DeathVerdict::Crashed(_)));
         assert!(matches!(own(Role::Victim, DeathKind::Exit(0), true), DeathVerdict::Inconclusive(_)));
+        // Failing before the fault is failing: by itself, or on what a hazard did to its files.
+        let early = own(Role::Victim, DeathKind::Exit(4), true);
+        assert!(
+            matches!(&early, DeathVerdict::Crashed(r) if r.contains("exited 4 of its own accord before the fault"))
+        );
+        assert!(matches!(own(Role::Victim, DeathKind::Exit(143), true), DeathVerdict::Crashed(_)), "no SIGTERM yet");
+    }
+
+    #[test]
+    fn an_applications_program_may_give_up_on_an_injected_error_only_by_exiting() {
+        let own = |role, how, gave_up| {
+            judge(&DeathFacts {
+                own_program: true,
+                exited_before_signal: true,
+                gave_up,
+                ..facts(role, FaultKind::IoError, how)
+            })
+        };
+        // After the interposer failed its call: any exit is the program's way of giving up.
+        for code in [0, 1, 4, 70] {
+            assert_eq!(own(Role::Victim, DeathKind::Exit(code), true), DeathVerdict::Expected, "exit {code}");
+        }
+        assert!(matches!(own(Role::Victim, DeathKind::Signal(Signal::SIGABRT as i32), true), DeathVerdict::Crashed(_)));
+        // Before any injection, a failing exit is the program's own.
+        assert!(matches!(own(Role::Victim, DeathKind::Exit(4), false), DeathVerdict::Crashed(_)));
+        assert!(matches!(own(Role::Victim, DeathKind::Exit(0), false), DeathVerdict::Inconclusive(_)));
+        // Only the victim's calls fail: another process giving up is its own failure.
+        assert!(matches!(own(Role::Survivor, DeathKind::Exit(4), false), DeathVerdict::Crashed(_)));
+        // Under a fault that injects nothing, giving up is not a way to end.
+        let kill =
+            DeathFacts { own_program: true, gave_up: true, ..facts(Role::Victim, FaultKind::Kill, DeathKind::Exit(4)) };
+        assert!(matches!(judge(&kill), DeathVerdict::Crashed(_)));
     }
 
     #[test]

@@ -92,7 +92,11 @@ pub fn count(records: &[Record], range: Range<usize>) -> Io {
             Record::DirSync { .. } => io.dir_syncs += 1,
             Record::Delete { .. } => io.deleted += 1,
             Record::Truncate { file, .. } => *io.truncations.entry(role(&roles, file)).or_default() += 1,
-            Record::Close { .. } | Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => {}
+            Record::Close { .. }
+            | Record::Begin { .. }
+            | Record::Ack { .. }
+            | Record::Injected { .. }
+            | Record::Untraced { .. } => {}
         }
     }
     io
@@ -339,7 +343,7 @@ fn records_under_keeping(records: Vec<Record>, dir: &std::path::Path, keep: impl
             | Record::Sync { file, .. }
             | Record::Close { file } => handles.contains(file),
             Record::DirSync { path } | Record::Delete { path, .. } => path.starts_with(&prefix),
-            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => keep(r),
+            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } | Record::Untraced { .. } => keep(r),
         })
         .collect()
 }

@@ -47,7 +47,8 @@ impl Record {
             | Record::Close { .. }
             | Record::Begin { .. }
             | Record::Ack { .. }
-            | Record::Injected { .. } => false,
+            | Record::Injected { .. }
+            | Record::Untraced { .. } => false,
         }
     }
 }
@@ -132,7 +133,15 @@ impl std::fmt::Debug for OrderCounter {
     }
 }
 
-/// The counter file of the trace at `trace`.
+/// The file the interposer creates beside the trace at `trace` when it injects its first I/O
+/// error (the program's way of announcing it, which crashfuzz's own writer does on stdout).
+pub fn injected_path(trace: &Path) -> std::path::PathBuf {
+    let mut name = trace.as_os_str().to_owned();
+    name.push(".injected");
+    name.into()
+}
+
+/// The order counter's file beside the trace at `trace`.
 pub fn order_path(trace: &Path) -> std::path::PathBuf {
     let mut name = trace.as_os_str().to_owned();
     name.push(".order");
@@ -174,7 +183,7 @@ impl OrderCounter {
 
 /// Removes the trace at `path` and its order stamps, for a fresh trial (absent files are fine).
 pub fn remove(path: &Path) -> std::io::Result<()> {
-    for file in [path.to_path_buf(), order_path(path)] {
+    for file in [path.to_path_buf(), order_path(path), injected_path(path)] {
         match std::fs::remove_file(&file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             Ok(()) | Err(_) => {}

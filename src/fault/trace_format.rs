@@ -64,8 +64,12 @@ pub enum Record {
     Begin { writer: u64, seq: u64 },
     /// `COMMIT` of transaction `seq` returned success and the writer acknowledged it.
     Ack { writer: u64, seq: u64 },
-    /// The VFS failed operation number `op` on purpose (fault `io_error`) with `code`.
+    /// Operation number `op` failed on purpose (fault `io_error`): with SQLite result code
+    /// `code` (the VFS) or errno `code` (the interposer).
     Injected { writer: u64, op: u64, code: i32 },
+    /// The program changed a traced file in a way the trace does not model (the interposer:
+    /// a rename onto or away from one of the database's paths); `call` says what it was.
+    Untraced { writer: u64, call: String },
 }
 
 /// `SQLITE_SYNC_FULL`: the flag of a sync that `PRAGMA fullfsync` (or `checkpoint_fullfsync`)

@@ -920,6 +920,7 @@ pub(crate) mod tests {
                 | Record::Begin { .. }
                 | Record::Ack { .. }
                 | Record::Injected { .. } => {}
+                Record::Untraced { call, .. } => panic!("the VFS traces every call it makes, not {call}"),
             }
         }
     }

@@ -1,30 +1,43 @@
-//! crashfuzz's `LD_PRELOAD` interposer: the power-loss trace of a program crashfuzz did not
-//! write. Loaded into an application's writer, it wraps libc's file calls for the trial's
-//! database, its `-journal` and its `-wal` (and fsyncs of their directory) and appends to the
-//! trial's trace the records crashfuzz's tracing VFS appends, in the same frames
-//! (`trace_format.rs`, compiled into both), so the crash-image builder, shrinking and
-//! `explain.txt` work unchanged. Lines the program writes to its acknowledgement descriptor
-//! become `Begin`/`Ack` records, its keys numbered as crashfuzz numbers them.
+//! crashfuzz's `LD_PRELOAD` interposer: the faults of the tracing VFS, for a program crashfuzz
+//! did not write. Loaded into an application's writer, it wraps libc's file calls for the
+//! trial's database, its `-journal` and its `-wal` (and fsyncs of their directory):
+//! - it appends to the trial's trace the records crashfuzz's tracing VFS appends, in the same
+//!   frames (`trace_format.rs`, compiled into both), so the crash-image builder, shrinking and
+//!   `explain.txt` work unchanged; lines the program writes to its acknowledgement descriptor
+//!   become `Begin`/`Ack` records, its keys numbered as crashfuzz numbers them;
+//! - it kills the process just before its n-th write, sync or truncation of those files (a
+//!   crash point), or fails that operation with an errno (an I/O error), as the VFS does;
+//! - it cancels the process's POSIX locks on one of the database's files from a thread that
+//!   opens and closes that file (lock cancellation).
 //!
 //! | environment | meaning |
 //! |---|---|
-//! | `CRASHFUZZ_TRACE` | the trace file (its order counter is `CRASHFUZZ_TRACE.order`) |
+//! | `CRASHFUZZ_TRACE` | the trace file (its order counter is `CRASHFUZZ_TRACE.order`); tracing, crash points and I/O errors need it |
 //! | `CRASHFUZZ_DB` | the database whose files are traced (an absolute path) |
 //! | `CRASHFUZZ_WRITER_ID` | the writer id of file handles and acknowledgements |
 //! | `CRASHFUZZ_ACK_FD` | the acknowledgement descriptor (optional) |
-//! | `CRASHFUZZ_CRASH_AT` | a crash point: SIGKILL this process just before its n-th write, sync or truncation of a traced file (optional) |
+//! | `CRASHFUZZ_CRASH_AT` | a crash point: SIGKILL this process just before its n-th counted operation (optional) |
+//! | `CRASHFUZZ_FAIL_AT`, `CRASHFUZZ_FAIL_ERRNO`, `CRASHFUZZ_FAIL_PERSISTENT` | an I/O error: fail the n-th counted operation (`1`: and every later one) with that errno, without carrying it out; the first failure appends an `Injected` record and creates `CRASHFUZZ_TRACE.injected`, which tells the driver (optional) |
+//! | `CRASHFUZZ_LOCK_CANCEL` | `db`, `wal` or `shm` and a bound in µs (`db:2000`): once the program says `ready` on its descriptor (without a descriptor: once it opened the database), a thread opens and closes that file at intervals drawn up to the bound, from `CRASHFUZZ_SEED` (optional; needs no trace) |
 //!
-//! Without `CRASHFUZZ_TRACE` every call passes straight through.
+//! | `CRASHFUZZ_SQLITE_REPORT` | a file: at the `ready` line, the SQLite library the process loaded (`library`, `version`, `source_id` lines from its own `sqlite3_libversion` and `sqlite3_sourceid`), or `compiled-in` when it loaded none (optional) |
+//!
+//! Without `CRASHFUZZ_TRACE` and `CRASHFUZZ_LOCK_CANCEL` every file call passes straight
+//! through.
 //!
 //! What libc shows and what it cannot: the calls on the traced paths (`open`, `openat`,
 //! `creat` and their 64-bit names; `write`, `pwrite`, `pwritev`; `fsync`, `fdatasync`;
-//! `ftruncate`; `unlink`, `unlinkat`; `close`). A sync carries no SQLite flag at this level:
-//! `fsync` is recorded as a plain full sync of the file (`SQLITE_SYNC_NORMAL`), `fdatasync` as
-//! a data-only one, never as `F_FULLFSYNC`, which Linux does not have. Writes through a memory
-//! mapping (the `-shm`, rebuilt after a crash, and a database opened with `mmap_size > 0`),
-//! `io_uring`, raw system calls and renames are not seen; a statically linked program loads
-//! nothing and is not seen at all (crashfuzz then finds no `Open` of the database in the trace
-//! and says so).
+//! `ftruncate`; `unlink`, `unlinkat`; `rename`, `renameat`, `renameat2`; `close`), matched as
+//! the program names them (`CRASHFUZZ_DB` is absolute; a path relative to a directory
+//! descriptor is not matched). A sync carries no SQLite flag at this level: `fsync` is
+//! recorded as a plain full sync of the file (`SQLITE_SYNC_NORMAL`), `fdatasync` as a
+//! data-only one, never as `F_FULLFSYNC`, which Linux does not have. A rename onto or away
+//! from a traced path is recorded as `Untraced`: the crash-image builder does not follow
+//! names across files, so a power-loss trial with one is inconclusive and says why. Writes
+//! through a memory mapping (the `-shm`, rebuilt after a crash, and a database opened with
+//! `mmap_size > 0`), `io_uring` and raw system calls are not seen; a statically linked program
+//! loads nothing and is not seen at all (crashfuzz then finds no `Open` of the database in the
+//! trace and says so).
 //!
 //! Order: as the VFS does, a change (open, write, truncation, deletion) takes its stamp from the
 //! trial's shared counter before it starts, a sync after it returned; a record is appended only
@@ -41,7 +54,7 @@ mod trace_format;
 use libc::{c_char, c_int, c_void, iovec, mode_t, off_t, size_t, ssize_t};
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use trace_format::{FileId, FileKind, FileRef, Record};
 
@@ -66,7 +79,6 @@ struct Tracer {
     dir: String,
     trace_fd: c_int,
     order: &'static AtomicU64,
-    ack_fd: Option<c_int>,
     next_handle: AtomicU32,
     fds: Mutex<HashMap<c_int, Tracked>>,
     /// Keys in the order this process first named them (index + 1 is the sequence number).
@@ -76,6 +88,20 @@ struct Tracer {
     ops: AtomicU64,
     /// The operation before which this process kills itself (a crash point).
     crash_at: Option<u64>,
+    /// The operation this process fails on purpose (an I/O error).
+    fail: Option<Failure>,
+    /// Whether the first failure was injected (and announced).
+    injected: AtomicBool,
+}
+
+/// An I/O error to inject: operation `at` (and, when `persistent`, every later one) fails
+/// with `errno`, not carried out.
+struct Failure {
+    at: u64,
+    errno: c_int,
+    persistent: bool,
+    /// Created at the first failure: the driver waits for it.
+    marker: std::ffi::CString,
 }
 
 fn tracer() -> Option<&'static Tracer> {
@@ -93,8 +119,17 @@ impl Tracer {
         let trace = std::env::var("CRASHFUZZ_TRACE").ok()?;
         let db = std::env::var("CRASHFUZZ_DB").ok()?;
         let writer = std::env::var("CRASHFUZZ_WRITER_ID").ok()?.parse().ok()?;
-        let ack_fd = std::env::var("CRASHFUZZ_ACK_FD").ok().and_then(|v| v.parse().ok());
         let crash_at = std::env::var("CRASHFUZZ_CRASH_AT").ok().and_then(|v| v.parse().ok());
+        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<i64>().ok());
+        let fail = match (number("CRASHFUZZ_FAIL_AT"), number("CRASHFUZZ_FAIL_ERRNO")) {
+            (Some(at), Some(errno)) if at > 0 && errno > 0 => Some(Failure {
+                at: at as u64,
+                errno: errno as c_int,
+                persistent: number("CRASHFUZZ_FAIL_PERSISTENT") == Some(1),
+                marker: std::ffi::CString::new(format!("{trace}.injected")).ok()?,
+            }),
+            _ => None,
+        };
         let dir = match db.rfind('/') {
             Some(0) => "/".to_string(),
             Some(at) => db[..at].to_string(),
@@ -131,22 +166,40 @@ impl Tracer {
             dir,
             trace_fd,
             order,
-            ack_fd,
             next_handle: AtomicU32::new(0),
             fds: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
             ops: AtomicU64::new(0),
             crash_at,
+            fail,
+            injected: AtomicBool::new(false),
         })
     }
 
-    /// Counts an operation; at the crash point, the process dies before carrying it out.
-    fn count_op(&self) {
+    /// Counts an operation: at the crash point the process dies before carrying it out; at an
+    /// injected error, the errno the call fails with instead (the first one recorded and
+    /// announced).
+    fn count_op(&self) -> Option<c_int> {
         let op = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
         if Some(op) == self.crash_at {
             // SAFETY: kill(2) of this very process with SIGKILL.
             unsafe { libc::syscall(libc::SYS_kill, libc::getpid(), libc::SIGKILL) };
         }
+        let fail = self.fail.as_ref()?;
+        let hit = if fail.persistent { op >= fail.at } else { op == fail.at };
+        if !hit {
+            return None;
+        }
+        self.emit(self.stamp(), &Record::Injected { writer: self.writer, op, code: fail.errno });
+        if !self.injected.swap(true, Ordering::SeqCst) {
+            let fd = raw_open(&fail.marker, libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC, 0o644);
+            if fd < 0 {
+                die("announce the injected error");
+            }
+            // SAFETY: close(2) of the descriptor just opened.
+            unsafe { libc::syscall(libc::SYS_close, fd) };
+        }
+        Some(fail.errno)
     }
 
     fn stamp(&self) -> u64 {
@@ -216,6 +269,155 @@ impl Tracer {
     }
 }
 
+/// The acknowledgement descriptor, when the program has one.
+fn ack_fd() -> Option<c_int> {
+    static ACK_FD: OnceLock<Option<c_int>> = OnceLock::new();
+    *ACK_FD.get_or_init(|| std::env::var("CRASHFUZZ_ACK_FD").ok().and_then(|v| v.parse().ok()))
+}
+
+/// What the program's `ready` line starts: lock cancellation, and the report of its SQLite.
+fn on_ready() {
+    if let Some(c) = canceller() {
+        c.start();
+    }
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    REPORTED.call_once(report_sqlite);
+}
+
+/// Writes to `CRASHFUZZ_SQLITE_REPORT` which SQLite library the process loaded, as that
+/// library names itself, or that it loaded none (its SQLite is compiled in).
+fn report_sqlite() {
+    let Some(path) = std::env::var("CRASHFUZZ_SQLITE_REPORT").ok().and_then(|p| std::ffi::CString::new(p).ok()) else {
+        return;
+    };
+    unsafe extern "C" fn find(info: *mut libc::dl_phdr_info, _size: size_t, found: *mut c_void) -> c_int {
+        // SAFETY: the loader's record of one loaded object, and our `Option<String>`.
+        let (info, found) = unsafe { (&*info, &mut *(found as *mut Option<String>)) };
+        if info.dlpi_name.is_null() {
+            return 0;
+        }
+        // SAFETY: the loader's NUL-terminated name of the object.
+        let name = unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy();
+        let file = name.rsplit('/').next().unwrap_or_default();
+        if file.starts_with("libsqlite3.so") {
+            *found = Some(name.into_owned());
+            return 1;
+        }
+        0
+    }
+    let mut library: Option<String> = None;
+    // SAFETY: the callback reads each object's record and writes only `library`.
+    unsafe { libc::dl_iterate_phdr(Some(find), &mut library as *mut Option<String> as *mut c_void) };
+    let text = match library.and_then(|l| std::ffi::CString::new(l).ok()) {
+        None => "compiled-in\n".to_string(),
+        Some(library) => {
+            // SAFETY: the library is loaded (RTLD_NOLOAD): this only returns its handle, whose
+            // two functions return static strings.
+            unsafe {
+                let handle = libc::dlopen(library.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD);
+                let call = |name: &[u8]| {
+                    let f = libc::dlsym(handle, name.as_ptr() as *const c_char);
+                    if handle.is_null() || f.is_null() {
+                        return String::new();
+                    }
+                    let f: unsafe extern "C" fn() -> *const c_char = std::mem::transmute(f);
+                    CStr::from_ptr(f()).to_string_lossy().into_owned()
+                };
+                let text = format!(
+                    "library {}\nversion {}\nsource_id {}\n",
+                    library.to_string_lossy(),
+                    call(b"sqlite3_libversion\0"),
+                    call(b"sqlite3_sourceid\0")
+                );
+                if !handle.is_null() {
+                    libc::dlclose(handle);
+                }
+                text
+            }
+        }
+    };
+    let fd = raw_open(&path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o644);
+    if fd >= 0 {
+        // SAFETY: raw write(2) and close(2) of the descriptor just opened.
+        unsafe {
+            libc::syscall(libc::SYS_write, fd, text.as_ptr(), text.len());
+            libc::syscall(libc::SYS_close, fd);
+        }
+    }
+}
+
+/// What a failed call returns: -1, with `errno` set.
+fn failed<T: From<i8>>(errno: c_int) -> T {
+    // SAFETY: this thread's errno.
+    unsafe { *libc::__errno_location() = errno };
+    T::from(-1)
+}
+
+/// Lock cancellation: once the program is ready, a thread opens and closes one of the
+/// database's files at random intervals. POSIX locks belong to the process, so each close
+/// drops every lock the process's SQLite holds on that file, which SQLite does not notice.
+/// Not before `ready`: a database broken before the program opened it says nothing about how
+/// the program fares, and it says nothing at all when the program cannot start.
+struct Canceller {
+    db: String,
+    target: std::ffi::CString,
+    interval_us_max: u64,
+    seed: u64,
+}
+
+fn canceller() -> Option<&'static Canceller> {
+    static CANCELLER: OnceLock<Option<Canceller>> = OnceLock::new();
+    CANCELLER.get_or_init(Canceller::from_env).as_ref()
+}
+
+impl Canceller {
+    fn from_env() -> Option<Canceller> {
+        let spec = std::env::var("CRASHFUZZ_LOCK_CANCEL").ok()?;
+        let db = std::env::var("CRASHFUZZ_DB").ok()?;
+        let seed = std::env::var("CRASHFUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let (file, bound) = spec.split_once(':')?;
+        let suffix = match file {
+            "db" => "",
+            "wal" => "-wal",
+            "shm" => "-shm",
+            _ => die("read CRASHFUZZ_LOCK_CANCEL (db, wal or shm, then :µs)"),
+        };
+        let interval_us_max = bound.parse().unwrap_or_else(|_| die("read CRASHFUZZ_LOCK_CANCEL's bound"));
+        let target = std::ffi::CString::new(format!("{db}{suffix}")).ok()?;
+        Some(Canceller { db, target, interval_us_max, seed })
+    }
+
+    /// A program with no descriptor starts the thread at its first open of the database.
+    fn opened(&'static self, path: &str) {
+        if ack_fd().is_none() && path == self.db {
+            self.start();
+        }
+    }
+
+    fn start(&'static self) {
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            let spawned = std::thread::Builder::new().name("crashfuzz-lock-cancel".into()).spawn(move || {
+                use rand::{RngExt, SeedableRng};
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
+                loop {
+                    std::thread::sleep(std::time::Duration::from_micros(rng.random_range(0..=self.interval_us_max)));
+                    // Open and close at once: all it takes. A missing file (no -wal yet) is
+                    // skipped. Raw calls: this is no file I/O of the program's.
+                    let fd = raw_open(&self.target, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+                    if fd >= 0 {
+                        // SAFETY: close(2) of the descriptor just opened.
+                        unsafe { libc::syscall(libc::SYS_close, fd) };
+                    }
+                }
+            });
+            if spawned.is_err() {
+                die("start the lock-cancelling thread");
+            }
+        });
+    }
+}
+
 fn die(what: &str) -> ! {
     let message = format!("crashfuzz interposer: cannot {what}\n");
     // SAFETY: a raw write(2) to stderr, then abort.
@@ -254,7 +456,20 @@ type UnlinkatFn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
 
 /// An open of `path` (relative paths, other than through `AT_FDCWD`, are never traced).
 unsafe fn traced_open(path: *const c_char, flags: c_int, open: impl FnOnce() -> c_int) -> c_int {
-    let Some(t) = tracer() else { return open() };
+    if let Some(c) = canceller() {
+        let fd = unsafe { traced_open_by(tracer(), path, flags, open) };
+        if fd >= 0 && !path.is_null() {
+            // SAFETY: the caller passes libc a NUL-terminated path.
+            c.opened(&unsafe { CStr::from_ptr(path) }.to_string_lossy());
+        }
+        return fd;
+    }
+    unsafe { traced_open_by(tracer(), path, flags, open) }
+}
+
+/// An open of `path`, traced by `t`.
+unsafe fn traced_open_by(t: Option<&Tracer>, path: *const c_char, flags: c_int, open: impl FnOnce() -> c_int) -> c_int {
+    let Some(t) = t else { return open() };
     // SAFETY: the caller passes libc a NUL-terminated path.
     let Some(name) = (!path.is_null()).then(|| unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned()) else {
         return open();
@@ -334,8 +549,15 @@ unsafe fn traced_write(
     offset: Option<off_t>,
     write: impl FnOnce() -> ssize_t,
 ) -> ssize_t {
+    if Some(fd) == ack_fd() && !buf.is_null() {
+        // SAFETY: the caller's buffer of `len` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(buf as *const u8, len) };
+        if bytes.split(|&b| b == b'\n').any(|line| line == b"ready") {
+            on_ready();
+        }
+    }
     let Some(t) = tracer() else { return write() };
-    if Some(fd) == t.ack_fd {
+    if Some(fd) == ack_fd() {
         // SAFETY: the caller's buffer of `len` bytes.
         let bytes = unsafe { std::slice::from_raw_parts(buf as *const u8, len) };
         t.ack_lines(bytes, true);
@@ -346,7 +568,9 @@ unsafe fn traced_write(
         return n;
     }
     let Some(file) = t.file(fd) else { return write() };
-    t.count_op();
+    if let Some(errno) = t.count_op() {
+        return failed(errno);
+    }
     // SAFETY: lseek(2) on the caller's descriptor (libc's, not interposed).
     let at = offset.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
     let order = t.stamp();
@@ -381,7 +605,9 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, len: size_t, of
 unsafe fn traced_pwritev(fd: c_int, iov: *const iovec, count: c_int, offset: off_t, real: PwritevFn) -> ssize_t {
     let Some(t) = tracer() else { return unsafe { real(fd, iov, count, offset) } };
     let Some(file) = t.file(fd) else { return unsafe { real(fd, iov, count, offset) } };
-    t.count_op();
+    if let Some(errno) = t.count_op() {
+        return failed(errno);
+    }
     // SAFETY: the caller's `count` buffers.
     let parts = unsafe { std::slice::from_raw_parts(iov, count.max(0) as usize) };
     let gathered: Vec<u8> = parts
@@ -413,8 +639,10 @@ pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, count: c_int, o
 unsafe fn traced_sync(fd: c_int, flags: i32, sync: impl FnOnce() -> c_int) -> c_int {
     let Some(t) = tracer() else { return sync() };
     let Some(tracked) = t.tracked(fd) else { return sync() };
-    if let Tracked::File { .. } = tracked {
-        t.count_op();
+    if let Tracked::File { .. } = tracked
+        && let Some(errno) = t.count_op()
+    {
+        return failed(errno);
     }
     let rc = sync();
     if rc == 0 {
@@ -442,7 +670,9 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
 unsafe fn traced_truncate(fd: c_int, size: off_t, truncate: impl FnOnce() -> c_int) -> c_int {
     let Some(t) = tracer() else { return truncate() };
     let Some(file) = t.file(fd) else { return truncate() };
-    t.count_op();
+    if let Some(errno) = t.count_op() {
+        return failed(errno);
+    }
     let order = t.stamp();
     let rc = truncate();
     if rc == 0 {
@@ -489,6 +719,59 @@ pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_in
         return unsafe { real(dirfd, path, flags) };
     }
     unsafe { traced_unlink(path, || real(dirfd, path, flags)) }
+}
+
+type RenameFn = unsafe extern "C" fn(*const c_char, *const c_char) -> c_int;
+type RenameatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char) -> c_int;
+type Renameat2Fn = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, u32) -> c_int;
+
+/// A rename: onto or away from a traced path, recorded as `Untraced` once it succeeded.
+/// `from_dir`/`to_dir`: the directory descriptors the paths are relative to.
+unsafe fn traced_rename(
+    from_dir: c_int,
+    from: *const c_char,
+    to_dir: c_int,
+    to: *const c_char,
+    rename: impl FnOnce() -> c_int,
+) -> c_int {
+    let Some(t) = tracer() else { return rename() };
+    let name = |dir: c_int, path: *const c_char| {
+        // SAFETY: the caller passes libc NUL-terminated paths.
+        let name = (!path.is_null()).then(|| unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned())?;
+        (dir == libc::AT_FDCWD || name.starts_with('/')).then_some(name)
+    };
+    let (from, to) = (name(from_dir, from), name(to_dir, to));
+    let traced = [&from, &to].into_iter().flatten().any(|n| matches!(t.classify(n), Some(Some(_))));
+    let rc = rename();
+    if rc == 0 && traced {
+        let call = format!("rename {} -> {}", from.unwrap_or_default(), to.unwrap_or_default());
+        t.emit(t.stamp(), &Record::Untraced { writer: t.writer, call });
+    }
+    rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rename(from: *const c_char, to: *const c_char) -> c_int {
+    let real = real!("rename", RenameFn);
+    unsafe { traced_rename(libc::AT_FDCWD, from, libc::AT_FDCWD, to, || real(from, to)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn renameat(from_dir: c_int, from: *const c_char, to_dir: c_int, to: *const c_char) -> c_int {
+    let real = real!("renameat", RenameatFn);
+    unsafe { traced_rename(from_dir, from, to_dir, to, || real(from_dir, from, to_dir, to)) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn renameat2(
+    from_dir: c_int,
+    from: *const c_char,
+    to_dir: c_int,
+    to: *const c_char,
+    flags: u32,
+) -> c_int {
+    let real = real!("renameat2", Renameat2Fn);
+    unsafe { traced_rename(from_dir, from, to_dir, to, || real(from_dir, from, to_dir, to, flags)) }
 }
 
 #[unsafe(no_mangle)]

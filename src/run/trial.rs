@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::fault::death::{self, DeathFacts, DeathVerdict};
 use crate::fault::power_loss::builder::Device;
 use crate::fault::power_loss::images::{self, Imaging};
+use crate::fault::trace::Record;
 use crate::fault::vfs::{Injection, VfsConfig};
 use crate::fault::{self, AfterReap, Fault, Images, Judge, PlanCtx, Window, trace};
 use crate::oracle::{self, CheckConfig, CheckReport, ReopenConfig};
@@ -39,7 +40,7 @@ use crate::writer::external;
 use crate::writer::pragmas::Pragmas;
 use crate::writer::process::{self, Announcement};
 use crate::writer::program::Channel;
-use crate::writer::protocol::{ANNOUNCE_READY, WriterConfig};
+use crate::writer::protocol::{ANNOUNCE_INJECTED, ANNOUNCE_READY, WriterConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -95,7 +96,7 @@ pub fn run_trial(env: &TrialEnv<'_>, lane: &mut Lane, trial: u64, cell_index: us
     let mut run = spawn_writers(&mut t, &start.db, lane, template)?;
     let moment = fault_moment(&mut t, &mut run, lane, &start, template)?;
     let stopped = stop_everything(&mut t, &mut run, lane, moment.grace)?;
-    let processes = judge_processes(&mut t, &run.fleet, &stopped)?;
+    let processes = judge_processes(&mut t, &run.fleet, &stopped, lane)?;
     let mut tally = tally(&t, &processes, &run);
     let keys = std::mem::take(&mut tally.keys);
     let mut check_db = start.db.clone();
@@ -237,9 +238,12 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
 }
 
 /// Waits until every long-lived writer announced it is ready. A writer that kills itself (a
-/// crash point) may die before it could announce anything.
+/// crash point) may die before it could announce anything; an application's program that
+/// died before it was ready is judged with the trial's other deaths (its exit says why:
+/// [`death::judge_program`]), not taken for crashfuzz's failure.
 fn wait_ready(t: &Trial<'_>, fleet: &mut Fleet) -> Result<()> {
     let timeout = Duration::from_millis(t.env.scenario.kill.ready_timeout_ms);
+    let own_program = t.env.writer(t.cell_index).channel() == Channel::AckLines;
     for proc in &mut fleet.procs {
         let announced = match t.env.writer(t.cell_index).channel() {
             Channel::Announcing => process::wait_announcement(&mut proc.writer, timeout),
@@ -247,7 +251,7 @@ fn wait_ready(t: &Trial<'_>, fleet: &mut Fleet) -> Result<()> {
         };
         match announced.map_err(|e| Error::io("wait for writer", e))? {
             Announcement::Byte(ANNOUNCE_READY) => {}
-            Announcement::Closed if t.fault.first_signal().is_none() => {}
+            Announcement::Closed if t.fault.first_signal().is_none() || own_program => {}
             other => {
                 let stderr = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
                 return Err(Error::Harness(format!(
@@ -283,6 +287,26 @@ fn wait_ready_line(w: &mut process::Writer, acks: &Path, timeout: Duration) -> s
         if Instant::now() >= deadline {
             let silent = std::fs::metadata(acks).map_or(true, |m| m.len() == 0);
             return Ok(if silent { Announcement::Byte(ANNOUNCE_READY) } else { Announcement::TimedOut });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// Waits for the interposer's announcement that it failed a call of an application's writer
+/// (the file at `marker`), or for the writer's death.
+fn wait_injected(w: &mut process::Writer, marker: &Path, timeout: Duration) -> std::io::Result<Announcement> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if marker.exists() {
+            return Ok(Announcement::Byte(ANNOUNCE_INJECTED));
+        }
+        if process::try_reap(w)? {
+            return Ok(if marker.exists() { Announcement::Byte(ANNOUNCE_INJECTED) } else { Announcement::Closed });
+        }
+        if Instant::now() >= deadline {
+            return Ok(Announcement::TimedOut);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
@@ -328,7 +352,14 @@ impl Window for TrialWindow<'_, '_> {
     }
     fn victim_announcement(&mut self, timeout: Duration) -> std::io::Result<std::result::Result<u8, String>> {
         let victim = self.run.fleet.victim();
-        Ok(match process::wait_announcement(&mut self.run.fleet.procs[victim].writer, timeout)? {
+        let writer = &mut self.run.fleet.procs[victim].writer;
+        let announced = match self.t.env.writer(self.t.cell_index).channel() {
+            Channel::Announcing => process::wait_announcement(writer, timeout)?,
+            Channel::AckLines => {
+                wait_injected(writer, &trace::injected_path(&self.dir.join(trace::TRACE_FILE)), timeout)?
+            }
+        };
+        Ok(match announced {
             Announcement::Byte(byte) => Ok(byte),
             other => Err(format!("{other:?}")),
         })
@@ -415,6 +446,8 @@ struct Processes {
     /// Per writer id: its acknowledgement file and its process's stderr.
     ack_paths: Vec<(u64, PathBuf, PathBuf)>,
     record: ProcessRecord,
+    /// A writer gave up after injected I/O errors.
+    gave_up: bool,
 }
 
 /// The parts of the trial record the processes give.
@@ -432,10 +465,18 @@ struct ProcessRecord {
 /// Reads every connection's acknowledgements and judges every process's death
 /// ([`death::judge`]): a harness error stops the campaign, a crash is a finding, an SQLite
 /// error is check 8's finding, a death that says nothing makes the trial inconclusive.
-fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Result<Processes> {
-    let mut out =
-        Processes { logs: Vec::new(), protocol: Vec::new(), ack_paths: Vec::new(), record: ProcessRecord::default() };
+fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped, lane: &Lane) -> Result<Processes> {
+    let mut out = Processes {
+        logs: Vec::new(),
+        protocol: Vec::new(),
+        ack_paths: Vec::new(),
+        record: ProcessRecord::default(),
+        gave_up: false,
+    };
     let own_program = t.env.writer(t.cell_index).channel() == Channel::AckLines;
+    // An application's program that stops by itself once the interposer failed one of its
+    // calls gave up on that error, as crashfuzz's writer does on persistent ones.
+    let injected = own_program && trace::injected_path(&lane.trace()).exists();
     for (pi, proc) in fleet.procs.iter().enumerate() {
         let end = proc.end.expect("every process was stopped");
         let logs: Vec<(u64, AckLog)> = proc
@@ -454,6 +495,9 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
             out.ack_paths.push((id, path.clone(), proc.stderr.clone()));
         }
         let stderr = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
+        let gave_up =
+            logs.iter().any(|(_, l)| l.gave_up) || (injected && proc.role == Role::Victim && end.exited_before_signal);
+        out.gave_up |= gave_up;
         let verdict = death::judge(&DeathFacts {
             role: proc.role,
             fault: t.fault,
@@ -462,7 +506,7 @@ fn judge_processes(t: &mut Trial<'_>, fleet: &Fleet, stopped: &Stopped) -> Resul
             exited_before_signal: end.exited_before_signal,
             escalated: end.escalated,
             finished: logs.iter().any(|(_, l)| l.finished),
-            gave_up: logs.iter().any(|(_, l)| l.gave_up),
+            gave_up,
             id: proc.ids[0],
             stderr_tail: stderr.trim().lines().last().unwrap_or(""),
             own_program,
@@ -533,6 +577,27 @@ fn same_sqlite(
     so_far: Option<SqliteIdentity>,
 ) -> Result<Option<SqliteIdentity>> {
     let want = &t.env.writers[t.cell_index].sqlite.identity;
+    let compiled_in = logs.iter().find(|(_, log)| log.sqlite_compiled_in);
+    if let Some((id, _)) = compiled_in {
+        // An application's program with SQLite compiled in runs that SQLite whatever the cell
+        // names; only `system` ("the program's own") can describe it.
+        if t.cell.sqlite.build() != crate::sqlite::builds::SqliteBuild::System {
+            return Err(Error::Harness(format!(
+                "trial {} ({}): writer {id} loaded no SQLite library (its SQLite is compiled in), so the cell's \
+                 build {} cannot reach it through LD_LIBRARY_PATH; run it with sqlite = \"system\" (the \
+                 program's own SQLite), or link the program with libsqlite3.so.0",
+                t.index,
+                t.cell.id(),
+                t.cell.sqlite
+            )));
+        }
+        return Ok(so_far.or_else(|| {
+            Some(SqliteIdentity {
+                version: "compiled into the program".into(),
+                source_id: "its own, not the system library".into(),
+            })
+        }));
+    }
     for (id, log) in logs {
         if let Some(ran) = &log.sqlite
             && ran != want
@@ -624,12 +689,9 @@ fn tally(t: &Trial<'_>, processes: &Processes, run: &Running) -> Tally {
     let short_ops = t.env.templates[t.cell_index].short_trace.map(|s| s.ops);
     out.injection = match run.injection {
         Injection::None => None,
-        Injection::CrashAt { op } | Injection::FailAt { op, .. } => Some(InjectionRecord {
-            op,
-            ops_in_trace: short_ops,
-            failed: failed_txns,
-            gave_up: processes.logs.iter().any(|(_, l)| l.gave_up),
-        }),
+        Injection::CrashAt { op } | Injection::FailAt { op, .. } => {
+            Some(InjectionRecord { op, ops_in_trace: short_ops, failed: failed_txns, gave_up: processes.gave_up })
+        }
     };
     out
 }
@@ -850,6 +912,18 @@ fn check_traced(
             reason: "the interposer saw no open of the database: a statically linked program, or one whose \
                      SQLite does its I/O without libc's calls, cannot be traced"
                 .into(),
+        };
+        return Ok(());
+    }
+    if let Some(call) = trace.records.iter().find_map(|r| match r {
+        Record::Untraced { writer, call } => Some(format!("writer {writer}: {call}")),
+        _ => None,
+    }) {
+        record.outcome = TrialOutcome::Inconclusive {
+            reason: format!(
+                "the program moved one of the database's files ({call}); crash images follow each file by its \
+                 operations, not names across files"
+            ),
         };
         return Ok(());
     }

@@ -29,9 +29,14 @@ pub fn cell_writers(
     app: Option<&AppWriter>,
 ) -> Result<(Vec<CellWriter>, BTreeMap<String, SqliteIdentity>)> {
     let schema = app.map(AppSchema::leak);
-    // An application's writer reaches a traced fault through the LD_PRELOAD interposer.
+    // An application's writer reaches the VFS's faults and lock cancellation through the
+    // LD_PRELOAD interposer, which also names the SQLite it loaded: needed for those faults,
+    // and used when it can be built for the others.
     let interposer = match app {
-        Some(_) if cells.iter().any(|c| c.fault.uses_vfs()) => Some(crate::writer::interposer::library()?),
+        Some(_) if cells.iter().any(|c| crate::scenario::app::interposed(c.fault)) => {
+            Some(crate::writer::interposer::library()?)
+        }
+        Some(_) => crate::writer::interposer::library().ok(),
         _ => None,
     };
     let mut by_name: BTreeMap<SqliteName, (BuiltIn, CellSqlite)> = BTreeMap::new();

@@ -1,9 +1,10 @@
 //! `[writer]` and `[oracle]`: the application's own writer program a scenario runs instead of
 //! crashfuzz's, and the SQL through which the oracle asks that program's database what it
 //! acknowledged. Validated here: what a program crashfuzz did not write can be tested under
-//! (faults that act from outside the process: signals and files), and the matrix axes that
-//! only crashfuzz's own writer honours (its SIGTERM behaviours, checkpoint policies, bulk
-//! timing, fullfsync) refused rather than silently ignored.
+//! (faults that act from outside the process, signals and files, and those the `LD_PRELOAD`
+//! interposer brings into it), and the matrix axes that only crashfuzz's own writer honours
+//! (its SIGTERM behaviours, checkpoint policies, bulk timing, fullfsync) refused rather than
+//! silently ignored.
 
 use super::{DEFAULT_FULLFSYNC, DEFAULT_SIGTERM, DEFAULT_TIMING};
 use super::{Problem, RawMatrixBlock, SettingPath};
@@ -48,8 +49,8 @@ pub struct AppWriter {
 }
 
 /// The faults a program crashfuzz did not write can run under: those that act on the process
-/// from outside (signals) or on its files, and power loss, whose trace the `LD_PRELOAD`
-/// interposer writes.
+/// from outside (signals) or on its files, and those the `LD_PRELOAD` interposer brings into
+/// it ([`interposed`]).
 pub fn runs_any_program(fault: FaultKind) -> bool {
     match fault {
         FaultKind::Kill
@@ -60,18 +61,23 @@ pub fn runs_any_program(fault: FaultKind) -> bool {
         | FaultKind::RawCopyBackup
         | FaultKind::PowerLoss
         | FaultKind::PowerLossShared
-        | FaultKind::CrashPoint => true,
-        // Injected I/O errors (what a program does on EIO is its own: expectations for that are
-        // not written yet), and the misuse crashfuzz's own writer commits on purpose (the
-        // application's bugs are its own).
-        FaultKind::IoError
+        | FaultKind::CrashPoint
+        | FaultKind::IoError
         | FaultKind::LockCancel
         | FaultKind::LockCancelWal
-        | FaultKind::LockCancelShm
-        | FaultKind::ForkConnection
-        | FaultKind::CrossVersion
-        | FaultKind::HardLink => false,
+        | FaultKind::LockCancelShm => true,
+        // Misuse crashfuzz's own writer commits with its own connection (a fork of it, another
+        // build in its process, a second name of its file): an application's bugs of that kind
+        // are its own, tested by running it.
+        FaultKind::ForkConnection | FaultKind::CrossVersion | FaultKind::HardLink => false,
     }
+}
+
+/// The faults that reach a program crashfuzz did not write through the `LD_PRELOAD`
+/// interposer: the tracing VFS's (power loss, crash points, I/O errors) and lock cancellation
+/// (a thread of the program's own process must close the file).
+pub fn interposed(fault: FaultKind) -> bool {
+    fault.uses_vfs() || matches!(fault, FaultKind::LockCancel | FaultKind::LockCancelWal | FaultKind::LockCancelShm)
 }
 
 /// The validated sections, or `None` when the scenario has no `[writer]` (the built-in
@@ -144,7 +150,8 @@ pub(super) fn validate(
         problems.push(Problem::new(
             SettingPath::key("topology").then("connections"),
             format!(
-                "{connections} connections per process are crashfuzz's own writer's threads; with [writer] command                  each process is one writer: allowed: 1 (more processes: [workload] writers)"
+                "{connections} connections per process are crashfuzz's own writer's threads; with [writer] command \
+                 each process is one writer: allowed: 1 (more processes: [workload] writers)"
             ),
         ));
     }
@@ -164,14 +171,14 @@ fn block_problems(index: usize, block: &RawMatrixBlock) -> Vec<Problem> {
     let mut problems = Vec::new();
     let outside: Vec<&str> = FaultKind::ALL.iter().filter(|f| runs_any_program(**f)).map(|f| f.as_str()).collect();
     for fault in block.fault.iter().flatten().filter(|f| !runs_any_program(**f)) {
-        let why = if fault.traits().vfs {
-            "injects I/O errors, whose handling by a program crashfuzz did not write has no expectation yet"
-        } else {
-            "is misuse crashfuzz's own writer commits; an application's writer commits its own"
-        };
         problems.push(Problem::new(
             at("fault"),
-            format!("{:?} {why}; allowed with [writer] command: {}", fault.as_str(), outside.join(", ")),
+            format!(
+                "{:?} is misuse crashfuzz's own writer commits with its own connection; an application's writer \
+                 commits its own; allowed with [writer] command: {}",
+                fault.as_str(),
+                outside.join(", ")
+            ),
         ));
     }
     let own = |key: &str, what: &str| {

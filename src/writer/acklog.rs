@@ -17,8 +17,11 @@ use std::path::Path;
 /// What one writer's ack file says, read by the driver after the writer was reaped.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AckLog {
-    /// The SQLite the writer ran on (`V`), as its connection named itself.
+    /// The SQLite the writer ran on (`V`), as its connection named itself (an application's
+    /// program: as the library it loaded named itself, reported by the interposer).
     pub sqlite: Option<SqliteIdentity>,
+    /// An application's program loaded no SQLite library: its SQLite is compiled in.
+    pub sqlite_compiled_in: bool,
     /// Highest sequence begun (`B`), 0 for none.
     pub begun: u64,
     /// Highest sequence acknowledged (`A`), 0 for none.

@@ -23,14 +23,18 @@
 //!
 //! `setup` runs once per template database (`CRASHFUZZ_ROLE=setup`, no descriptor). Without
 //! it the template is an empty file the program initialises. The program's stdout and stderr go
-//! to its stderr file in the lane; readiness is its `ready` line. Under a traced fault (power
-//! loss) the program runs with the interposer preloaded (`LD_PRELOAD`, [`ENV_TRACE`]), which
-//! writes the trial's trace as crashfuzz's tracing VFS would (`src/interposer/`).
+//! to its stderr file in the lane; readiness is its `ready` line. The program runs with the
+//! interposer preloaded (`LD_PRELOAD`, `src/interposer/`) when it can be built: it names the
+//! SQLite the program loaded ([`ENV_SQLITE_REPORT`]), and brings in the faults that act
+//! inside the process: the trial's trace as crashfuzz's tracing VFS would write it
+//! ([`ENV_TRACE`]), a crash point, an injected I/O error, lock cancellation.
 
 use crate::error::{Error, Result};
-use crate::fault::vfs::Injection;
+use crate::fault::misuse::{LockTarget, WriterHazard};
+use crate::fault::vfs::{Injection, IoErrorKind};
 use crate::oracle::Schema;
 use crate::oracle::app::AppSchema;
+use crate::record::SqliteIdentity;
 use crate::scenario::app::AppWriter;
 use crate::writer::acklog::AckLog;
 use crate::writer::pragmas::Pragmas;
@@ -55,6 +59,52 @@ pub const ENV_ROLE: &str = "CRASHFUZZ_ROLE";
 pub const ENV_TRACE: &str = "CRASHFUZZ_TRACE";
 /// A crash point, for the interposer: the operation before which the process kills itself.
 pub const ENV_CRASH_AT: &str = "CRASHFUZZ_CRASH_AT";
+/// An I/O error, for the interposer: the operation that fails, its errno, and whether every
+/// later one fails too.
+pub const ENV_FAIL_AT: &str = "CRASHFUZZ_FAIL_AT";
+pub const ENV_FAIL_ERRNO: &str = "CRASHFUZZ_FAIL_ERRNO";
+pub const ENV_FAIL_PERSISTENT: &str = "CRASHFUZZ_FAIL_PERSISTENT";
+/// Lock cancellation, for the interposer: `db`, `wal` or `shm`, `:` and the interval's bound
+/// in µs.
+pub const ENV_LOCK_CANCEL: &str = "CRASHFUZZ_LOCK_CANCEL";
+/// A file where the interposer names the SQLite library the program loaded.
+pub const ENV_SQLITE_REPORT: &str = "CRASHFUZZ_SQLITE_REPORT";
+/// Every variable the interposer reads besides the protocol's; a process is given only its own.
+const INTERPOSER_ENV: [&str; 7] =
+    [ENV_TRACE, ENV_CRASH_AT, ENV_FAIL_AT, ENV_FAIL_ERRNO, ENV_FAIL_PERSISTENT, ENV_LOCK_CANCEL, ENV_SQLITE_REPORT];
+
+/// The file beside an acknowledgement file where the interposer names the program's SQLite.
+pub fn sqlite_report_path(acks: &Path) -> PathBuf {
+    let mut name = acks.as_os_str().to_owned();
+    name.push(".sqlite");
+    name.into()
+}
+
+/// What the interposer said of the program's SQLite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqliteReport {
+    /// The library it loaded, as that library names itself.
+    Library(SqliteIdentity),
+    /// It loaded no SQLite library: its SQLite is compiled in.
+    CompiledIn,
+    /// No report: the program never said `ready`, or ran without the interposer.
+    Missing,
+}
+
+/// Reads the interposer's report of the program's SQLite at `path`.
+pub fn read_sqlite_report(path: &Path) -> SqliteReport {
+    let Ok(text) = std::fs::read_to_string(path) else { return SqliteReport::Missing };
+    if text.trim() == "compiled-in" {
+        return SqliteReport::CompiledIn;
+    }
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).map(str::to_string);
+    match (field("version"), field("source_id")) {
+        (Some(version), Some(source_id)) if !version.is_empty() => {
+            SqliteReport::Library(SqliteIdentity { version, source_id })
+        }
+        _ => SqliteReport::Missing,
+    }
+}
 
 /// How long setup may take on a loaded machine.
 const SETUP_TIME_MAX: Duration = Duration::from_secs(300);
@@ -66,7 +116,8 @@ pub struct External {
     /// `LD_LIBRARY_PATH` for a cell on a named build; `None`: the program's own SQLite.
     pub library_dir: Option<PathBuf>,
     pub schema: &'static AppSchema,
-    /// The `LD_PRELOAD` interposer, for the cells whose fault traces file I/O (power loss).
+    /// The `LD_PRELOAD` interposer: always for the faults it brings in, otherwise when it
+    /// could be built (then it only names the program's SQLite).
     pub interposer: Option<PathBuf>,
 }
 
@@ -82,13 +133,50 @@ impl External {
             .env(ENV_JOURNAL_MODE, pragmas.journal_mode.as_sql().to_ascii_uppercase())
             .env(ENV_SYNCHRONOUS, pragmas.synchronous.as_sql().to_ascii_uppercase())
             .env(ENV_ROLE, role)
-            .env_remove(ENV_ACK_FD)
-            .env_remove(ENV_TRACE)
-            .env_remove(ENV_CRASH_AT);
+            .env_remove(ENV_ACK_FD);
+        for name in INTERPOSER_ENV {
+            command.env_remove(name);
+        }
         if let Some(dir) = &self.library_dir {
             command.env("LD_LIBRARY_PATH", dir);
         }
         command
+    }
+}
+
+impl External {
+    /// The interposer's variables for `cfg`: none when its fault needs no interposer.
+    fn interposer_env(&self, cfg: &WriterConfig) -> Vec<(&'static str, String)> {
+        let mut env = Vec::new();
+        if let Some(vfs) = &cfg.vfs {
+            env.push((ENV_TRACE, vfs.trace_path.display().to_string()));
+            match vfs.injection {
+                Injection::None => {}
+                Injection::CrashAt { op } => env.push((ENV_CRASH_AT, op.to_string())),
+                Injection::FailAt { op, error, persistent } => {
+                    let errno = match error {
+                        IoErrorKind::Ioerr => nix::errno::Errno::EIO as i32,
+                        IoErrorKind::Full => nix::errno::Errno::ENOSPC as i32,
+                    };
+                    env.push((ENV_FAIL_AT, op.to_string()));
+                    env.push((ENV_FAIL_ERRNO, errno.to_string()));
+                    env.push((ENV_FAIL_PERSISTENT, u8::from(persistent).to_string()));
+                }
+            }
+        }
+        match &cfg.hazard {
+            Some(WriterHazard::LockCancel { target, interval_us_max }) => {
+                let file = match target {
+                    LockTarget::Db => "db",
+                    LockTarget::Wal => "wal",
+                    LockTarget::Shm => "shm",
+                };
+                env.push((ENV_LOCK_CANCEL, format!("{file}:{interval_us_max}")));
+            }
+            // Refused for such a program by the scenario's validation.
+            Some(WriterHazard::ForkConnection) | None => {}
+        }
+        env
     }
 }
 
@@ -118,20 +206,17 @@ impl Program for External {
         let role = if cfg.transient { "transient" } else { "writer" };
         let mut command =
             self.base_command(&self.app.command, &cfg.db_path, &cfg.pragmas, cfg.seed, cfg.writer_id, role);
-        // A traced fault: the interposer appends the program's file I/O to the trial's trace.
-        if let (Some(vfs), Some(library)) = (&cfg.vfs, &self.interposer) {
+        // The interposer names the SQLite the program loaded, and brings in the VFS's faults
+        // and lock cancellation: it appends the program's file I/O to the trial's trace, kills
+        // it at its crash point, fails its n-th operation, or cancels its locks from a thread.
+        if let Some(library) = &self.interposer {
+            let mut interposed = self.interposer_env(cfg);
+            interposed.push((ENV_SQLITE_REPORT, sqlite_report_path(&cfg.ack_paths[0]).display().to_string()));
             let preload = match std::env::var_os("LD_PRELOAD").filter(|p| !p.is_empty()) {
                 Some(theirs) => format!("{} {}", library.display(), theirs.to_string_lossy()),
                 None => library.display().to_string(),
             };
-            command.env("LD_PRELOAD", preload).env(ENV_TRACE, &vfs.trace_path);
-            match vfs.injection {
-                Injection::CrashAt { op } => {
-                    command.env(ENV_CRASH_AT, op.to_string());
-                }
-                // Refused for such a program by the scenario's validation.
-                Injection::None | Injection::FailAt { .. } => {}
-            }
+            command.env("LD_PRELOAD", preload).envs(interposed);
         }
         // The acknowledgement file, opened here (close-on-exec, so no other child inherits it)
         // and handed to this child alone: after fork, before exec, its flag is cleared.
@@ -157,7 +242,13 @@ impl Program for External {
 
     fn acknowledgements(&self, path: &Path, _id: u64) -> std::result::Result<AckLog, String> {
         let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(parse_lines(&String::from_utf8_lossy(&text)))
+        let mut log = parse_lines(&String::from_utf8_lossy(&text));
+        match read_sqlite_report(&sqlite_report_path(path)) {
+            SqliteReport::Library(identity) => log.sqlite = Some(identity),
+            SqliteReport::CompiledIn => log.sqlite_compiled_in = true,
+            SqliteReport::Missing => {}
+        }
+        Ok(log)
     }
 
     fn schema(&self) -> &'static dyn Schema {
@@ -307,6 +398,22 @@ mod tests {
         assert_eq!(log.acked_seqs, vec![1, 2], "the duplicate is not counted twice");
         assert!(parse_lines("ack\ta\n").protocol[0].contains("unknown line"));
         assert_eq!(parse_lines(""), AckLog::default());
+    }
+
+    #[test]
+    fn the_interposers_report_names_a_loaded_library_or_sqlite_compiled_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = sqlite_report_path(&dir.path().join("acks-7"));
+        assert!(report.ends_with("acks-7.sqlite"));
+        assert_eq!(read_sqlite_report(&report), SqliteReport::Missing, "never ready, or no interposer");
+        std::fs::write(&report, "library /usr/lib/libsqlite3.so.0\nversion 3.40.1\nsource_id 2022-12-28 df5c\n")
+            .unwrap();
+        let identity = SqliteIdentity { version: "3.40.1".into(), source_id: "2022-12-28 df5c".into() };
+        assert_eq!(read_sqlite_report(&report), SqliteReport::Library(identity));
+        std::fs::write(&report, "compiled-in\n").unwrap();
+        assert_eq!(read_sqlite_report(&report), SqliteReport::CompiledIn);
+        std::fs::write(&report, "library /x.so\nversion \n").unwrap();
+        assert_eq!(read_sqlite_report(&report), SqliteReport::Missing, "a library that did not name itself");
     }
 
     #[test]

@@ -28,7 +28,11 @@ right after `ready`, a "health check" opens the database file itself, reads its 
 closes the descriptor while the SQLite connection stays open. That close drops every POSIX lock
 the process holds on the file, SQLite's included (see health_check).
 
-Exit codes: 0 clean end, 2 bad usage, 4 a pragma did not take or an unexpected SQLite error.
+A disk error ("disk I/O error", "database or disk is full") rolls the message's transaction
+back and retries it, at most 3 times; then the writer gives up.
+
+Exit codes: 0 clean end, 2 bad usage, 4 a pragma did not take, an unexpected SQLite error, or
+disk errors that persisted.
 SIGTERM keeps its default action: the process dies.
 """
 import argparse, json, os, random, sqlite3, sys, time
@@ -64,6 +68,7 @@ WORDS = ("the session gateway message agent tool result search index query user 
          "deploy build test latency budget quota weather garden river morning window coffee "
          "letter music quiet yellow bridge simple forward almost between").split()
 SYNCHRONOUS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
+IO_RETRIES = 3  # a message's attempts after a disk error before the writer gives up (exit 4)
 
 
 def fail(msg, code=4):
@@ -127,8 +132,10 @@ def health_check(db):
 
 
 def append(conn, rng, ack, key):
-    """Inserts message KEY in its own transaction, retrying the same key while busy."""
+    """Inserts message KEY in its own transaction, retrying the same key while busy, and up to
+    IO_RETRIES times after a disk error (the transaction rolled back; the connection lives on)."""
     os.write(ack, f"begin {key}\n".encode())
+    io_errors = 0
     while True:
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -145,8 +152,14 @@ def append(conn, rng, ack, key):
             conn.execute("COMMIT")
             break
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e):
+            disk = "disk I/O error" in str(e) or "disk is full" in str(e)
+            if "locked" not in str(e) and "busy" not in str(e) and not disk:
                 raise
+            if disk:
+                io_errors += 1
+                if io_errors > IO_RETRIES:
+                    raise
+                print(f"app_writer: {key}: {e}; rolled back, retrying", file=sys.stderr)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             time.sleep(0.005)

@@ -298,7 +298,7 @@ fn replay(base_names: &[String], records: &[Record], device: &Device) -> Replay 
             Record::Close { file } => {
                 handles.remove(file);
             }
-            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => {}
+            Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } | Record::Untraced { .. } => {}
         }
     }
     r
@@ -555,7 +555,7 @@ pub fn acks_at(records: &[Record], cut: usize) -> BTreeMap<u64, (Vec<u64>, u64)>
             | Record::DirSync { .. }
             | Record::Delete { .. }
             | Record::Close { .. }
-            | Record::Injected { .. } => {}
+            | Record::Injected { .. } | Record::Untraced { .. } => {}
         }
     }
     acks
@@ -994,7 +994,7 @@ mod tests {
                 Record::Close { file } => {
                     handles.remove(file);
                 }
-                Record::DirSync { .. } | Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } => {}
+                Record::DirSync { .. } | Record::Begin { .. } | Record::Ack { .. } | Record::Injected { .. } | Record::Untraced { .. } => {}
             }
         }
         let synced = |i: usize, inode: &Inode| last_sync.get(inode).is_some_and(|&s| i < s);
