@@ -94,3 +94,40 @@ impl Record {
         frame
     }
 }
+
+/// Upper bound on a `Write` frame's bytes besides the data: length prefix 4, order stamp 8,
+/// variant 1, writer varint 10, handle varint 5, offset varint 10, data length varint 5.
+pub const WRITE_FRAME_OVERHEAD_MAX: usize = 4 + 8 + 1 + 10 + 5 + 10 + 5;
+/// The index of `Record::Write` among `Record`'s variants (postcard encodes it as a varint).
+const WRITE_VARIANT_INDEX: u32 = 1;
+
+/// `Record::Write` with borrowed data: serializes exactly as the derived impl of
+/// [`Record::Write`] does (tested), without copying the data into a `Vec` first.
+struct WriteRef<'a> {
+    file: FileRef,
+    offset: u64,
+    data: &'a [u8],
+}
+
+impl Serialize for WriteRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut v = s.serialize_struct_variant("Record", WRITE_VARIANT_INDEX, "Write", 3)?;
+        v.serialize_field("file", &self.file)?;
+        v.serialize_field("offset", &self.offset)?;
+        v.serialize_field("data", serde_bytes::Bytes::new(self.data))?;
+        v.end()
+    }
+}
+
+/// The frame of `Record::Write { file, offset, data }`, in one allocation.
+pub fn write_frame(order: u64, file: FileRef, offset: u64, data: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(WRITE_FRAME_OVERHEAD_MAX + data.len());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(&order.to_le_bytes());
+    let mut frame =
+        postcard::to_extend(&WriteRef { file, offset, data }, frame).expect("serializing into a Vec cannot fail");
+    let len = u32::try_from(frame.len() - 4).expect("an xWrite is below 2 GiB");
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame
+}

@@ -63,13 +63,68 @@ const SYNC_NORMAL: i32 = 0x02;
 const SYNC_DATAONLY: i32 = 0x10;
 
 /// A descriptor of a traced path.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tracked {
     File {
         file: FileRef,
     },
     /// The database's directory, opened to be fsynced.
     Dir,
+}
+
+/// Descriptors below this index are looked up in a lock-free table (one atomic load per
+/// call); higher ones, rare, in a map under a lock.
+const FD_TABLE_LEN: usize = 1 << 16;
+
+/// Which descriptors are traced: `0` none, `1` the directory, `2 + handle` a file of this
+/// process (its writer is the tracer's).
+struct FdTable {
+    low: Box<[AtomicU64]>,
+    high: Mutex<HashMap<c_int, Tracked>>,
+}
+
+impl FdTable {
+    fn new() -> FdTable {
+        FdTable { low: (0..FD_TABLE_LEN).map(|_| AtomicU64::new(0)).collect(), high: Mutex::new(HashMap::new()) }
+    }
+
+    fn encode(tracked: Tracked) -> u64 {
+        match tracked {
+            Tracked::Dir => 1,
+            Tracked::File { file } => 2 + u64::from(file.handle),
+        }
+    }
+
+    fn decode(writer: u64, slot: u64) -> Option<Tracked> {
+        match slot {
+            0 => None,
+            1 => Some(Tracked::Dir),
+            n => Some(Tracked::File { file: FileRef { writer, handle: (n - 2) as u32 } }),
+        }
+    }
+
+    fn insert(&self, fd: c_int, tracked: Tracked) {
+        match usize::try_from(fd).ok().filter(|&i| i < FD_TABLE_LEN) {
+            Some(i) => self.low[i].store(Self::encode(tracked), Ordering::SeqCst),
+            None => {
+                self.high.lock().unwrap_or_else(|p| p.into_inner()).insert(fd, tracked);
+            }
+        }
+    }
+
+    fn get(&self, writer: u64, fd: c_int) -> Option<Tracked> {
+        match usize::try_from(fd).ok().filter(|&i| i < FD_TABLE_LEN) {
+            Some(i) => Self::decode(writer, self.low[i].load(Ordering::SeqCst)),
+            None => self.high.lock().unwrap_or_else(|p| p.into_inner()).get(&fd).copied(),
+        }
+    }
+
+    fn remove(&self, writer: u64, fd: c_int) -> Option<Tracked> {
+        match usize::try_from(fd).ok().filter(|&i| i < FD_TABLE_LEN) {
+            Some(i) => Self::decode(writer, self.low[i].swap(0, Ordering::SeqCst)),
+            None => self.high.lock().unwrap_or_else(|p| p.into_inner()).remove(&fd),
+        }
+    }
 }
 
 /// The tracer of this process, when `CRASHFUZZ_TRACE` is set.
@@ -80,7 +135,7 @@ struct Tracer {
     trace_fd: c_int,
     order: &'static AtomicU64,
     next_handle: AtomicU32,
-    fds: Mutex<HashMap<c_int, Tracked>>,
+    fds: FdTable,
     /// Keys in the order this process first named them (index + 1 is the sequence number).
     keys: Mutex<HashMap<String, u64>>,
     /// Counted operations so far (writes, syncs and truncations of traced files), numbered
@@ -167,7 +222,7 @@ impl Tracer {
             trace_fd,
             order,
             next_handle: AtomicU32::new(0),
-            fds: Mutex::new(HashMap::new()),
+            fds: FdTable::new(),
             keys: Mutex::new(HashMap::new()),
             ops: AtomicU64::new(0),
             crash_at,
@@ -209,7 +264,11 @@ impl Tracer {
     /// Appends `record` with `order`, one write(2); a failure aborts (a trace with a hole would
     /// rebuild files that never existed).
     fn emit(&self, order: u64, record: &Record) {
-        let frame = record.frame_at(order);
+        self.emit_frame(&record.frame_at(order));
+    }
+
+    /// Appends one frame, as [`Tracer::emit`].
+    fn emit_frame(&self, frame: &[u8]) {
         // SAFETY: a raw write(2) of a live buffer to the trace descriptor.
         let n = unsafe { libc::syscall(libc::SYS_write, self.trace_fd, frame.as_ptr(), frame.len()) };
         if n != frame.len() as i64 {
@@ -232,7 +291,7 @@ impl Tracer {
     }
 
     fn tracked(&self, fd: c_int) -> Option<Tracked> {
-        self.fds.lock().unwrap_or_else(|p| p.into_inner()).get(&fd).cloned()
+        self.fds.get(self.writer, fd)
     }
 
     fn file(&self, fd: c_int) -> Option<FileRef> {
@@ -486,7 +545,7 @@ unsafe fn traced_open_by(t: Option<&Tracer>, path: *const c_char, flags: c_int, 
         return fd;
     }
     let Some(kind) = kind else {
-        t.fds.lock().unwrap_or_else(|p| p.into_inner()).insert(fd, Tracked::Dir);
+        t.fds.insert(fd, Tracked::Dir);
         return fd;
     };
     let id = {
@@ -496,7 +555,7 @@ unsafe fn traced_open_by(t: Option<&Tracer>, path: *const c_char, flags: c_int, 
     };
     let file = FileRef { writer: t.writer, handle: t.next_handle.fetch_add(1, Ordering::SeqCst) };
     let created = !existed && flags & libc::O_CREAT != 0;
-    t.fds.lock().unwrap_or_else(|p| p.into_inner()).insert(fd, Tracked::File { file });
+    t.fds.insert(fd, Tracked::File { file });
     t.emit(order, &Record::Open { file, path: name, kind, created, id });
     fd
 }
@@ -577,8 +636,8 @@ unsafe fn traced_write(
     let n = write();
     if n > 0 {
         // SAFETY: the first `n` bytes of the caller's buffer were written.
-        let data = unsafe { std::slice::from_raw_parts(buf as *const u8, n as usize) }.to_vec();
-        t.emit(order, &Record::Write { file, offset: at as u64, data });
+        let data = unsafe { std::slice::from_raw_parts(buf as *const u8, n as usize) };
+        t.emit_frame(&trace_format::write_frame(order, file, at as u64, data));
     }
     n
 }
@@ -618,7 +677,7 @@ unsafe fn traced_pwritev(fd: c_int, iov: *const iovec, count: c_int, offset: off
     let order = t.stamp();
     let n = unsafe { real(fd, iov, count, offset) };
     if n > 0 {
-        t.emit(order, &Record::Write { file, offset: offset as u64, data: gathered[..n as usize].to_vec() });
+        t.emit_frame(&trace_format::write_frame(order, file, offset as u64, &gathered[..n as usize]));
     }
     n
 }
@@ -778,7 +837,7 @@ pub unsafe extern "C" fn renameat2(
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let real = real!("close", FdFn);
     let Some(t) = tracer() else { return unsafe { real(fd) } };
-    let tracked = t.fds.lock().unwrap_or_else(|p| p.into_inner()).remove(&fd);
+    let tracked = t.fds.remove(t.writer, fd);
     let rc = unsafe { real(fd) };
     if let Some(Tracked::File { file }) = tracked {
         t.emit(t.stamp(), &Record::Close { file });
