@@ -421,6 +421,28 @@ fn power_loss_beneath_an_applications_writer_keeps_wal_full_and_fires_the_canari
 }
 
 #[test]
+fn power_loss_beneath_several_processes_of_an_application_keeps_wal_full_and_fires_the_canary() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = app_scenario(
+        &[],
+        "[budget]\ntrials = 4\n[fault.power_loss]\nimages_per_trace = 8\n",
+        "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\", \"normal\"]\nfault = [\"power_loss_shared\"]\n",
+    );
+    let scenario = write_scenario(dir.path(), "shared", &body);
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(cell(&summary, "wal/full/power_loss_shared/auto-checkpoint[system]")["verdict"], "ok", "{output}");
+    let canary = cell(&summary, "wal/normal/power_loss_shared/auto-checkpoint[system]");
+    assert_eq!(canary["verdict"], "ok", "{output}");
+    assert!(violations(canary).iter().any(|v| v == "lost_ack"), "{output}");
+    // Two long-lived programs and transients traced into one trace, every trial.
+    for t in trials(&dir.path().join("out")) {
+        assert_eq!(t["outcome"]["kind"], "checked", "{t}");
+        assert!(t["deaths"].as_array().unwrap().len() >= 3, "two long-lived writers and a transient at least: {t}");
+    }
+}
+
+#[test]
 fn crash_points_kill_an_applications_writer_at_its_own_writes_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let body = app_scenario(
