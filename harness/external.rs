@@ -75,6 +75,7 @@ fn an_applications_own_writer_passes_kills_with_every_check_that_applies() {
     assert!(summary["commits"].as_u64().unwrap() > 0);
     // The interposer saw no libsqlite3 in the example writer (rusqlite compiles SQLite in).
     assert!(md.contains("system compiled into the program"), "{md}");
+    assert!(md.contains("loaded no SQLite library: it runs the SQLite compiled into it"), "{md}");
 }
 
 /// One cell, three trials of the example writer with `flags`: exit code, the cell, and the

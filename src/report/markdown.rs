@@ -162,6 +162,9 @@ fn cell_table(out: &mut String, summary: &Summary) {
     }
 }
 
+/// How a trial names the SQLite of an application's program that loaded no SQLite library.
+pub const COMPILED_IN: &str = "compiled into the program";
+
 /// Per cell whose writers ran on another SQLite than the bundled one, or that counted WAL
 /// closes: the build as the writers read it back, the trials where only the oracle's build saw
 /// damage (not counted as damage), and how many clean closes happened alone.
@@ -214,6 +217,21 @@ fn builds_and_closes(out: &mut String, summary: &Summary) {
              expectation allows there, and the bundled build calls such an index malformed (a cross-version \
              disagreement).",
             old_trigram.join(", ")
+        );
+    }
+    let compiled_in: Vec<&str> = shown
+        .iter()
+        .filter(|c| c.writer_sqlite.as_ref().is_some_and(|s| s.version == COMPILED_IN))
+        .map(|c| c.id.as_str())
+        .collect();
+    if !compiled_in.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe program of {} loaded no SQLite library: it runs the SQLite compiled into it, whose version crashfuzz \
+             cannot read. Those cells' expectations took the version of the build the cell names; where an \
+             expectation depends on the version (`fts_miss` before {TRIGRAM_NUL_INDEXED_FROM}, lock cancellation in WAL \
+             before 3.51.0), give the cell its own with `[[expect]]`.",
+            compiled_in.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
         );
     }
 }

@@ -593,7 +593,7 @@ fn same_sqlite(
         }
         return Ok(so_far.or_else(|| {
             Some(SqliteIdentity {
-                version: "compiled into the program".into(),
+                version: crate::report::markdown::COMPILED_IN.into(),
                 source_id: "its own, not the system library".into(),
             })
         }));
