@@ -609,3 +609,23 @@ fn a_power_loss_trial_whose_program_renames_a_database_file_is_inconclusive_and_
         assert!(reason.contains("rename") && reason.contains(".restore ->"), "{t}");
     }
 }
+
+#[test]
+fn a_program_that_never_becomes_ready_makes_its_trial_inconclusive_not_a_harness_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // It says something, but never `ready`, and hangs: stuck, as on a lock a hazard left.
+    let body = format!(
+        "[budget]\ntrials = 2\n[writer]\ncommand = [\"sh\", \"-c\", \"echo starting >&$CRASHFUZZ_ACK_FD; sleep 60\"]\n\
+         setup = [{APP:?}]\n[fault.kill]\nready_timeout_ms = 300\n\
+         [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n"
+    );
+    let scenario = write_scenario(dir.path(), "stuck", &body);
+    let (code, output, _) = campaign_into(dir.path(), "out", &scenario, &[]);
+    assert_eq!(code, 1, "no crash state checked: no-data, not exit 3: {output}");
+    let trials = trials(&dir.path().join("out"));
+    assert_eq!(trials.len(), 2, "{output}");
+    for t in &trials {
+        let reason = t["outcome"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("was not ready after 300 ms"), "{t}");
+    }
+}

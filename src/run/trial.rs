@@ -240,8 +240,9 @@ fn spawn_writers(t: &mut Trial<'_>, db: &Path, lane: &Lane, template: &Template)
 /// Waits until every long-lived writer announced it is ready. A writer that kills itself (a
 /// crash point) may die before it could announce anything; an application's program that
 /// died before it was ready is judged with the trial's other deaths (its exit says why:
-/// [`death::judge_program`]), not taken for crashfuzz's failure.
-fn wait_ready(t: &Trial<'_>, fleet: &mut Fleet) -> Result<()> {
+/// [`death::judge_program`]), and one still not ready after `ready_timeout_ms` (stuck on what
+/// a hazard left, say) makes the trial inconclusive: neither is crashfuzz's failure.
+fn wait_ready(t: &mut Trial<'_>, fleet: &mut Fleet) -> Result<()> {
     let timeout = Duration::from_millis(t.env.scenario.kill.ready_timeout_ms);
     let own_program = t.env.writer(t.cell_index).channel() == Channel::AckLines;
     for proc in &mut fleet.procs {
@@ -252,6 +253,14 @@ fn wait_ready(t: &Trial<'_>, fleet: &mut Fleet) -> Result<()> {
         match announced.map_err(|e| Error::io("wait for writer", e))? {
             Announcement::Byte(ANNOUNCE_READY) => {}
             Announcement::Closed if t.fault.first_signal().is_none() || own_program => {}
+            Announcement::TimedOut if own_program => {
+                let reason = format!(
+                    "writer {} was not ready after {} ms ([fault.kill] ready_timeout_ms)",
+                    proc.ids[0],
+                    timeout.as_millis()
+                );
+                t.inconclusive.get_or_insert(reason);
+            }
             other => {
                 let stderr = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
                 return Err(Error::Harness(format!(
