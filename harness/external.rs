@@ -614,8 +614,9 @@ fn a_power_loss_trial_whose_program_renames_a_database_file_is_inconclusive_and_
 fn a_program_that_never_becomes_ready_makes_its_trial_inconclusive_not_a_harness_failure() {
     let dir = tempfile::tempdir().unwrap();
     // It says something, but never `ready`, and hangs: stuck, as on a lock a hazard left.
+    // (Through /proc: a POSIX shell's `>&N` takes one digit, the descriptor may have two.)
     let body = format!(
-        "[budget]\ntrials = 2\n[writer]\ncommand = [\"sh\", \"-c\", \"echo starting >&$CRASHFUZZ_ACK_FD; sleep 60\"]\n\
+        "[budget]\ntrials = 2\n[writer]\ncommand = [\"sh\", \"-c\", \"echo starting >> /proc/self/fd/$CRASHFUZZ_ACK_FD; sleep 60\"]\n\
          setup = [{APP:?}]\n[fault.kill]\nready_timeout_ms = 300\n\
          [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\"]\n"
     );

@@ -276,50 +276,55 @@ fn wait_ready(t: &mut Trial<'_>, fleet: &mut Fleet) -> Result<()> {
     Ok(())
 }
 
-/// Waits for an application's writer's `ready` line. A program that says nothing at all in
-/// `timeout` is taken as ready (it cannot be told apart from one that is writing); one that
-/// said something else but not `ready` has not become ready.
-fn wait_ready_line(w: &mut process::Writer, acks: &Path, timeout: Duration) -> std::io::Result<Announcement> {
+/// What polling an application's writer for a file's signal found.
+enum Polled {
+    Said,
+    Died,
+    TimedOut,
+}
+
+/// Polls `said` (a file the program or the interposer writes) until it holds, the writer dies,
+/// or `timeout` passes; a writer that died having said it counts as having said it.
+fn poll_signal(w: &mut process::Writer, timeout: Duration, said: impl Fn() -> bool) -> std::io::Result<Polled> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(200);
     loop {
-        if external::said_ready(acks) {
-            return Ok(Announcement::Byte(ANNOUNCE_READY));
+        if said() {
+            return Ok(Polled::Said);
         }
         if process::try_reap(w)? {
-            return Ok(if external::said_ready(acks) {
-                Announcement::Byte(ANNOUNCE_READY)
-            } else {
-                Announcement::Closed
-            });
+            return Ok(if said() { Polled::Said } else { Polled::Died });
         }
         if Instant::now() >= deadline {
-            let silent = std::fs::metadata(acks).map_or(true, |m| m.len() == 0);
-            return Ok(if silent { Announcement::Byte(ANNOUNCE_READY) } else { Announcement::TimedOut });
+            return Ok(Polled::TimedOut);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
+/// Waits for an application's writer's `ready` line. A program that says nothing at all in
+/// `timeout` is taken as ready (it cannot be told apart from one that is writing); one that
+/// said something else but not `ready` has not become ready.
+fn wait_ready_line(w: &mut process::Writer, acks: &Path, timeout: Duration) -> std::io::Result<Announcement> {
+    Ok(match poll_signal(w, timeout, || external::said_ready(acks))? {
+        Polled::Said => Announcement::Byte(ANNOUNCE_READY),
+        Polled::Died => Announcement::Closed,
+        Polled::TimedOut if std::fs::metadata(acks).map_or(true, |m| m.len() == 0) => {
+            Announcement::Byte(ANNOUNCE_READY)
+        }
+        Polled::TimedOut => Announcement::TimedOut,
+    })
+}
+
 /// Waits for the interposer's announcement that it failed a call of an application's writer
 /// (the file at `marker`), or for the writer's death.
 fn wait_injected(w: &mut process::Writer, marker: &Path, timeout: Duration) -> std::io::Result<Announcement> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_micros(200);
-    loop {
-        if marker.exists() {
-            return Ok(Announcement::Byte(ANNOUNCE_INJECTED));
-        }
-        if process::try_reap(w)? {
-            return Ok(if marker.exists() { Announcement::Byte(ANNOUNCE_INJECTED) } else { Announcement::Closed });
-        }
-        if Instant::now() >= deadline {
-            return Ok(Announcement::TimedOut);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
-    }
+    Ok(match poll_signal(w, timeout, || marker.exists())? {
+        Polled::Said => Announcement::Byte(ANNOUNCE_INJECTED),
+        Polled::Died => Announcement::Closed,
+        Polled::TimedOut => Announcement::TimedOut,
+    })
 }
 
 /// The trial as the fault sees it while the writers write.
