@@ -22,6 +22,15 @@ fn app_scenario(flags: &[&str], extra: &str, matrix: &str) -> String {
     )
 }
 
+/// [`app_scenario`] run as a campaign into `out` of a fresh directory: the directory, exit
+/// code, console output and `summary.json`.
+fn app_campaign(flags: &[&str], extra: &str, matrix: &str) -> (tempfile::TempDir, i32, String, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "app", &app_scenario(flags, extra, matrix));
+    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
+    (dir, code, output, summary)
+}
+
 fn trials(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out.join("trials.jsonl"))
         .unwrap()
@@ -36,15 +45,12 @@ fn ran(trial: &Value) -> Vec<String> {
 
 #[test]
 fn an_applications_own_writer_passes_kills_with_every_check_that_applies() {
-    let dir = tempfile::tempdir().unwrap();
-    let body = app_scenario(
+    let (dir, code, output, summary) = app_campaign(
         &[],
         "[budget]\ntrials = 12\n[workload]\nwriters = 2\n[topology]\ntransient_rate_per_s = 40\n",
         "[[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\n\
          [[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"normal\"]\nfault = [\"sigkill_only\"]\n",
     );
-    let scenario = write_scenario(dir.path(), "app", &body);
-    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
     assert_eq!(code, 0, "{output}");
     for id in [
         "wal/full/kill/auto-checkpoint[system]",
@@ -399,15 +405,12 @@ fn the_interposer_and_the_vfs_trace_the_same_operations_and_build_the_same_image
 
 #[test]
 fn power_loss_beneath_an_applications_writer_keeps_wal_full_and_fires_the_canaries() {
-    let dir = tempfile::tempdir().unwrap();
-    let body = app_scenario(
+    let (_dir, code, output, summary) = app_campaign(
         &[],
         "[budget]\ntrials = 8\n[fault.power_loss]\nimages_per_trace = 8\n",
         "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\", \"normal\"]\nfault = [\"power_loss\"]\n\
          [[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"off\", \"extra\"]\nfault = [\"power_loss\"]\n",
     );
-    let scenario = write_scenario(dir.path(), "power", &body);
-    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
     assert_eq!(code, 0, "{output}");
     let verdict = |id: &str| cell(&summary, id)["verdict"].as_str().unwrap().to_string();
     assert_eq!(verdict("wal/full/power_loss/auto-checkpoint[system]"), "ok", "{output}");
@@ -423,14 +426,11 @@ fn power_loss_beneath_an_applications_writer_keeps_wal_full_and_fires_the_canari
 
 #[test]
 fn power_loss_beneath_several_processes_of_an_application_keeps_wal_full_and_fires_the_canary() {
-    let dir = tempfile::tempdir().unwrap();
-    let body = app_scenario(
+    let (dir, code, output, summary) = app_campaign(
         &[],
         "[budget]\ntrials = 4\n[fault.power_loss]\nimages_per_trace = 8\n",
         "[[matrix]]\njournal_mode = [\"wal\"]\nsynchronous = [\"full\", \"normal\"]\nfault = [\"power_loss_shared\"]\n",
     );
-    let scenario = write_scenario(dir.path(), "shared", &body);
-    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
     assert_eq!(code, 0, "{output}");
     assert_eq!(cell(&summary, "wal/full/power_loss_shared/auto-checkpoint[system]")["verdict"], "ok", "{output}");
     let canary = cell(&summary, "wal/normal/power_loss_shared/auto-checkpoint[system]");
@@ -445,14 +445,11 @@ fn power_loss_beneath_several_processes_of_an_application_keeps_wal_full_and_fir
 
 #[test]
 fn crash_points_kill_an_applications_writer_at_its_own_writes_and_syncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let body = app_scenario(
+    let (dir, code, output, summary) = app_campaign(
         &[],
         "[budget]\ntrials = 8\n[fault.crash_point]\npoints = \"random\"\nop_max = 120\n",
         "[[matrix]]\njournal_mode = [\"wal\", \"delete\"]\nsynchronous = [\"full\"]\nfault = [\"crash_point\"]\n",
     );
-    let scenario = write_scenario(dir.path(), "crash", &body);
-    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
     assert_eq!(code, 0, "{output}");
     for id in ["wal/full/crash_point/auto-checkpoint[system]", "delete/full/crash_point[system]"] {
         assert_eq!(cell(&summary, id)["verdict"], "ok", "{id}: {output}");
@@ -578,14 +575,11 @@ fn the_interposer_cancels_the_locks_of_an_applications_writer_from_a_thread() {
 
 #[test]
 fn lock_cancellation_injected_into_an_applications_writer_breaks_a_rollback_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let body = app_scenario(
+    let (_dir, code, output, summary) = app_campaign(
         &[],
         "[budget]\ntrials = 6\n[workload]\nwriters = 2\n[hazard]\nlock_cancel_interval_us_max = 500\n",
         "[[matrix]]\njournal_mode = [\"delete\"]\nsynchronous = [\"full\"]\nfault = [\"lock_cancel\"]\n",
     );
-    let scenario = write_scenario(dir.path(), "cancel", &body);
-    let (code, output, summary) = campaign_into(dir.path(), "out", &scenario, &[]);
     assert_eq!(code, 0, "{output}");
     let id = "delete/full/lock_cancel[system]";
     assert_eq!(cell(&summary, id)["verdict"], "ok", "the canary fired: {output}");

@@ -515,20 +515,20 @@ type UnlinkatFn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
 
 /// An open of `path` (relative paths, other than through `AT_FDCWD`, are never traced).
 unsafe fn traced_open(path: *const c_char, flags: c_int, open: impl FnOnce() -> c_int) -> c_int {
-    if let Some(c) = canceller() {
-        let fd = unsafe { traced_open_by(tracer(), path, flags, open) };
-        if fd >= 0 && !path.is_null() {
-            // SAFETY: the caller passes libc a NUL-terminated path.
-            c.opened(&unsafe { CStr::from_ptr(path) }.to_string_lossy());
-        }
-        return fd;
+    let fd = unsafe { trace_open(path, flags, open) };
+    if let Some(c) = canceller()
+        && fd >= 0
+        && !path.is_null()
+    {
+        // SAFETY: the caller passes libc a NUL-terminated path.
+        c.opened(&unsafe { CStr::from_ptr(path) }.to_string_lossy());
     }
-    unsafe { traced_open_by(tracer(), path, flags, open) }
+    fd
 }
 
-/// An open of `path`, traced by `t`.
-unsafe fn traced_open_by(t: Option<&Tracer>, path: *const c_char, flags: c_int, open: impl FnOnce() -> c_int) -> c_int {
-    let Some(t) = t else { return open() };
+/// An open of `path`, with its `Open` record when the path is traced.
+unsafe fn trace_open(path: *const c_char, flags: c_int, open: impl FnOnce() -> c_int) -> c_int {
+    let Some(t) = tracer() else { return open() };
     // SAFETY: the caller passes libc a NUL-terminated path.
     let Some(name) = (!path.is_null()).then(|| unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned()) else {
         return open();
