@@ -717,6 +717,7 @@ fn fault_model_problems(fault: &RawFault) -> Vec<Problem> {
         });
     [
         in_range(at("power_loss", "images_per_trace"), p.images_per_trace, Allowed::Between(1, 10_000)),
+        in_range(at("power_loss", "walk_cuts"), p.walk_cuts, Allowed::Between(1, 10_000)),
         sector,
         in_range(at("power_loss", "torn_percent"), p.torn_percent, Allowed::AtMost(100)),
         in_range(at("power_loss", "explain_tests_max"), p.explain_tests_max, Allowed::AtMost(100_000)),

@@ -84,6 +84,11 @@ pub struct PowerLossConfig {
     pub images_per_trace: u32,
     /// Where the cuts fall: `random` record positions, or `systematic` (before every sync).
     pub cut_points: CutPoints,
+    /// How each image's undetermined operations fare: `random` fates, or a `walk` that loses
+    /// everything, then each operation alone, never the same image twice.
+    pub fates: Fates,
+    /// With `fates = "walk"`: the cuts per trace whose images the walk takes in turn.
+    pub walk_cuts: u32,
     /// The unit a write is torn in, in bytes.
     pub sector_size_bytes: u32,
     /// Chance that an undetermined write that does not persist whole is torn rather than
@@ -101,6 +106,8 @@ impl Default for PowerLossConfig {
         PowerLossConfig {
             images_per_trace: 8,
             cut_points: CutPoints::Random,
+            fates: Fates::Random,
+            walk_cuts: 4,
             sector_size_bytes: 512,
             torn_percent: 20,
             torn_fill: TornFill::Old,
@@ -336,6 +343,66 @@ pub fn analyze(base_names: &[String], records: &[Record], cut: usize, device: &D
     }
     undetermined.sort_by_key(|u| u.record);
     Analysis { undetermined, sector_size_bytes: device.sector_size_bytes }
+}
+
+/// How the fate of every undetermined operation of an image is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fates {
+    /// Seeded at random, one fate per image ([`random_choices`]).
+    Random,
+    /// Deterministic enumeration ([`walk`]): at each cut, every undetermined operation lost
+    /// (the durability floor), then each one lost alone with everything else kept.
+    Walk,
+}
+
+/// One image of a [`walk`]: which of the walk's cuts, and the operation lost alone there
+/// (`None`: every undetermined operation lost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    pub cut: usize,
+    pub lost_alone: Option<usize>,
+}
+
+impl Step {
+    /// The choices of this step for a cut with `undetermined` operations.
+    pub fn choices(&self, undetermined: usize) -> Vec<Choice> {
+        (0..undetermined)
+            .map(|k| match self.lost_alone {
+                Some(lost) if lost != k => Choice::Keep,
+                Some(_) | None => Choice::Drop,
+            })
+            .collect()
+    }
+}
+
+/// The first `images` steps of a walk over cuts whose windows hold `windows[c]` undetermined
+/// operations each. Each cut's own sequence is the floor (everything lost) followed by every
+/// operation lost alone, in an order `rng` shuffles; the cuts take turns, one step each, and a
+/// cut whose sequence is done drops out. No step repeats, and once `images` reaches
+/// `Σ (windows[c] + 1)` every single loss at every cut is in the walk: the fewest images that
+/// can reach them, since one image loses one operation alone at most. A cut with an empty
+/// window has only its floor (a process crash at that cut).
+pub fn walk(windows: &[usize], images: usize, rng: &mut impl Rng) -> Vec<Step> {
+    use rand::seq::SliceRandom;
+    let sequences: Vec<Vec<Option<usize>>> = windows
+        .iter()
+        .map(|&n| {
+            let mut alone: Vec<usize> = (0..n).collect();
+            alone.shuffle(rng);
+            std::iter::once(None).chain(alone.into_iter().map(Some)).collect()
+        })
+        .collect();
+    let rounds = sequences.iter().map(Vec::len).max().unwrap_or(0);
+    (0..rounds)
+        .flat_map(|round| {
+            sequences
+                .iter()
+                .enumerate()
+                .filter_map(move |(cut, seq)| seq.get(round).map(|&lost_alone| Step { cut, lost_alone }))
+        })
+        .take(images)
+        .collect()
 }
 
 /// Random choices for `analysis`, one *fate* per image:
@@ -1461,5 +1528,103 @@ mod tests {
         }
         assert!(first_hit.iter().all(Option::is_some), "{first_hit:?}");
         assert!(runs > 300, "contiguous runs lost: {runs}");
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+    use crate::fault::trace::FileKind;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Forty one-sector writes over a durable file of zeros, none synced: a 40-operation
+    /// window at the end of the trace.
+    fn forty_writes() -> (Files, Vec<Record>) {
+        let file = FileRef { writer: 1, handle: 0 };
+        let base: Files = [("db".to_string(), vec![0u8; 40 * 512])].into_iter().collect();
+        let mut records =
+            vec![Record::Open { file, path: "/d/db".into(), kind: FileKind::MainDb, created: false, id: None }];
+        records.extend((0..40u64).map(|k| Record::Write { file, offset: k * 512, data: vec![1; 512] }));
+        (base, records)
+    }
+
+    /// The operations an image lost: the sectors still holding the base's zeros.
+    fn lost_sectors(image: &Files) -> Vec<usize> {
+        image["db"].chunks(512).enumerate().filter(|(_, s)| s.iter().all(|&b| b == 0)).map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn a_walk_reaches_every_single_loss_of_a_40_operation_window_in_41_images() {
+        let (base, records) = forty_writes();
+        let cut = records.len();
+        let device = Device::default();
+        let a = analyze(&["db".to_string()], &records, cut, &device);
+        assert_eq!(a.undetermined.len(), 40);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let steps = walk(&[40], 10_000, &mut rng);
+        assert_eq!(steps.len(), 41, "the floor and forty single losses, then the walk is done");
+        // A rule that fails only when operation k alone is lost, for every k: built images,
+        // read back by their bytes (the builder, not the plan, decides what an image holds).
+        let mut first_hit: Vec<Option<usize>> = vec![None; 40];
+        for (image, step) in steps.iter().enumerate() {
+            let files = build(&base, &records, cut, &device, &step.choices(40));
+            match (step.lost_alone, &lost_sectors(&files)[..]) {
+                (None, lost) => assert_eq!(lost.len(), 40, "image {image}: the floor loses every write"),
+                (Some(k), [lost]) => {
+                    assert_eq!(*lost, k);
+                    assert!(first_hit[k].replace(image).is_none(), "operation {k} lost alone twice");
+                }
+                (Some(k), lost) => panic!("image {image}: {k} alone was to be lost, the image lost {lost:?}"),
+            }
+        }
+        assert!(first_hit.iter().all(|h| h.is_some_and(|i| i <= 40)), "{first_hit:?}");
+        // One image shows one single loss at most, so no plan reaches forty in fewer than 40
+        // images; the walk's first 8 reach the floor and 7 distinct single losses.
+        let eight: std::collections::HashSet<_> =
+            walk(&[40], 8, &mut ChaCha8Rng::seed_from_u64(3)).iter().map(|s| s.lost_alone).collect();
+        assert_eq!(eight.len(), 8);
+        assert!(eight.contains(&None));
+    }
+
+    #[test]
+    fn a_walk_over_several_cuts_takes_them_in_turn() {
+        let steps = walk(&[2, 0, 3], 100, &mut ChaCha8Rng::seed_from_u64(1));
+        let cuts: Vec<usize> = steps.iter().map(|s| s.cut).collect();
+        assert_eq!(cuts, vec![0, 1, 2, 0, 2, 0, 2, 2]);
+        assert_eq!(steps[0].lost_alone, None);
+        assert_eq!(steps[1].lost_alone, None, "an empty window has its floor alone");
+        assert_eq!(Step { cut: 0, lost_alone: Some(1) }.choices(3), vec![Choice::Keep, Choice::Drop, Choice::Keep]);
+        assert_eq!(Step { cut: 0, lost_alone: None }.choices(2), vec![Choice::Drop, Choice::Drop]);
+    }
+
+    proptest! {
+        #[test]
+        fn a_walk_never_repeats_and_reaches_everything_it_has_room_for(
+            windows in proptest::collection::vec(0usize..30, 1..6),
+            images in 1usize..120,
+            seed in any::<u64>(),
+        ) {
+            let steps = walk(&windows, images, &mut ChaCha8Rng::seed_from_u64(seed));
+            let total: usize = windows.iter().map(|n| n + 1).sum();
+            prop_assert_eq!(steps.len(), images.min(total));
+            let distinct: std::collections::HashSet<Step> = steps.iter().copied().collect();
+            prop_assert_eq!(distinct.len(), steps.len());
+            for s in &steps {
+                prop_assert!(s.cut < windows.len());
+                prop_assert!(s.lost_alone.is_none_or(|k| k < windows[s.cut]));
+            }
+            // Each cut starts with its floor, and the cuts still walking differ by one step at most.
+            for (c, &n) in windows.iter().enumerate() {
+                let own: Vec<&Step> = steps.iter().filter(|s| s.cut == c).collect();
+                prop_assert!(own.first().is_none_or(|s| s.lost_alone.is_none()));
+                let fair = images.min(total) / windows.len();
+                prop_assert!(own.len() >= fair.min(n + 1), "cut {} got {} of {} steps", c, own.len(), steps.len());
+            }
+            if images >= total {
+                prop_assert_eq!(distinct.len(), total);
+            }
+        }
     }
 }

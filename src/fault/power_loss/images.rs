@@ -16,7 +16,7 @@ use crate::record::checks::ViolationKind;
 
 use crate::base::dbfiles::{self, Files};
 use crate::fault::power_loss::builder::PowerLossConfig;
-use crate::fault::power_loss::builder::{self, Analysis, Choice, Device};
+use crate::fault::power_loss::builder::{self, Analysis, Choice, Device, Fates};
 use crate::fault::trace::Record;
 use crate::record::expected::WriterExpectation;
 use rand::SeedableRng;
@@ -119,15 +119,65 @@ pub fn files_hash(files: &Files) -> u64 {
     image_key(files, &Expected::default())
 }
 
-/// Builds and checks `cfg.images_per_trace` images of the trace, seeded by `seed`.
+/// The images of one trace, in the order they are built: where each cut falls and how each
+/// image's undetermined operations fare (`fates`).
+enum Plan {
+    /// One cut per image, its fate drawn when the image is built.
+    Random { cuts: Vec<usize> },
+    /// The walk's cuts (distinct, in trace order), their analyses, and its steps.
+    Walk { cuts: Vec<usize>, analyses: Vec<Analysis>, steps: Vec<builder::Step> },
+}
+
+impl Plan {
+    fn new(im: &Imaging<'_>, cfg: &PowerLossConfig, rng: &mut ChaCha8Rng) -> Plan {
+        let images = cfg.images_per_trace as usize;
+        match cfg.fates {
+            Fates::Random => Plan::Random { cuts: builder::cuts(im.records, images, cfg.cut_points, rng) },
+            Fates::Walk => {
+                let mut cuts = builder::cuts(im.records, cfg.walk_cuts as usize, cfg.cut_points, rng);
+                cuts.sort_unstable();
+                cuts.dedup();
+                let analyses: Vec<Analysis> = cuts.iter().map(|&cut| im.analyze(cut)).collect();
+                let windows: Vec<usize> = analyses.iter().map(|a| a.undetermined.len()).collect();
+                let steps = builder::walk(&windows, images, rng);
+                Plan::Walk { cuts, analyses, steps }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Plan::Random { cuts } => cuts.len(),
+            Plan::Walk { steps, .. } => steps.len(),
+        }
+    }
+
+    /// Image `index`'s cut, analysis and choices (a random fate draws from `rng`).
+    fn image(&self, im: &Imaging<'_>, index: usize, torn_percent: u32, rng: &mut ChaCha8Rng) -> (usize, Analysis, Vec<Choice>) {
+        match self {
+            Plan::Random { cuts } => {
+                let analysis = im.analyze(cuts[index]);
+                let choices = builder::random_choices(&analysis, torn_percent, rng);
+                (cuts[index], analysis, choices)
+            }
+            Plan::Walk { cuts, analyses, steps } => {
+                let step = steps[index];
+                let analysis = analyses[step.cut].clone();
+                let choices = step.choices(analysis.undetermined.len());
+                (cuts[step.cut], analysis, choices)
+            }
+        }
+    }
+}
+
+/// Builds and checks the images of the trace (`cfg.images_per_trace` at most), seeded by `seed`.
 pub fn check_images(im: &Imaging<'_>, cfg: &PowerLossConfig, seed: u64) -> anyhow::Result<Checked> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let cuts = builder::cuts(im.records, cfg.images_per_trace as usize, cfg.cut_points, &mut rng);
+    let plan = Plan::new(im, cfg, &mut rng);
     let mut seen: HashMap<u64, (u32, Vec<ViolationKind>)> = HashMap::new();
     let mut out = Checked { images: Vec::new(), report: None, failing: None, could_not_run: None };
-    for (index, &cut) in cuts.iter().enumerate() {
-        let analysis = im.analyze(cut);
-        let choices = builder::random_choices(&analysis, cfg.torn_percent, &mut rng);
+    for index in 0..plan.len() {
+        let (cut, analysis, choices) = plan.image(im, index, cfg.torn_percent, &mut rng);
         let files = im.build(cut, &choices);
         let expected = im.expected_at(cut);
         let key = image_key(&files, &expected);
@@ -301,11 +351,8 @@ mod canary_tests {
         Traced { base, records, history, _dir: dir, path, _conn: conn, pragmas: p }
     }
 
-    fn judge(
-        t: &Traced,
-        cut: usize,
-        choose: &dyn Fn(&crate::fault::power_loss::builder::Undetermined) -> Choice,
-    ) -> Vec<ViolationKind> {
+    /// `f` given the images of `t`, checked in `t`'s directory with the full oracle.
+    fn with_imaging<R>(t: &Traced, f: impl FnOnce(&Imaging<'_>) -> R) -> R {
         let check_cfg = CheckConfig {
             integrity: IntegrityLevel::Full,
             fts_samples: 4,
@@ -314,7 +361,7 @@ mod canary_tests {
             schema: &SESSION_STORE,
         };
         let image_dir = t.path.join("image");
-        let im = Imaging {
+        f(&Imaging {
             base: &t.base,
             records: &t.records,
             device: Device::default(),
@@ -325,11 +372,53 @@ mod canary_tests {
             db_name: "db.sqlite",
             writers_build: None,
             disagreements: Default::default(),
+        })
+    }
+
+    fn judge(
+        t: &Traced,
+        cut: usize,
+        choose: &dyn Fn(&crate::fault::power_loss::builder::Undetermined) -> Choice,
+    ) -> Vec<ViolationKind> {
+        with_imaging(t, |im| {
+            let analysis = im.analyze(cut);
+            let choices: Vec<Choice> = analysis.undetermined.iter().map(choose).collect();
+            let files = im.build(cut, &choices);
+            im.check_files(&files, &im.expected_at(cut)).unwrap().violations()
+        })
+    }
+
+    /// The images `check_images` plans and checks for `t` with a walk over systematic cuts.
+    fn walked(t: &Traced, images: u32) -> Checked {
+        let cfg = PowerLossConfig {
+            images_per_trace: images,
+            cut_points: builder::CutPoints::Systematic,
+            fates: Fates::Walk,
+            walk_cuts: 3,
+            ..Default::default()
         };
-        let analysis = im.analyze(cut);
-        let choices: Vec<Choice> = analysis.undetermined.iter().map(choose).collect();
-        let files = im.build(cut, &choices);
-        im.check_files(&files, &im.expected_at(cut)).unwrap().violations()
+        with_imaging(t, |im| check_images(im, &cfg, 11).unwrap())
+    }
+
+    #[test]
+    fn a_walk_over_a_real_trace_loses_the_floor_and_single_operations_and_judges_them() {
+        let t = traced(JournalMode::Wal, Synchronous::Normal, 506, 4);
+        let checked = walked(&t, 30);
+        assert!(checked.could_not_run.is_none());
+        assert!(!checked.images.is_empty() && checked.images.len() <= 30);
+        let singles = checked.images.iter().filter(|i| i.lost == 1 && i.undetermined > 1).count();
+        let floors = checked.images.iter().filter(|i| i.lost == i.undetermined).count();
+        assert!(singles > 0 && floors > 0, "{singles} single losses, {floors} floors");
+        assert!(checked.images.iter().all(|i| i.torn == 0 && (i.lost == 1 || i.lost == i.undetermined)));
+        // The floor at the trace's end loses the unsynced commits of WAL+NORMAL.
+        let failing = checked.failing.expect("WAL+NORMAL loses acknowledged commits under the walk");
+        assert_eq!(failing.report.violations(), vec![ViolationKind::LostAck]);
+
+        let t = traced(JournalMode::Wal, Synchronous::Full, 507, 4);
+        let checked = walked(&t, 30);
+        assert!(checked.could_not_run.is_none());
+        assert!(checked.failing.is_none(), "WAL+FULL keeps every acknowledged commit in every walked image");
+        assert!(checked.images.iter().any(|i| i.lost == 1 && i.undetermined > 1));
     }
 
     fn drop_all(_: &crate::fault::power_loss::builder::Undetermined) -> Choice {
