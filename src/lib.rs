@@ -61,9 +61,10 @@
 //! - **A check that cannot run is a harness error, never a pass.**
 //! - **Results are appended and fsynced per trial**, so a killed campaign keeps what it measured.
 //! - The crash-image builder, the expectation table and the matrix expansion are pure functions.
-//! - **A trace record always happened**: the VFS appends it after the operation succeeded, with
-//!   one `write(2)`; a power-loss image is built only from records, and from the files present
-//!   at the trial's start, which are fsynced first.
+//! - **A trace record always happened**: the VFS appends it after the operation succeeded, by
+//!   one copy into the trial's shared log (a memory mapping of the trace file); a power-loss
+//!   image is built only from records, and from the files present at the trial's start, which
+//!   are fsynced first.
 
 pub mod base;
 pub mod cli;

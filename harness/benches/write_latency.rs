@@ -352,14 +352,9 @@ struct Session<'c, 'd> {
 impl<'c, 'd> Session<'c, 'd> {
     fn start(case: &'c CommitCase<'d>) -> Self {
         if let Some(trace) = &case.trace {
-            // Emptied here, before the copy's fsync, and never between timed commits: on ext4
-            // the journal commit of a truncation would land in the next timed commit's fsync.
-            // The VFS appends with O_APPEND, so its next record lands at the new end.
-            OpenOptions::new()
-                .write(true)
-                .open(trace)
-                .and_then(|f| f.set_len(0))
-                .unwrap_or_else(|e| panic!("truncate {}: {e}", trace.display()));
+            // Started afresh here, never between timed commits. Not truncated: the VFS maps it,
+            // and a file shrunk under a mapping kills the process at its next append.
+            vfs::restart_trace().unwrap_or_else(|e| panic!("restart {}: {e}", trace.display()));
         }
         fresh_copy(case.data.template(case.payload), &case.db);
         let conn = open(&case.db, case.vfs, &case.pragmas);

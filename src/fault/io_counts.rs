@@ -375,8 +375,8 @@ pub fn per_commit_table(
         for sync in Synchronous::ALL {
             let db_dir = dir.join(format!("{}-{}", mode.as_sql(), sync.as_sql()));
             std::fs::create_dir(&db_dir)?;
-            // The earlier cells' records are read: empty the trace (the VFS appends at its end).
-            std::fs::OpenOptions::new().write(true).open(trace).and_then(|f| f.set_len(0))?;
+            // The earlier cells' records are not read again: start the trace afresh.
+            crate::fault::vfs::restart_trace()?;
             let run = steady_run(trace, &db_dir.canonicalize()?, mode, sync, shape)?;
             let steady = Spread::of(&run.commits)
                 .ok_or_else(|| anyhow::anyhow!("{mode:?} {sync:?}: every commit checkpointed"))?;

@@ -7,7 +7,7 @@
 //! # Invariants
 //!
 //! - **A record in the trace always happened**: it is appended after the real call returned
-//!   success, with one `write(2)` on an `O_APPEND` descriptor. A failed real call leaves no
+//!   success, copied into the trace's shared log ([`super::trace::TraceLog`]). A failed real call leaves no
 //!   record. A trace append that fails aborts the process: a trace with a hole in the middle
 //!   would replay into files that never existed, which is worse than no trial at all (the driver
 //!   sees SIGABRT, an unexplained death, and calls the trial inconclusive).
@@ -72,11 +72,12 @@
 //! - **Threads.** One writer process may run several connections on several threads. SQLite
 //!   never calls one file object from two threads at once (a file belongs to one connection,
 //!   whose mutex is held), but different files run concurrently: global state is a `OnceLock`
-//!   and atomics, trace appends are single `write(2)`s, and the one per-file field that changes
+//!   and atomics, a trace append is one reservation and one copy, and the one per-file field that changes
 //!   after open is an `AtomicBool`.
 //! - **The hot path.** `xWrite` on a traced file does one `fetch_add`, the real write, one
 //!   allocation (the frame, sized up front, with the data copied straight into it by a borrowed
-//!   twin of [`Record::Write`] whose encoding is tested equal to the real one) and one `write(2)`.
+//!   twin of [`Record::Write`] whose encoding is tested equal to the real one) and one copy into
+//!   the shared log: no system call beyond the real write.
 
 use super::trace::{FileId, FileKind, FileRef, Record};
 use super::trace_format::write_frame;
@@ -84,8 +85,6 @@ use rusqlite::ffi;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
-use std::fs::File;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -192,10 +191,9 @@ struct Global {
     writer: u64,
     injection: Injection,
     trace_path: PathBuf,
-    /// Opened `O_APPEND`; every record is one `write_all` of one frame.
-    trace: File,
-    /// The trial's order stamps, shared with every other process tracing into the same file.
-    order: super::trace::OrderCounter,
+    /// The trial's shared log and order stamps, shared with every other process tracing into
+    /// the same file.
+    trace: super::trace::TraceLog,
     real: RealVfs,
     ops: AtomicU64,
     injected: AtomicU64,
@@ -209,24 +207,18 @@ static GLOBAL: OnceLock<Global> = OnceLock::new();
 /// Registers the VFS under [`VFS_NAME`] (not as the default), once per process: a second call
 /// is an error, whatever its configuration.
 pub fn register(cfg: VfsConfig) -> Result<(), String> {
-    let trace = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&cfg.trace_path)
+    let trace = super::trace::TraceLog::open(&cfg.trace_path)
         .map_err(|e| format!("trace {}: {e}", cfg.trace_path.display()))?;
     // SAFETY: sqlite3_vfs_find initializes SQLite if needed and reads its VFS list under its mutex.
     let real = unsafe { ffi::sqlite3_vfs_find(c"unix".as_ptr()) };
     if real.is_null() {
         return Err("SQLite has no `unix` VFS".to_string());
     }
-    let order = super::trace::OrderCounter::open(&cfg.trace_path)
-        .map_err(|e| format!("order stamps beside {}: {e}", cfg.trace_path.display()))?;
     let global = Global {
         writer: cfg.writer,
         injection: cfg.injection,
         trace_path: cfg.trace_path,
         trace,
-        order,
         real: RealVfs(real),
         ops: AtomicU64::new(0),
         injected: AtomicU64::new(0),
@@ -274,11 +266,19 @@ pub fn register(cfg: VfsConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Appends `record` to the trace (the writer's `Begin` and `Ack` records), one `write(2)`.
+/// Appends `record` to the trace (the writer's `Begin` and `Ack` records) with a fresh stamp.
 /// An error when the VFS is not registered.
 pub fn append(record: &Record) -> std::io::Result<()> {
     let g = GLOBAL.get().ok_or_else(|| std::io::Error::other(format!("VFS {VFS_NAME} is not registered")))?;
-    (&g.trace).write_all(&record.frame_at(g.order.next()))
+    g.trace.append(record)
+}
+
+/// Starts this process's trace afresh ([`super::trace::TraceLog::restart`]): only for a
+/// process that traces alone. An error when the VFS is not registered.
+pub fn restart_trace() -> std::io::Result<()> {
+    let g = GLOBAL.get().ok_or_else(|| std::io::Error::other(format!("VFS {VFS_NAME} is not registered")))?;
+    g.trace.restart();
+    Ok(())
 }
 
 /// Counted operations so far (attempted, injected or not).
@@ -293,7 +293,7 @@ pub fn injected() -> u64 {
 
 /// Appends one frame, or aborts (see the module doc: a hole in the trace is not survivable).
 fn emit(g: &Global, frame: &[u8]) {
-    if let Err(e) = (&g.trace).write_all(frame) {
+    if let Err(e) = g.trace.append_frame(frame) {
         eprintln!(
             "{VFS_NAME}: cannot append to the trace {}: {e}; aborting, as a trace with a hole would replay wrong",
             g.trace_path.display()
@@ -316,7 +316,7 @@ fn begin_op(g: &Global, op: Op) -> Result<(), c_int> {
         Action::Crash => crash_now(),
         Action::Fail(code) => {
             g.injected.fetch_add(1, Ordering::SeqCst);
-            emit_record(g, g.order.next(), &Record::Injected { writer: g.writer, op: number, code });
+            emit_record(g, g.trace.stamp(), &Record::Injected { writer: g.writer, op: number, code });
             Err(code)
         }
     }
@@ -447,7 +447,7 @@ unsafe extern "C" fn x_open(
     // the WAL are only created under a write lock, the database by whoever opens it first).
     let existed = traced_path.map(|p| Path::new(OsStr::from_bytes(p.to_bytes())).exists());
     // A change: stamped before it starts (see `trace`, "order across processes").
-    let order = g.order.next();
+    let order = g.trace.stamp();
     // SAFETY: `file` is the allocation SQLite gave xOpen.
     let real = unsafe { real_file(file) };
     // SAFETY: the real VFS gets its own object and the inner file of our allocation, which has
@@ -502,7 +502,7 @@ unsafe extern "C" fn x_open(
 
 unsafe extern "C" fn x_delete(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char, dir_sync: c_int) -> c_int {
     let Some(g) = GLOBAL.get() else { return ffi::SQLITE_ERROR };
-    let order = g.order.next();
+    let order = g.trace.stamp();
     // SAFETY: the unix VFS is a live static; SQLite's arguments pass through unchanged.
     let rc = unsafe {
         match (*g.real.0).xDelete {
@@ -522,7 +522,7 @@ unsafe extern "C" fn x_delete(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char, 
         emit_record(g, order, &Record::Delete { path: path.clone().into_owned(), dir_sync: synced });
         if synced {
             // A sync: stamped after it returned.
-            emit_record(g, g.order.next(), &Record::DirSync { path: path.into_owned() });
+            emit_record(g, g.trace.stamp(), &Record::DirSync { path: path.into_owned() });
         }
     }
     rc
@@ -642,7 +642,7 @@ unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
     };
     // Recorded whatever unix returned: SQLite treats the file as closed either way.
     if let (Some(file_ref), Some(g)) = (meta.traced, GLOBAL.get()) {
-        emit_record(g, g.order.next(), &Record::Close { file: file_ref });
+        emit_record(g, g.trace.stamp(), &Record::Close { file: file_ref });
     }
     rc
 }
@@ -663,7 +663,7 @@ unsafe extern "C" fn x_write(
     if let Err(code) = begin_op(g, Op::Write) {
         return code;
     }
-    let order = g.order.next();
+    let order = g.trace.stamp();
     // SAFETY: SQLite's buffer and bounds, unchanged.
     let rc = unsafe { f(real, buf, amount, offset) };
     if rc == ffi::SQLITE_OK {
@@ -685,7 +685,7 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3
             return code;
         }
     }
-    let order = traced.map(|(_, g)| g.order.next());
+    let order = traced.map(|(_, g)| g.trace.stamp());
     // SAFETY: the call passes through unchanged.
     let rc = unsafe { f(real, size) };
     if let (ffi::SQLITE_OK, Some((file_ref, g)), Some(order)) = (rc, traced, order) {
@@ -711,13 +711,13 @@ unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int
     }
     // A sync: stamped after it returned (see `trace`, "order across processes").
     if let Some(file_ref) = meta.traced {
-        emit_record(g, g.order.next(), &Record::Sync { file: file_ref, flags });
+        emit_record(g, g.trace.stamp(), &Record::Sync { file: file_ref, flags });
     }
     // unix clears UNIXFILE_DIRSYNC after its first successful fsync of the file, having
     // fsynced the directory (it ignores a directory it cannot open or sync).
     if meta.dir_sync_pending.swap(false, Ordering::SeqCst) {
         if let Some(path) = &meta.dir_sync_path {
-            emit_record(g, g.order.next(), &Record::DirSync { path: path.to_string() });
+            emit_record(g, g.trace.stamp(), &Record::DirSync { path: path.to_string() });
         }
     }
     rc
@@ -786,9 +786,19 @@ pub(crate) mod tests {
     /// reads back only the records of the files under it ([`records_in`]).
     pub(crate) fn shared_trace() -> &'static Path {
         static TRACE: OnceLock<PathBuf> = OnceLock::new();
+        static DIR: OnceLock<PathBuf> = OnceLock::new();
+        /// Removes the trace's directory when the test process exits (a static is never
+        /// dropped, and the trace holds every traced test's writes).
+        extern "C" fn remove_dir() {
+            if let Some(dir) = DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
         TRACE.get_or_init(|| {
-            let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-            let trace_path = dir.path().join("trace");
+            let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap().keep());
+            // SAFETY: atexit(3) with a plain function that only reads a OnceLock and removes files.
+            unsafe { libc::atexit(remove_dir) };
+            let trace_path = dir.join("trace");
             register(VfsConfig { writer: TEST_WRITER, trace_path: trace_path.clone(), injection: Injection::None })
                 .unwrap();
             trace_path
@@ -869,7 +879,7 @@ pub(crate) mod tests {
                 Record::Open { file, path, created, .. } => {
                     let t = target(path);
                     if *created {
-                        File::create(&t).unwrap();
+                        std::fs::File::create(&t).unwrap();
                     } else {
                         assert!(t.exists(), "{path} opened as existing, but the replay never created it");
                     }

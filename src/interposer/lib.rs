@@ -41,7 +41,8 @@
 //!
 //! Order: as the VFS does, a change (open, write, truncation, deletion) takes its stamp from the
 //! trial's shared counter before it starts, a sync after it returned; a record is appended only
-//! after its call succeeded, with one `write(2)`, and a failed append aborts the process.
+//! after its call succeeded, copied into the trace's shared log (`trace_format::Log`, the same
+//! mapping and reservation counter the VFS uses), and a failed append aborts the process.
 //! Internal I/O goes through raw system calls: this library's own `write` is the program's.
 
 #![allow(clippy::missing_safety_doc)]
@@ -127,6 +128,27 @@ impl FdTable {
     }
 }
 
+/// Maps `fd`'s first `len` bytes shared, growing the file to that length first when it is
+/// shorter (sparse; never shrinking it: every process of a trial asks for the same length).
+/// Dies when it cannot.
+fn map_at_least(fd: c_int, len: usize, what: &str) -> std::ptr::NonNull<u8> {
+    // SAFETY: fstat(2), ftruncate(2) and mmap(2) of a descriptor this process just opened.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            die(&format!("stat {what}"));
+        }
+        if (st.st_size as u64) < len as u64 && libc::syscall(libc::SYS_ftruncate, fd, len as off_t) != 0 {
+            die(&format!("size {what}"));
+        }
+        let ptr = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+        match std::ptr::NonNull::new(ptr.cast::<u8>()).filter(|_| ptr != libc::MAP_FAILED) {
+            Some(base) => base,
+            None => die(&format!("map {what}")),
+        }
+    }
+}
+
 /// The tracer of this process, when `CRASHFUZZ_TRACE` is set.
 struct Tracer {
     writer: u64,
@@ -134,6 +156,7 @@ struct Tracer {
     dir: String,
     trace_fd: c_int,
     order: &'static AtomicU64,
+    log: trace_format::Log,
     next_handle: AtomicU32,
     fds: FdTable,
     /// Keys in the order this process first named them (index + 1 is the sequence number).
@@ -191,36 +214,35 @@ impl Tracer {
             None => ".".to_string(),
         };
         let cpath = std::ffi::CString::new(trace.clone()).ok()?;
-        let trace_fd = raw_open(&cpath, libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC, 0o644);
+        let trace_fd = raw_open(&cpath, libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC, 0o644);
         let order = std::ffi::CString::new(format!("{trace}.order")).ok()?;
         let order_fd = raw_open(&order, libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC, 0o644);
         if trace_fd < 0 || order_fd < 0 {
             die("open the trace");
         }
-        // SAFETY: raw system calls on descriptors just opened; the mapping of 8 bytes of a
-        // regular file is shared with every process of the trial and never unmapped.
-        let order = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::fstat(order_fd, &mut st) != 0 {
-                die("stat the order counter");
-            }
-            if st.st_size < 8 && libc::syscall(libc::SYS_ftruncate, order_fd, 8 as off_t) != 0 {
-                die("size the order counter");
-            }
-            let ptr =
-                libc::mmap(std::ptr::null_mut(), 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, order_fd, 0);
-            if ptr == libc::MAP_FAILED {
-                die("map the order counter");
-            }
-            libc::syscall(libc::SYS_close, order_fd);
-            &*(ptr as *const AtomicU64)
+        let order = map_at_least(order_fd, trace_format::ORDER_FILE_BYTES, "the order counter");
+        // SAFETY: raw close(2) of the descriptor just mapped.
+        unsafe { libc::syscall(libc::SYS_close, order_fd) };
+        // SAFETY: both words of the order file's mapping, 8-byte aligned (a mapping is page
+        // aligned), shared with every process of the trial and never unmapped.
+        let (order, reserved) = unsafe {
+            (
+                &*(order.as_ptr() as *const AtomicU64),
+                &*(order.as_ptr().add(trace_format::RESERVED_AT) as *const AtomicU64),
+            )
         };
+        let base = map_at_least(trace_fd, trace_format::LOG_MAP_BYTES, "the trace");
+        // SAFETY: `base` maps the trace's first LOG_MAP_BYTES, the file is that long, and
+        // neither is ever unmapped or shrunk while a process of the trial lives; `reserved` is
+        // the same trace's reservation counter.
+        let log = unsafe { trace_format::Log::new(base, trace_format::LOG_MAP_BYTES, reserved) };
         Some(Tracer {
             writer,
             db,
             dir,
             trace_fd,
             order,
+            log,
             next_handle: AtomicU32::new(0),
             fds: FdTable::new(),
             keys: Mutex::new(HashMap::new()),
@@ -261,17 +283,21 @@ impl Tracer {
         self.order.fetch_add(1, Ordering::SeqCst)
     }
 
-    /// Appends `record` with `order`, one write(2); a failure aborts (a trace with a hole would
-    /// rebuild files that never existed).
+    /// Appends `record` with `order` to the shared log; a failure aborts (a trace with a hole
+    /// would rebuild files that never existed).
     fn emit(&self, order: u64, record: &Record) {
         self.emit_frame(&record.frame_at(order));
     }
 
     /// Appends one frame, as [`Tracer::emit`].
     fn emit_frame(&self, frame: &[u8]) {
-        // SAFETY: a raw write(2) of a live buffer to the trace descriptor.
-        let n = unsafe { libc::syscall(libc::SYS_write, self.trace_fd, frame.as_ptr(), frame.len()) };
-        if n != frame.len() as i64 {
+        let past_the_mapping = |frame: &[u8], at: u64| {
+            // SAFETY: a raw pwrite(2) of a live buffer to the trace descriptor.
+            let n =
+                unsafe { libc::syscall(libc::SYS_pwrite64, self.trace_fd, frame.as_ptr(), frame.len(), at as off_t) };
+            if n == frame.len() as i64 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        };
+        if self.log.append(frame, past_the_mapping).is_err() {
             die("append to the trace");
         }
     }

@@ -998,7 +998,9 @@ fn check_traced(
         move |e: std::io::Error| Error::io(what, e)
     };
     crate::base::dbfiles::write_files(&dir.join(KEPT_BASE_DIR), &base).map_err(io("keep the base files"))?;
-    std::fs::copy(&trace_path, dir.join(trace::TRACE_FILE)).map_err(io("keep the trace"))?;
+    // The bytes its frames fill, not the live trace's sparse length.
+    let used = trace::used_bytes(&trace_path).map_err(Error::Harness)?;
+    std::fs::write(dir.join(trace::TRACE_FILE), used).map_err(io("keep the trace"))?;
     let Some(failing) = checked.failing else {
         // Only the processes failed: there is no failing image to keep.
         let last = checked.report.map(|r| r.results).unwrap_or_default();
