@@ -947,8 +947,9 @@ fn vfs_section(w: &mut String, results: &Results) {
     let _ = writeln!(
         w,
         "WAL + FULL, one message per transaction, on SQLite's `unix` VFS and on crashfuzz's tracing \
-         shim over it (every write, sync and truncation appended to a trace file in the same \
-         directory, emptied when each sample starts). The interval of the \
+         shim over it (every write, sync and truncation copied into the trace's shared \
+         memory mapping of a file in the same directory, started afresh when each sample \
+         starts). The interval of the \
          difference is conservative: the extremes of the ratio of the two intervals. Criterion \
          measures the two one after the other, so a disk that drifts in between biases it; the \
          paired line below alternates single commits of the two instead. Disk probe before this \
