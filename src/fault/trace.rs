@@ -83,20 +83,8 @@ impl TraceLog {
 
     /// [`TraceLog::open`] with the first `mapped` bytes mapped (tests reach the writes beyond).
     fn open_mapping(path: &Path, mapped: usize) -> std::io::Result<TraceLog> {
-        use nix::sys::mman::{MapFlags, ProtFlags, mmap};
         let order = OrderCounter::open(path)?;
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
-        // Growing to the mapped length (sparse) is idempotent: every process sets the same
-        // length, and nothing shrinks the file while a trial's processes live.
-        if file.metadata()?.len() < mapped as u64 {
-            file.set_len(mapped as u64)?;
-        }
-        let len = std::num::NonZeroUsize::new(mapped).expect("the log's mapping is not empty");
-        // SAFETY: a fresh shared mapping of a regular file we hold open and just made at least
-        // that long; it is never unmapped (a log lives for its process).
-        let base =
-            unsafe { mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &file, 0) }
-                .map_err(std::io::Error::from)?;
+        let (file, base) = map_shared(path, mapped)?;
         // SAFETY: as `Log::new` asks: the mapping above, and the reservation counter of this
         // trace's order file, both live for the process.
         let log = unsafe { Log::new(base.cast(), mapped, order.reserved()) };
@@ -125,6 +113,23 @@ impl TraceLog {
     pub fn restart(&self) {
         self.order.reserved().store(0, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Opens `path` for reading and writing (created when absent), grows it to `len` bytes when
+/// it is shorter (sparse; never shrinking it: every process of a trial asks for the same
+/// length, and a file shrunk under a mapping is SIGBUS) and maps those bytes shared. The
+/// mapping is never unmapped: it lives as long as the process.
+fn map_shared(path: &Path, len: usize) -> std::io::Result<(File, std::ptr::NonNull<std::ffi::c_void>)> {
+    use nix::sys::mman::{MapFlags, ProtFlags, mmap};
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    if file.metadata()?.len() < len as u64 {
+        file.set_len(len as u64)?;
+    }
+    let len = std::num::NonZeroUsize::new(len).expect("a mapping is not empty");
+    // SAFETY: a fresh shared mapping of a regular file held open and at least that long.
+    let ptr = unsafe { mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &file, 0) }
+        .map_err(std::io::Error::from)?;
+    Ok((file, ptr))
 }
 
 /// A trace read back: the records, and whether any frame was torn (and dropped).
@@ -244,19 +249,8 @@ impl OrderCounter {
     /// Maps the counter file beside `trace` (created, zero, when absent; a second process maps
     /// the same one).
     pub fn open(trace: &Path) -> std::io::Result<OrderCounter> {
-        use nix::sys::mman::{MapFlags, ProtFlags, mmap};
-        let path = order_path(trace);
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        // Growing to its length is idempotent: a second process finds the bytes there and keeps them.
-        if file.metadata()?.len() < ORDER_FILE_BYTES as u64 {
-            file.set_len(ORDER_FILE_BYTES as u64)?;
-        }
-        let len = std::num::NonZeroUsize::new(ORDER_FILE_BYTES).expect("not zero");
-        // SAFETY: a fresh shared mapping of a regular file we hold open, at least that long;
-        // it is only accessed as two AtomicU64 (8-byte aligned: mappings are page aligned).
-        let ptr =
-            unsafe { mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &file, 0) }
-                .map_err(std::io::Error::from)?;
+        // Only ever accessed as two AtomicU64 (8-byte aligned: mappings are page aligned).
+        let (_, ptr) = map_shared(&order_path(trace), ORDER_FILE_BYTES)?;
         Ok(OrderCounter { counter: ptr.cast() })
     }
 
