@@ -137,7 +137,7 @@ fn map_shared(path: &Path, len: usize) -> std::io::Result<(File, std::ptr::NonNu
 pub struct Trace {
     pub records: Vec<Record>,
     /// A frame was cut short or left half copied by a killed process (it is not in `records`).
-    pub torn_tail: bool,
+    pub torn: bool,
 }
 
 /// Decodes every whole frame of `bytes` and sorts the records by stamp. A whole frame (its
@@ -167,7 +167,7 @@ pub fn decode(bytes: &[u8]) -> Result<Trace, String> {
             None => {
                 let word = &bytes[at..bytes.len().min(at + FRAME_ALIGN)];
                 if !skipping && word.iter().any(|&b| b != 0) {
-                    trace.torn_tail = true;
+                    trace.torn = true;
                     skipping = true;
                 }
                 at += FRAME_ALIGN;
@@ -187,12 +187,12 @@ fn decode_unframed(bytes: &[u8]) -> Result<Trace, String> {
     let mut at = 0usize;
     while at < bytes.len() {
         let Some(len_bytes) = bytes.get(at..at + 4) else {
-            trace.torn_tail = true;
+            trace.torn = true;
             break;
         };
         let len = u32::from_le_bytes(len_bytes.try_into().expect("4 bytes")) as usize;
         let Some(body) = bytes.get(at + 4..at + 4 + len) else {
-            trace.torn_tail = true;
+            trace.torn = true;
             break;
         };
         let Some((order, body)) = body.split_first_chunk::<8>() else {
@@ -348,7 +348,7 @@ mod tests {
             let bytes: Vec<u8> = [FILE_HEADER.to_vec(), frames.concat()].concat();
             let whole = decode(&bytes).unwrap();
             prop_assert_eq!(&whole.records, &records);
-            prop_assert!(!whole.torn_tail);
+            prop_assert!(!whole.torn);
             let at = FILE_HEADER.len() + cut.index(bytes.len() - FILE_HEADER.len() + 1);
             let part = decode(&bytes[..at]).unwrap();
             let (mut start, mut n, mut torn) = (FILE_HEADER.len(), 0, false);
@@ -362,7 +362,7 @@ mod tests {
                 start += frame.len();
             }
             prop_assert_eq!(&part.records[..], &records[..n]);
-            prop_assert_eq!(part.torn_tail, torn);
+            prop_assert_eq!(part.torn, torn);
         }
 
         /// A frame a killed process left half copied (its first bytes, then the zeros of the
@@ -386,7 +386,7 @@ mod tests {
                 want.remove(k);
             }
             prop_assert_eq!(t.records, want);
-            prop_assert_eq!(t.torn_tail, cut_short && keep > 0);
+            prop_assert_eq!(t.torn, cut_short && keep > 0);
         }
     }
 
@@ -444,7 +444,7 @@ mod tests {
         assert_eq!(used.len() as u64, 8 + a.order.reserved().load(std::sync::atomic::Ordering::SeqCst));
         let t = read(&path).unwrap();
         assert_eq!(t.records, want);
-        assert!(!t.torn_tail);
+        assert!(!t.torn);
         let kept = dir.path().join("kept");
         std::fs::write(&kept, &used).unwrap();
         assert_eq!(read(&kept).unwrap(), t);
@@ -478,6 +478,6 @@ mod tests {
         let (one, two) = (Record::Begin { writer: 1, seq: 1 }, Record::Ack { writer: 1, seq: 1 });
         let bytes = [frame(1, &two), frame(0, &one)].concat();
         assert_eq!(decode(&bytes).unwrap().records, vec![one.clone(), two.clone()]);
-        assert!(decode(&bytes[..bytes.len() - 1]).unwrap().torn_tail);
+        assert!(decode(&bytes[..bytes.len() - 1]).unwrap().torn);
     }
 }

@@ -140,10 +140,12 @@ pub fn parse_frame(bytes: &[u8]) -> Option<(u64, &[u8], usize)> {
     Some((u64::from_le_bytes(*order), body, (HEADER_BYTES + len).next_multiple_of(FRAME_ALIGN)))
 }
 
-/// Upper bound on a `Write` frame's bytes besides the data: header 16, order stamp 8,
-/// variant 1, writer varint 10, handle varint 5, offset varint 10, data length varint 5,
-/// padding 7.
-pub const WRITE_FRAME_OVERHEAD_MAX: usize = HEADER_BYTES + 8 + 1 + 10 + 5 + 10 + 5 + 7;
+/// Upper bound on a `Write` body's bytes besides the data (postcard): variant 1, writer
+/// varint 10, handle varint 5, offset varint 10, data length varint 5.
+const WRITE_BODY_OVERHEAD_MAX: usize = 1 + 10 + 5 + 10 + 5;
+/// Upper bound on a `Write` frame's bytes besides the data: the header, the order stamp, the
+/// body's overhead and the padding.
+pub const WRITE_FRAME_OVERHEAD_MAX: usize = HEADER_BYTES + 8 + WRITE_BODY_OVERHEAD_MAX + FRAME_ALIGN - 1;
 /// The index of `Record::Write` among `Record`'s variants (postcard encodes it as a varint).
 const WRITE_VARIANT_INDEX: u32 = 1;
 
@@ -168,7 +170,7 @@ impl Serialize for WriteRef<'_> {
 
 /// The frame of `Record::Write { file, offset, data }`, in one allocation.
 pub fn write_frame(order: u64, file: FileRef, offset: u64, data: &[u8]) -> Vec<u8> {
-    let frame = frame_start(order, WRITE_FRAME_OVERHEAD_MAX + data.len());
+    let frame = frame_start(order, WRITE_BODY_OVERHEAD_MAX + data.len());
     seal(postcard::to_extend(&WriteRef { file, offset, data }, frame).expect("serializing into a Vec cannot fail"))
 }
 

@@ -7,8 +7,8 @@
 //! # Invariants
 //!
 //! - **A record in the trace always happened**: it is appended after the real call returned
-//!   success, copied into the trace's shared log ([`super::trace::TraceLog`]). A failed real call leaves no
-//!   record. A trace append that fails aborts the process: a trace with a hole in the middle
+//!   success, copied into the trace's shared log ([`super::trace::TraceLog`]). A failed real
+//!   call leaves no record. A trace append that fails aborts the process: a trace with a hole in the middle
 //!   would replay into files that never existed, which is worse than no trial at all (the driver
 //!   sees SIGABRT, an unexplained death, and calls the trial inconclusive).
 //! - **No byte of a traced file changes behind the trace's back.** unix changes a file only in
@@ -72,8 +72,8 @@
 //! - **Threads.** One writer process may run several connections on several threads. SQLite
 //!   never calls one file object from two threads at once (a file belongs to one connection,
 //!   whose mutex is held), but different files run concurrently: global state is a `OnceLock`
-//!   and atomics, a trace append is one reservation and one copy, and the one per-file field that changes
-//!   after open is an `AtomicBool`.
+//!   and atomics, a trace append is one reservation and one copy, and the one per-file field
+//!   that changes after open is an `AtomicBool`.
 //! - **The hot path.** `xWrite` on a traced file does one `fetch_add`, the real write, one
 //!   allocation (the frame, sized up front, with the data copied straight into it by a borrowed
 //!   twin of [`Record::Write`] whose encoding is tested equal to the real one) and one copy into
@@ -269,16 +269,19 @@ pub fn register(cfg: VfsConfig) -> Result<(), String> {
 /// Appends `record` to the trace (the writer's `Begin` and `Ack` records) with a fresh stamp.
 /// An error when the VFS is not registered.
 pub fn append(record: &Record) -> std::io::Result<()> {
-    let g = GLOBAL.get().ok_or_else(|| std::io::Error::other(format!("VFS {VFS_NAME} is not registered")))?;
-    g.trace.append(record)
+    registered()?.trace.append(record)
 }
 
 /// Starts this process's trace afresh ([`super::trace::TraceLog::restart`]): only for a
 /// process that traces alone. An error when the VFS is not registered.
 pub fn restart_trace() -> std::io::Result<()> {
-    let g = GLOBAL.get().ok_or_else(|| std::io::Error::other(format!("VFS {VFS_NAME} is not registered")))?;
-    g.trace.restart();
+    registered()?.trace.restart();
     Ok(())
+}
+
+/// The VFS's state, or an error when it is not registered in this process.
+fn registered() -> std::io::Result<&'static Global> {
+    GLOBAL.get().ok_or_else(|| std::io::Error::other(format!("VFS {VFS_NAME} is not registered")))
 }
 
 /// Counted operations so far (attempted, injected or not).
