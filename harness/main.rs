@@ -9,6 +9,7 @@
 mod architecture;
 mod external;
 
+use crashfuzz::writer::fork_server::FORK_SERVER_SUBCOMMAND;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -24,8 +25,13 @@ fn sqlite_cache() -> PathBuf {
 }
 
 fn crashfuzz(args: &[&str]) -> Output {
+    crashfuzz_with(args, &[])
+}
+
+fn crashfuzz_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(EXE)
         .args(args)
+        .envs(env.iter().copied())
         .env("CRASHFUZZ_SQLITE_CACHE", sqlite_cache())
         .stdin(Stdio::null())
         .output()
@@ -210,6 +216,41 @@ fn canaries_fire_are_kept_and_replay() {
 }
 
 #[test]
+fn writers_exec_d_instead_of_forked_give_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "canary", CANARY);
+    // Per run: per cell, its verdict, crash states and violating trials (deterministic crash
+    // points: the same for both ways of starting a writer).
+    let mut runs = Vec::new();
+    for (name, server) in [("forked", "1"), ("exec", "0")] {
+        let out = dir.path().join(name);
+        let o = crashfuzz_with(
+            &["run", scenario.to_str().unwrap(), "--no-progress", "--seed", "7", "--jobs", "2"]
+                .into_iter()
+                .chain(["--out", out.to_str().unwrap(), "--workdir", dir.path().to_str().unwrap()])
+                .collect::<Vec<_>>(),
+            &[(crashfuzz::writer::fork_server::FORK_SERVER_ENV, server)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        let summary = read_json(&out.join("summary.json"));
+        let cells: Vec<(String, Value, Value, Value)> = summary["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (c["id"].to_string(), c["verdict"].clone(), c["crash_states"].clone(), c["violating_trials"].clone())
+            })
+            .collect();
+        assert_eq!(cells.len(), 2, "{name}: {summary}");
+        for c in &cells {
+            assert_eq!((&c.1, &c.2), (&Value::from("ok"), &c.3), "{name}: every trial of a canary is damaged: {c:?}");
+        }
+        runs.push(cells);
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
 fn a_required_violation_on_a_journalled_cell_is_a_silent_canary() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(
@@ -308,7 +349,7 @@ synchronous = ["full"]
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let writers = wait_for_writers(dir.path());
+    let writers = wait_for_writers(dir.path(), driver.id() as i32);
     assert_eq!(writers.len(), 1, "one writer: {writers:?}");
     // Give it a moment to commit, then crash it. (Not SIGSEGV: Rust's stack-overflow handler
     // swallows one that no faulting access raised.)
@@ -848,23 +889,47 @@ fn processes_mentioning(needle: &str) -> Vec<i32> {
     pids
 }
 
-/// Pids of the writer processes whose database lies under `dir`.
-fn writers_under(dir: &Path) -> Vec<i32> {
-    let needle = dir.to_str().unwrap();
-    processes_mentioning(needle)
+/// The parent of `pid`, from `/proc/PID/stat` (`None` once it is gone).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Pids of the processes the driver `driver` started for its trials under `dir`: an exec'd
+/// writer's command line carries its database path; a fork server's, and so every writer it
+/// forked, carries the driver's pid (`__fork-server PID`).
+fn processes_of(dir: &Path, driver: i32) -> Vec<i32> {
+    let server = format!("{FORK_SERVER_SUBCOMMAND}\0{driver}\0");
+    let mut pids = processes_mentioning(dir.to_str().unwrap());
+    pids.extend(processes_mentioning(&server));
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// The writers among [`processes_of`]: exec'd ones by their subcommand, forked ones by their
+/// parent (their fork server, not the driver).
+fn writers_of(dir: &Path, driver: i32) -> Vec<i32> {
+    processes_of(dir, driver)
         .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(crashfuzz::writer::protocol::WRITER_SUBCOMMAND))
+        .filter(|&pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.contains(FORK_SERVER_SUBCOMMAND) {
+                parent_of(pid).is_some_and(|parent| parent != driver)
+            } else {
+                cmdline.contains(crashfuzz::writer::protocol::WRITER_SUBCOMMAND)
+            }
         })
         .collect()
 }
 
-/// Waits up to a minute for a writer process under `dir` to exist, and returns the pids seen.
-fn wait_for_writers(dir: &Path) -> Vec<i32> {
+/// Waits up to a minute for a writer process of `driver` under `dir` to exist, and returns the
+/// pids seen.
+fn wait_for_writers(dir: &Path, driver: i32) -> Vec<i32> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let pids = writers_under(dir);
+        let pids = writers_of(dir, driver);
         if !pids.is_empty() {
             return pids;
         }
@@ -899,19 +964,31 @@ fn start_long_campaign(dir: &Path) -> (std::process::Child, PathBuf) {
     (child, out)
 }
 
+/// Waits up to 30 s for `driver` to exit; `what` is the failure's message.
+fn wait_for_exit(driver: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = driver.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_sigkilled_driver_leaves_no_writer_behind() {
     let dir = tempfile::tempdir().unwrap();
     let (mut driver, _) = start_long_campaign(dir.path());
-    let needle = dir.path().to_str().unwrap().to_string();
+    let driver_pid = driver.id() as i32;
     // Writers are running (this test proves nothing if there is no one to orphan).
-    let writers = wait_for_writers(dir.path());
+    let writers = wait_for_writers(dir.path(), driver_pid);
     assert!(!writers.is_empty());
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(driver.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(driver_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     driver.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let left = processes_mentioning(&needle);
+        let left = processes_of(dir.path(), driver_pid);
         if left.is_empty() {
             break;
         }
@@ -921,25 +998,38 @@ fn a_sigkilled_driver_leaves_no_writer_behind() {
 }
 
 #[test]
+fn a_killed_fork_server_takes_its_writers_with_it_and_stops_the_driver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut driver, _) = start_long_campaign(dir.path());
+    let driver_pid = driver.id() as i32;
+    let writers = wait_for_writers(dir.path(), driver_pid);
+    assert!(!writers.is_empty());
+    // The fork servers: the driver's own children among its processes.
+    let servers: Vec<i32> =
+        processes_of(dir.path(), driver_pid).into_iter().filter(|&p| parent_of(p) == Some(driver_pid)).collect();
+    assert!(!servers.is_empty(), "no fork server under {driver_pid}");
+    for server in &servers {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*server), nix::sys::signal::Signal::SIGKILL);
+    }
+    let status = wait_for_exit(&mut driver, "the driver went on without its fork servers");
+    // The harness broke, not SQLite: a harness error, and nothing left running.
+    assert_eq!(status.code(), Some(3));
+    assert!(processes_of(dir.path(), driver_pid).is_empty());
+}
+
+#[test]
 fn ctrl_c_stops_reaps_and_still_writes_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let (mut driver, out) = start_long_campaign(dir.path());
     let pid = nix::unistd::Pid::from_raw(driver.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = driver.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "driver did not stop after Ctrl-C");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for_exit(&mut driver, "driver did not stop after Ctrl-C");
     assert_eq!(status.code(), Some(130));
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["interrupted"], true);
     let lines = std::fs::read_to_string(out.join("trials.jsonl")).unwrap().lines().count() as u64;
     assert_eq!(summary["trials"].as_u64().unwrap(), lines);
-    assert!(processes_mentioning(dir.path().to_str().unwrap()).is_empty());
+    assert!(processes_of(dir.path(), pid.as_raw()).is_empty());
 }
 
 // ---------------------------------------------------------------- power loss, crash points, I/O errors

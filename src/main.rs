@@ -1,4 +1,4 @@
-//! The `crashfuzz` binary: the entry points of its children (writers, templates, load burners, `__sql`),
+//! The `crashfuzz` binary: the entry points of its children (writers, their fork server, templates, load burners, `__sql`),
 //! and the command line.
 
 #[cfg(not(feature = "bundled"))]
@@ -11,6 +11,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(crashfuzz::writer::protocol::WRITER_SUBCOMMAND) {
         let config = args.get(2).map(String::as_str).unwrap_or("");
         std::process::exit(crashfuzz::writer::child::main(config));
+    }
+    if args.get(1).map(String::as_str) == Some(crashfuzz::writer::fork_server::FORK_SERVER_SUBCOMMAND) {
+        let parent = args.get(2).map(String::as_str).unwrap_or("");
+        std::process::exit(crashfuzz::writer::fork_server::serve(parent));
     }
     if args.get(1).map(String::as_str) == Some(crashfuzz::writer::program::TEMPLATE_SUBCOMMAND) {
         let request = args.get(2).map(String::as_str).unwrap_or("");

@@ -5,7 +5,8 @@
 //! | benchmark | one iteration |
 //! |---|---|
 //! | `harness_share/setup` | the lane's database cleared and the cell's template copied in (the default workload's, seeded with 100 messages) |
-//! | `harness_share/spawn_ready` | crashfuzz's writer started in its own process group and waited for until it announced it is ready (connection open, pragmas set and read back) |
+//! | `harness_share/spawn_ready` | crashfuzz's writer forked by the fork server in its own process group and waited for until it announced it is ready (connection open, pragmas set and read back) |
+//! | `harness_share/spawn_ready_exec` | the same with the writer exec'd (`CRASHFUZZ_FORK_SERVER=0`), as before the fork server |
 //! | `harness_share/kill_reap` | SIGKILL to that writer's process group and its reap |
 //!
 //! The writer is gated and never let through its gate: no transaction runs, so each figure is
@@ -14,6 +15,7 @@
 //!   cargo bench --bench harness_share     # about half a minute on 2 cores
 
 use crashfuzz::base::dbfiles::remove_db_files;
+use crashfuzz::writer::fork_server;
 use crashfuzz::writer::pragmas::Pragmas;
 use crashfuzz::writer::process::{self, Announcement, Writer};
 use crashfuzz::writer::program::{BuiltIn, Program};
@@ -66,18 +68,26 @@ fn main() {
     let mut c = Criterion::default().sample_size(30).configure_from_args();
     let mut group = c.benchmark_group("harness_share");
     group.bench_function("setup", |b| b.iter(setup));
-    group.bench_function("spawn_ready", |b| {
-        b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            for _ in 0..iters {
-                setup();
-                let started = Instant::now();
-                let mut writer = spawn_ready();
-                spent += started.elapsed();
-                kill_reap(&mut writer);
-            }
-            spent
-        })
+    let time_spawn_ready = |iters: u64| {
+        let mut spent = Duration::ZERO;
+        for _ in 0..iters {
+            setup();
+            let started = Instant::now();
+            let mut writer = spawn_ready();
+            spent += started.elapsed();
+            kill_reap(&mut writer);
+        }
+        spent
+    };
+    group.bench_function("spawn_ready", |b| b.iter_custom(time_spawn_ready));
+    // The same, each writer exec'd instead of forked by the lane's fork server.
+    group.bench_function("spawn_ready_exec", |b| {
+        // SAFETY: criterion runs this bench on one thread; nothing reads the environment
+        // concurrently.
+        unsafe { std::env::set_var(fork_server::FORK_SERVER_ENV, "0") };
+        b.iter_custom(time_spawn_ready);
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(fork_server::FORK_SERVER_ENV) };
     });
     group.bench_function("kill_reap", |b| {
         b.iter_custom(|iters| {

@@ -34,6 +34,18 @@ pub fn unregister_group(pgid: i32) {
     unregister(pgid);
 }
 
+/// A pidfd of `pid`, readable once it exits (Linux 5.3).
+pub fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// Spawns `command` (which must put the child in its own process group) and registers the
 /// group under the lock, so that a concurrent [`kill_all_live`] cannot miss it.
 pub fn spawn_registered(command: &mut Command) -> std::io::Result<Child> {

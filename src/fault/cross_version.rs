@@ -36,7 +36,8 @@ impl Fault for CrossVersion {
     /// The other build judges the same image, on its own copies of the pristine one.
     fn judge(&self, j: &Judge<'_>, results: &mut Vec<CheckResult>) -> Result<()> {
         let other = j.other_sqlite.expect("the campaign resolves hazard.other_sqlite before any cross_version trial");
-        let cross = crosscheck::cross_check(j.pristine_db, other)
+        let pristine_db = j.pristine.db().map_err(|e| Error::io("write the crash image out for the other build", e))?;
+        let cross = crosscheck::cross_check(pristine_db, other)
             .map_err(|e| Error::Harness(format!("cross-version check: {e:#}")))?;
         crosscheck::fold_into(results, &cross);
         Ok(())

@@ -207,7 +207,7 @@ pub enum Images {
 /// What a fault may use to judge an image beyond the oracle.
 pub struct Judge<'a> {
     /// The image before any check touched it (never modified).
-    pub pristine_db: &'a Path,
+    pub pristine: &'a crate::base::pristine::Pristine,
     /// `[hazard] other_sqlite`, resolved once by the campaign (or by `replay`).
     pub other_sqlite: Option<&'a crate::sqlite::builds::ResolvedBuild>,
 }

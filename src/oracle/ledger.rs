@@ -14,6 +14,7 @@ use crate::record::expected::Expected;
 use crate::writer::session_store::{self, FTS_TABLES, Tokenizer, TxnWriter, fts_body_sql};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::BTreeMap;
 
@@ -203,32 +204,70 @@ pub fn match_samples(conn: &Connection, cfg: &CheckConfig) -> rusqlite::Result<V
 
 /// Every hit of a sample's query must be a message (for trigram: one whose text holds the
 /// substring): an index that answers with other rows is damaged.
+///
+/// For trigram, SQLite hands over each hit's text (NULL without a message) and the substring
+/// is looked for here: ASCII case folded (what SQLite's own `lower()` folds, and the only
+/// letters a term holds), then a byte search, which is `instr(lower(text), lower(term)) > 0`
+/// for an ASCII term ([`holds_term`]) without SQLite copying and folding every hit's text.
 fn wrong_hits(conn: &Connection, samples: &[&MatchSample], problems: &mut FtsProblems) -> rusqlite::Result<()> {
     let Some(first) = samples.first() else { return Ok(()) };
     let table = first.table.as_str();
     let tokenizer = FTS_TABLES.iter().find(|(t, _)| *t == table).map(|(_, k)| *k).expect("a session store table");
-    let hit_check = match tokenizer {
-        Tokenizer::Unicode61 => format!(
-            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 \
-             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = {table}.rowid) AND ?2 IS NOT NULL"
-        ),
-        Tokenizer::Trigram => format!(
-            "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 AND NOT EXISTS (SELECT 1 FROM messages m \
-             WHERE m.id = {table}.rowid AND instr(lower({}), lower(?2)) > 0)",
-            fts_body_sql("m")
-        ),
-    };
-    let mut bad_hits = conn.prepare(&hit_check)?;
-    for s in samples {
-        let query = s.query();
-        let bad = bad_hits.query_row(rusqlite::params![query, s.term], |r| r.get::<_, i64>(0))?;
+    let mut count_bad = |bad: usize, query: &str| {
         if bad > 0 {
             problems
                 .index
                 .push(format!("{table}: MATCH {query} returns {bad} rows that are not messages containing it"));
         }
+    };
+    match tokenizer {
+        Tokenizer::Unicode61 => {
+            let mut bad_hits = conn.prepare(&format!(
+                "SELECT count(*) FROM {table} WHERE {table} MATCH ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = {table}.rowid)"
+            ))?;
+            for s in samples {
+                let query = s.query();
+                let bad = bad_hits.query_row([&query], |r| r.get::<_, i64>(0))?;
+                count_bad(usize::try_from(bad).unwrap_or(usize::MAX), &query);
+            }
+        }
+        Tokenizer::Trigram => {
+            let mut hits = conn.prepare(&format!(
+                "SELECT (SELECT {} FROM messages m WHERE m.id = {table}.rowid) FROM {table} WHERE {table} MATCH ?1",
+                fts_body_sql("m")
+            ))?;
+            let mut folded = Vec::new();
+            for s in samples {
+                let query = s.query();
+                let term = s.term.to_ascii_lowercase();
+                let finder = memchr::memmem::Finder::new(term.as_bytes());
+                let mut bad = 0;
+                let mut rows = hits.query([&query])?;
+                while let Some(row) = rows.next()? {
+                    let holds = match row.get_ref(0)? {
+                        ValueRef::Text(text) => holds_term(text, &finder, &mut folded),
+                        // `||` gives text or NULL: NULL is a hit without a message (or a message
+                        // with a NULL column), which holds nothing.
+                        ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Blob(_) => false,
+                    };
+                    bad += usize::from(!holds);
+                }
+                count_bad(bad, &query);
+            }
+        }
     }
     Ok(())
+}
+
+/// Whether `text` holds the term `finder` looks for (ASCII lower case), ASCII case folded
+/// into `folded` first: SQLite's `instr(lower(text), lower(term)) > 0` for an ASCII term.
+/// `lower()` folds only A–Z (no ICU), and `instr` steps over UTF-8 continuation bytes only,
+/// which never start an ASCII term, so it finds exactly where a byte search finds.
+pub(crate) fn holds_term(text: &[u8], finder: &memchr::memmem::Finder<'_>, folded: &mut Vec<u8>) -> bool {
+    folded.clear();
+    folded.extend(text.iter().map(u8::to_ascii_lowercase));
+    finder.find(folded).is_some()
 }
 
 /// Per sample, whether the index finds its message, asked of the connection's own build.
@@ -457,4 +496,38 @@ pub(super) fn atomicity(conn: &Connection) -> rusqlite::Result<Vec<String>> {
         problems.push(format!("messages {} hold text that does not match their hash (torn rows)", ranges(&torn)));
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text bytes of every kind a damaged or odd message holds: ASCII of both cases, NUL,
+    /// UTF-8 letters (whose continuation bytes `instr` steps over) and stray high bytes.
+    fn text_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => proptest::sample::select(b"aAbBzZ09 ".to_vec()).prop_map(|b| vec![b]),
+            1 => Just(vec![0u8]),
+            1 => Just("É".as_bytes().to_vec()),
+            1 => Just("日".as_bytes().to_vec()),
+            1 => (0x80u8..=0xff).prop_map(|b| vec![b]),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        /// The byte search agrees with SQLite's own `instr(lower(text), lower(term)) > 0` on
+        /// the text as SQLite holds it, for every ASCII alphanumeric term.
+        #[test]
+        fn holds_term_is_sqlites_instr_of_lower(text in text_bytes(), term in "[aAbBzZ09]{1,8}") {
+            let conn = Connection::open_in_memory().expect("an in-memory database");
+            let sqlite: bool = conn
+                .query_row("SELECT instr(lower(CAST(?1 AS TEXT)), lower(?2)) > 0", rusqlite::params![text, term], |r| r.get(0))
+                .expect("instr runs");
+            let lower = term.to_ascii_lowercase();
+            let finder = memchr::memmem::Finder::new(lower.as_bytes());
+            prop_assert_eq!(holds_term(&text, &finder, &mut Vec::new()), sqlite);
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! `replay.txt`; [`replay`] re-runs the image's checks on a copy, deterministically.
 
 use crate::base::dbfiles::{self, DB_NAME, copy_image, read_files};
+use crate::base::pristine::Pristine;
 use crate::error::{Error, Result};
 use crate::fault::Judge;
 use crate::fault::power_loss::builder::{Choice, Device};
@@ -263,7 +264,8 @@ pub fn replay(dir: &Path) -> Result<(KeptTrial, Option<CheckReport>)> {
         })?),
         None => None,
     };
-    let judge = Judge { pristine_db: &dir.join(KEPT_IMAGE_DIR).join(DB_NAME), other_sqlite: resolved.as_ref() };
+    let pristine = Pristine::on_disk(&dir.join(KEPT_IMAGE_DIR).join(DB_NAME));
+    let judge = Judge { pristine: &pristine, other_sqlite: resolved.as_ref() };
     crate::fault::of(kept.cell.fault)
         .judge(&judge, &mut report.results)
         .map_err(|e| Error::Harness(format!("replay {}: {e}", dir.display())))?;

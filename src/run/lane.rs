@@ -138,7 +138,8 @@ impl Lane {
         Ok(())
     }
 
-    /// The copy of the crash image taken before any check touches it.
+    /// Where the crash image as the fault left it goes when its files are needed
+    /// ([`Pristine`](crate::base::pristine::Pristine)).
     pub fn pristine(&self) -> PathBuf {
         self.dir.join("pristine")
     }

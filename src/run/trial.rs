@@ -8,10 +8,11 @@
 //! **Architecture invariant: the driver never opens a trial's database while a writer of that
 //! trial is alive**: the checks start only after every writer has been reaped. For a process
 //! crash the crash image is the files exactly as the writers left them (a pristine copy is
-//! taken first, so a kept failure is the image before recovery); for a power loss the images
+//! read into memory first, so a kept failure is the image before recovery); for a power loss the images
 //! are built from the writers' trace.
 
-use crate::base::dbfiles::{DB_NAME, Files, copy_image};
+use crate::base::dbfiles::{DB_NAME, Files};
+use crate::base::pristine::Pristine;
 use crate::base::process::{DeathKind, micros};
 use crate::error::{Error, Result};
 use crate::fault::death::{self, DeathFacts, DeathVerdict};
@@ -849,8 +850,8 @@ fn check_as_left(
     keys: Keys,
     record: &mut TrialRecord,
 ) -> Result<()> {
-    let pristine = lane.pristine();
-    copy_image(check_db, &pristine).map_err(|e| Error::io(format!("copy crash image to {}", pristine.display()), e))?;
+    let pristine = Pristine::read(check_db, lane.pristine())
+        .map_err(|e| Error::io(format!("read the crash image {}", check_db.display()), e))?;
     let mut history = start.history.clone();
     history.extend(record.acks.iter().map(|(id, a)| (*id, a.clone())));
     let expected = keys.expected(history, &t.env.templates[t.cell_index]);
@@ -860,9 +861,9 @@ fn check_as_left(
         record.outcome = TrialOutcome::Inconclusive { reason };
         return Ok(());
     }
-    let judge = Judge { pristine_db: &pristine.join(DB_NAME), other_sqlite: t.env.other_sqlite };
+    let judge = Judge { pristine: &pristine, other_sqlite: t.env.other_sqlite };
     t.fault.judge(&judge, &mut report.results).map_err(|e| Error::Harness(format!("trial {}: {e}", t.index)))?;
-    record.cross_version = writers_build_agrees(t, &pristine.join(DB_NAME), &mut report)?;
+    record.cross_version = writers_build_agrees(t, &pristine, &mut report)?;
     // The image's own results (what `replay` re-runs), then what the processes showed.
     let image_results = report.results.clone();
     let findings = process_findings(record);
@@ -886,8 +887,8 @@ fn check_as_left(
         return Ok(());
     }
     if let Some(dir) = keeper.claim(record)? {
-        std::fs::rename(&pristine, dir.join(KEPT_IMAGE_DIR))
-            .or_else(|_| copy_image(&pristine.join(DB_NAME), &dir.join(KEPT_IMAGE_DIR)).map(drop))
+        pristine
+            .keep_in(&dir.join(KEPT_IMAGE_DIR))
             .map_err(|e| Error::io(format!("keep image in {}", dir.display()), e))?;
         keeper.write_kept(&dir, record, &expected, None, image_results, findings)?;
     }
@@ -898,10 +899,11 @@ fn check_as_left(
 /// too, and the verdict is what both builds agree on
 /// ([`crate::oracle::crosscheck::agree_with_writers`]); the rest is returned as cross-version
 /// disagreements.
-fn writers_build_agrees(t: &Trial<'_>, pristine_db: &Path, report: &mut CheckReport) -> Result<Vec<String>> {
+fn writers_build_agrees(t: &Trial<'_>, pristine: &Pristine, report: &mut CheckReport) -> Result<Vec<String>> {
     let Some(build) = &t.env.writers[t.cell_index].sqlite.build else {
         return Ok(Vec::new());
     };
+    let pristine_db = pristine.db().map_err(|e| Error::io("write the crash image out for the writers' build", e))?;
     crate::oracle::crosscheck::agree_with_writers(pristine_db, build, report)
         .map_err(|e| Error::Harness(format!("trial {} ({}): the writers' build's check: {e:#}", t.index, t.cell.id())))
 }

@@ -6,37 +6,85 @@
 //! [`LIVE_GROUPS`] from spawn until reap, so a second Ctrl-C can SIGKILL everything at
 //! once.
 
-use crate::base::process::{DeathKind, LIVE_GROUPS, micros, unregister};
+use crate::base::process::{DeathKind, LIVE_GROUPS, micros, pidfd_open, unregister};
+use crate::writer::fork_server::{self, ForkServer};
 use crate::writer::program::{Channel, Program};
 use crate::writer::protocol::WriterConfig;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// This thread's fork server, started at its first forked writer (a lane is one thread, so
+    /// one server per lane), stopped when the thread ends.
+    static FORK_SERVER: RefCell<Option<ForkServer>> = const { RefCell::new(None) };
+}
 
 /// A running writer process.
 pub struct Writer {
     pub writer_id: u64,
-    child: Child,
+    handle: Handle,
     /// The announcements (`None` for a program that announces through its acknowledgement
     /// file: its stdout goes to its log).
     stdout: Option<ChildStdout>,
     /// Without announcements, a pidfd (`pidfd_open(2)`): readable once the process exited.
-    pidfd: Option<std::os::fd::OwnedFd>,
+    pidfd: Option<OwnedFd>,
     /// The start gate of a gated writer (dropped, i.e. closed, once opened).
-    gate: Option<std::process::ChildStdin>,
+    gate: Option<ChildStdin>,
     /// Set once reaped.
     status: Option<ExitStatus>,
 }
 
+/// Who reaps a writer.
+enum Handle {
+    /// Spawned by this process (exec'd): reaped here.
+    Spawned(Child),
+    /// Forked by this thread's fork server, which reaps it and sends its status.
+    Forked(i32),
+}
+
+impl Handle {
+    fn pid(&self) -> i32 {
+        match self {
+            Handle::Spawned(child) => i32::try_from(child.id()).expect("pid fits in i32"),
+            Handle::Forked(pid) => *pid,
+        }
+    }
+
+    fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match self {
+            Handle::Spawned(child) => child.wait(),
+            Handle::Forked(pid) => with_fork_server(|server| server.wait(*pid)),
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match self {
+            Handle::Spawned(child) => child.try_wait(),
+            Handle::Forked(pid) => with_fork_server(|server| server.try_wait(*pid)),
+        }
+    }
+}
+
+/// Runs `f` on this thread's fork server (an error if it has none: a forked writer is waited
+/// for on the thread that forked it).
+fn with_fork_server<T>(f: impl FnOnce(&mut ForkServer) -> std::io::Result<T>) -> std::io::Result<T> {
+    FORK_SERVER.with_borrow_mut(|slot| match slot.as_mut() {
+        Some(server) => f(server),
+        None => Err(std::io::Error::other("no fork server on this thread")),
+    })
+}
+
 impl Writer {
     pub fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("pid fits in i32")
+        self.handle.pid()
     }
 
     /// How it ended, once reaped.
@@ -50,7 +98,7 @@ impl Drop for Writer {
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
-            let _ = self.child.wait();
+            let _ = self.handle.wait();
             unregister(self.pid());
         }
     }
@@ -58,10 +106,17 @@ impl Drop for Writer {
 
 /// Spawns `program`'s writer configured by `cfg` in a new process group (pgid = its pid),
 /// stdout piped for the announcements (to `stderr_path` too for a program that announces
-/// through its acknowledgement file), stderr to `stderr_path`. std spawns crashfuzz's own
-/// writer with posix_spawn, so the driver never forks while holding anything; an
-/// application's program is forked, its child doing only async-signal-safe calls before exec.
+/// through its acknowledgement file), stderr to `stderr_path`. crashfuzz's own writer on the
+/// SQLite linked into this executable is forked by this thread's fork server
+/// ([`fork_server`]) unless `CRASHFUZZ_FORK_SERVER=0`; otherwise std spawns it with
+/// posix_spawn, so the driver never forks while holding anything. An application's program is
+/// forked, its child doing only async-signal-safe calls before exec.
 pub fn spawn(program: &dyn Program, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Result<Writer> {
+    if let (Some(exe), Channel::Announcing) = (program.fork_exe(), program.channel())
+        && fork_server::enabled()
+    {
+        return spawn_forked(exe, cfg, stderr_path);
+    }
     let stderr = File::create(stderr_path)?;
     let mut command = program.command(cfg);
     let (gated, stdout) = match program.channel() {
@@ -95,19 +150,53 @@ pub fn spawn(program: &dyn Program, cfg: &WriterConfig, stderr_path: &Path) -> s
             }
         },
     };
-    Ok(Writer { writer_id: cfg.writer_id, child, stdout, pidfd, gate, status: None })
+    Ok(Writer { writer_id: cfg.writer_id, handle: Handle::Spawned(child), stdout, pidfd, gate, status: None })
 }
 
-/// A pidfd of `pid`, readable once it exits (Linux 5.3).
-fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the descriptor was just created and is owned by nothing else.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+/// [`spawn`] through this thread's fork server (started, or restarted for another
+/// executable, here): the same streams, the same process group, `parent_pid` the server's.
+fn spawn_forked(exe: &Path, cfg: &WriterConfig, stderr_path: &Path) -> std::io::Result<Writer> {
+    let stderr = File::create(stderr_path)?;
+    let (announce_read, announce_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (stdin, gate): (OwnedFd, Option<OwnedFd>) = if cfg.gated {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        (read, Some(write))
+    } else {
+        (File::open("/dev/null")?.into(), None)
+    };
+    let pid = FORK_SERVER.with_borrow_mut(|slot| {
+        if slot.as_ref().is_none_or(|server| server.exe() != exe) {
+            *slot = None;
+            *slot = Some(ForkServer::start(exe)?);
+        }
+        let server = slot.as_mut().expect("started above");
+        let cfg = WriterConfig { parent_pid: server.pid(), ..cfg.clone() };
+        let config = serde_json::to_string(&cfg).expect("writer config serializes");
+        // Registered under the lock, as in `spawn`.
+        let mut live = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+        match server.fork(&config, [stdin.as_fd(), announce_write.as_fd(), stderr.as_fd()]) {
+            Ok(pid) => {
+                live.insert(pid);
+                Ok(pid)
+            }
+            Err(e) => {
+                // A server that failed is not trusted again: the next writer starts a new one.
+                drop(live);
+                *slot = None;
+                Err(e)
+            }
+        }
+    })?;
+    // The writer's ends are its own now: with this copy closed, its stdout hangs up when it dies.
+    drop(announce_write);
+    Ok(Writer {
+        writer_id: cfg.writer_id,
+        handle: Handle::Forked(pid),
+        stdout: Some(ChildStdout::from(announce_read)),
+        pidfd: None,
+        gate: gate.map(ChildStdin::from),
+        status: None,
+    })
 }
 
 /// Opens a gated writer's start gate (a writer that died meanwhile is found at its reap).
@@ -160,7 +249,7 @@ pub fn try_reap(w: &mut Writer) -> std::io::Result<bool> {
     if w.status.is_some() {
         return Ok(true);
     }
-    match w.child.try_wait()? {
+    match w.handle.try_wait()? {
         Some(status) => {
             w.status = Some(status);
             unregister(w.pid());
@@ -271,7 +360,7 @@ pub fn inject(writers: &mut [&mut Writer], first: Option<Signal>, wait: Duration
             // The pipe's last write end closed as the process exited; the zombie follows at
             // once, so this wait is short.
             let w = &mut *writers[i];
-            w.status = Some(w.child.wait()?);
+            w.status = Some(w.handle.wait()?);
             unregister(w.pid());
             signal_to_reap_us[i] = micros(t0.elapsed());
         }
@@ -280,7 +369,7 @@ pub fn inject(writers: &mut [&mut Writer], first: Option<Signal>, wait: Duration
         if w.status.is_none() {
             escalated[i] = true;
             let _ = killpg(Pid::from_raw(w.pid()), Signal::SIGKILL);
-            let status = w.child.wait()?;
+            let status = w.handle.wait()?;
             w.status = Some(status);
             unregister(w.pid());
             signal_to_reap_us[i] = micros(t0.elapsed());

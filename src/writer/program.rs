@@ -36,6 +36,12 @@ pub trait Program: Sync {
     fn acknowledgements(&self, path: &Path, id: u64) -> std::result::Result<AckLog, String>;
     /// What the oracle may assume about the database it writes.
     fn schema(&self) -> &'static dyn Schema;
+    /// The executable a fork server may run to fork this program's writers instead of
+    /// exec'ing [`Program::command`] (`None`: exec every one). Only for a command that is that
+    /// executable with the writer's configuration and nothing else.
+    fn fork_exe(&self) -> Option<&Path> {
+        None
+    }
     /// How the engine talks with its processes.
     fn channel(&self) -> Channel {
         Channel::Announcing
@@ -120,6 +126,11 @@ impl Program for BuiltIn {
         let made: TemplateMade = serde_json::from_slice(&output.stdout)
             .map_err(|e| Error::Harness(format!("{ctx}: printed no template record: {e}")))?;
         Ok(made.seeded)
+    }
+
+    fn fork_exe(&self) -> Option<&Path> {
+        // A shared-library writer needs its library environment: it is exec'd.
+        (self.sqlite == WriterSqlite::Linked).then_some(self.exe.as_path())
     }
 
     fn command(&self, cfg: &WriterConfig) -> Command {
