@@ -124,8 +124,28 @@ impl Lane {
             }
         }
         crate::fault::trace::remove(&self.trace()).map_err(io(format!("clear {}", self.trace().display())))?;
+        self.remove_writer_logs().map_err(io(format!("clear the writers' logs in {}", self.dir.display())))?;
         let db_bytes = db_bytes(&db);
         Ok(Start { db, history, continued_from, db_bytes })
+    }
+
+    /// Removes the acknowledgement files and stderr logs of the previous trial's writers (a
+    /// kept failure has its copies): without this a lane would hold two files per trial ever
+    /// run.
+    fn remove_writer_logs(&self) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if (name.starts_with("acks-") || name.starts_with("stderr-")) && name.ends_with(".log") {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keeps the lane's database, checked clean, for the cell's next trial, with what is now
@@ -147,5 +167,26 @@ impl Lane {
     /// The writers' trace (faults on the tracing VFS).
     pub fn trace(&self) -> PathBuf {
         self.dir.join(crate::fault::trace::TRACE_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_trials_writer_logs_go_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lane = Lane::new(tmp.path().to_path_buf());
+        for name in ["acks-4000.log", "acks-4001.log", "stderr-4000.log", DB_NAME, "acks-notes.txt"] {
+            std::fs::write(tmp.path().join(name), b"x").unwrap();
+        }
+        lane.remove_writer_logs().unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["acks-notes.txt".to_string(), DB_NAME.to_string()]);
     }
 }
