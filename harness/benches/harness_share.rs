@@ -14,7 +14,7 @@
 //!
 //!   cargo bench --bench harness_share     # about half a minute on 2 cores
 
-use crashfuzz::base::dbfiles::remove_db_files;
+use crashfuzz::base::dbfiles::reset_from;
 use crashfuzz::writer::fork_server;
 use crashfuzz::writer::pragmas::Pragmas;
 use crashfuzz::writer::process::{self, Announcement, Writer};
@@ -51,8 +51,7 @@ fn main() {
     cfg.gated = true;
 
     let setup = || {
-        remove_db_files(&db).expect("clear the database");
-        std::fs::copy(&template, &db).expect("copy the template");
+        reset_from(&template, &db).expect("copy the template");
     };
     let spawn_ready = || {
         let mut writer = process::spawn(&program, &cfg, &stderr).expect("spawn the writer");

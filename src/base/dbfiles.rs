@@ -38,6 +38,25 @@ pub fn remove_db_files(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Puts a copy of `template` at `db` with no journal, WAL or `-shm` beside it. A main file
+/// already there is overwritten in place and cut to the template's length rather than removed
+/// and created anew: no inode to allocate, no blocks to free and allocate again (a lane does
+/// this before every trial).
+pub fn reset_from(template: &Path, db: &Path) -> std::io::Result<()> {
+    for suffix in ["-wal", "-journal", "-shm"] {
+        match std::fs::remove_file(sidecar(db, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut from = std::fs::File::open(template)?;
+    let mut to = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(db)?;
+    // std copies file to file with copy_file_range(2): in the kernel, no buffer here.
+    let copied = std::io::copy(&mut from, &mut to)?;
+    to.set_len(copied)
+}
+
 /// Copies the crash image of `db` (the database and its hot journal or WAL, if any) into `dir`,
 /// under the same file names; returns the copy's path.
 pub fn copy_image(db: &Path, dir: &Path) -> std::io::Result<PathBuf> {
@@ -111,4 +130,33 @@ pub fn write_files(dir: &Path, files: &Files) -> std::io::Result<()> {
         std::fs::write(dir.join(name), bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn reset_from_gives_the_templates_bytes_in_place_and_nothing_beside_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let template = tmp.path().join("template.sqlite");
+        std::fs::write(&template, b"template bytes").unwrap();
+        let db = tmp.path().join(DB_NAME);
+        // No database yet: created.
+        reset_from(&template, &db).unwrap();
+        assert_eq!(std::fs::read(&db).unwrap(), b"template bytes");
+        // A longer one with a WAL, a journal and a -shm beside it, as a trial leaves it.
+        std::fs::write(&db, b"a database that grew during the trial").unwrap();
+        for suffix in ["-wal", "-journal", "-shm"] {
+            std::fs::write(sidecar(&db, suffix), b"x").unwrap();
+        }
+        let inode = std::fs::metadata(&db).unwrap().ino();
+        reset_from(&template, &db).unwrap();
+        assert_eq!(std::fs::read(&db).unwrap(), b"template bytes");
+        assert_eq!(std::fs::metadata(&db).unwrap().ino(), inode, "overwritten in place");
+        for suffix in ["-wal", "-journal", "-shm"] {
+            assert!(!sidecar(&db, suffix).exists(), "{suffix} left");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! it, so every failure replays exactly; `random` crashes an ordinary writer at a uniform
 //! operation. The same promises as a kill.
 
-use crate::base::dbfiles::{DB_NAME, remove_db_files};
+use crate::base::dbfiles::{DB_NAME, reset_from};
 use crate::base::process::DeathKind;
 use crate::error::{Error, Result};
 use crate::fault::kill::process_crash_expectation;
@@ -103,8 +103,7 @@ fn measure_short_trace(p: &Prepare<'_>) -> Result<u64> {
     let io = |what: String| move |e: std::io::Error| Error::io(what, e);
     std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
     let db = dir.join(DB_NAME);
-    remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
-    std::fs::copy(p.template, &db).map_err(io(format!("copy template to {}", db.display())))?;
+    reset_from(p.template, &db).map_err(io(format!("copy template to {}", db.display())))?;
     let trace_path = dir.join(crate::fault::trace::TRACE_FILE);
     let _ = trace::remove(&trace_path);
     let id = writer_id(0, 0);

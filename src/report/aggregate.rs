@@ -111,7 +111,8 @@ impl PhaseHistograms {
         self.kill.saturating_record(t.kill);
         if checked {
             self.check.saturating_record(t.check);
-            let states = rec.images.len().max(1) as u64;
+            // Per crash state: the distinct images (a duplicate is built, never checked).
+            let states = rec.images.iter().filter(|i| i.duplicate_of.is_none()).count().max(1) as u64;
             self.check_per_state.saturating_record(t.check / states);
             let integrity = rec.checks.iter().find(|c| c.check == ViolationKind::Integrity).map(|c| c.elapsed_us);
             if let Some(us) = integrity.filter(|&us| us > 0) {
@@ -725,7 +726,8 @@ mod tests {
     }
 
     /// The floor under the check is SQLite's own integrity_check on an image of each checked
-    /// trial; the check phase per crash state divides a power-loss trial's check by its images.
+    /// trial; the check phase per crash state divides a power-loss trial's check by its distinct
+    /// images.
     #[test]
     fn the_check_floor_and_the_check_per_state_are_summarised() {
         use crate::record::checks::CheckResult;
@@ -761,7 +763,10 @@ mod tests {
         };
         let mut agg = aggregator();
         let mut r = record(0, &wal(), &[], &[10]);
-        (r.images, r.timing_us.check, r.checks) = (vec![image; 4], 40_000, vec![integrity(6_000)]);
+        // Four distinct images and one that repeats the first: four crash states.
+        let mut images = vec![image; 5];
+        images[4].duplicate_of = Some(0);
+        (r.images, r.timing_us.check, r.checks) = (images, 40_000, vec![integrity(6_000)]);
         agg.add(&r);
         let w = &agg.summary(&meta(), 1.0, false).cells[0];
         assert!(

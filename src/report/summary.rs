@@ -374,8 +374,9 @@ pub struct TimingMs {
     pub write: Option<f64>,
     pub kill: Option<f64>,
     pub check: Option<f64>,
-    /// The check phase per image: a power-loss trial builds and checks several (an image
-    /// equal to an earlier one of its trace is built, not checked again, and counts here).
+    /// The check phase per crash state: a power-loss trial builds and checks several images,
+    /// and its check phase (the duplicates' building included) is divided by its distinct ones,
+    /// the crash states it checked.
     #[serde(default)]
     pub check_per_state: Option<f64>,
     /// The floor under the check: SQLite's own `PRAGMA integrity_check` on one image of the

@@ -3,7 +3,7 @@
 //! `database.mode = "continue"` the databases it keeps across trials, one per cell, with what
 //! is known to be in each).
 
-use crate::base::dbfiles::{DB_NAME, db_bytes, move_db_files, remove_db_files, sidecar};
+use crate::base::dbfiles::{DB_NAME, db_bytes, move_db_files, reset_from, sidecar};
 use crate::error::{Error, Result};
 use crate::fault::ShortTrace;
 use crate::record::expected::WriterExpectation;
@@ -112,8 +112,7 @@ impl Lane {
                 (k.history, Some(k.trial))
             }
             None => {
-                remove_db_files(&db).map_err(io(format!("clear {}", db.display())))?;
-                std::fs::copy(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
+                reset_from(&template.path, &db).map_err(io(format!("copy template to {}", db.display())))?;
                 let n = template.seed_txns;
                 (BTreeMap::from([(session_store::SEED_WRITER, WriterExpectation::upto(n, n))]), None)
             }
