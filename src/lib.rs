@@ -17,13 +17,13 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`base`] | leaves: database files ([`base::dbfiles`]), SQLite result codes ([`base::sqlerr`]), statistics ([`base::stats`]), scratch directories ([`base::scratch`]), child-process plumbing ([`base::process`]) |
+//! | [`base`] | leaves: database files ([`base::dbfiles`]), SQLite result codes ([`base::sqlerr`]), statistics ([`base::stats`]), scratch directories ([`base::scratch`]), child-process plumbing ([`base::process`]), the crash image held before the checks ([`base::pristine`]) |
 //! | [`record`] | the trial record (one line of `trials.jsonl`), check outcomes ([`record::checks`]), what acknowledgements promise ([`record::expected`]) |
 //! | [`scenario`] | TOML scenarios: parsing, defaults, validation with file:line errors; `[writer]` and `[oracle]` ([`scenario::app`]) |
 //! | [`scenario::matrix`] | the cell axes and the pure matrix expansion |
 //! | [`scenario::expect`] | expectations, overrides and verdicts |
 //! | [`run`] | the generator and the engine: [`run::campaign`], [`run::trial`] (a trial as phases), [`run::topology`] (its processes), [`run::lane`] (its database), [`run::keep`] (kept failures and replay), [`run::ids`], [`run::env`], [`run::writers`] (each cell's writer on its SQLite build) |
-//! | [`writer`] | the client: the seam ([`writer::program`]), the `__writer` child ([`writer::child`]), its protocol, acknowledgement log, pragmas, the driver's process handle, the session store workload; an application's own program ([`writer::external`]) |
+//! | [`writer`] | the client: the seam ([`writer::program`]), the `__writer` child ([`writer::child`]) and the fork server that starts it ([`writer::fork_server`]), its protocol, acknowledgement log, pragmas, the driver's process handle, the session store workload; an application's own program ([`writer::external`]) |
 //! | [`fault`] | the nemesis: one module per fault behind [`fault::Fault`], and the machinery they share: the tracing VFS, its trace, the power-loss builder and images, deaths, misuse inside writers, the load generator |
 //! | [`oracle`] | the checker: the list of checks, generic ([`oracle::generic`]), the session store's ([`oracle::ledger`]) and an application's ([`oracle::app`]); another build's verdict ([`oracle::crosscheck`]) |
 //! | [`sqlite`] | SQLite builds other than the bundled one ([`sqlite::builds`]), the `__sql` child that runs them ([`sqlite::child`]) and the writer that runs on them ([`sqlite::shared_writer`]) |
@@ -44,10 +44,13 @@
 //!   one `pre_exec` hook, for an application's own writer ([`writer::external`]), only clears
 //!   its acknowledgement descriptor's close-on-exec flag, unblocks signals and arms
 //!   `PR_SET_PDEATHSIG`), and only opens a trial's database after every writer of that trial
-//!   has been reaped. Only a writer forks, on purpose, in the `fork_connection` hazard.
+//!   has been reaped. The forks are elsewhere: the fork server ([`writer::fork_server`]), a
+//!   single-threaded child that has never called SQLite, forks crashfuzz's own writers, and a
+//!   writer forks on purpose in the `fork_connection` hazard.
 //! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
 //!   set by the child itself, or for an application's program between fork and exec, then a
-//!   parent-pid check that closes the race); the scratch
+//!   parent-pid check that closes the race; a forked writer dies with its fork server, which
+//!   dies with the driver's thread that started it); the scratch
 //!   directories a SIGKILLed driver leaves are swept by the next one ([`base::scratch`]). The one
 //!   exception is the build tools (cargo, the C compiler) that make another SQLite before any
 //!   trial, and the cargo that compiles the shared-library writer: they stay in crashfuzz's
