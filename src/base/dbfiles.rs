@@ -26,16 +26,17 @@ pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
 /// crash image: it is rebuilt from the WAL by the first connection.
 pub const IMAGE_SUFFIXES: [&str; 3] = ["", "-wal", "-journal"];
 
+/// Removes the file at `path`; a file that is not there is no error.
+pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Removes a database's files, its `-shm` included; a file that is not there is no error.
 pub fn remove_db_files(db: &Path) -> std::io::Result<()> {
-    for suffix in ["", "-wal", "-journal", "-shm"] {
-        match std::fs::remove_file(sidecar(db, suffix)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    ["", "-wal", "-journal", "-shm"].iter().try_for_each(|suffix| remove_if_present(&sidecar(db, suffix)))
 }
 
 /// Puts a copy of `template` at `db` with no journal, WAL or `-shm` beside it. A main file
@@ -43,13 +44,7 @@ pub fn remove_db_files(db: &Path) -> std::io::Result<()> {
 /// and created anew: no inode to allocate, no blocks to free and allocate again (a lane does
 /// this before every trial).
 pub fn reset_from(template: &Path, db: &Path) -> std::io::Result<()> {
-    for suffix in ["-wal", "-journal", "-shm"] {
-        match std::fs::remove_file(sidecar(db, suffix)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
+    ["-wal", "-journal", "-shm"].iter().try_for_each(|suffix| remove_if_present(&sidecar(db, suffix)))?;
     let mut from = std::fs::File::open(template)?;
     let mut to = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(db)?;
     // std copies file to file with copy_file_range(2): in the kernel, no buffer here.

@@ -57,11 +57,7 @@ pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
     };
     std::fs::remove_file(&path)?;
     if suffix == "-wal" {
-        match std::fs::remove_file(crate::base::dbfiles::sidecar(db, "-shm")) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        crate::base::dbfiles::remove_if_present(&crate::base::dbfiles::sidecar(db, "-shm"))?;
     }
     Ok((size > 0).then_some(size))
 }

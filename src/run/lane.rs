@@ -3,7 +3,7 @@
 //! `database.mode = "continue"` the databases it keeps across trials, one per cell, with what
 //! is known to be in each).
 
-use crate::base::dbfiles::{DB_NAME, db_bytes, move_db_files, reset_from, sidecar};
+use crate::base::dbfiles::{DB_NAME, db_bytes, move_db_files, remove_if_present, reset_from, sidecar};
 use crate::error::{Error, Result};
 use crate::fault::ShortTrace;
 use crate::record::expected::WriterExpectation;
@@ -137,11 +137,7 @@ impl Lane {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if (name.starts_with("acks-") || name.starts_with("stderr-")) && name.ends_with(".log") {
-                match std::fs::remove_file(entry.path()) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
+                remove_if_present(&entry.path())?;
             }
         }
         Ok(())
