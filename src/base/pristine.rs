@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 /// A crash image before any check.
 pub struct Pristine {
-    /// Its files in memory (`None`: it was on disk from the start).
-    files: Option<Files>,
-    /// Where its files go when they are needed.
+    /// Its files in memory (empty for an image that was on disk from the start).
+    files: Files,
+    /// The directory its files are in, or go to when they are needed.
     dir: PathBuf,
     /// The database's path once its files are on disk.
     on_disk: OnceCell<PathBuf>,
@@ -27,13 +27,13 @@ impl Pristine {
         if name != DB_NAME {
             files = files.into_iter().map(|(n, bytes)| (n.replacen(&name, DB_NAME, 1), bytes)).collect();
         }
-        Ok(Pristine { files: Some(files), dir, on_disk: OnceCell::new() })
+        Ok(Pristine { files, dir, on_disk: OnceCell::new() })
     }
 
     /// An image already on disk (a kept failure's), never written.
     pub fn on_disk(db: &Path) -> Pristine {
         let dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
-        Pristine { files: None, dir, on_disk: OnceCell::from(db.to_path_buf()) }
+        Pristine { files: Files::new(), dir, on_disk: OnceCell::from(db.to_path_buf()) }
     }
 
     /// The database's path, its files written out first if they are still only in memory.
@@ -41,22 +41,17 @@ impl Pristine {
         if let Some(db) = self.on_disk.get() {
             return Ok(db);
         }
-        let files = self.files.as_ref().expect("an image not on disk is in memory");
-        dbfiles::write_files(&self.dir, files)?;
+        dbfiles::write_files(&self.dir, &self.files)?;
         Ok(self.on_disk.get_or_init(|| self.dir.join(DB_NAME)))
     }
 
     /// Puts the image's files in `dir` (which must not exist yet): moved there when they are
     /// on disk already, written from memory otherwise.
     pub fn keep_in(self, dir: &Path) -> std::io::Result<()> {
-        if let Some(db) = self.on_disk.get() {
-            let from = db.parent().unwrap_or(Path::new("."));
-            return match std::fs::rename(from, dir) {
-                Ok(()) => Ok(()),
-                Err(_) => dbfiles::copy_image(db, dir).map(drop),
-            };
+        match self.on_disk.get() {
+            Some(db) => std::fs::rename(&self.dir, dir).or_else(|_| dbfiles::copy_image(db, dir).map(drop)),
+            None => dbfiles::write_files(dir, &self.files),
         }
-        dbfiles::write_files(dir, self.files.as_ref().expect("an image not on disk is in memory"))
     }
 }
 
