@@ -1,6 +1,7 @@
 //! The fork server: a prepared process that forks crashfuzz's own writers instead of the
-//! driver exec'ing this binary for each one. It holds no connection and has never called
-//! SQLite, so a forked writer starts from the state an exec'd one starts from, without the
+//! driver exec'ing this binary for each one. It holds no connection and has opened no file
+//! through SQLite (it only initialized SQLite's library, once, see [`warm_up`]), so a forked
+//! writer starts from the state an exec'd one reaches before its first connection, without the
 //! exec, the loader's relocations and the runtime's start-up (about a millisecond a writer).
 //!
 //! One server per driver thread that spawns writers (a lane), started at its first writer.
@@ -205,6 +206,7 @@ pub fn serve(parent_pid: &str) -> i32 {
     if parent_pid.parse::<i32>().ok() != Some(nix::unistd::getppid().as_raw()) {
         return 2;
     }
+    warm_up();
     // SAFETY: the driver made fd 0 the server's end of the socket pair; nothing else owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(0) };
     let mut children: Vec<(i32, OwnedFd)> = Vec::new();
@@ -228,6 +230,18 @@ pub fn serve(parent_pid: &str) -> i32 {
         unsafe { nix::libc::waitpid(*pid, &mut status, 0) };
     }
     outcome
+}
+
+/// Does once, before any fork, the process-wide set-up every writer would otherwise redo: the
+/// CPU's features detected for the standard library's and `memchr`'s fast paths (`cpuid`, which
+/// traps to the hypervisor on a virtual machine) and SQLite's library initialized
+/// (`sqlite3_initialize`: its mutexes, allocator, page cache and VFS list; no connection, no
+/// file, no lock, and nothing a thread holds, as this process has one thread).
+fn warm_up() {
+    #[cfg(target_arch = "x86_64")]
+    let _ = std::arch::is_x86_feature_detected!("avx2");
+    // SAFETY: called on the only thread, before any other SQLite call; it returns a code only.
+    let _ = unsafe { rusqlite::ffi::sqlite3_initialize() };
 }
 
 /// One round of the server's loop: reaps the children that died, forks the one requested.
