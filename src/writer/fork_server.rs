@@ -1,6 +1,6 @@
 //! The fork server: a prepared process that forks crashfuzz's own writers instead of the
 //! driver exec'ing this binary for each one. It holds no connection and has opened no file
-//! through SQLite (it only initialized SQLite's library, once, see [`warm_up`]), so a forked
+//! through SQLite (it only initialized SQLite's library, once, `warm_up`), so a forked
 //! writer starts from the state an exec'd one reaches before its first connection, without the
 //! exec, the loader's relocations and the runtime's start-up (about a millisecond a writer).
 //!
