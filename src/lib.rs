@@ -46,8 +46,8 @@
 //!   `PR_SET_PDEATHSIG`), and only opens a trial's database after every writer of that trial
 //!   has been reaped. The forks are elsewhere: the fork server ([`writer::fork_server`]), a
 //!   single-threaded child that holds no connection and has opened no file through SQLite,
-//!   forks crashfuzz's own writers, and a
-//!   writer forks on purpose in the `fork_connection` hazard.
+//!   forks crashfuzz's own writers, and a writer forks on purpose in the `fork_connection`
+//!   hazard.
 //! - **Every child lives in its own process group and dies with the driver** (`PR_SET_PDEATHSIG`
 //!   set by the child itself, or for an application's program between fork and exec, then a
 //!   parent-pid check that closes the race; a forked writer dies with its fork server, which

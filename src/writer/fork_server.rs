@@ -1,8 +1,8 @@
 //! The fork server: a prepared process that forks crashfuzz's own writers instead of the
 //! driver exec'ing this binary for each one. It holds no connection and has opened no file
-//! through SQLite (it only initialized SQLite's library, once, `warm_up`), so a forked
-//! writer starts from the state an exec'd one reaches before its first connection, without the
-//! exec, the loader's relocations and the runtime's start-up (about a millisecond a writer).
+//! through SQLite (it only initialized SQLite's library, in `warm_up`), so a forked writer
+//! starts from the state an exec'd one reaches before its first connection, without the exec,
+//! the loader's relocations and the runtime's start-up (about a millisecond a writer).
 //!
 //! One server per driver thread that spawns writers (a lane), started at its first writer.
 //! The driver sends a request on a `SOCK_SEQPACKET` socket pair: the writer's configuration as
