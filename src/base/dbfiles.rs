@@ -26,6 +26,9 @@ pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
 /// crash image: it is rebuilt from the WAL by the first connection.
 pub const IMAGE_SUFFIXES: [&str; 3] = ["", "-wal", "-journal"];
 
+/// The files beside the main one: its rollback journal, its WAL and the WAL's index.
+pub const SIDECAR_SUFFIXES: [&str; 3] = ["-wal", "-journal", "-shm"];
+
 /// Removes the file at `path`; a file that is not there is no error.
 pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
@@ -36,7 +39,13 @@ pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
 
 /// Removes a database's files, its `-shm` included; a file that is not there is no error.
 pub fn remove_db_files(db: &Path) -> std::io::Result<()> {
-    ["", "-wal", "-journal", "-shm"].iter().try_for_each(|suffix| remove_if_present(&sidecar(db, suffix)))
+    remove_if_present(db)?;
+    remove_sidecars(db)
+}
+
+/// Removes a database's journal, WAL and `-shm`; a file that is not there is no error.
+fn remove_sidecars(db: &Path) -> std::io::Result<()> {
+    SIDECAR_SUFFIXES.iter().try_for_each(|suffix| remove_if_present(&sidecar(db, suffix)))
 }
 
 /// Puts a copy of `template` at `db` with no journal, WAL or `-shm` beside it. A main file
@@ -44,7 +53,7 @@ pub fn remove_db_files(db: &Path) -> std::io::Result<()> {
 /// and created anew: no inode to allocate, no blocks to free and allocate again (a lane does
 /// this before every trial).
 pub fn reset_from(template: &Path, db: &Path) -> std::io::Result<()> {
-    ["-wal", "-journal", "-shm"].iter().try_for_each(|suffix| remove_if_present(&sidecar(db, suffix)))?;
+    remove_sidecars(db)?;
     let mut from = std::fs::File::open(template)?;
     let mut to = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(db)?;
     // std copies file to file with copy_file_range(2): in the kernel, no buffer here.
@@ -143,14 +152,14 @@ mod tests {
         assert_eq!(std::fs::read(&db).unwrap(), b"template bytes");
         // A longer one with a WAL, a journal and a -shm beside it, as a trial leaves it.
         std::fs::write(&db, b"a database that grew during the trial").unwrap();
-        for suffix in ["-wal", "-journal", "-shm"] {
+        for suffix in SIDECAR_SUFFIXES {
             std::fs::write(sidecar(&db, suffix), b"x").unwrap();
         }
         let inode = std::fs::metadata(&db).unwrap().ino();
         reset_from(&template, &db).unwrap();
         assert_eq!(std::fs::read(&db).unwrap(), b"template bytes");
         assert_eq!(std::fs::metadata(&db).unwrap().ino(), inode, "overwritten in place");
-        for suffix in ["-wal", "-journal", "-shm"] {
+        for suffix in SIDECAR_SUFFIXES {
             assert!(!sidecar(&db, suffix).exists(), "{suffix} left");
         }
     }

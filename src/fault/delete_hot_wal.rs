@@ -2,6 +2,7 @@
 //! `-shm` that indexes it) is deleted, as naive cleanup scripts do. With checkpoints off every
 //! commit of the trial is in the WAL, so each acknowledged one is lost: a canary.
 
+use crate::base::dbfiles::{remove_if_present, sidecar};
 use crate::error::{Error, Result};
 use crate::fault::{AfterReap, Fault};
 use crate::record::checks::ViolationKind;
@@ -49,7 +50,7 @@ impl Fault for DeleteHotWal {
 /// it), as a naive cleanup script does after a crash. Returns the size of the deleted file, or
 /// `None` when there was nothing to delete.
 pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
-    let path = crate::base::dbfiles::sidecar(db, suffix);
+    let path = sidecar(db, suffix);
     let size = match std::fs::metadata(&path) {
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -57,7 +58,7 @@ pub fn delete_hot(db: &Path, suffix: &str) -> std::io::Result<Option<u64>> {
     };
     std::fs::remove_file(&path)?;
     if suffix == "-wal" {
-        crate::base::dbfiles::remove_if_present(&crate::base::dbfiles::sidecar(db, "-shm"))?;
+        remove_if_present(&sidecar(db, "-shm"))?;
     }
     Ok((size > 0).then_some(size))
 }
@@ -72,10 +73,10 @@ mod tests {
         let db = dir.path().join("db.sqlite");
         std::fs::write(&db, b"db").unwrap();
         assert_eq!(delete_hot(&db, "-wal").unwrap(), None);
-        std::fs::write(crate::base::dbfiles::sidecar(&db, "-wal"), vec![1; 100]).unwrap();
-        std::fs::write(crate::base::dbfiles::sidecar(&db, "-shm"), vec![1; 10]).unwrap();
+        std::fs::write(sidecar(&db, "-wal"), vec![1; 100]).unwrap();
+        std::fs::write(sidecar(&db, "-shm"), vec![1; 10]).unwrap();
         assert_eq!(delete_hot(&db, "-wal").unwrap(), Some(100));
-        assert!(!crate::base::dbfiles::sidecar(&db, "-shm").exists());
+        assert!(!sidecar(&db, "-shm").exists());
         assert!(db.exists());
     }
 }
